@@ -1,0 +1,11 @@
+"""Webloom: compile trained recurrent models (Keras, Chainer) to WebGPU / WebGL2 / WebAssembly bundles."""
+
+from converter.ir.graph import Graph  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def from_keras(model, input_shapes=None) -> Graph:
+    """Read a Keras model (path to .h5/.keras, or an in-memory keras.Model) into an IR graph."""
+    from converter.api import from_keras as _from_keras
+    return _from_keras(model, input_shapes=input_shapes)

@@ -1,0 +1,1 @@
+from converter.ir.graph import Graph, Node, Value  # noqa: F401

@@ -48,8 +48,11 @@ def run(graph, inputs: Feeds, return_all: bool = False):
                 args.append(v.data)
             else:
                 args.append(env[id(v)])
+        kwargs = dict(node.attrs)
+        if node.opdef.traits.get("needs_bindings"):  # e.g. Reshape to a target with several symbols
+            kwargs["bindings"] = bindings
         try:
-            results = node.opdef.reference(*args, **node.attrs)
+            results = node.opdef.reference(*args, **kwargs)
         except Exception as e:  # re-raised with the node named: the oracle must point at the op
             shapes = [None if a is None else tuple(np.shape(a)) for a in args]
             raise RuntimeError(f"interpreter: node {node.name} ({node.op}) inputs {shapes}: {e}") from e

@@ -48,8 +48,12 @@ def value_bytes(value: Value):
     return dims.mul(dims.size(value.shape), BYTES_PER_ELEMENT)
 
 
-def lifetimes(graph: Graph) -> tuple[list[Value], dict]:
-    """Every non-constant value in definition order, and id(value) -> (first step, last step)."""
+def lifetimes(graph: Graph, keep_inputs: bool = False) -> tuple[list[Value], dict]:
+    """Every non-constant value in definition order, and id(value) -> (first step, last step).
+
+    With ``keep_inputs`` the graph inputs stay live to the end (a runtime that runs again without
+    uploading the inputs anew needs them intact).
+    """
     end = len(graph.nodes)
     order, live = [], {}
 
@@ -66,14 +70,15 @@ def lifetimes(graph: Graph) -> tuple[list[Value], dict]:
                 live[id(v)][1] = max(live[id(v)][1], step)
         for v in node.outputs:
             define(v, step)
-    for v in graph.outputs:
+    kept = list(graph.outputs) + (list(graph.inputs) if keep_inputs else [])
+    for v in kept:
         if not v.is_const:
             live[id(v)][1] = end
     return order, {k: tuple(r) for k, r in live.items()}
 
 
-def memory_plan(graph: Graph) -> MemoryPlan:
-    order, live = lifetimes(graph)
+def memory_plan(graph: Graph, keep_inputs: bool = False) -> MemoryPlan:
+    order, live = lifetimes(graph, keep_inputs)
     plan = MemoryPlan(live=live)
     slot_end: list[int] = []          # last live step of the slot's current occupant
     probe_bytes: list[int] = []       # the slot's size at the probe binding

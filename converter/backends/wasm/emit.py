@@ -1,0 +1,86 @@
+"""C source for the wasm backend: kernel functions rendered from kernels/wasm/*.c.j2, one file per model.
+
+A kernel is a template body wrapped in an exported function whose signature follows the ABI of
+docs/design.md section 5: one pointer per binding (an i32 byte offset on wasm32), then one int32 per
+param. Params are the symbols (``batch``, ``time``) the kernel's dims use, named ``s_<symbol>`` in C;
+every other dim is a compile-time constant. The export name carries a hash of the function, so equal
+kernels of different nodes share one function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import jinja2
+
+from converter.backends.program import Binding, KernelSpec
+from converter.ir import dims
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "kernels" / "wasm"
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True)
+CTYPES = {"float32": "float", "int32": "int32_t"}
+
+
+def cfloat(x: float) -> str:
+    """A C float literal that reads back as the same float32."""
+    text = repr(float(x))
+    if text in ("inf", "-inf", "nan"):
+        return {"inf": "__builtin_inff()", "-inf": "(-__builtin_inff())", "nan": "__builtin_nanf(\"\")"}[text]
+    return text + ("f" if ("." in text or "e" in text) else ".0f")
+
+
+class CKernel:
+    """One kernel under construction: its pointer arguments, the symbols its dims use, its template."""
+
+    def __init__(self, op: str, template: str):
+        self.op, self.template = op, template
+        self.args: list = []          # (c name, c type, tensor id, access)
+        self.symbols: list = []
+
+    def ptr(self, cname: str, tensor: int, dtype: str = "float32", access: str = "read") -> "CKernel":
+        self.args.append((cname, CTYPES[dtype], tensor, access))
+        return self
+
+    def dim(self, d) -> str:
+        """A dim as a C expression; its symbols become params."""
+        d = dims.normalize(d)
+        if isinstance(d, int):
+            return str(d)
+        parts = []
+        for f in str(d).split("*"):
+            if f.isdigit():
+                parts.append(f)
+            else:
+                if f not in self.symbols:
+                    self.symbols.append(f)
+                parts.append(f"s_{f}")
+        return "*".join(parts)
+
+    def render(self, **context) -> tuple[KernelSpec, list, list]:
+        """(KernelSpec, tensor ids in binding order, param expressions) for a step."""
+        body = _ENV.get_template(self.template).render(**context)
+        symbols = sorted(self.symbols)
+        args = [f"{ct} *{name}" for name, ct, _, _ in self.args] + [f"int32_t s_{s}" for s in symbols]
+        signature = "(" + ", ".join(args) + ")"
+        digest = hashlib.sha1((signature + body).encode()).hexdigest()[:10]
+        entry = f"{_snake(self.op)}_{digest}"
+        source = f"EXPORT({entry}) void {entry}{signature} {{\n{body.rstrip()}\n}}\n"
+        bindings = [Binding(name, access) for name, _, _, access in self.args]
+        kernel = KernelSpec(self.op, entry, source, bindings, [f"s_{s}" for s in symbols],
+                            (1, 1, 1), {"template": self.template})
+        return kernel, [t for _, _, t, _ in self.args], symbols
+
+
+def _snake(name: str) -> str:
+    out = ""
+    for i, ch in enumerate(name):
+        out += ("_" if ch.isupper() and i else "") + ch.lower()
+    return out
+
+
+def module_source(graph_name: str, kernels: list) -> str:
+    """The whole C file: the prelude (SIMD math, activations) then every kernel function once."""
+    prelude = _ENV.get_template("prelude.c.j2").render(graph_name=graph_name)
+    return prelude + "\n" + "\n".join(k.source for k in kernels)

@@ -1,0 +1,96 @@
+"""Program -> bundle file (layout in format.py, payload schema in webloom.fbs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Union
+
+import flatbuffers
+import numpy as np
+
+from converter.backends import program as prog
+from converter.bundle import format as fmt
+from converter.bundle.fb import Binding as fb_binding
+from converter.bundle.fb import IOSpec as fb_io
+from converter.bundle.fb import KernelSpec as fb_kernel
+from converter.bundle.fb import Program as fb_program
+from converter.bundle.fb import SlotSpec as fb_slot
+from converter.bundle.fb import StepSpec as fb_step
+from converter.bundle.fb import TensorSpec as fb_tensor
+from converter.bundle.fb import ValueRange as fb_range
+from converter.bundle.fb import Workgroup as fb_workgroup
+
+
+def _json(meta: dict, what: str) -> str:
+    # sort_keys: the same Program always gives the same bytes (and CRC)
+    return json.dumps(prog.json_ready(meta, what), sort_keys=True, separators=(",", ":"))
+
+
+def _shape(shape) -> list:
+    return [str(d) for d in shape]
+
+
+def _io(io: prog.IOSpec) -> fb_io.IOSpecT:
+    t = fb_io.IOSpecT(name=io.name, tensor=io.tensor, dtype=io.dtype, shape=_shape(io.shape), role=io.role,
+                      stateOf=io.state_of)
+    if io.valid_range is not None:
+        t.validRange = fb_range.ValueRangeT(lo=io.valid_range[0], hi=io.valid_range[1])
+    return t
+
+
+def _tensor(t: prog.TensorSpec) -> fb_tensor.TensorSpecT:
+    return fb_tensor.TensorSpecT(id=t.id, name=t.name, dtype=t.dtype, shape=_shape(t.shape), kind=t.kind,
+                                 slot=t.slot, weightOffset=t.weight_offset, nbytesExpr=t.nbytes_expr)
+
+
+def _kernel(k: prog.KernelSpec) -> fb_kernel.KernelSpecT:
+    x, y, z = k.workgroup
+    return fb_kernel.KernelSpecT(
+        name=k.name, entry=k.entry, source=k.source,
+        bindings=[fb_binding.BindingT(name=b.name, access=b.access) for b in k.bindings],
+        params=list(k.params), workgroup=fb_workgroup.WorkgroupT(x=x, y=y, z=z),
+        meta=_json(k.meta, f"kernel '{k.name}' meta"))
+
+
+def _step(s: prog.StepSpec) -> fb_step.StepSpecT:
+    return fb_step.StepSpecT(kernel=s.kernel, tensors=np.asarray(s.tensors, dtype=np.int32),
+                             params=list(s.params), dispatch=list(s.dispatch))
+
+
+def encode_payload(p: prog.Program) -> bytes:
+    """The FlatBuffers payload (everything but the header and the weights)."""
+    root = fb_program.ProgramT(
+        backend=p.backend, graphName=p.graph_name, symbols=list(p.symbols),
+        inputs=[_io(io) for io in p.inputs], outputs=[_io(io) for io in p.outputs],
+        tensors=[_tensor(t) for t in p.tensors],
+        slots=[fb_slot.SlotSpecT(id=s.id, sizes=list(s.sizes)) for s in p.slots],
+        kernels=[_kernel(k) for k in p.kernels], steps=[_step(s) for s in p.steps],
+        module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta, "program meta"))
+    builder = flatbuffers.Builder(1024 + len(p.module) + sum(len(k.source) for k in p.kernels))
+    builder.Finish(root.Pack(builder), file_identifier=fmt.FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def encode_bundle(p: prog.Program) -> bytes:
+    """The whole bundle file for ``p`` (validated first)."""
+    try:
+        payload = encode_payload(p.validate())
+    except prog.ProgramError as err:
+        raise fmt.BundleError(f"cannot write bundle: {err}") from None
+    w_off = fmt.align(fmt.HEADER_SIZE + len(payload))
+    body = payload + bytes(w_off - fmt.HEADER_SIZE - len(payload)) + p.weights
+    header = fmt.Header(fmt.FORMAT_VERSION, 0, fmt.crc32(body), len(payload), w_off, len(p.weights))
+    return fmt.pack_header(header) + body
+
+
+def write_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> int:
+    """Write ``p`` to ``path`` (conventionally ``model.<backend>.wlm``); return the bytes written."""
+    data = encode_bundle(p)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    # write then rename, so a reader (a dev server) never sees half a bundle
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return len(data)

@@ -1,0 +1,148 @@
+"""Command line: `convert_keras MODEL --backend NAME --out DIR [--input-shape NAME=d0,d1,...]`.
+
+Every failure the user can fix ends as one line `convert_keras: error: <message>` and exit status 2;
+anything else is a bug in Webloom and says so (with `--debug` showing the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Optional, Sequence
+
+from converter.errors import ConversionError
+
+PROG = "convert_keras"
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+
+class _UsageError(Exception):
+    """Bad command line arguments; printed as one line like every other user error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the usage block too; one line is the contract
+        raise _UsageError(message)
+
+
+def available_backends() -> dict:
+    """name -> compile(graph, out_dir) -> [Path], from the backend registry."""
+    try:
+        from converter.backends import available
+    except ImportError:       # no backend package installed: report "none available", do not crash
+        return {}
+    return dict(available())
+
+
+def parse_input_shape(text: str) -> tuple[str, list]:
+    """`x=1,20,8` -> ("x", [1, 20, 8]); `?`, `None` or an empty item leaves that dim free."""
+    name, sep, dims_text = text.partition("=")
+    if not sep or not name:
+        raise _UsageError(f"--input-shape {text!r}: expected NAME=d0,d1,... (e.g. x=1,20,8 or x=?,?,8)")
+    dims: list = []
+    for item in dims_text.split(","):
+        item = item.strip()
+        if item in ("", "?", "None", "none"):
+            dims.append(None)
+        elif item.isdigit():
+            dims.append(int(item))
+        else:
+            raise _UsageError(f"--input-shape {text!r}: dim {item!r} is not a non-negative integer or ?")
+    return name, dims
+
+
+def build_parser(prog: str, backends: dict) -> _Parser:
+    names = ", ".join(sorted(backends)) or "none installed"
+    parser = _Parser(prog=prog, description="Compile a Keras model (.h5 or .keras) to Webloom bundles.")
+    parser.add_argument("model", help="path to a Keras .h5 or .keras model file")
+    parser.add_argument("--backend", action="append", required=True,
+                        help=f"backend to compile for, repeatable or comma-separated; 'all' = every "
+                             f"available one (available: {names})")
+    parser.add_argument("--out", required=True, type=Path, help="output folder for the bundle files")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=d0,d1,...",
+                        help="fix an input's shape, batch first; ? leaves a dim free (repeatable)")
+    parser.add_argument("--no-optimize", action="store_true", help="skip the graph optimization passes")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    return parser
+
+
+def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
+    names = [n.strip() for item in requested for n in item.split(",") if n.strip()]
+    if not backends:
+        raise _UsageError("no backends are available in this installation (converter.backends.available() "
+                          "is empty); nothing can be compiled")
+    if "all" in names:
+        return sorted(backends)
+    unknown = [n for n in names if n not in backends]
+    if unknown or not names:
+        raise _UsageError(f"unknown backend {', '.join(unknown) or '(none given)'}; available: "
+                          f"{', '.join(sorted(backends))}")
+    return list(dict.fromkeys(names))
+
+
+def convert(args, backends: dict, out=sys.stdout) -> None:
+    from converter.api import from_keras
+    started = time.perf_counter()
+    if backends:     # a mistyped backend fails before the work; an empty registry after the model checks
+        pick_backends(args.backend, backends)
+    shapes = dict(parse_input_shape(t) for t in args.input_shape)
+    graph = from_keras(args.model, input_shapes=shapes or None)
+    chosen = pick_backends(args.backend, backends)
+    layers = graph.meta.get("layers", "?")
+    if not args.no_optimize:
+        from converter.passes import optimize
+        optimize(graph)
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in chosen:
+        # A backend may annotate or rewrite the graph it lowers; each gets its own copy.
+        written += [(name, Path(p)) for p in backends[name](copy.deepcopy(graph), args.out)]
+    seconds = time.perf_counter() - started
+    print(f"{args.model}: {layers} layers -> {len(graph.nodes)} ops, "
+          f"weights {_size(graph.weight_bytes())}", file=out)
+    for name, path in written:
+        print(f"  {name}: {path} ({_size(path.stat().st_size)})", file=out)
+    print(f"  bundles {_size(sum(p.stat().st_size for _, p in written))} in {seconds:.2f} s", file=out)
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        backends = available_backends()
+        args = build_parser(prog, backends).parse_args(argv)
+        convert(args, backends)
+        return 0
+    except (ConversionError, OSError, _UsageError) as e:
+        if debug:
+            traceback.print_exc()
+        _error(" ".join(str(e).split()) or type(e).__name__)
+        return EXIT_USER_ERROR
+    except Exception as e:  # a bug in Webloom, not in the user's model: ask for a report
+        if debug:
+            traceback.print_exc()
+        detail = " ".join(str(e).split())[:300]
+        _error(f"unexpected {type(e).__name__}: {detail} (please report: run with --debug for the traceback)")
+        return EXIT_BUG
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def convert_keras() -> None:
+    """Console script entry point `convert_keras`."""
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Recurrent ops: LSTM, GRU, SimpleRNN and their hoisted forms (*Recurrence, xw = x @ W + b given).
+
+The cell math is Keras' (gate order ifco for LSTM, zrh for GRU). One loop (``run_recurrence``) drives
+every op; the full ops compute ``xw`` and call the matching *Recurrence reference, so the hoisting pass
+is exact by construction.
+
+Masks: mask[:, t] (float32 0/1) belongs to input step t in the original time order, also with
+go_backwards (Keras reverses inputs and mask together). A masked step keeps the states and outputs the
+previous output (zeros before the first step, or always zeros with zero_output_for_mask). With
+go_backwards the sequence output is in processing order (step 0 is input t = T-1), as in Keras.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from converter.ir import dims
+from converter.ops.activations import ACTIVATIONS, apply_default
+from converter.ops.common import check_dim, fail, fmt, need_dtype, need_rank
+from converter.ops.registry import register
+
+RNN_ATTRS = {"activation": "tanh", "return_sequences": False, "go_backwards": False,
+             "zero_output_for_mask": False}
+GATED_ATTRS = {**RNN_ATTRS, "recurrent_activation": "sigmoid"}
+LSTM_LAYOUTS = ("ifco", "aifo_interleaved")
+
+
+def to_ifco(array: np.ndarray, layout: str) -> np.ndarray:
+    """Reorder the last (4H) axis of an LSTM weight or bias from ``layout`` to ifco.
+
+    "aifo_interleaved" is Chainer's layout: per unit j the four columns [a_j, i_j, f_j, o_j], where a is
+    the cell candidate (ifco's c).
+    """
+    if layout == "ifco":
+        return array
+    if layout != "aifo_interleaved":
+        raise ValueError(f"LSTM: unknown gate_layout {layout!r}; use one of {LSTM_LAYOUTS}")
+    lead, width = array.shape[:-1], array.shape[-1]
+    per_unit = array.reshape(lead + (width // 4, 4))
+    a, i, f, o = (per_unit[..., k] for k in range(4))
+    return np.concatenate([i, f, a, o], axis=-1)
+
+
+# ---- shape rules -----------------------------------------------------------------------------------
+
+def _infer(op: str, seq, U, gates: int, vectors: dict, states: dict, mask, attrs, seq_width=None):
+    """Shared shape rule. ``seq`` is x (width ``seq_width``) or xw (width gates*H when it is None);
+    ``vectors`` are the biases [gates*H], ``states`` the initial states [B, H]."""
+    need_rank(op, "input sequence", seq, 3)
+    need_rank(op, "U", U, 2)
+    infos = {"input sequence": seq, "U": U, "mask": mask, **vectors, **states}
+    for what, info in infos.items():
+        if info is not None:
+            need_dtype(op, what, info, "float32")
+    hidden, batch, time = U.shape[0], seq.shape[0], seq.shape[1]
+    width = dims.mul(gates, hidden)
+    check_dim(op, f"U's width (U {fmt(U)})", U.shape[1], width)
+    seq_width = width if seq_width is None else seq_width
+    check_dim(op, f"input sequence width ({fmt(seq)})", seq.shape[2], seq_width)
+    for what, info in vectors.items():
+        if info is not None:
+            need_rank(op, what, info, 1)
+            check_dim(op, f"{what}'s length", info.shape[0], width)
+    for what, info in [*states.items(), ("mask", mask)]:
+        if info is not None:
+            need_rank(op, what, info, 2)
+            check_dim(op, f"{what}'s batch dim ({fmt(info)})", info.shape[0], batch)
+            second = time if what == "mask" else hidden
+            check_dim(op, f"{what}'s second dim ({fmt(info)})", info.shape[1], second)
+    for key in ("activation", "recurrent_activation"):
+        if key in attrs and attrs[key] not in ACTIVATIONS:
+            fail(op, f"unknown {key} {attrs[key]!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+    y = (batch, time, hidden) if attrs["return_sequences"] else (batch, hidden)
+    return [("float32", y)] + [("float32", (batch, hidden))] * (2 if op.startswith("LSTM") else 1)
+
+
+def _infer_full(op, x, W, U, gates, vectors, states, mask, attrs):
+    need_rank(op, "x", x, 3)
+    need_rank(op, "W", W, 2)
+    need_rank(op, "U", U, 2)
+    need_dtype(op, "W", W, "float32")
+    check_dim(op, f"W's rows (x {fmt(x)}, W {fmt(W)})", W.shape[0], x.shape[2])
+    check_dim(op, f"W's width (W {fmt(W)}, U {fmt(U)})", W.shape[1], U.shape[-1])
+    return _infer(op, x, U, gates, vectors, states, mask, attrs, seq_width=x.shape[2])
+
+
+# ---- the shared step loop ------------------------------------------------------------------------
+
+def run_recurrence(xw, step, states, mask, go_backwards, return_sequences, zero_output_for_mask):
+    """Run ``step(xw_t, states) -> (states, output)`` over time; returns (y, final states)."""
+    batch, time = xw.shape[:2]
+    hidden = states[0].shape[1]
+    order = range(time - 1, -1, -1) if go_backwards else range(time)
+    prev = np.zeros((batch, hidden), np.float32)
+    outputs = []
+    for t in order:
+        new_states, out = step(xw[:, t], states)
+        if mask is not None:
+            keep = (mask[:, t] != 0)[:, None]
+            new_states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
+            out = np.where(keep, out, 0.0 if zero_output_for_mask else prev).astype(np.float32)
+        states, prev = new_states, out
+        outputs.append(out)
+    if return_sequences:
+        y = np.stack(outputs, axis=1) if outputs else np.zeros((batch, 0, hidden), np.float32)
+    else:
+        y = prev
+    return y, states
+
+
+def _zeros_or(state, batch, hidden):
+    return np.zeros((batch, hidden), np.float32) if state is None else state.astype(np.float32)
+
+
+def _hidden(U):
+    return U.shape[0]
+
+
+def lstm_recurrence(xw, U, h0, c0, mask, *, activation, recurrent_activation, **loop):
+    batch, hidden = xw.shape[0], _hidden(U)
+
+    def step(xw_t, states):
+        h, c = states
+        z = xw_t + h @ U
+        i, f, g, o = (z[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        i, f, o = (apply_default(recurrent_activation, v) for v in (i, f, o))
+        c = f * c + i * apply_default(activation, g)
+        h = o * apply_default(activation, c)
+        return [h, c], h
+
+    states = [_zeros_or(h0, batch, hidden), _zeros_or(c0, batch, hidden)]
+    y, (h, c) = run_recurrence(xw, step, states, mask, **loop)
+    return y, h, c
+
+
+def gru_recurrence(xw, U, rb, h0, mask, *, activation, recurrent_activation, reset_after, **loop):
+    batch, hidden = xw.shape[0], _hidden(U)
+    if rb is not None and not reset_after:
+        raise ValueError("GRU: a recurrent bias rb is only valid with reset_after=True")
+
+    def step(xw_t, states):
+        (h,) = states
+        x_z, x_r, x_h = (xw_t[:, k * hidden:(k + 1) * hidden] for k in range(3))
+        if reset_after:
+            inner = h @ U + (0.0 if rb is None else rb)
+            r_z, r_r, r_h = (inner[:, k * hidden:(k + 1) * hidden] for k in range(3))
+            z = apply_default(recurrent_activation, x_z + r_z)
+            r = apply_default(recurrent_activation, x_r + r_r)
+            hh = apply_default(activation, x_h + r * r_h)
+        else:
+            z = apply_default(recurrent_activation, x_z + h @ U[:, :hidden])
+            r = apply_default(recurrent_activation, x_r + h @ U[:, hidden:2 * hidden])
+            hh = apply_default(activation, x_h + (r * h) @ U[:, 2 * hidden:])
+        h = (z * h + (1 - z) * hh).astype(np.float32)
+        return [h], h
+
+    y, (h,) = run_recurrence(xw, step, [_zeros_or(h0, batch, hidden)], mask, **loop)
+    return y, h
+
+
+def simple_rnn_recurrence(xw, U, h0, mask, *, activation, **loop):
+    batch, hidden = xw.shape[0], _hidden(U)
+
+    def step(xw_t, states):
+        h = apply_default(activation, xw_t + states[0] @ U)
+        return [h], h
+
+    y, (h,) = run_recurrence(xw, step, [_zeros_or(h0, batch, hidden)], mask, **loop)
+    return y, h
+
+
+def _project(x, W, b):
+    """xw = x @ W + b for all steps at once (what hoist_input_projection makes a MatMul)."""
+    xw = np.matmul(x, W, dtype=np.float32) if x.size else np.zeros(x.shape[:2] + W.shape[1:], np.float32)
+    return xw if b is None else xw + b
+
+
+# ---- the ops ---------------------------------------------------------------------------------------
+
+@register("LSTM", inputs=("x", "W", "U", "b?", "h0?", "c0?", "mask?"), outputs=("y", "h", "c"),
+          attrs={**GATED_ATTRS, "gate_layout": "ifco"}, recurrent=True)
+class LSTM:
+    """Keras LSTM: i, f, o = rec_act(.), c = f*c + i*act(z_c), h = o*act(c)."""
+
+    def infer(x, W, U, b, h0, c0, mask, *, attrs):
+        if attrs["gate_layout"] not in LSTM_LAYOUTS:
+            fail("LSTM", f"unknown gate_layout {attrs['gate_layout']!r}; use one of {LSTM_LAYOUTS}")
+        return _infer_full("LSTM", x, W, U, 4, {"b": b}, {"h0": h0, "c0": c0}, mask, attrs)
+
+    def reference(x, W, U, b, h0, c0, mask, *, gate_layout, **attrs):
+        W, U = to_ifco(W, gate_layout), to_ifco(U, gate_layout)
+        b = None if b is None else to_ifco(b, gate_layout)
+        return lstm_recurrence(_project(x, W, b), U, h0, c0, mask, **attrs)
+
+
+@register("LSTMRecurrence", inputs=("xw", "U", "h0?", "c0?", "mask?"), outputs=("y", "h", "c"),
+          attrs=dict(GATED_ATTRS), recurrent=True)
+class LSTMRecurrence:
+    """LSTM with the input projection xw = x @ W + b already computed (gate order ifco)."""
+
+    def infer(xw, U, h0, c0, mask, *, attrs):
+        return _infer("LSTMRecurrence", xw, U, 4, {}, {"h0": h0, "c0": c0}, mask, attrs)
+
+    def reference(xw, U, h0, c0, mask, **attrs):
+        return lstm_recurrence(xw, U, h0, c0, mask, **attrs)
+
+
+@register("GRU", inputs=("x", "W", "U", "b?", "rb?", "h0?", "mask?"), outputs=("y", "h"),
+          attrs={**GATED_ATTRS, "reset_after": True, "gate_layout": "zrh"}, recurrent=True)
+class GRU:
+    """Keras GRU (zrh). reset_after: hh = act(xw_h + r*(h@U_h + rb_h)); else act(xw_h + (r*h)@U_h)."""
+
+    def infer(x, W, U, b, rb, h0, mask, *, attrs):
+        if attrs["gate_layout"] != "zrh":
+            fail("GRU", f"gate_layout must be 'zrh', got {attrs['gate_layout']!r}; reorder the weights")
+        if rb is not None and not attrs["reset_after"]:
+            fail("GRU", "a recurrent bias rb is only valid with reset_after=True")
+        return _infer_full("GRU", x, W, U, 3, {"b": b, "rb": rb}, {"h0": h0}, mask, attrs)
+
+    def reference(x, W, U, b, rb, h0, mask, *, gate_layout, **attrs):
+        return gru_recurrence(_project(x, W, b), U, rb, h0, mask, **attrs)
+
+
+@register("GRURecurrence", inputs=("xw", "U", "rb?", "h0?", "mask?"), outputs=("y", "h"),
+          attrs={**GATED_ATTRS, "reset_after": True}, recurrent=True)
+class GRURecurrence:
+    """GRU with xw = x @ W + b already computed (gate order zrh)."""
+
+    def infer(xw, U, rb, h0, mask, *, attrs):
+        if rb is not None and not attrs["reset_after"]:
+            fail("GRURecurrence", "a recurrent bias rb is only valid with reset_after=True")
+        return _infer("GRURecurrence", xw, U, 3, {"rb": rb}, {"h0": h0}, mask, attrs)
+
+    def reference(xw, U, rb, h0, mask, **attrs):
+        return gru_recurrence(xw, U, rb, h0, mask, **attrs)
+
+
+@register("SimpleRNN", inputs=("x", "W", "U", "b?", "h0?", "mask?"), outputs=("y", "h"),
+          attrs=dict(RNN_ATTRS), recurrent=True)
+class SimpleRNN:
+    """Keras SimpleRNN: h = act(x @ W + b + h @ U)."""
+
+    def infer(x, W, U, b, h0, mask, *, attrs):
+        return _infer_full("SimpleRNN", x, W, U, 1, {"b": b}, {"h0": h0}, mask, attrs)
+
+    def reference(x, W, U, b, h0, mask, **attrs):
+        return simple_rnn_recurrence(_project(x, W, b), U, h0, mask, **attrs)
+
+
+@register("SimpleRNNRecurrence", inputs=("xw", "U", "h0?", "mask?"), outputs=("y", "h"),
+          attrs=dict(RNN_ATTRS), recurrent=True)
+class SimpleRNNRecurrence:
+    """SimpleRNN with xw = x @ W + b already computed."""
+
+    def infer(xw, U, h0, mask, *, attrs):
+        return _infer("SimpleRNNRecurrence", xw, U, 1, {}, {"h0": h0}, mask, attrs)
+
+    def reference(xw, U, h0, mask, **attrs):
+        return simple_rnn_recurrence(xw, U, h0, mask, **attrs)

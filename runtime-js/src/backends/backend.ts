@@ -1,0 +1,40 @@
+/**
+ * The interface every backend context implements (docs/design.md section 6).
+ *
+ * One context serves one Runner and owns everything the backend allocates for it (a wasm instance and
+ * its memory, GPU buffers and pipelines). The runner calls, in this order:
+ *   init() once: throws when the backend cannot work here (no WebGPU adapter, no WebAssembly...);
+ *   compile(program) once: builds kernels/pipelines from the bundle;
+ *   upload(weights) once: places the weights blob;
+ * then per run:
+ *   bind(dims): sizes the memory slots for the bound symbols (cheap when they did not change);
+ *   write(tensor, data) per input, run(steps, dims), read(tensor, into) per output.
+ * A throw from init/compile/upload makes the runner fall back to the next backend in backendOrder.
+ */
+
+import type { BundleProgram, StepSpec } from "../bundle/reader.js";
+import type { Dims } from "../dims.js";
+
+export type HostArray = Float32Array | Int32Array;
+
+export interface BackendContext {
+  /** The backend's name as used in backendOrder and in bundle file names (model.<name>.wlm). */
+  readonly name: string;
+  init(): Promise<void>;
+  compile(program: BundleProgram): Promise<void>;
+  upload(weights: Uint8Array): Promise<void>;
+  /** Lays out the memory slots for `dims`; all tensors' sizes are evaluated from them. */
+  bind(dims: Dims): void;
+  /** Copies an input's values in; `data.length` is the tensor's size under the last bind(). */
+  write(tensor: number, data: HostArray): void;
+  /** Runs the steps in order with the dims of the last bind(). */
+  run(steps: readonly StepSpec[], dims: Dims): Promise<void>;
+  /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
+  read(tensor: number, into: HostArray): Promise<void>;
+  /** Bytes of device/wasm memory the context holds now (for leak checks and diagnostics). */
+  memoryBytes(): number;
+  /** Frees what the context holds; the context is unusable afterwards. */
+  dispose(): void;
+}
+
+export type BackendFactory = () => BackendContext;

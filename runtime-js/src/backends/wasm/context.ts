@@ -1,0 +1,218 @@
+/**
+ * The WebAssembly backend context (docs/design.md section 5).
+ *
+ * Memory layout, fixed at upload() and extended by bind():
+ *   [0, heapBase)             the module's own data and stack
+ *   [weightsBase, +weights)   the weights blob, weightsBase = align64(__heap_base), written once
+ *   [slotsBase, ...)          one region per memory slot, each 64-byte aligned, sized max(slot sizes)
+ * Invariants:
+ *   - the weights never move: memory only grows, and growing keeps the contents;
+ *   - slot offsets and step arguments are recomputed only when the bound dims change (bind()), so a run
+ *     with the same dims allocates nothing: it copies inputs in, calls the exports, copies outputs out;
+ *   - the cached heap views are refreshed whenever the memory's ArrayBuffer changed (after a grow).
+ */
+
+import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
+import { evaluateExpr } from "../../bundle/expr.js";
+import type { Dims } from "../../dims.js";
+import { formatDims } from "../../dims.js";
+import type { BackendContext, HostArray } from "../backend.js";
+
+const ALIGN = 64;
+const PAGE = 65536;
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+type KernelFn = (...args: number[]) => void;
+
+export class WasmContext implements BackendContext {
+  readonly name = "wasm";
+  private program: BundleProgram | null = null;
+  private memory: WebAssembly.Memory | null = null;
+  private heapF32 = new Float32Array(0);
+  private heapI32 = new Int32Array(0);
+  private weightsBase = 0;
+  private slotsBase = 0;
+  /** Byte offset of each tensor by TensorSpec.id (weights fixed, slots per bind()). */
+  private tensorPtr = new Int32Array(0);
+  private tensorsById = new Map<number, TensorSpec>();
+  private kernelFns: KernelFn[] = [];
+  /** Per step: the exported function and its argument list (pointers then params), reused each run. */
+  private stepArgs: number[][] = [];
+  /** The dims of the last bind(), by program symbol; NaN before the first. */
+  private boundValues = new Float64Array(0);
+  private symbolNames: string[] = [];
+  /** Whether bind() has laid out the slots at least once. */
+  private laidOut = false;
+
+  async init(): Promise<void> {
+    if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
+      throw new Error("WebAssembly is not available in this environment");
+    }
+  }
+
+  async compile(program: BundleProgram): Promise<void> {
+    if (program.module.length === 0) throw new Error("the wasm bundle has no module (Program.module is empty)");
+    let instance: WebAssembly.Instance;
+    try {
+      const module = await WebAssembly.compile(program.module as Uint8Array<ArrayBuffer>);
+      instance = await WebAssembly.instantiate(module, {});
+    } catch (err) {
+      throw new Error(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
+    }
+    const exports = instance.exports;
+    if (!(exports.memory instanceof WebAssembly.Memory)) {
+      throw new Error("the wasm module does not export its memory as \"memory\"");
+    }
+    if (!(exports.__heap_base instanceof WebAssembly.Global)) {
+      throw new Error("the wasm module does not export __heap_base (link with --export-dynamic)");
+    }
+    this.memory = exports.memory;
+    this.weightsBase = align(Number(exports.__heap_base.value));
+    this.kernelFns = program.kernels.map((kernel) => {
+      const fn = exports[kernel.entry];
+      if (typeof fn !== "function") {
+        throw new Error(`kernel ${kernel.name}: the wasm module exports no function "${kernel.entry}"`);
+      }
+      return fn as KernelFn;
+    });
+    this.program = program;
+    this.tensorsById = new Map(program.tensors.map((t) => [t.id, t]));
+    const maxId = program.tensors.reduce((m, t) => Math.max(m, t.id), -1);
+    this.tensorPtr = new Int32Array(maxId + 1);
+    this.symbolNames = [...program.symbols];
+    this.boundValues = new Float64Array(this.symbolNames.length).fill(NaN);
+    this.stepArgs = program.steps.map((step) => this.checkStep(step));
+  }
+
+  async upload(weights: Uint8Array): Promise<void> {
+    const program = this.requireProgram();
+    this.slotsBase = align(this.weightsBase + weights.length);
+    this.ensureBytes(this.slotsBase, "the weights");
+    new Uint8Array(this.memory!.buffer, this.weightsBase, weights.length).set(weights);
+    for (const t of program.tensors) {
+      if (t.kind === "weight") {
+        if (t.weightOffset < 0 || t.weightOffset > weights.length) {
+          throw new Error(`weight ${t.name}: offset ${t.weightOffset} is outside the ${weights.length}-byte blob`);
+        }
+        this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
+      }
+    }
+  }
+
+  bind(dims: Dims): void {
+    if (!this.dimsChanged(dims)) return;
+    const program = this.requireProgram();
+    const slotOffsets: number[] = [];
+    let end = this.slotsBase;
+    for (const slot of program.slots) {
+      let bytes = 0;
+      for (const size of slot.sizes) bytes = Math.max(bytes, evaluateExpr(size, dims));
+      slotOffsets[slot.id] = end;
+      end = align(end + bytes);
+    }
+    this.ensureBytes(end, `the memory slots with ${formatDims(dims)}`);
+    for (const t of program.tensors) {
+      if (t.kind !== "weight") this.tensorPtr[t.id] = t.slot >= 0 ? slotOffsets[t.slot]! : 0;
+    }
+    program.steps.forEach((step, i) => {
+      const args = this.stepArgs[i]!;
+      step.tensors.forEach((id, k) => { args[k] = this.tensorPtr[id]!; });
+      step.params.forEach((expr, k) => { args[step.tensors.length + k] = evaluateExpr(expr, dims); });
+    });
+    this.symbolNames.forEach((s, i) => { this.boundValues[i] = dims[s] ?? NaN; });
+    this.laidOut = true;
+  }
+
+  write(tensor: number, data: HostArray): void {
+    this.refreshViews();
+    const heap = data instanceof Float32Array ? this.heapF32 : this.heapI32;
+    heap.set(data, this.tensorPtr[tensor]! >> 2);
+  }
+
+  async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
+    const program = this.requireProgram();
+    if (!this.laidOut) throw new Error("wasm run() before bind(): the memory slots are not laid out");
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      // The runner passes program.steps, whose argument lists line up by index; others are looked up.
+      const args = steps === program.steps ? this.stepArgs[i]! : this.stepArgs[program.steps.indexOf(step)]!;
+      this.kernelFns[step.kernel]!.apply(null, args);
+    }
+  }
+
+  async read(tensor: number, into: HostArray): Promise<void> {
+    this.refreshViews();
+    const heap = into instanceof Float32Array ? this.heapF32 : this.heapI32;
+    const start = this.tensorPtr[tensor]! >> 2;
+    into.set(heap.subarray(start, start + into.length));
+  }
+
+  memoryBytes(): number {
+    return this.memory ? this.memory.buffer.byteLength : 0;
+  }
+
+  dispose(): void {
+    this.program = null;
+    this.memory = null;
+    this.kernelFns = [];
+    this.stepArgs = [];
+    this.heapF32 = new Float32Array(0);
+    this.heapI32 = new Int32Array(0);
+  }
+
+  /** Checks a step against its kernel and returns its (not yet filled) argument list. */
+  private checkStep(step: StepSpec): number[] {
+    const program = this.program!;
+    const kernel = program.kernels[step.kernel];
+    if (kernel === undefined) throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
+    if (step.tensors.length !== kernel.bindings.length || step.params.length !== kernel.params.length) {
+      throw new Error(`kernel ${kernel.name}: a step passes ${step.tensors.length} tensors and ` +
+        `${step.params.length} params, the kernel takes ${kernel.bindings.length} and ${kernel.params.length}`);
+    }
+    for (const id of step.tensors) {
+      if (!this.tensorsById.has(id)) throw new Error(`kernel ${kernel.name}: a step uses unknown tensor #${id}`);
+    }
+    return new Array<number>(step.tensors.length + step.params.length).fill(0);
+  }
+
+  private dimsChanged(dims: Dims): boolean {
+    if (!this.laidOut) return true;
+    for (let i = 0; i < this.symbolNames.length; i++) {
+      if (dims[this.symbolNames[i]!] !== this.boundValues[i]) return true;
+    }
+    return false;
+  }
+
+  private ensureBytes(bytes: number, what: string): void {
+    const memory = this.memory!;
+    const have = memory.buffer.byteLength;
+    if (bytes > have) {
+      try {
+        memory.grow(Math.ceil((bytes - have) / PAGE));
+      } catch (err) {
+        throw new Error(`wasm memory cannot grow to ${bytes} bytes for ${what}: ${errorText(err)}`);
+      }
+    }
+    this.refreshViews();
+  }
+
+  private refreshViews(): void {
+    const buffer = this.memory!.buffer;
+    if (this.heapF32.buffer !== buffer) {
+      this.heapF32 = new Float32Array(buffer);
+      this.heapI32 = new Int32Array(buffer);
+    }
+  }
+
+  private requireProgram(): BundleProgram {
+    if (this.program === null || this.memory === null) throw new Error("the wasm context is not compiled");
+    return this.program;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,146 @@
+/**
+ * A bounds-checked reader for FlatBuffers tables, just what converter/bundle/webloom.fbs needs: tables,
+ * scalars, structs, strings and vectors of those. Field ids are the 0-based declaration order in the
+ * schema. Every offset is checked against the payload, so a damaged file gives a PayloadError instead of
+ * garbage or a RangeError deep inside a backend.
+ */
+
+/** A payload whose offsets or strings do not add up. */
+export class PayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PayloadError";
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export class Table {
+  private readonly vtable: number;
+  private readonly vtableSize: number;
+
+  /** The table at byte `pos` of `view` (the FlatBuffers payload). */
+  constructor(private readonly view: DataView, private readonly pos: number) {
+    check(view, pos, 4);
+    this.vtable = pos - view.getInt32(pos, true);
+    check(view, this.vtable, 4);
+    this.vtableSize = view.getUint16(this.vtable, true);
+    check(view, this.vtable, this.vtableSize);
+  }
+
+  /** The root table of a payload whose file identifier must be `identifier`. */
+  static root(view: DataView, identifier: string): Table | null {
+    check(view, 0, 8);
+    const id = String.fromCharCode(...new Uint8Array(view.buffer, view.byteOffset + 4, 4));
+    if (id !== identifier) return null;
+    return new Table(view, view.getUint32(0, true));
+  }
+
+  /** Byte position of field `id`, or 0 when the field is absent (holds its default). */
+  private field(id: number): number {
+    const entry = 4 + 2 * id;
+    if (entry + 2 > this.vtableSize) return 0;
+    const off = this.view.getUint16(this.vtable + entry, true);
+    return off === 0 ? 0 : this.pos + off;
+  }
+
+  private target(at: number): number {
+    check(this.view, at, 4);
+    return at + this.view.getUint32(at, true);
+  }
+
+  int32(id: number, fallback = 0): number {
+    const at = this.field(id);
+    if (at === 0) return fallback;
+    check(this.view, at, 4);
+    return this.view.getInt32(at, true);
+  }
+
+  int64(id: number, fallback = 0): number {
+    const at = this.field(id);
+    if (at === 0) return fallback;
+    check(this.view, at, 8);
+    const value = this.view.getBigInt64(at, true);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new PayloadError(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
+    }
+    return Number(value);
+  }
+
+  /** A struct of `count` 32-bit ints (signed or not), or null when absent. */
+  struct32(id: number, count: number, signed: boolean): number[] | null {
+    const at = this.field(id);
+    if (at === 0) return null;
+    check(this.view, at, 4 * count);
+    const out: number[] = [];
+    for (let k = 0; k < count; k++) {
+      out.push(signed ? this.view.getInt32(at + 4 * k, true) : this.view.getUint32(at + 4 * k, true));
+    }
+    return out;
+  }
+
+  string(id: number): string | null {
+    const at = this.field(id);
+    return at === 0 ? null : readString(this.view, this.target(at));
+  }
+
+  table(id: number): Table | null {
+    const at = this.field(id);
+    return at === 0 ? null : new Table(this.view, this.target(at));
+  }
+
+  /** Start and length of the vector in field `id` (length 0 when absent). */
+  private vector(id: number, elementSize: number): [number, number] {
+    const at = this.field(id);
+    if (at === 0) return [0, 0];
+    const start = this.target(at);
+    check(this.view, start, 4);
+    const length = this.view.getUint32(start, true);
+    check(this.view, start + 4, length * elementSize);
+    return [start + 4, length];
+  }
+
+  strings(id: number): string[] {
+    const [start, length] = this.vector(id, 4);
+    const out: string[] = [];
+    for (let k = 0; k < length; k++) out.push(readString(this.view, this.target(start + 4 * k)));
+    return out;
+  }
+
+  tables(id: number): Table[] {
+    const [start, length] = this.vector(id, 4);
+    const out: Table[] = [];
+    for (let k = 0; k < length; k++) out.push(new Table(this.view, this.target(start + 4 * k)));
+    return out;
+  }
+
+  int32s(id: number): number[] {
+    const [start, length] = this.vector(id, 4);
+    const out: number[] = [];
+    for (let k = 0; k < length; k++) out.push(this.view.getInt32(start + 4 * k, true));
+    return out;
+  }
+
+  /** A view (not a copy) of a [ubyte] vector. */
+  bytes(id: number): Uint8Array {
+    const [start, length] = this.vector(id, 1);
+    return new Uint8Array(this.view.buffer, this.view.byteOffset + start, length);
+  }
+}
+
+function check(view: DataView, at: number, size: number): void {
+  if (at < 0 || size < 0 || at + size > view.byteLength) {
+    throw new PayloadError(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
+  }
+}
+
+function readString(view: DataView, at: number): string {
+  check(view, at, 4);
+  const length = view.getUint32(at, true);
+  check(view, at + 4, length);
+  try {
+    return utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at + 4, length));
+  } catch {
+    throw new PayloadError(`the string at offset ${at} is not valid UTF-8`);
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * Reads bundle files (`model.<backend>.wlm`) written by converter/bundle/writer.py.
+ *
+ * Layout (converter/bundle/format.py is the reference; all integers little-endian):
+ *   0  magic "WLOOMBND" | 8 u32 format version | 12 u32 flags (0) | 16 u32 CRC32 of every byte after
+ *   the header | 20 u32 payload length | 24 u64 weights offset | 32 u64 weights length | 40 zeros to 64
+ * then the FlatBuffers payload (webloom.fbs, identifier "WLM1"), zero padding, and the weights at a
+ * 64-byte aligned offset, which lets backends view them as a Float32Array without copying.
+ *
+ * The types mirror converter/backends/program.py with camelCase names; dims and expressions stay strings.
+ */
+
+import { crc32 } from "./crc32.js";
+import { ExprError, validateExpr } from "./expr.js";
+import { PayloadError, Table } from "./flatbuffer.js";
+
+export const FORMAT_VERSION = 1;
+const MAGIC = "WLOOMBND";
+const HEADER_SIZE = 64;
+const WEIGHTS_ALIGN = 64;
+const FILE_IDENTIFIER = "WLM1";
+
+/** A file that is not a bundle this reader can load; the message says why and what to do. */
+export class BundleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BundleError";
+  }
+}
+
+export type DType = "float32" | "int32";
+export type Role = "data" | "state";
+export type TensorKind = "input" | "output" | "weight" | "temp";
+export type Access = "read" | "read_write";
+
+export interface IOSpec {
+  name: string;
+  /** TensorSpec.id of the tensor that holds it. */
+  tensor: number;
+  dtype: DType;
+  /** Dims as strings: integers, symbols or products (`"batch*time"`). */
+  shape: string[];
+  role: Role;
+  /** Half-open [lo, hi) range the values must lie in (Gather indices), else null. */
+  validRange: [number, number] | null;
+  /** For a state input: the output that feeds it on the next run; for a state output: that input. */
+  stateOf: string | null;
+}
+
+export interface TensorSpec {
+  /** Equal to the tensor's index in BundleProgram.tensors. */
+  id: number;
+  name: string;
+  dtype: DType;
+  shape: string[];
+  kind: TensorKind;
+  /** SlotSpec.id (every non-weight tensor has one), else -1. */
+  slot: number;
+  /** Byte offset into BundleProgram.weights (weights only; a multiple of 64), else -1. */
+  weightOffset: number;
+  /** Byte size as an expression. */
+  nbytesExpr: string;
+}
+
+export interface SlotSpec {
+  /** Equal to the slot's index in BundleProgram.slots. */
+  id: number;
+  /** Byte sizes of the tensors sharing the slot, as expressions: it needs the largest. */
+  sizes: string[];
+}
+
+export interface Binding {
+  name: string;
+  access: Access;
+}
+
+export interface KernelSpec {
+  name: string;
+  /** Entry point: a shader function or a wasm export. */
+  entry: string;
+  source: string;
+  /** In the order a step lists its tensors. */
+  bindings: Binding[];
+  /** Names of the integer params, in call order. */
+  params: string[];
+  workgroup: [number, number, number];
+  meta: Record<string, unknown>;
+}
+
+export interface StepSpec {
+  /** Index into BundleProgram.kernels. */
+  kernel: number;
+  /** One TensorSpec.id per kernel binding. */
+  tensors: number[];
+  /** One expression per kernel param. */
+  params: string[];
+  /** Workgroup counts (x, y, z) as expressions. */
+  dispatch: [string, string, string];
+}
+
+export interface BundleProgram {
+  formatVersion: number;
+  backend: string;
+  graphName: string;
+  /** The symbols that input shapes bind (`batch`, `time`, ...). */
+  symbols: string[];
+  inputs: IOSpec[];
+  outputs: IOSpec[];
+  tensors: TensorSpec[];
+  slots: SlotSpec[];
+  kernels: KernelSpec[];
+  steps: StepSpec[];
+  /** A view into the bundle's ArrayBuffer, 64-byte aligned within it. */
+  weights: Uint8Array;
+  /** Backend-level code (the compiled wasm module), a view into the bundle's ArrayBuffer. */
+  module: Uint8Array;
+  meta: Record<string, unknown>;
+}
+
+/** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
+export function parseBundle(buf: ArrayBuffer): BundleProgram {
+  if (!(buf instanceof ArrayBuffer)) {
+    throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass an aligned copy: " +
+      "u.slice().buffer)");
+  }
+  const header = readHeader(buf);
+  const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
+  let program: BundleProgram;
+  try {
+    const root = Table.root(payload, FILE_IDENTIFIER);
+    if (root === null) throw new BundleError("bundle is corrupted (the payload is not a Webloom program)");
+    program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+  } catch (err) {
+    if (err instanceof PayloadError) {
+      throw new BundleError(`bundle payload is malformed (${err.message}): rewrite it with this version of webloom`);
+    }
+    throw err;
+  }
+  checkProgram(program);
+  return program;
+}
+
+interface Header {
+  payloadLength: number;
+  weightsOffset: number;
+  weightsLength: number;
+}
+
+function truncated(expected: number, got: number): BundleError {
+  return new BundleError(`bundle is truncated: expected ${expected} bytes, got ${got}`);
+}
+
+function readHeader(buf: ArrayBuffer): Header {
+  const got = buf.byteLength;
+  const bytes = new Uint8Array(buf, 0, Math.min(got, MAGIC.length));
+  const magic = String.fromCharCode(...bytes);
+  if (magic !== MAGIC) {
+    if (got > 0 && got < MAGIC.length && MAGIC.startsWith(magic)) throw truncated(HEADER_SIZE, got);
+    throw new BundleError("not a Webloom bundle (bad magic)");
+  }
+  if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
+  const view = new DataView(buf, 0, HEADER_SIZE);
+  const version = view.getUint32(8, true);
+  const flags = view.getUint32(12, true);
+  if (version > FORMAT_VERSION) {
+    throw new BundleError(`bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
+  }
+  if (version < 1 || flags !== 0) {
+    throw new BundleError(`bundle is corrupted (version ${version}, flags 0x${flags.toString(16)} in the header)`);
+  }
+  const payloadLength = view.getUint32(20, true);
+  const weightsOffset = Number(view.getBigUint64(24, true));
+  const weightsLength = Number(view.getBigUint64(32, true));
+  if (weightsOffset % WEIGHTS_ALIGN !== 0 || weightsOffset < HEADER_SIZE + payloadLength) {
+    throw new BundleError(`bundle is corrupted (weights offset ${weightsOffset} does not follow a ` +
+      `${payloadLength}-byte payload)`);
+  }
+  if (got < weightsOffset + weightsLength) throw truncated(weightsOffset + weightsLength, got);
+  if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== view.getUint32(16, true)) {
+    throw new BundleError("bundle is corrupted (checksum mismatch)");
+  }
+  return { payloadLength, weightsOffset, weightsLength };
+}
+
+// Field ids follow the declaration order in converter/bundle/webloom.fbs.
+
+function readProgram(t: Table, weights: Uint8Array): BundleProgram {
+  return {
+    formatVersion: FORMAT_VERSION,
+    backend: t.string(0) ?? "",
+    graphName: t.string(1) ?? "",
+    symbols: t.strings(2),
+    inputs: t.tables(3).map(readIO),
+    outputs: t.tables(4).map(readIO),
+    tensors: t.tables(5).map(readTensor),
+    slots: t.tables(6).map((s) => ({ id: s.int32(0), sizes: s.strings(1) })),
+    kernels: t.tables(7).map(readKernel),
+    steps: t.tables(8).map(readStep),
+    weights,
+    module: t.bytes(9),
+    meta: readJson(t.string(10), "program meta"),
+  };
+}
+
+function readIO(t: Table): IOSpec {
+  const range = t.struct32(5, 2, true);
+  return {
+    name: t.string(0) ?? "",
+    tensor: t.int32(1),
+    dtype: t.string(2) as DType,
+    shape: t.strings(3),
+    role: (t.string(4) ?? "data") as Role,
+    validRange: range === null ? null : [range[0]!, range[1]!],
+    stateOf: t.string(6),
+  };
+}
+
+function readTensor(t: Table): TensorSpec {
+  return {
+    id: t.int32(0),
+    name: t.string(1) ?? "",
+    dtype: t.string(2) as DType,
+    shape: t.strings(3),
+    kind: t.string(4) as TensorKind,
+    slot: t.int32(5, -1),
+    weightOffset: t.int64(6, -1),
+    nbytesExpr: t.string(7) ?? "",
+  };
+}
+
+function readKernel(t: Table): KernelSpec {
+  const name = t.string(0) ?? "";
+  const wg = t.struct32(5, 3, false) ?? [1, 1, 1];
+  return {
+    name,
+    entry: t.string(1) ?? "",
+    source: t.string(2) ?? "",
+    bindings: t.tables(3).map((b) => ({ name: b.string(0) ?? "", access: b.string(1) as Access })),
+    params: t.strings(4),
+    workgroup: [wg[0]!, wg[1]!, wg[2]!],
+    meta: readJson(t.string(6), `kernel '${name}' meta`),
+  };
+}
+
+function readStep(t: Table): StepSpec {
+  const d = t.strings(3);
+  return {
+    kernel: t.int32(0),
+    tensors: t.int32s(1),
+    params: t.strings(2),
+    dispatch: [d[0] ?? "", d[1] ?? "", d[2] ?? ""],
+  };
+}
+
+function readJson(text: string | null, what: string): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new PayloadError(`${what} is not valid JSON`);
+  }
+}
+
+// ---- checks (the Python writer validates too; these guard the runtime against damaged or foreign files)
+
+function invalid(message: string): BundleError {
+  return new BundleError(`bundle holds an invalid program: ${message}`);
+}
+
+function oneOf(value: string, allowed: readonly string[], what: string): void {
+  if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
+}
+
+function checkExpr(program: BundleProgram, src: string, what: string): void {
+  let used: string[];
+  try {
+    used = validateExpr(src);
+  } catch (err) {
+    if (err instanceof ExprError) throw invalid(`${what}: ${err.message}`);
+    throw err;
+  }
+  const unknown = used.find((s) => !program.symbols.includes(s));
+  if (unknown !== undefined) {
+    throw invalid(`${what} '${src}' uses unknown symbol '${unknown}' (program symbols: ` +
+      `${program.symbols.join(", ") || "none"})`);
+  }
+}
+
+function checkProgram(p: BundleProgram): void {
+  p.tensors.forEach((t, i) => checkTensor(p, t, i));
+  p.slots.forEach((s, i) => {
+    if (s.id !== i) throw invalid(`slots[${i}] has id ${s.id}: slot ids must equal their position`);
+    s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`));
+  });
+  for (const [side, list] of [["input", p.inputs], ["output", p.outputs]] as const) {
+    for (const io of list) {
+      const what = `${side} '${io.name}'`;
+      if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) throw invalid(`${what} refers to tensor ${io.tensor}`);
+      oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
+      oneOf(io.role, ["data", "state"], `${what} role`);
+      io.shape.forEach((d) => checkExpr(p, d, `${what} shape`));
+    }
+  }
+  for (const k of p.kernels) {
+    k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
+  }
+  p.steps.forEach((s, i) => checkStep(p, s, i));
+}
+
+function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
+  const what = `tensor ${i} ('${t.name}')`;
+  if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}: tensor ids must equal their position`);
+  oneOf(t.dtype, ["float32", "int32"], `${what} dtype`);
+  oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
+  t.shape.forEach((d) => checkExpr(p, d, `${what} shape`));
+  checkExpr(p, t.nbytesExpr, `${what} nbytes`);
+  if (t.kind === "weight") {
+    if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || t.weightOffset > p.weights.length) {
+      throw invalid(`${what} has weight offset ${t.weightOffset} in a ${p.weights.length}-byte weights blob`);
+    }
+  } else if (!(t.slot >= 0 && t.slot < p.slots.length)) {
+    throw invalid(`${what} is in slot ${t.slot}, but the program has ${p.slots.length} slots`);
+  }
+}
+
+function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
+  const k = p.kernels[s.kernel];
+  if (k === undefined) throw invalid(`step ${i} runs kernel ${s.kernel}, but the program has ${p.kernels.length}`);
+  const what = `step ${i} ('${k.name}')`;
+  if (s.tensors.length !== k.bindings.length) {
+    throw invalid(`${what} passes ${s.tensors.length} tensors for ${k.bindings.length} bindings`);
+  }
+  const bad = s.tensors.find((id) => !(id >= 0 && id < p.tensors.length));
+  if (bad !== undefined) throw invalid(`${what} uses tensor ${bad}, but the program has ${p.tensors.length}`);
+  if (s.params.length !== k.params.length) {
+    throw invalid(`${what} passes ${s.params.length} params for ${k.params.length}`);
+  }
+  s.params.forEach((e) => checkExpr(p, e, `${what} param`));
+  s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`));
+}

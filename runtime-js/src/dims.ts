@@ -1,0 +1,182 @@
+/**
+ * Symbolic dimensions of model inputs and outputs.
+ *
+ * A dim is a string from the bundle: an integer (`"8"`), a symbol (`"batch"`) or a product of both
+ * (`"batch*time"`, `"2*batch"`). Symbols are bound to integers before a run, from `setDims` and from
+ * the lengths of the arrays given to the inputs (see `bindDims` for the exact rule).
+ */
+
+/** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
+export type Dims = Record<string, number>;
+
+/** A dim split into its integer coefficient and its symbol factors (repeats kept). */
+interface Product {
+  coef: number;
+  symbols: string[];
+}
+
+const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const INTEGER = /^\d+$/;
+
+/** Splits a product dim; returns null for anything else (such a dim is only evaluated, never solved). */
+function parseProduct(dim: string | number): Product | null {
+  if (typeof dim === "number") return { coef: dim, symbols: [] };
+  const product: Product = { coef: 1, symbols: [] };
+  for (const raw of dim.split("*")) {
+    const part = raw.trim();
+    if (INTEGER.test(part)) product.coef *= Number(part);
+    else if (SYMBOL.test(part)) product.symbols.push(part);
+    else return null;
+  }
+  return product;
+}
+
+/** The product of a whole shape (null when one of its dims is not a plain product). */
+function shapeProduct(shape: readonly string[]): Product | null {
+  const total: Product = { coef: 1, symbols: [] };
+  for (const dim of shape) {
+    const p = parseProduct(dim);
+    if (p === null) return null;
+    total.coef *= p.coef;
+    total.symbols.push(...p.symbols);
+  }
+  return total;
+}
+
+/** The symbols a shape mentions, in order of first use. */
+export function shapeSymbols(shape: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const dim of shape) {
+    for (const m of dim.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+      if (!out.includes(m[0]) && !["cdiv", "max", "min"].includes(m[0])) out.push(m[0]);
+    }
+  }
+  return out;
+}
+
+/** `"[batch, 8]"`, for error messages. */
+export function formatShape(shape: readonly (string | number)[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/** `"batch=2, time=7"`, for error messages. */
+export function formatDims(dims: Dims): string {
+  const parts = Object.entries(dims).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? parts.join(", ") : "no dims bound";
+}
+
+/** The concrete shape for bound dims; throws naming `what` when a symbol is unbound. */
+export function evaluateShape(shape: readonly string[], dims: Dims, what: string): number[] {
+  return shape.map((dim) => {
+    const p = parseProduct(dim);
+    if (p === null) throw new Error(`${what}: dimension "${dim}" is not a product of symbols and integers`);
+    let value = p.coef;
+    for (const s of p.symbols) {
+      const v = dims[s];
+      if (v === undefined) {
+        throw new Error(`${what}: dimension "${s}" of shape ${formatShape(shape)} is not bound; ` +
+          `set the inputs that determine it or call runner.setDims({${s}: ...})`);
+      }
+      value *= v;
+    }
+    return value;
+  });
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** One input's contribution to binding: its name, symbolic shape and the number of values given. */
+export interface SizedInput {
+  name: string;
+  shape: readonly string[];
+  length: number;
+}
+
+/**
+ * Binds every symbol the inputs use, starting from `explicit` (runner.setDims):
+ *  - each input's length must be a multiple of its shape's static part (the product of its integer dims
+ *    and of the symbols already bound);
+ *  - an input whose shape has exactly one unbound symbol binds it (`length / static part`);
+ *  - this repeats until nothing changes, so a symbol bound by one input (e.g. `batch` from a
+ *    `[batch, 4]` input) helps solve another (`time` in `[batch, time, 8]`);
+ *  - a symbol still unbound after that (e.g. `batch` and `time` both free in the only input) is an
+ *    error asking for runner.setDims.
+ * Every input's length is then checked against its evaluated shape.
+ */
+export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Dims): Dims {
+  for (const key of Object.keys(into)) delete into[key];
+  Object.assign(into, explicit);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const input of inputs) {
+      if (solveOne(input, into)) changed = true;
+    }
+  }
+  for (const input of inputs) {
+    const expected = shapeSize(evaluateShapeForBinding(input, into));
+    if (expected !== input.length) {
+      throw new Error(`input "${input.name}": expected ${expected} values for shape ` +
+        `${formatShape(input.shape)} with ${formatDims(into)}, got ${input.length}`);
+    }
+  }
+  return into;
+}
+
+/** Binds the input's single unbound symbol if it has exactly one; returns whether it bound one. */
+function solveOne(input: SizedInput, dims: Dims): boolean {
+  const product = shapeProduct(input.shape);
+  if (product === null) return false;
+  let known = product.coef;
+  const unbound: string[] = [];
+  for (const s of product.symbols) {
+    const v = dims[s];
+    if (v === undefined) unbound.push(s);
+    else known *= v;
+  }
+  if (unbound.length === 0) return false;
+  if (known === 0 || input.length % known !== 0) {
+    throw new Error(`input "${input.name}": got ${input.length} values, which is not a multiple of ` +
+      `${known} (the known part of shape ${formatShape(input.shape)} with ${formatDims(dims)})`);
+  }
+  const distinct = new Set(unbound);
+  if (distinct.size !== 1) return false;
+  const value = integerRoot(input.length / known, unbound.length);
+  if (value === null) {
+    throw new Error(`input "${input.name}": ${input.length} values do not fit shape ` +
+      `${formatShape(input.shape)} with ${formatDims(dims)}`);
+  }
+  dims[unbound[0]!] = value;
+  return true;
+}
+
+function integerRoot(value: number, degree: number): number | null {
+  if (degree === 1) return value;
+  const root = Math.round(Math.pow(value, 1 / degree));
+  return Math.pow(root, degree) === value ? root : null;
+}
+
+/** Like evaluateShape, but the error for an unbound symbol says how to resolve the ambiguity. */
+function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
+  const free = shapeSymbols(input.shape).filter((s) => dims[s] === undefined);
+  if (free.length > 0) {
+    const ask = free.map((s) => `${s}: ...`).join(", ");
+    throw new Error(`input "${input.name}": cannot infer ${free.join(" and ")} from ${input.length} ` +
+      `values of shape ${formatShape(input.shape)}; call runner.setDims({${ask}}) before running`);
+  }
+  return evaluateShape(input.shape, dims, `input "${input.name}"`);
+}
+
+/** The product of the integer dims of a shape: every valid length is a multiple of it. */
+export function staticSize(shape: readonly string[]): number {
+  let n = 1;
+  for (const dim of shape) {
+    const p = parseProduct(dim);
+    if (p !== null) n *= p.coef;
+  }
+  return n;
+}

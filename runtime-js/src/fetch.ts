@@ -1,0 +1,111 @@
+/**
+ * Fetching bundle files: over HTTP(S) with fetch() (with progress), and under Node from a filesystem
+ * path or a file: URL. A missing file is reported as null so the runner can fall back.
+ */
+
+export interface LoadProgress {
+  /** The backend whose bundle is being read. */
+  backend: string;
+  url: string;
+  loaded: number;
+  /** Total bytes when known (Content-Length or file size), else 0. */
+  total: number;
+}
+
+export type ProgressCallback = (progress: LoadProgress) => void;
+
+/** Minimal view of Node's process object (the package does not depend on @types/node). */
+interface NodeProcess {
+  versions?: { node?: string };
+}
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  return typeof proc?.versions?.node === "string";
+}
+
+const REMOTE = /^(https?|data|blob):/i;
+
+/** Whether `url` names a bundle file rather than a directory holding model.<backend>.wlm files. */
+export function isBundleFile(url: string): boolean {
+  return /\.wlm$/i.test(url.split(/[?#]/)[0]!);
+}
+
+/** The URL or path of model.<backend>.wlm inside the directory `base`. */
+export function bundleFileIn(base: string, backend: string): string {
+  const [path, query] = splitQuery(base);
+  const dir = path === "" || path.endsWith("/") ? path : `${path}/`;
+  return `${dir}model.${backend}.wlm${query}`;
+}
+
+function splitQuery(url: string): [string, string] {
+  const i = url.search(/[?#]/);
+  return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
+}
+
+/** Reads a whole bundle file; null when it does not exist (HTTP 404/410, ENOENT). */
+export async function readBytes(url: string, backend: string, progress?: ProgressCallback):
+    Promise<ArrayBuffer | null> {
+  if (isNode() && (!REMOTE.test(url) || /^file:/i.test(url))) return readFile(url, backend, progress);
+  return fetchBytes(url, backend, progress);
+}
+
+async function fetchBytes(url: string, backend: string, progress?: ProgressCallback):
+    Promise<ArrayBuffer | null> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new Error(`cannot fetch ${url}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (response.status === 404 || response.status === 410) return null;
+  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
+  const total = Number(response.headers.get("content-length") ?? 0) || 0;
+  if (!progress || response.body === null) {
+    const bytes = await response.arrayBuffer();
+    progress?.({ backend, url, loaded: bytes.byteLength, total: total || bytes.byteLength });
+    return bytes;
+  }
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    progress({ backend, url, loaded, total });
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out.buffer;
+}
+
+interface NodeFs {
+  readFile(path: string): Promise<Uint8Array>;
+}
+
+async function readFile(url: string, backend: string, progress?: ProgressCallback): Promise<ArrayBuffer | null> {
+  // Kept as variables so that browser bundlers leave these Node-only imports alone.
+  const fsModule = "node:fs/promises";
+  const urlModule = "node:url";
+  const fs = (await import(fsModule)) as NodeFs;
+  const path = /^file:/i.test(url)
+    ? ((await import(urlModule)) as { fileURLToPath(u: string): string }).fileURLToPath(url)
+    : url;
+  let data: Uint8Array;
+  try {
+    data = await fs.readFile(path);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") return null;
+    throw new Error(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  progress?.({ backend, url, loaded: data.length, total: data.length });
+  // Node may hand out a view of a shared pool (and Buffer#slice does not copy): copy into our own buffer.
+  return new Uint8Array(data).buffer as ArrayBuffer;
+}

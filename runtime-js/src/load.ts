@@ -1,0 +1,106 @@
+/**
+ * load(): finds a bundle for the first backend in backendOrder that works here and returns a Runner.
+ *
+ * `url` is a bundle file (`.../model.wasm.wlm`: its own backend is used) or a directory, in which
+ * model.<backend>.wlm is tried for each backend in order. Under Node a filesystem path or file: URL
+ * works too. A backend is skipped, with its reason kept in runner.fallbackReasons (and one
+ * console.warn), when it is not built in, its init() throws (no WebGPU here...), its bundle file is
+ * missing, or compiling/uploading throws. A bundle that exists but is truncated or corrupted is an
+ * error (BundleError from parseBundle), not a reason to fall back: the deployment is broken.
+ */
+
+import { parseBundle } from "./bundle/reader.js";
+import type { BundleProgram } from "./bundle/reader.js";
+import type { BackendContext } from "./backends/backend.js";
+import { backendFactory, DEFAULT_BACKEND_ORDER, registeredBackends } from "./backends/registry.js";
+import type { ProgressCallback } from "./fetch.js";
+import { bundleFileIn, isBundleFile, readBytes } from "./fetch.js";
+import type { FallbackReason } from "./runner.js";
+import { Runner } from "./runner.js";
+
+export interface LoadOptions {
+  /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
+  backendOrder?: readonly string[];
+  /** Called as the bundle file is read. */
+  progress?: ProgressCallback;
+}
+
+export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
+  const target = String(url);
+  if (isBundleFile(target)) return loadFile(target, options);
+  const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
+  if (order.length === 0) throw new Error("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
+  const reasons: FallbackReason[] = [];
+  for (const name of order) {
+    const reason = await tryBackend(name, target, options, reasons);
+    if (reason instanceof Runner) return reason;
+    reasons.push({ backend: name, reason });
+  }
+  throw new Error(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
+}
+
+/** Loads the directory's bundle for one backend: a Runner, or the reason it cannot be used. */
+async function tryBackend(name: string, dir: string, options: LoadOptions, earlier: FallbackReason[]):
+    Promise<Runner | string> {
+  const factory = backendFactory(name);
+  if (factory === undefined) {
+    return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
+  }
+  const context = factory();
+  const failed = await attempt(context, "init", () => context.init());
+  if (failed) return failed;
+  const file = bundleFileIn(dir, name);
+  const bytes = await readBytes(file, name, options.progress);
+  if (bytes === null) {
+    context.dispose();
+    return `${file} not found`;
+  }
+  const program = parseBundle(bytes);
+  if (program.backend !== name) {
+    context.dispose();
+    return `${file} holds a bundle for backend "${program.backend}"`;
+  }
+  const setup = await prepare(context, program);
+  return setup ?? makeRunner(context, program, earlier);
+}
+
+/** A single bundle file: its backend must work, there is nothing to fall back to. */
+async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
+  const guess = /model\.([a-z0-9_-]+)\.wlm/i.exec(file)?.[1] ?? "";
+  const bytes = await readBytes(file, guess, options.progress);
+  if (bytes === null) throw new Error(`load: bundle file ${file} not found`);
+  const program = parseBundle(bytes);
+  const factory = backendFactory(program.backend);
+  if (factory === undefined) {
+    throw new Error(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
+      `this runtime (built in: ${registeredBackends().join(", ")})`);
+  }
+  const context = factory();
+  const failed = (await attempt(context, "init", () => context.init())) ?? (await prepare(context, program));
+  if (failed) throw new Error(`load: backend ${program.backend} cannot run ${file}: ${failed}`);
+  return makeRunner(context, program, []);
+}
+
+async function prepare(context: BackendContext, program: BundleProgram): Promise<string | null> {
+  return (await attempt(context, "compile", () => context.compile(program))) ??
+    (await attempt(context, "upload", () => context.upload(program.weights)));
+}
+
+/** Runs one set-up phase; returns the failure reason (and frees the context) or null. */
+async function attempt(context: BackendContext, phase: string, fn: () => Promise<void>): Promise<string | null> {
+  try {
+    await fn();
+    return null;
+  } catch (err) {
+    context.dispose();
+    return `${phase} failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+function makeRunner(context: BackendContext, program: BundleProgram, reasons: FallbackReason[]): Runner {
+  if (reasons.length) {
+    console.warn(`webloom: using backend ${context.name}; skipped ` +
+      reasons.map((r) => `${r.backend} (${r.reason})`).join(", "));
+  }
+  return new Runner(context, program, [...reasons]);
+}

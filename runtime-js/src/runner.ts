@@ -1,0 +1,284 @@
+/**
+ * Runner: one loaded model on one backend context (several runners may coexist on a page).
+ *
+ * Binding rule for symbolic dims (batch, time, ...), applied at every run:
+ *   1. start from runner.setDims(...) (empty unless called);
+ *   2. each input's length must be a multiple of its shape's static part; an input with exactly one
+ *      unbound symbol binds it, repeatedly, so one input can bind `batch` for another;
+ *   3. a symbol still unbound (e.g. `batch` and `time` both free in the only input) is an error that
+ *      asks for runner.setDims({batch, time}).
+ * Unset state inputs are not used for binding; they run as zeros (the recurrent layers' default).
+ * Runs with the same input lengths and setDims reuse the previous binding, layout and output buffers.
+ */
+
+import type { BundleProgram } from "./bundle/reader.js";
+import type { BackendContext, HostArray } from "./backends/backend.js";
+import type { Dims, SizedInput } from "./dims.js";
+import { bindDims, evaluateShape, formatDims, shapeSize } from "./dims.js";
+import type { IOInfo } from "./tensor.js";
+import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
+
+/** Why a backend earlier in backendOrder was not used. */
+export interface FallbackReason {
+  backend: string;
+  reason: string;
+}
+
+/** Arrays predict() accepts per input: a typed array of the input's dtype or plain numbers. */
+export type Feed = HostArray | readonly number[];
+
+export class Runner {
+  readonly inputs: readonly InputHandle[];
+  readonly outputs: readonly OutputHandle[];
+  /** The symbols the model's shapes use (e.g. ["batch", "time"]). */
+  readonly symbols: readonly string[];
+  private readonly explicitDims: Dims = {};
+  private readonly boundDims: Dims = {};
+  /** Input lengths of the last binding (-1: unset), to skip re-binding when nothing changed. */
+  private readonly lastLengths: Int32Array;
+  private bindingValid = false;
+  private readonly zeroStates: (HostArray | null)[];
+  private readonly carriedStates: (HostArray | null)[];
+  /** For each input index: the output index feeding it on step(), or -1. */
+  private readonly stateSource: Int32Array;
+  private busy = false;
+  private disposed = false;
+
+  constructor(
+    private readonly context: BackendContext,
+    private readonly program: BundleProgram,
+    readonly fallbackReasons: readonly FallbackReason[],
+  ) {
+    this.inputs = program.inputs.map((spec) => new InputHandle(ioInfo(spec)));
+    this.outputs = program.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
+    this.symbols = [...program.symbols];
+    this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
+    this.zeroStates = this.inputs.map(() => null);
+    this.carriedStates = this.inputs.map(() => null);
+    this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
+  }
+
+  /** The backend this runner uses: "webgpu", "webgl" or "wasm". */
+  get backendName(): string {
+    return this.context.name;
+  }
+
+  /** The dims bound by the last run (a copy). */
+  get dims(): Dims {
+    return { ...this.boundDims };
+  }
+
+  /** Bytes of wasm/device memory the backend holds now. */
+  get memoryBytes(): number {
+    return this.context.memoryBytes();
+  }
+
+  input(name: string): InputHandle {
+    const found = this.inputs.find((h) => h.name === name);
+    if (!found) throw new Error(`no input named "${name}"; the model's inputs are ${this.names(this.inputs)}`);
+    return found;
+  }
+
+  output(name: string): OutputHandle {
+    const found = this.outputs.find((h) => h.name === name);
+    if (!found) throw new Error(`no output named "${name}"; the model's outputs are ${this.names(this.outputs)}`);
+    return found;
+  }
+
+  /**
+   * Fixes symbolic dims that cannot be inferred from the input sizes (see the binding rule above).
+   * Replaces what an earlier call set; setDims({}) goes back to inferring everything.
+   */
+  setDims(dims: Dims): void {
+    for (const [name, value] of Object.entries(dims)) {
+      if (!this.symbols.includes(name)) {
+        throw new Error(`setDims: the model has no dimension "${name}"; its dimensions are ` +
+          `[${this.symbols.join(", ")}]`);
+      }
+      if (!Number.isInteger(value) || value < 0) {
+        throw new Error(`setDims: ${name} must be a non-negative integer, got ${value}`);
+      }
+    }
+    for (const key of Object.keys(this.explicitDims)) delete this.explicitDims[key];
+    Object.assign(this.explicitDims, dims);
+    this.bindingValid = false;
+  }
+
+  /** Runs the model on the inputs set; outputs are then read with outputs[i].toActual(). */
+  async run(): Promise<void> {
+    if (this.disposed) throw new Error("run(): this runner was disposed");
+    if (this.busy) throw new Error("run(): the previous run has not finished; await it before running again");
+    this.busy = true;
+    try {
+      await this.runOnce();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Sets the inputs by name (typed arrays of the input's dtype, or plain numbers), runs, and returns
+   * copies of all outputs by name. Every data input must be given; state inputs not given keep their
+   * current values (zeros after resetState()).
+   */
+  async predict(feeds: Record<string, Feed>): Promise<Record<string, HostArray>> {
+    const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
+    if (unknown.length) {
+      throw new Error(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
+        this.names(this.inputs));
+    }
+    for (const handle of this.inputs) {
+      const feed = feeds[handle.name];
+      if (feed === undefined) {
+        if (handle.role === "data") {
+          throw new Error(`predict: input "${handle.name}" is missing; expected a ${describeExpected(handle.info)}`);
+        }
+        continue;
+      }
+      handle.set(toHostArray(feed, handle.info));
+    }
+    await this.run();
+    const result: Record<string, HostArray> = {};
+    for (const output of this.outputs) result[output.name] = output.toActual();
+    return result;
+  }
+
+  /** Runs once, then feeds each state output back into its state input for the next step(). */
+  async step(): Promise<void> {
+    await this.run();
+    for (let i = 0; i < this.inputs.length; i++) {
+      const source = this.stateSource[i]!;
+      if (source < 0) continue;
+      const values = this.outputs[source]!.view();
+      let carried = this.carriedStates[i];
+      if (carried === null || carried === undefined || carried.length !== values.length) {
+        carried = allocate(this.inputs[i]!.dtype, values.length);
+        this.carriedStates[i] = carried;
+      }
+      carried.set(values);
+      this.inputs[i]!.set(carried);
+    }
+  }
+
+  /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */
+  resetState(): void {
+    for (const handle of this.inputs) if (handle.role === "state") handle.clear();
+  }
+
+  /** Frees the backend's memory; the runner cannot run afterwards. */
+  dispose(): void {
+    this.disposed = true;
+    this.context.dispose();
+  }
+
+  private async runOnce(): Promise<void> {
+    const relayout = this.bind();
+    this.checkRanges();
+    this.context.bind(this.boundDims);
+    for (let i = 0; i < this.inputs.length; i++) {
+      const handle = this.inputs[i]!;
+      this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
+    }
+    await this.context.run(this.program.steps, this.boundDims);
+    for (const output of this.outputs) {
+      const into = relayout ? output.prepare(this.boundDims) : output.view();
+      await this.context.read(output.info.tensor, into);
+    }
+  }
+
+  /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
+  private bind(): boolean {
+    let same = this.bindingValid;
+    for (let i = 0; i < this.inputs.length; i++) {
+      const handle = this.inputs[i]!;
+      const data = handle.data;
+      if (data === null && handle.role === "data") {
+        throw new Error(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
+          `call runner.input("${handle.name}").set(...) or pass it to predict()`);
+      }
+      const length = data === null ? -1 : data.length;
+      if (length !== this.lastLengths[i]) same = false;
+      this.lastLengths[i] = length;
+    }
+    if (same) return false;
+    this.bindingValid = false;
+    const sized: SizedInput[] = [];
+    this.inputs.forEach((h) => { if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length }); });
+    bindDims(sized, this.explicitDims, this.boundDims);
+    const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
+    if (missing.length) {
+      throw new Error(`cannot infer ${missing.join(" and ")} from the inputs set (${formatDims(this.boundDims)}); ` +
+        `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
+    }
+    this.bindingValid = true;
+    return true;
+  }
+
+  /** Rejects int inputs with values outside their valid range (e.g. token ids beyond the vocabulary). */
+  private checkRanges(): void {
+    for (const handle of this.inputs) {
+      const range = handle.validRange;
+      const data = handle.data;
+      if (range === null || data === null) continue;
+      const [lo, hi] = range;
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i]!;
+        if (v < lo || v >= hi) {
+          throw new Error(`input "${handle.name}": value ${v} at index ${i} is outside the valid range ` +
+            `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
+        }
+      }
+    }
+  }
+
+  /** Zeros of the state input's size under the current dims (reused across runs). */
+  private zeroState(i: number): HostArray {
+    const handle = this.inputs[i]!;
+    const length = shapeSize(evaluateShape(handle.shape, this.boundDims, `state input "${handle.name}"`));
+    let zeros = this.zeroStates[i];
+    if (zeros === null || zeros === undefined || zeros.length !== length) {
+      zeros = allocate(handle.dtype, length);
+      this.zeroStates[i] = zeros;
+    }
+    return zeros;
+  }
+
+  /** The output index whose values feed this state input on step() (-1 for data inputs). */
+  private findStateSource(info: IOInfo): number {
+    if (info.role !== "state") return -1;
+    const index = this.outputs.findIndex((o) =>
+      (info.stateOf !== null && o.name === info.stateOf) || (o.role === "state" && o.info.stateOf === info.name));
+    if (index < 0) {
+      throw new Error(`state input "${info.name}" has no matching state output in the bundle ` +
+        `(state_of: ${info.stateOf ?? "none"}); re-convert the model`);
+    }
+    return index;
+  }
+
+  private names(handles: readonly { name: string }[]): string {
+    return `[${handles.map((h) => h.name).join(", ")}]`;
+  }
+}
+
+/** The runtime's view of a bundle IOSpec. */
+function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
+  return {
+    name: spec.name,
+    tensor: spec.tensor,
+    dtype: spec.dtype as IOInfo["dtype"],
+    shape: spec.shape.map(String),
+    role: spec.role === "state" ? "state" : "data",
+    validRange: spec.validRange,
+    stateOf: spec.stateOf || null,
+  };
+}
+
+/** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
+function toHostArray(feed: Feed, info: IOInfo): HostArray {
+  if (!Array.isArray(feed)) return feed as HostArray;
+  if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
+    throw new Error(`input "${info.name}": expected integers for an ${arrayTypeName(info.dtype)}, got fractions`);
+  }
+  return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
+}
+

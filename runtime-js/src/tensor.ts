@@ -1,0 +1,127 @@
+/**
+ * Input and output handles of a Runner.
+ *
+ * An InputHandle keeps a reference to the array given to set(); the values are read (checked and
+ * copied into the backend) at the next run, so the caller must not change the array before that.
+ * An OutputHandle holds the values of the last run in a buffer the runner reuses; toActual() returns
+ * a copy the caller owns.
+ */
+
+import type { Dims } from "./dims.js";
+import { evaluateShape, formatShape, shapeSize, staticSize } from "./dims.js";
+import type { HostArray } from "./backends/backend.js";
+
+export type DType = "float32" | "int32";
+
+/** The metadata of one model input or output, as the bundle describes it. */
+export interface IOInfo {
+  name: string;
+  /** TensorSpec.id of the tensor that holds it. */
+  tensor: number;
+  dtype: DType;
+  /** Dims as strings: integers, symbols or products (`"batch*time"`). */
+  shape: readonly string[];
+  role: "data" | "state";
+  /** Half-open [lo, hi) range an int input's values must lie in (Gather indices), else null. */
+  validRange: readonly [number, number] | null;
+  /** For a state input: the output that feeds it on step(); for a state output: the input it feeds. */
+  stateOf: string | null;
+}
+
+export function arrayTypeName(dtype: DType): string {
+  return dtype === "float32" ? "Float32Array" : "Int32Array";
+}
+
+/** Describes what an input expects, for error messages: `Float32Array of shape [batch, 8]`. */
+export function describeExpected(info: IOInfo): string {
+  return `${arrayTypeName(info.dtype)} of shape ${formatShape(info.shape)}`;
+}
+
+export function allocate(dtype: DType, length: number): HostArray {
+  return dtype === "float32" ? new Float32Array(length) : new Int32Array(length);
+}
+
+export class InputHandle {
+  /** The array given to set(), or null when unset. */
+  private current: HostArray | null = null;
+
+  constructor(readonly info: IOInfo) {}
+
+  get name(): string { return this.info.name; }
+  get dtype(): DType { return this.info.dtype; }
+  get shape(): readonly string[] { return this.info.shape; }
+  get role(): "data" | "state" { return this.info.role; }
+  get validRange(): readonly [number, number] | null { return this.info.validRange; }
+
+  /** The array set for the next run (null when unset). */
+  get data(): HostArray | null { return this.current; }
+
+  /**
+   * Sets the input's values. The array must be a Float32Array for float32 inputs and an Int32Array for
+   * int32 inputs, and its length a multiple of the shape's static part; symbolic dims are bound at run.
+   */
+  set(array: HostArray): void {
+    const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
+    if (!(array instanceof expectedType)) {
+      const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;
+      throw new Error(`input "${this.name}": expected a ${describeExpected(this.info)}, got ${got}`);
+    }
+    const unit = staticSize(this.shape);
+    if (unit > 0 ? array.length % unit !== 0 : array.length !== 0) {
+      throw new Error(`input "${this.name}": expected a ${describeExpected(this.info)}, got ` +
+        `${array.length} values (not a multiple of ${unit})`);
+    }
+    this.current = array;
+  }
+
+  /** Forgets the values set (the runner uses this for resetState()). */
+  clear(): void {
+    this.current = null;
+  }
+
+  /** The concrete shape for given dims, e.g. to size the array before set(). */
+  resolveShape(dims: Dims): number[] {
+    return evaluateShape(this.shape, dims, `input "${this.name}"`);
+  }
+}
+
+export class OutputHandle {
+  private buffer: HostArray | null = null;
+  private concreteShape: number[] = [];
+
+  constructor(readonly info: IOInfo) {}
+
+  get name(): string { return this.info.name; }
+  get dtype(): DType { return this.info.dtype; }
+  /** The symbolic shape from the bundle. */
+  get shape(): readonly string[] { return this.info.shape; }
+  get role(): "data" | "state" { return this.info.role; }
+  /** The concrete shape of the last run's values ([] before the first run). */
+  get dims(): readonly number[] { return this.concreteShape; }
+
+  /** A copy of the last run's values, owned by the caller. */
+  toActual(): HostArray {
+    return this.view().slice();
+  }
+
+  /** The last run's values without copying; valid only until the next run. */
+  view(): HostArray {
+    if (this.buffer === null) throw new Error(`output "${this.name}" has no values yet; await runner.run() first`);
+    return this.buffer;
+  }
+
+  /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */
+  prepare(dims: Dims): HostArray {
+    const shape = evaluateShape(this.shape, dims, `output "${this.name}"`);
+    const length = shapeSize(shape);
+    if (this.buffer === null || this.buffer.length !== length) {
+      this.buffer = allocate(this.dtype, length);
+    }
+    if (!sameShape(this.concreteShape, shape)) this.concreteShape = shape;
+    return this.buffer;
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,1 @@
+"""Shared test cases (models and inputs) reused by frontend and backend tests."""

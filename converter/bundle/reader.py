@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import os
 from pathlib import Path
 from typing import Union
@@ -77,7 +78,7 @@ def decode_bundle(data) -> prog.Program:
     weights = bytes(data[h.weights_offset:h.file_size])
     try:
         p = _program(fb_program.ProgramT.InitFromPackedBuf(payload), weights)
-    except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
+    except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, struct.error) as err:
         # the CRC matched, so the writer itself produced this: a version skew or a writer bug
         raise fmt.BundleError(f"bundle payload is malformed ({type(err).__name__}: {err}): "
                               f"rewrite it with this version of webloom") from None

@@ -91,6 +91,8 @@ def load_model_object(model) -> KerasModelSpec:
     except Exception as e:  # subclassed models raise NotImplementedError or similar
         raise ConversionError(f"{source}: the model's config is unavailable ({_cause(e)}); subclassed "
                               "models cannot be converted — build it with the functional API") from None
+    # The file form of the same config: tuples become lists, numpy scalars plain numbers.
+    config = json.loads(json.dumps(config, default=_json_default))
     mro = {c.__name__ for c in type(model).__mro__}
     class_name = "Sequential" if "Sequential" in mro else "Functional"
     major = _major(version, config, source)
@@ -532,6 +534,12 @@ def _unique_name(name: str, used: dict) -> str:
         return f"{name}_{used[name]}"
     used[name] = 0
     return name
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def _variable_name(variable) -> str:

@@ -1,0 +1,476 @@
+"""The wasm legalization table: one kernel generator per catalogue op (or the reason there is none).
+
+Generators compute every shape, stride and offset here and hand them to the templates as C
+expressions; kernels never recompute shapes. Weight layouts chosen here: MatMul / Conv weights and
+biases zero-padded to a multiple of 4 output columns; recurrent U packed [H][G][H4] (each gate padded to
+H4 columns) so gate slices start on vector boundaries.
+Reshape is lowered as a copy (not an alias): the memory plan gives every value its own slot, and a copy
+keeps that plan valid without aliasing rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from converter.backends.lowering import Legalization, LoweringContext
+from converter.backends.wasm.emit import CKernel, cfloat
+from converter.ir import dims
+from converter.ir.graph import Node
+from converter.ops.activations import ACTIVATIONS, BINARY_FNS, DEFAULT_ALPHA
+
+
+def _cdiv4(n: int) -> int:
+    return -(-n // 4) * 4
+
+
+def _static(ctx: LoweringContext, d, what: str) -> int:
+    if not dims.is_static(d):
+        ctx.fail(f"{what} must be static for the wasm kernels, got {d}")
+    return dims.evaluate(d, {})
+
+
+def _pad_cols(a: np.ndarray, groups: int = 1) -> np.ndarray:
+    """Zero-pad the last axis, split into ``groups`` equal parts, each to a multiple of 4 columns."""
+    parts = np.split(a, groups, axis=-1)
+    width = _cdiv4(parts[0].shape[-1])
+    pad = [(0, 0)] * (a.ndim - 1) + [(0, width - parts[0].shape[-1])]
+    return np.concatenate([np.pad(p, pad) for p in parts], axis=-1).astype(np.float32)
+
+
+def _step(ctx: LoweringContext, k: CKernel, **context) -> None:
+    kernel, tensors, symbols = k.render(**context)
+    ctx.add_step(kernel, tensors, symbols)
+
+
+def _contiguous_strides(shape) -> list:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc = dims.mul(acc, d)
+    return out[::-1]
+
+
+# ---- elementwise ---------------------------------------------------------------------------------
+
+def _expr_lines(program) -> tuple[list, str]:
+    lines = []
+    for j, step in enumerate(program):
+        fn, args = step[0], [str(a) for a in step[1:]]
+        if fn in BINARY_FNS:
+            lines.append(f"f4 t{j} = bin_{fn}({args[0]}, {args[1]});")
+        else:
+            alpha = float(args[1]) if len(args) > 1 else 0.0
+            lines.append(f"f4 t{j} = act_{fn}({args[0]}, {cfloat(alpha)});")
+    return lines, f"t{len(program) - 1}"
+
+
+def _broadcast_axes(out_shape, in_shapes) -> list:
+    """Collapsed [(dim, [stride per input])] of the output, dropping size-1 axes, merging contiguous ones."""
+    rank = len(out_shape)
+    axes = []
+    for i, d in enumerate(out_shape):
+        if dims.normalize(d) == 1:
+            continue
+        strides = []
+        for s in in_shapes:
+            j = i - rank + len(s)
+            own = j >= 0 and dims.normalize(s[j]) != 1
+            strides.append(_contiguous_strides(s)[j] if own else 0)
+        axes.append((dims.normalize(d), strides))
+    merged = []
+    for d, strides in axes:
+        if merged:
+            pd, ps = merged[-1]
+            if all(dims.normalize(p) == dims.normalize(dims.mul(s, d)) for p, s in zip(ps, strides)):
+                merged[-1] = (dims.mul(pd, d), strides)
+                continue
+        merged.append((d, strides))
+    return merged or [(1, [0] * len(in_shapes))]
+
+
+def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
+    out = node.outputs[0]
+    if out.dtype != "float32" or any(v.dtype != "float32" for v in node.inputs):
+        ctx.fail("the wasm elementwise kernel handles float32 only; int32 arithmetic is not supported")
+    k = CKernel(node.op, "elementwise.c.j2")
+    for i, v in enumerate(node.inputs):
+        k.ptr(f"x{i}", ctx.tensor(v))
+    k.ptr("y", ctx.tensor(out), access="read_write")
+    axes = _broadcast_axes(out.shape, [v.shape for v in node.inputs])
+    inner_dim, inner_strides = axes[-1]
+    lines, result = _expr_lines(program)
+    outer = [{"dim": k.dim(d), "strides": [k.dim(s) if s != 0 else "0" for s in st]} for d, st in axes[:-1]]
+    _step(ctx, k, n_in=len(node.inputs), inner=k.dim(inner_dim), outer=k.dim(dims.size([d for d, _ in axes[:-1]])),
+          outer_axes=outer, splat=[s == 0 for s in inner_strides], body=lines, result=result)
+
+
+def gen_unary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(node, ctx, [(node.attrs["fn"], "in0", node.attrs["alpha"])])
+
+
+def gen_binary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(node, ctx, [(node.attrs["fn"], "in0", "in1")])
+
+
+def gen_fused(node: Node, ctx: LoweringContext) -> None:
+    program = []
+    for step in node.attrs["program"]:
+        fn, arity = step[0], (2 if step[0] in BINARY_FNS else 1)
+        args = list(step[1:1 + arity])
+        alpha = float(step[1 + arity]) if len(step) > 1 + arity else 0.0
+        program.append((fn, *args) if arity == 2 else (fn, args[0], alpha))
+    _elementwise(node, ctx, program)
+
+
+# ---- linear / lookup -----------------------------------------------------------------------------
+
+def gen_matmul(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = node.inputs
+    if not w.is_const or (b is not None and not b.is_const):
+        ctx.fail("the weight and bias must be constants for the wasm MatMul kernel")
+    K, N = (_static(ctx, d, "MatMul w dims") for d in w.shape)
+    k = CKernel("MatMul", "matmul.c.j2")
+    k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, _pad_cols(w.data), "n4"))
+    if b is not None:
+        k.ptr("b", ctx.weight(b, _pad_cols(b.data), "n4"))
+    k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N4=_cdiv4(N), has_b=b is not None,
+          act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
+
+
+def gen_gather(node: Node, ctx: LoweringContext) -> None:
+    table, idx = node.inputs
+    V, E = (_static(ctx, d, "Gather table dims") for d in table.shape)
+    k = CKernel("Gather", "gather.c.j2")
+    k.ptr("table", ctx.tensor(table), "int32").ptr("idx", ctx.tensor(idx), "int32")
+    k.ptr("y", ctx.tensor(node.outputs[0]), "int32", "read_write")
+    _step(ctx, k, N=k.dim(dims.size(idx.shape)), V=V, E=E)
+
+
+# ---- recurrent -----------------------------------------------------------------------------------
+
+def _recurrence(node: Node, ctx: LoweringContext, cell: str, gates: int, names: list) -> None:
+    ins = dict(zip(names, node.inputs))
+    U, a = ins["U"], node.attrs
+    if not U.is_const:
+        ctx.fail("the recurrent kernel U must be a constant")
+    H = _static(ctx, U.shape[0], "hidden size")
+    H4 = _cdiv4(H)
+    k = CKernel(node.op, "recurrence.c.j2")
+    k.ptr("xw", ctx.tensor(ins["xw"])).ptr("U", ctx.weight(U, _pad_cols(U.data, gates), "packed"))
+    rb = ins.get("rb")
+    if rb is not None:
+        k.ptr("rb", ctx.weight(rb, _pad_cols(rb.data, gates), "packed") if rb.is_const else ctx.tensor(rb))
+        if not rb.is_const:
+            ctx.fail("the recurrent bias rb must be a constant")
+    for name in ("h0", "c0", "mask"):
+        if ins.get(name) is not None:
+            k.ptr(name, ctx.tensor(ins[name]))
+    outs = ["y", "h_out", "c_out"][:len(node.outputs)]
+    for name, v in zip(outs, node.outputs):
+        k.ptr(name, ctx.tensor(v), access="read_write")
+    B, T = ins["xw"].shape[:2]
+    act, ract = a["activation"], a.get("recurrent_activation", "sigmoid")
+    _step(ctx, k, cell=cell, G=gates, H=H, H4=H4, B=k.dim(B), T=k.dim(T),
+          has_h0=ins.get("h0") is not None, has_c0=ins.get("c0") is not None,
+          has_mask=ins.get("mask") is not None, has_rb=rb is not None,
+          backwards=a["go_backwards"], zero_output=a["zero_output_for_mask"],
+          return_sequences=a["return_sequences"], reset_after=a.get("reset_after", True),
+          act=act, alpha=cfloat(DEFAULT_ALPHA.get(act, 0.0)),
+          ract=ract, ralpha=cfloat(DEFAULT_ALPHA.get(ract, 0.0)))
+
+
+def gen_lstm(node: Node, ctx: LoweringContext) -> None:
+    _recurrence(node, ctx, "lstm", 4, ["xw", "U", "h0", "c0", "mask"])
+
+
+def gen_gru(node: Node, ctx: LoweringContext) -> None:
+    _recurrence(node, ctx, "gru", 3, ["xw", "U", "rb", "h0", "mask"])
+
+
+def gen_simple_rnn(node: Node, ctx: LoweringContext) -> None:
+    _recurrence(node, ctx, "rnn", 1, ["xw", "U", "h0", "mask"])
+
+
+# ---- masks and reductions ------------------------------------------------------------------------
+
+def gen_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    k = CKernel("NotEqualMask", "not_equal_mask.c.j2")
+    k.ptr("x", ctx.tensor(x), x.dtype).ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    inner = x.shape[-1] if node.attrs["reduce_last"] else 1
+    value = node.attrs["value"]
+    cvalue = cfloat(value) if x.dtype == "float32" else str(int(value))
+    _step(ctx, k, outer=k.dim(dims.size(node.outputs[0].shape)), inner=k.dim(inner), value=cvalue)
+
+
+def gen_reduce(node: Node, ctx: LoweringContext) -> None:
+    x, mask = node.inputs
+    if x.dtype != "float32":
+        ctx.fail("the wasm Reduce kernel handles float32 only")
+    rank = len(x.shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    strides = _contiguous_strides(x.shape)
+    k = CKernel("Reduce", "reduce.c.j2")
+    k.ptr("x", ctx.tensor(x))
+    if mask is not None:
+        k.ptr("mask", ctx.tensor(mask))
+    k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    kept = [{"dim": k.dim(x.shape[i]), "stride": k.dim(strides[i])} for i in range(rank) if i not in axes]
+    red = [{"dim": k.dim(x.shape[i]), "stride": k.dim(strides[i])} for i in axes]
+    _step(ctx, k, fn=node.attrs["fn"], has_mask=mask is not None, kept=kept, red=red,
+          out_size=k.dim(dims.size([x.shape[i] for i in range(rank) if i not in axes])),
+          red_size=k.dim(dims.size([x.shape[i] for i in axes])),
+          rest=k.dim(dims.size(x.shape[2:])), T=k.dim(x.shape[1]) if rank > 1 else "1")
+
+
+def gen_softmax(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    k = CKernel("Softmax", "softmax.c.j2")
+    k.ptr("x", ctx.tensor(x)).ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    _step(ctx, k, outer=k.dim(dims.size(x.shape[:axis])), L=k.dim(x.shape[axis]),
+          inner=k.dim(dims.size(x.shape[axis + 1:])))
+
+
+def gen_cast(node: Node, ctx: LoweringContext) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    if x.dtype == y.dtype:
+        return _copy_step(ctx, node.op, ctx.tensor(x), ctx.tensor(y), [(d, (1, s), (1, s)) for d, s in
+                          zip(x.shape, _contiguous_strides(x.shape))], "0", "0")
+    k = CKernel("Cast", "cast.c.j2")
+    k.ptr("x", ctx.tensor(x), x.dtype).ptr("y", ctx.tensor(y), y.dtype, "read_write")
+    _step(ctx, k, n=k.dim(dims.size(x.shape)), to=y.dtype)
+
+
+# ---- shape ops: one strided-copy kernel ------------------------------------------------------------
+# An axis is (dim, src stride, dst stride); a stride is (sign, dim) so that Reverse can walk backwards.
+
+def _copy_axes_merge(axes: list) -> list:
+    merged = []
+    for d, ss, ds in axes:
+        if dims.normalize(d) == 1:
+            continue
+        if merged:
+            pd, pss, pds = merged[-1]
+            if all(p[0] == s[0] and dims.normalize(p[1]) == dims.normalize(dims.mul(s[1], d))
+                   for p, s in ((pss, ss), (pds, ds))):
+                merged[-1] = (dims.mul(pd, d), ss, ds)
+                continue
+        merged.append((d, ss, ds))
+    return merged or [(1, (1, 1), (1, 1))]
+
+
+def _copy_step(ctx, op: str, src: int, dst: int, axes: list, src_off: str, dst_off: str) -> None:
+    k = CKernel(op, "copy.c.j2")
+    k.ptr("src", src, "int32").ptr("dst", dst, "int32", "read_write")
+    axes = _copy_axes_merge(axes)
+
+    def stride(s):
+        return ("-" if s[0] < 0 else "") + f"({k.dim(s[1])})"
+
+    outer = [{"dim": k.dim(d), "src": stride(ss), "dst": stride(ds)} for d, ss, ds in axes[:-1]]
+    inner, iss, ids = axes[-1]
+    offs = [o if isinstance(o, str) else o(k) for o in (src_off, dst_off)]
+    _step(ctx, k, outer=k.dim(dims.size([a[0] for a in axes[:-1]])), outer_axes=outer,
+          inner=k.dim(inner), inner_src=stride(iss), inner_dst=stride(ids), src_off=offs[0], dst_off=offs[1])
+
+
+def _plain_axes(shape, src_strides=None, dst_strides=None) -> list:
+    cs = _contiguous_strides(shape)
+    src_strides = src_strides or [(1, s) for s in cs]
+    dst_strides = dst_strides or [(1, s) for s in cs]
+    return list(zip(shape, src_strides, dst_strides))
+
+
+def gen_reshape(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    _copy_step(ctx, "Reshape", ctx.tensor(x), ctx.tensor(node.outputs[0]),
+               [(dims.size(x.shape), (1, 1), (1, 1))], "0", "0")
+
+
+def output_copy(node: Node, ctx: LoweringContext, dst: int) -> None:
+    """Copy a graph input or constant into its own output tensor (see lowering.lower)."""
+    x = node.inputs[0]
+    _copy_step(ctx, "Copy", ctx.tensor(x), dst, [(dims.size(x.shape), (1, 1), (1, 1))], "0", "0")
+
+
+def gen_identity(node: Node, ctx: LoweringContext) -> None:
+    gen_reshape(node, ctx)
+
+
+def gen_transpose(node: Node, ctx: LoweringContext) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xs = _contiguous_strides(x.shape)
+    src = [(1, xs[p]) for p in node.attrs["perm"]]
+    _copy_step(ctx, "Transpose", ctx.tensor(x), ctx.tensor(y), _plain_axes(y.shape, src), "0", "0")
+
+
+def gen_reverse(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    xs = _contiguous_strides(x.shape)
+    src = [(-1 if i == axis else 1, s) for i, s in enumerate(xs)]
+
+    def src_off(k):
+        return f"(({k.dim(x.shape[axis])}) - 1) * ({k.dim(xs[axis])})"
+
+    _copy_step(ctx, "Reverse", ctx.tensor(x), ctx.tensor(node.outputs[0]), _plain_axes(x.shape, src),
+               src_off, "0")
+
+
+def gen_slice(node: Node, ctx: LoweringContext) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    start = node.attrs["start"] or 0
+    if dims.is_static(x.shape[axis]):
+        start = slice(node.attrs["start"], node.attrs["end"]).indices(dims.evaluate(x.shape[axis], {}))[0]
+    xs = _contiguous_strides(x.shape)
+    src = [(1, s) for s in xs]
+
+    def src_off(k):
+        return f"{start} * ({k.dim(xs[axis])})"
+
+    _copy_step(ctx, "Slice", ctx.tensor(x), ctx.tensor(y), _plain_axes(y.shape, src), src_off, "0")
+
+
+def gen_tile(node: Node, ctx: LoweringContext) -> None:
+    # y viewed as [r0, d0, r1, d1, ...]: the repeat axes read the source with stride 0
+    x, y = node.inputs[0], node.outputs[0]
+    xs, ys = _contiguous_strides(x.shape), _contiguous_strides(y.shape)
+    axes = []
+    for d, r, s, t in zip(x.shape, node.attrs["repeats"], xs, ys):
+        axes += [(int(r), (1, 0), (1, dims.mul(d, t))), (d, (1, s), (1, t))]
+    axes = [(d, ss, ds) if ss[1] != 0 else (d, (1, 0), ds) for d, ss, ds in axes]
+    _copy_step(ctx, "Tile", ctx.tensor(x), ctx.tensor(y), axes, "0", "0")
+
+
+def gen_concat(node: Node, ctx: LoweringContext) -> None:
+    y = node.outputs[0]
+    axis = node.attrs["axis"] % len(y.shape)
+    ys = _contiguous_strides(y.shape)
+    offset = 0
+    for x in node.inputs:
+        dst = [(1, s) for s in ys]
+
+        def dst_off(k, offset=offset):
+            return f"{offset} * ({k.dim(ys[axis])})"
+
+        _copy_step(ctx, "Concat", ctx.tensor(x), ctx.tensor(y), _plain_axes(x.shape, None, dst), "0", dst_off)
+        offset += dims.evaluate(x.shape[axis], {})
+
+
+def gen_pad(node: Node, ctx: LoweringContext) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    value = np.array([node.attrs["value"]], dtype=y.dtype).view(np.int32)[0]
+    k = CKernel("Pad", "fill.c.j2")
+    k.ptr("dst", ctx.tensor(y), "int32", "read_write")
+    _step(ctx, k, n=k.dim(dims.size(y.shape)), bits=f"(int32_t){int(value)}")
+    ys = _contiguous_strides(y.shape)
+    dst = [(1, s) for s in ys]
+
+    def dst_off(k):
+        return " + ".join(f"{lo} * ({k.dim(s)})" for (lo, _), s in zip(node.attrs["pads"], ys)) or "0"
+
+    _copy_step(ctx, "Pad", ctx.tensor(x), ctx.tensor(y), _plain_axes(x.shape, None, dst), "0", dst_off)
+
+
+# ---- conv / pool / norm --------------------------------------------------------------------------
+
+def _spatial(ctx, node, k: CKernel, x, y) -> dict:
+    """B, H, W, OH, OW (1D: H = OH = 1) as C expressions."""
+    if len(x.shape) == 3:
+        return {"B": k.dim(x.shape[0]), "H": "1", "W": k.dim(x.shape[1]), "OH": "1", "OW": k.dim(y.shape[1])}
+    return {"B": k.dim(x.shape[0]), "H": k.dim(x.shape[1]), "W": k.dim(x.shape[2]),
+            "OH": k.dim(y.shape[1]), "OW": k.dim(y.shape[2])}
+
+
+def _two_d(values, one_d_default) -> tuple:
+    """(vertical, horizontal) from 1D or 2D attrs."""
+    values = tuple(values)
+    return (one_d_default,) + values if len(values) == 1 else values
+
+
+def gen_conv(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.conv import spatial_attrs
+    x, w, b = node.inputs
+    y = node.outputs[0]
+    if not w.is_const or (b is not None and not b.is_const):
+        ctx.fail("the wasm Conv kernel needs constant weights")
+    n = len(x.shape) - 2
+    strides, dilations, pads = spatial_attrs("Conv", n, node.attrs["strides"], node.attrs["dilations"],
+                                             node.attrs["pads"])
+    wdata = w.data if n == 2 else w.data[None]
+    KH, KW, C, F = wdata.shape
+    k = CKernel("Conv", "conv.c.j2")
+    k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, _pad_cols(wdata), "f4"))
+    if b is not None:
+        k.ptr("bias", ctx.weight(b, _pad_cols(b.data), "f4"))
+    k.ptr("y", ctx.tensor(y), access="read_write")
+    (SH, SW), (DH, DW), (PT, PL) = _two_d(strides, 1), _two_d(dilations, 1), [p[0] for p in _two_d(pads, (0, 0))]
+    _step(ctx, k, **_spatial(ctx, node, k, x, y), KH=KH, KW=KW, C=C, F=F, F4=_cdiv4(F), NF=_cdiv4(F) // 4,
+          SH=SH, SW=SW, DH=DH, DW=DW, PT=PT, PL=PL, has_b=b is not None,
+          act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
+
+
+def gen_pool(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.conv import _pool_attrs
+    x, y = node.inputs[0], node.outputs[0]
+    n = len(x.shape) - 2
+    size, strides, pads = _pool_attrs(n, node.attrs["size"], node.attrs["strides"], node.attrs["pads"])
+    k = CKernel("Pool", "pool.c.j2")
+    k.ptr("x", ctx.tensor(x)).ptr("y", ctx.tensor(y), access="read_write")
+    (KH, KW), (SH, SW), (PT, PL) = _two_d(size, 1), _two_d(strides, 1), [p[0] for p in _two_d(pads, (0, 0))]
+    _step(ctx, k, **_spatial(ctx, node, k, x, y), C=_static(ctx, x.shape[-1], "channels"), fn=node.attrs["fn"],
+          KH=KH, KW=KW, SH=SH, SW=SW, PT=PT, PL=PL)
+
+
+def gen_layer_norm(node: Node, ctx: LoweringContext) -> None:
+    x, gamma, beta = node.inputs
+    rank = len(x.shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    if axes != list(range(rank - len(axes), rank)):
+        ctx.fail(f"LayerNorm over axes {node.attrs['axes']} of rank {rank}: the wasm kernel normalizes "
+                 f"trailing axes only; transpose them to the end")
+    k = CKernel("LayerNorm", "layer_norm.c.j2")
+    k.ptr("x", ctx.tensor(x))
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if v is not None:
+            k.ptr(name, ctx.tensor(v))
+    k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    _step(ctx, k, rows=k.dim(dims.size(x.shape[:axes[0]])), n=k.dim(dims.size(x.shape[axes[0]:])),
+          epsilon=cfloat(node.attrs["epsilon"]), has_gamma=gamma is not None, has_beta=beta is not None)
+
+
+_HOISTED = "rewritten by passes.hoist_input_projection into MatMul + {}Recurrence, which has a kernel"
+
+TABLE: Legalization = {
+    "Unary": gen_unary,
+    "Binary": gen_binary,
+    "FusedElementwise": gen_fused,
+    "Softmax": gen_softmax,
+    "Cast": gen_cast,
+    "Identity": gen_identity,
+    "MatMul": gen_matmul,
+    "Gather": gen_gather,
+    "LSTM": _HOISTED.format("LSTM"),
+    "GRU": _HOISTED.format("GRU"),
+    "SimpleRNN": _HOISTED.format("SimpleRNN"),
+    "LSTMRecurrence": gen_lstm,
+    "GRURecurrence": gen_gru,
+    "SimpleRNNRecurrence": gen_simple_rnn,
+    "NotEqualMask": gen_not_equal_mask,
+    "Reduce": gen_reduce,
+    "Reshape": gen_reshape,
+    "Transpose": gen_transpose,
+    "Concat": gen_concat,
+    "Reverse": gen_reverse,
+    "Tile": gen_tile,
+    "Slice": gen_slice,
+    "Pad": gen_pad,
+    "Conv": gen_conv,
+    "Pool": gen_pool,
+    "LayerNorm": gen_layer_norm,
+}
+
+assert set(ACTIVATIONS)  # the act_<name> functions of prelude.c.j2 follow this table (tested)

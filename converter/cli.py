@@ -85,7 +85,8 @@ def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def convert(args, backends: dict, out=sys.stdout) -> None:
+def convert(args, backends: dict, out=None) -> None:
+    out = out or sys.stdout
     from converter.api import from_keras
     started = time.perf_counter()
     if backends:     # a mistyped backend fails before the work; an empty registry after the model checks
@@ -143,6 +144,6 @@ def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
 
 
-def convert_keras() -> None:
-    """Console script entry point `convert_keras`."""
+def keras_main() -> None:
+    """Console script entry point `convert_keras` (pyproject: converter.cli:keras_main)."""
     sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from converter.backends.program import (Binding, IOSpec, KernelSpec, Program, SlotSpec, StepSpec,
+from converter.backends.program import (IOSpec, KernelSpec, Program, SlotSpec, StepSpec,
                                         TensorSpec, WEIGHT_ALIGN)
 from converter.errors import ConversionError
 from converter.ir import dims

@@ -164,6 +164,7 @@ class Program:
             _check_kernel(k)
         for i, s in enumerate(self.steps):
             _check_step(self, i, s)
+        json_ready(self.meta, "program meta")
         return self
 
 
@@ -242,8 +243,8 @@ def _check_io(program: Program, side: str, io: IOSpec) -> None:
         other = "outputs" if side == "inputs" else "inputs"
         partner = [p for p in getattr(program, other) if p.name == io.state_of]
         _check(len(partner) == 1 and partner[0].role == "state" and partner[0].state_of == io.name,
-               f"{what} is a state whose state_of {io.state_of!r} does not name a state among the "
-               f"{other} that names it back")
+               f"{what} is a state paired with {other[:-1]} {io.state_of!r}, which is missing or not a "
+               f"state whose state_of is '{io.name}'")
     else:
         _check(io.state_of is None, f"{what} has state_of {io.state_of!r} but role 'data'")
 
@@ -256,6 +257,7 @@ def _check_kernel(k: KernelSpec) -> None:
     _check(len(k.workgroup) == 3 and all(w >= 1 for w in k.workgroup),
            f"{what} has workgroup {k.workgroup}: expected three sizes >= 1")
     _check(all(isinstance(p, str) for p in k.params), f"{what} has params {k.params}: expected names")
+    json_ready(k.meta, f"{what} meta")
 
 
 def _check_step(program: Program, i: int, s: StepSpec) -> None:
@@ -289,5 +291,5 @@ def json_ready(value: Any, what: str) -> Any:
         _check(value == value and abs(value) != float("inf"), f"{what} is {value}: meta must be finite")
     else:
         _check(value is None or isinstance(value, (str, int, bool)),
-               f"{what} is a {type(value).__name__}: meta must be JSON data (convert numpy values)")
+               f"{what} has type {type(value).__name__}: meta must be JSON data (convert numpy values)")
     return value

@@ -23,9 +23,9 @@ from converter.bundle.fb import ValueRange as fb_range
 from converter.bundle.fb import Workgroup as fb_workgroup
 
 
-def _json(meta: dict, what: str) -> str:
-    # sort_keys: the same Program always gives the same bytes (and CRC)
-    return json.dumps(prog.json_ready(meta, what), sort_keys=True, separators=(",", ":"))
+def _json(meta: dict) -> str:
+    # Program.validate() checked it is JSON data; sort_keys: the same Program gives the same bytes
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"))
 
 
 def _shape(shape) -> list:
@@ -51,7 +51,7 @@ def _kernel(k: prog.KernelSpec) -> fb_kernel.KernelSpecT:
         name=k.name, entry=k.entry, source=k.source,
         bindings=[fb_binding.BindingT(name=b.name, access=b.access) for b in k.bindings],
         params=list(k.params), workgroup=fb_workgroup.WorkgroupT(x=x, y=y, z=z),
-        meta=_json(k.meta, f"kernel '{k.name}' meta"))
+        meta=_json(k.meta))
 
 
 def _step(s: prog.StepSpec) -> fb_step.StepSpecT:
@@ -67,7 +67,7 @@ def encode_payload(p: prog.Program) -> bytes:
         tensors=[_tensor(t) for t in p.tensors],
         slots=[fb_slot.SlotSpecT(id=s.id, sizes=list(s.sizes)) for s in p.slots],
         kernels=[_kernel(k) for k in p.kernels], steps=[_step(s) for s in p.steps],
-        module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta, "program meta"))
+        module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta))
     builder = flatbuffers.Builder(1024 + len(p.module) + sum(len(k.source) for k in p.kernels))
     builder.Finish(root.Pack(builder), file_identifier=fmt.FILE_IDENTIFIER)
     return bytes(builder.Output())

@@ -21,7 +21,8 @@ import pytest
 
 from converter.backends.program import (Binding, IOSpec, KernelSpec, Program, ProgramError, SlotSpec,
                                         StepSpec, TensorSpec)
-from converter.bundle import BundleError, ExprError, encode_bundle, evaluate, read_bundle, validate
+from converter.bundle import (BundleError, ExprError, encode_bundle, evaluate, read_bundle, validate,
+                              write_bundle)
 from converter.bundle import format as fmt
 from converter.bundle import regenerate
 
@@ -122,7 +123,6 @@ def test_round_trip_bytes_and_file(tmp_path):
     data = encode_bundle(p)
     assert read_bundle(data) == p
     path = tmp_path / "model.wasm.wlm"
-    from converter.bundle import write_bundle
     assert write_bundle(p, path) == len(data) == path.stat().st_size
     assert read_bundle(path) == p
     assert read_bundle(str(path)) == p
@@ -265,13 +265,15 @@ def _edit(p: Program, what: str) -> None:
 @pytest.mark.parametrize("what, message", [
     ("unknown symbol", "step 0 ('gather') dispatch 'cdiv(batch*tme,64)' uses unknown symbol 'tme' "
                        "(program symbols: batch, time)"),
-    ("bad expression", "slot 0 size: bad expression '4*batch*': expected a number, symbol or '(' at column 9"),
+    ("bad expression", "slot 0 size: bad expression '4*batch*': expected a number, symbol or '(' "
+                       "at column 9"),
     ("binding count", "step 1 ('rnn') passes 4 tensors for 5 bindings"),
     ("param count", "step 0 ('gather') passes 1 params for 2"),
     ("weight alignment", "tensor 3 ('u') has weight_offset 1608: it must be a multiple of 64"),
     ("weight past blob", "tensor 3 ('u') needs weight bytes [1600, 1856) but the blob has 1700"),
-    ("state pair", "output 'h_out' is a state whose state_of 'ids' does not name a state"),
-    ("numpy meta", "kernel 'gather' meta.tile is a int64: meta must be JSON data"),
+    ("state pair", "input 'h0' is a state paired with output 'h_out', which is missing or not a state "
+                   "whose state_of is 'h0'"),
+    ("numpy meta", "kernel 'gather' meta.tile has type int64: meta must be JSON data"),
     ("tensor id", "tensors[4] has id 9: tensor ids must equal their position"),
     ("missing slot", "tensor 4 ('xe') is in slot 7, but the program has 5 slots"),
     ("kernel index", "step 1 runs kernel 2, but the program has 2 kernels"),
@@ -330,7 +332,8 @@ def test_generated_python_matches_schema(tmp_path):
     assert names == sorted(f.name for f in checked_in.glob("*.py"))
     _, mismatch, errors = filecmp.cmpfiles(generated, checked_in, names, shallow=False)
     assert not mismatch and not errors, (
-        f"converter/bundle/fb/ is stale ({mismatch + errors}): run .venv/bin/python -m converter.bundle.regenerate")
+        f"converter/bundle/fb/ is stale ({mismatch + errors}): "
+        f"run .venv/bin/python -m converter.bundle.regenerate")
 
 
 def test_fixture_files_are_current():

@@ -56,7 +56,8 @@ class CKernel:
                 if f not in self.symbols:
                     self.symbols.append(f)
                 parts.append(f"s_{f}")
-        return "*".join(parts)
+        # parenthesized: templates divide by dims (`s / n`)
+        return parts[0] if len(parts) == 1 else "(" + "*".join(parts) + ")"
 
     def render(self, **context) -> tuple[KernelSpec, list, list]:
         """(KernelSpec, tensor ids in binding order, param expressions) for a step."""

@@ -154,7 +154,8 @@ def _h5_weights(group, spec: KerasModelSpec) -> None:
     known = {layer.name for layer in spec.layers}
     stray = [n for n in in_file if n not in known]
     if stray:
-        raise ConversionError(f"{spec.source}: the weights name layers the config lacks ({', '.join(stray)}); "
+        raise ConversionError(f"{spec.source}: the weights name layers the config lacks "
+                              f"({', '.join(stray)}); "
                               "the file is damaged or mixes two models — re-save the model")
     for layer in spec.layers:
         if layer.name not in in_file:
@@ -323,7 +324,8 @@ def _call(node, class_name: str, names: set, source: str, layer: str) -> CallSpe
         inputs, kwargs = [], {}
         for item in node:
             if not (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)):
-                raise ConversionError(f"{source}: layer '{layer}' has a malformed inbound node {str(item)[:80]}")
+                raise ConversionError(f"{source}: layer '{layer}' has a malformed inbound node "
+                                      f"{str(item)[:80]}")
             inputs.append(TensorRef(item[0], int(item[1]), int(item[2])))
             if len(item) > 3 and isinstance(item[3], dict):
                 kwargs.update({k: _k2_value(v, names) for k, v in item[3].items()})
@@ -392,7 +394,8 @@ def _check_graph(spec: KerasModelSpec) -> None:
     by_name: dict = {}
     for layer in spec.layers:
         if layer.name in by_name:
-            raise ConversionError(f"{spec.source}: two layers are named '{layer.name}'; rename one and re-save")
+            raise ConversionError(f"{spec.source}: two layers are named '{layer.name}'; rename one and "
+                                  "re-save")
         by_name[layer.name] = layer
     refs = [(r, "model inputs/outputs") for r in spec.inputs + spec.outputs]
     refs += [(r, f"layer '{layer.name}'") for layer in spec.layers for c in layer.calls for r in call_refs(c)]
@@ -454,9 +457,9 @@ def _check_weights(spec: KerasModelSpec) -> None:
             if np.issubdtype(w.dtype, np.floating) and not np.all(np.isfinite(w)):
                 what = f" '{names[i]}'" if i < len(names) else ""
                 bad = int(np.size(w) - np.count_nonzero(np.isfinite(w)))
-                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has {bad} NaN/Inf "
-                                      "values; retrain or fix the model — non-finite weights cannot be "
-                                      "converted")
+                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has {bad} "
+                                      "NaN/Inf values; retrain or fix the model — non-finite weights "
+                                      "cannot be converted")
 
 
 def expected_weight_count(class_name: Optional[str], config: dict) -> Optional[int]:

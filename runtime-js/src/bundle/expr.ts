@@ -157,7 +157,9 @@ const cache = new Map<string, Expr>();
 export function parseExpr(src: string): Expr {
   let tree = cache.get(src);
   if (tree === undefined) {
-    if (typeof src !== "string") throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
+    if (typeof src !== "string") {
+      throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
+    }
     tree = new Parser(src).parse();
     cache.set(src, tree);
   }

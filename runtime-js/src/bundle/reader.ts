@@ -163,7 +163,8 @@ function readHeader(buf: ArrayBuffer): Header {
   const version = view.getUint32(8, true);
   const flags = view.getUint32(12, true);
   if (version > FORMAT_VERSION) {
-    throw new BundleError(`bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
+    throw new BundleError(
+      `bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
   }
   if (version < 1 || flags !== 0) {
     throw new BundleError(`bundle is corrupted (version ${version}, flags 0x${flags.toString(16)} in the header)`);

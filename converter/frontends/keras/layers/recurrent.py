@@ -71,7 +71,7 @@ def _cell_weights(lc: LayerCall, cell: str, cfg: dict, weights: list, d: int, ta
     """[W, U, b, rb] constants for the IR op (rb only for GRU), shapes checked against the config."""
     op, gates, _ = CELLS[cell]
     h = int(cfg["units"])
-    sub = lc.sub(cell, lc.name, cfg, weights, [], [])
+    sub = lc.sub(lc.class_name, lc.name, cfg, weights, [], [])
     w = lc.const(f"{tag}kernel", sub.weight(0, (d, gates * h), "kernel"))
     u = lc.const(f"{tag}recurrent_kernel", sub.weight(1, (h, gates * h), "recurrent_kernel"))
     b = rb = None

@@ -1,0 +1,420 @@
+"""The WebGPU legalization table: one kernel generator per catalogue op (or the reason there is none).
+
+Generators get a node and the shared ``LoweringContext`` (converter/backends/lowering.py) and add
+kernels rendered by ``emit.render`` plus steps whose params and dispatch sizes are expressions over the
+program's symbols. Shapes are computed here and handed to kernels as u32 params; kernels never
+recompute them.
+
+Recurrences run in one of two modes (``RecurrenceMode``): ``sequence`` is one dispatch for the whole
+sequence (one workgroup per batch row, h in workgroup memory); ``step`` is one dispatch per time step,
+repeated by the runtime inside one command buffer (KernelSpec.meta["loop"]). ``auto`` picks sequence
+when the state fits one workgroup (H <= SEQUENCE_MAX_UNITS).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from converter.backends.lowering import LoweringContext
+from converter.backends.webgpu import emit
+from converter.backends.webgpu.emit import Buf
+from converter.ir import dims
+from converter.ir.graph import Node
+
+LINEAR_WG = 256          # invocations per workgroup of the one-invocation-per-element kernels
+MATMUL_TILE = 16
+STEP_WG = 64
+SEQUENCE_MAX_UNITS = 1024  # 3*H floats of workgroup memory must fit the 16 KiB WebGPU guarantees
+MAX_GROUPS = 65535       # WebGPU's guaranteed maxComputeWorkgroupsPerDimension
+MAX_STORAGE_BUFFERS = 8  # WebGPU's guaranteed maxStorageBuffersPerShaderStage
+
+
+def d(dim) -> str:
+    """An IR dim as a bundle expression."""
+    return str(dims.normalize(dim))
+
+
+def prod(shape) -> str:
+    return d(dims.size(tuple(shape)))
+
+
+def linear_dispatch(n: str, wg: int = LINEAR_WG) -> tuple:
+    """Workgroup counts covering n invocations; past 65535 groups the rest spills into y."""
+    groups = f"cdiv({n},{wg})"
+    return (f"min({groups},{MAX_GROUPS})", f"cdiv({groups},{MAX_GROUPS})", "1")
+
+
+def wgsl_type(dtype: str) -> str:
+    return emit.WGSL_TYPES[dtype]
+
+
+def _render(ctx: LoweringContext, name: str, template: str, bufs: list, params: list, workgroup,
+            meta=None, **context):
+    if len(bufs) > MAX_STORAGE_BUFFERS:
+        ctx.fail(f"needs {len(bufs)} storage buffers, WebGPU guarantees {MAX_STORAGE_BUFFERS}")
+    return emit.render(name, template, bufs, params, workgroup, meta, **context)
+
+
+# ---- elementwise ----------------------------------------------------------------------------------
+
+def _broadcast_index(in_shape, out_shape, j: int) -> tuple[str, list]:
+    """WGSL index of input j for output coords c0..c{R-1}, and the stride params it needs."""
+    rank = len(out_shape)
+    padded = (1,) * (rank - len(in_shape)) + tuple(in_shape)
+    if tuple(padded) == tuple(out_shape):
+        return "i", []
+    if dims.size(padded) == 1:
+        return "0u", []
+    terms, params = [], []
+    for k in range(rank):
+        if padded[k] == 1 and out_shape[k] != 1:
+            continue                                   # a broadcast axis: stride 0
+        name = f"s{j}_{k}"
+        terms.append(f"c{k} * P.{name}")
+        params.append((name, prod(padded[k + 1:])))
+    return (" + ".join(terms) or "0u"), params
+
+
+def elementwise(ctx: LoweringContext, name: str, inputs: list, out, steps: list, result: str,
+                out_tid=None, flat: bool = False) -> None:
+    """y = result over loaded inputs v0.. (and named intermediate steps t0..) with broadcasting.
+
+    ``flat``: every input has the output's element count and is read at the same flat index (copies).
+    """
+    out_shape = tuple(out.shape)
+    bufs, params, values, loads, strided = [], ["n"], [prod(out_shape)], [], False
+    for j, v in enumerate(inputs):
+        index, stride_params = ("i", []) if flat else _broadcast_index(v.shape, out_shape, j)
+        bufs.append(Buf(f"x{j}", wgsl_type(v.dtype)))
+        loads.append({"name": f"x{j}", "index": index})
+        params += [p for p, _ in stride_params]
+        values += [e for _, e in stride_params]
+        strided = strided or bool(stride_params)
+    rank = len(out_shape) if strided else 0
+    dim_params = [f"d{k}" for k in range(rank)]
+    bufs.append(Buf("y", wgsl_type(out.dtype), "read_write"))
+    kernel = _render(ctx, name, "elementwise.wgsl.j2", bufs, params[:1] + dim_params + params[1:],
+                     (LINEAR_WG,), inputs=loads, steps=steps, result=result, rank=rank)
+    tensors = [ctx.tensor(v) for v in inputs] + [ctx.tensor(out) if out_tid is None else out_tid]
+    ctx.add_step(kernel, tensors, values[:1] + [d(x) for x in out_shape[:rank]] + values[1:],
+                 linear_dispatch(values[0]))
+
+
+def lower_unary(node: Node, ctx: LoweringContext) -> None:
+    expr = emit.unary(node.attrs["fn"], "v0", node.attrs["alpha"])
+    elementwise(ctx, f"unary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
+
+
+def lower_binary(node: Node, ctx: LoweringContext) -> None:
+    expr = emit.binary(node.attrs["fn"], "v0", "v1")
+    elementwise(ctx, f"binary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
+
+
+def lower_fused(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.elementwise import parse_step
+    steps = []
+    for i, step in enumerate(node.attrs["program"]):
+        fn, args, alpha = parse_step(step, len(node.inputs), i)
+        names = [f"v{a[2:]}" if a.startswith("in") else a for a in args]
+        steps.append(emit.unary(fn, names[0], alpha) if len(names) == 1 else emit.binary(fn, *names))
+    elementwise(ctx, "fused", node.inputs, node.outputs[0], steps, f"t{len(steps) - 1}")
+
+
+def lower_cast(node: Node, ctx: LoweringContext) -> None:
+    to = wgsl_type(node.attrs["to"])
+    elementwise(ctx, f"cast_{to}", node.inputs, node.outputs[0], [], f"{to}(v0)")
+
+
+def lower_copy(node: Node, ctx: LoweringContext) -> None:
+    """Identity and Reshape: a reshape of a contiguous tensor is a copy into the output's slot."""
+    elementwise(ctx, "copy", node.inputs[:1], node.outputs[0], [], "v0", flat=True)
+
+
+def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    value = emit.lit(node.attrs["value"]) if x.dtype == "float32" else str(int(node.attrs["value"]))
+    if node.attrs["reduce_last"]:
+        rows = prod(x.shape[:-1])
+        _reduce(ctx, node, "any_ne", [x], [rows, d(x.shape[-1]), "1"], value=value)
+        return
+    elementwise(ctx, "not_equal", [x], node.outputs[0], [], f"select(0.0, 1.0, v0 != {value})")
+
+
+# ---- linear, lookup, reductions, norms ------------------------------------------------------------
+
+def lower_matmul(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = node.inputs
+    y = node.outputs[0]
+    m, k, n = prod(x.shape[:-1]), d(x.shape[-1]), d(w.shape[1])
+    act = emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
+    kernel = _render(ctx, "matmul", "matmul.wgsl.j2", bufs, ["m", "k", "n"], (MATMUL_TILE, MATMUL_TILE),
+                     bias=b is not None, activation=act)
+    tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
+    ctx.add_step(kernel, tensors, [m, k, n], (f"cdiv({n},{MATMUL_TILE})", f"cdiv({m},{MATMUL_TILE})", "1"))
+
+
+def lower_gather(node: Node, ctx: LoweringContext) -> None:
+    table, idx = node.inputs
+    y = node.outputs[0]
+    bufs = [Buf("table", wgsl_type(table.dtype)), Buf("idx", "i32"), Buf("y", wgsl_type(y.dtype), "read_write")]
+    kernel = _render(ctx, "gather", "gather.wgsl.j2", bufs, ["n", "e", "v"], (LINEAR_WG,))
+    n = prod(y.shape)
+    ctx.add_step(kernel, [ctx.tensor(table), ctx.tensor(idx), ctx.tensor(y)],
+                 [n, d(table.shape[1]), d(table.shape[0])], linear_dispatch(n))
+
+
+def _split(shape, first: int, last: int) -> list:
+    """[outer, middle, inner] sizes of shape around axes first..last (inclusive)."""
+    return [prod(shape[:first]), prod(shape[first:last + 1]), prod(shape[last + 1:])]
+
+
+def lower_softmax(node: Node, ctx: LoweringContext) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    outer, length, inner = _split(x.shape, axis, axis)
+    kernel = _render(ctx, "softmax", "softmax.wgsl.j2", [Buf("x"), Buf("y", access="read_write")],
+                     ["rows", "l", "inner"], (LINEAR_WG,))
+    rows = d(dims.mul(dims.size(x.shape[:axis]), dims.size(x.shape[axis + 1:])))
+    ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], [rows, length, inner], linear_dispatch(rows))
+
+
+def _reduce(ctx, node, fn: str, inputs: list, split: list, value: str = "") -> None:
+    outer, length, inner = split
+    x, mask = inputs[0], (inputs[1] if len(inputs) > 1 else None)
+    bufs = [Buf("x", wgsl_type(x.dtype))] + ([Buf("mask")] if mask is not None else [])
+    bufs.append(Buf("y", access="read_write"))
+    kernel = _render(ctx, f"reduce_{fn}", "reduce.wgsl.j2", bufs, ["rows", "l", "inner"], (LINEAR_WG,),
+                     fn=fn, mask=mask is not None, value=value)
+    rows = f"({outer})*({inner})"
+    tensors = [ctx.tensor(v) for v in inputs if v is not None] + [ctx.tensor(node.outputs[0])]
+    ctx.add_step(kernel, tensors, [rows, length, inner], linear_dispatch(rows))
+
+
+def lower_reduce(node: Node, ctx: LoweringContext) -> None:
+    x, mask = node.inputs
+    axes = sorted({a % len(x.shape) for a in node.attrs["axes"]})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        ctx.fail(f"axes {tuple(axes)} are not contiguous; the webgpu reduce kernel needs one axis range")
+    _reduce(ctx, node, node.attrs["fn"], [x, mask], _split(x.shape, axes[0], axes[-1]))
+
+
+def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
+    x, gamma, beta = node.inputs
+    rank = len(x.shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    if axes != list(range(axes[0], rank)):
+        ctx.fail(f"axes {tuple(axes)} are not the trailing axes; the webgpu kernel normalizes rows")
+    bufs = [Buf("x")] + [Buf(n) for n, v in (("gamma", gamma), ("beta", beta)) if v is not None]
+    kernel = _render(ctx, "layernorm", "layernorm.wgsl.j2", bufs + [Buf("y", access="read_write")],
+                     ["rows", "l"], (LINEAR_WG,), gamma=gamma is not None, beta=beta is not None,
+                     epsilon=emit.lit(node.attrs["epsilon"]))
+    rows = prod(x.shape[:axes[0]])
+    tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(node.outputs[0])]
+    ctx.add_step(kernel, tensors, [rows, prod(x.shape[axes[0]:])], linear_dispatch(rows))
+
+
+# ---- shape ops ------------------------------------------------------------------------------------
+
+def _remap(ctx, node: Node, kinds: list, in_axes: list, offsets: list, pad_value: str = "0.0") -> None:
+    """y[c] = x[src(c)]: output axis k reads x's axis in_axes[k] as kinds[k] says."""
+    x, y = node.inputs[0], node.outputs[0]
+    params, values = ["n"], [prod(y.shape)]
+    for k, kind in enumerate(kinds):
+        axis = in_axes[k]
+        params += [f"od{k}", f"id{k}", f"is{k}", f"off{k}"]
+        values += [d(y.shape[k]), d(x.shape[axis]), prod(x.shape[axis + 1:]), str(offsets[k])]
+    ty = wgsl_type(x.dtype)
+    bufs = [Buf("x", ty), Buf("y", ty, "read_write")]
+    kernel = _render(ctx, node.op.lower(), "remap.wgsl.j2", bufs, params, (LINEAR_WG,), kinds=kinds,
+                     pad_value=pad_value if ty == "f32" else str(int(float(pad_value))))
+    ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], values, linear_dispatch(values[0]))
+
+
+def lower_transpose(node: Node, ctx: LoweringContext) -> None:
+    perm = [p % len(node.inputs[0].shape) for p in node.attrs["perm"]]
+    _remap(ctx, node, ["copy"] * len(perm), perm, [0] * len(perm))
+
+
+def _axis_kinds(node: Node, axis: int, kind: str, offset) -> None:
+    rank = len(node.inputs[0].shape)
+    kinds = [kind if k == axis else "copy" for k in range(rank)]
+    offsets = [offset if k == axis else 0 for k in range(rank)]
+    return kinds, list(range(rank)), offsets
+
+
+def lower_slice(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    start = node.attrs["start"] or 0
+    if start < 0:
+        if not dims.is_static(x.shape[axis]):
+            ctx.fail(f"negative start {start} on symbolic dim {x.shape[axis]}")
+        start += dims.evaluate(x.shape[axis], {})
+    _remap(ctx, node, *_axis_kinds(node, axis, "slice", max(start, 0)))
+
+
+def lower_reverse(node: Node, ctx: LoweringContext) -> None:
+    axis = node.attrs["axis"] % len(node.inputs[0].shape)
+    _remap(ctx, node, *_axis_kinds(node, axis, "reverse", 0))
+
+
+def lower_tile(node: Node, ctx: LoweringContext) -> None:
+    kinds = ["tile" if int(r) > 1 else "copy" for r in node.attrs["repeats"]]
+    _remap(ctx, node, kinds, list(range(len(kinds))), [0] * len(kinds))
+
+
+def lower_pad(node: Node, ctx: LoweringContext) -> None:
+    pads = [tuple(p) for p in node.attrs["pads"]]
+    kinds = ["pad" if sum(p) else "copy" for p in pads]
+    _remap(ctx, node, kinds, list(range(len(pads))), [p[0] for p in pads], emit.lit(node.attrs["value"]))
+
+
+def lower_concat(node: Node, ctx: LoweringContext) -> None:
+    y = node.outputs[0]
+    axis = node.attrs["axis"] % len(y.shape)
+    ty = wgsl_type(y.dtype)
+    kernel = _render(ctx, "concat_place", "place.wgsl.j2", [Buf("x", ty), Buf("y", ty, "read_write")],
+                     ["n", "row_in", "row_out", "off"], (LINEAR_WG,))
+    inner, offset = prod(y.shape[axis + 1:]), 0
+    for x in node.inputs:
+        n = prod(x.shape)
+        ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)],
+                     [n, prod(x.shape[axis:]), prod(y.shape[axis:]), f"{offset}*({inner})"], linear_dispatch(n))
+        offset += dims.evaluate(x.shape[axis], {})
+
+
+# ---- conv and pool (1D runs as 2D with height 1) ----------------------------------------------------
+
+def _spatial(x, y, size, strides, dilations, pads):
+    """Params for a channels-last window op, 1D promoted to 2D."""
+    if len(x.shape) == 3:
+        h, w, oh, ow = 1, x.shape[1], 1, y.shape[1]
+        size, strides, dilations, pads = (1,) + size, (1,) + strides, (1,) + dilations, ((0, 0),) + pads
+    else:
+        h, w, oh, ow = x.shape[1], x.shape[2], y.shape[1], y.shape[2]
+    return {"oh": d(oh), "ow": d(ow), "h": d(h), "w": d(w), "kh": str(size[0]), "kw": str(size[1]),
+            "sh": str(strides[0]), "sw": str(strides[1]), "dh": str(dilations[0]), "dw": str(dilations[1]),
+            "pt": str(pads[0][0]), "pl": str(pads[1][0])}
+
+
+def lower_conv(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.conv import spatial_attrs
+    x, w, b = node.inputs
+    y = node.outputs[0]
+    n_sp = len(x.shape) - 2
+    strides, dilations, pads = spatial_attrs("Conv", n_sp, node.attrs["strides"], node.attrs["dilations"],
+                                             node.attrs["pads"])
+    geo = _spatial(x, y, tuple(int(k) for k in w.shape[:n_sp]), strides, dilations, pads)
+    geo.update(n=prod(y.shape), f=d(y.shape[-1]), c=d(x.shape[-1]))
+    bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
+    act = emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    kernel = _render(ctx, "conv", "conv.wgsl.j2", bufs, list(geo), (LINEAR_WG,), bias=b is not None,
+                     activation=act)
+    tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
+    ctx.add_step(kernel, tensors, list(geo.values()), linear_dispatch(geo["n"]))
+
+
+def lower_pool(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.conv import _pool_attrs
+    x, y = node.inputs[0], node.outputs[0]
+    size, strides, pads = _pool_attrs(len(x.shape) - 2, node.attrs["size"], node.attrs["strides"],
+                                      node.attrs["pads"])
+    geo = _spatial(x, y, size, strides, (1,) * len(size), pads)
+    del geo["dh"], geo["dw"]
+    geo.update(n=prod(y.shape), c=d(x.shape[-1]))
+    kernel = _render(ctx, f"pool_{node.attrs['fn']}", "pool.wgsl.j2", [Buf("x"), Buf("y", access="read_write")],
+                     list(geo), (LINEAR_WG,), fn=node.attrs["fn"])
+    ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], list(geo.values()), linear_dispatch(geo["n"]))
+
+
+# ---- recurrences ----------------------------------------------------------------------------------
+
+CELLS = {"LSTMRecurrence": ("lstm", 4), "GRURecurrence": ("gru", 3), "SimpleRNNRecurrence": ("rnn", 1)}
+
+
+def _recurrence_inputs(node: Node) -> dict:
+    names = [n.rstrip("?") for n in node.opdef.inputs]
+    return dict(zip(names, node.inputs))
+
+
+def _cell_context(node: Node, cell: str, hidden: int, gates: int, ins: dict) -> dict:
+    a = node.attrs
+    return {"cell": cell, "H": hidden, "G": gates, "h0": ins.get("h0") is not None,
+            "c0": ins.get("c0") is not None, "mask": ins.get("mask") is not None,
+            "rb": ins.get("rb") is not None, "go_backwards": a["go_backwards"],
+            "return_sequences": a["return_sequences"], "zero_output": a["zero_output_for_mask"],
+            "reset_before": cell == "gru" and not a["reset_after"],
+            "act": partial(emit.unary, a["activation"], alpha=None),
+            "rec": partial(emit.unary, a.get("recurrent_activation", "sigmoid"), alpha=None)}
+
+
+def _recurrence_bufs(cell: str, ins: dict, extra: list) -> list:
+    bufs = [Buf("xw"), Buf("U")]
+    bufs += [Buf(n) for n in ("rb", "h0", "c0", "mask") if ins.get(n) is not None]
+    bufs += [Buf("y", access="read_write"), Buf("h_out", access="read_write")]
+    if cell == "lstm":
+        bufs.append(Buf("c_out", access="read_write"))
+    return bufs + extra
+
+
+def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> None:
+    cell, gates = CELLS[node.op]
+    ins = _recurrence_inputs(node)
+    hidden = ins["U"].shape[0]
+    if not isinstance(hidden, int):
+        ctx.fail(f"the state size {hidden} must be static")
+    if mode == "auto":
+        mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
+    c = _cell_context(node, cell, hidden, gates, ins)
+    tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(v) for v in node.outputs]
+    batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
+    name = f"{cell}_{mode}"
+    if mode == "sequence":
+        wg = min(256, max(32, -(-hidden // 32) * 32))
+        kernel = _render(ctx, name, "recurrence_sequence.wgsl.j2", _recurrence_bufs(cell, ins, []), ["time"],
+                         (wg,), {"recurrence": "sequence"}, upt=-(-hidden // wg),
+                         hload=lambda k: f"hbuf[cur + {k}]", cload="c[j]", rhload=lambda k: f"rh[{k}]",
+                         zload="zg[j]", **c)
+        ctx.add_step(kernel, tensors, [time], (batch, "1", "1"))
+        return
+    if mode != "step":
+        ctx.fail(f"unknown recurrence mode {mode!r}; use auto, sequence or step")
+    rows = 4 if c["reset_before"] else 2
+    state = ctx.add_temp(f"{node.name}#state", "float32", (rows, ins["xw"].shape[0], hidden))
+    bufs = _recurrence_bufs(cell, ins, [Buf("state", access="read_write")])
+    phases = ["reset", "main"] if c["reset_before"] else ["main"]
+    for phase in phases:
+        loop = {"index": "s", "count": "steps", "span": len(phases) if phase == phases[0] else 1}
+        kernel = _render(ctx, f"{name}_{phase}", "recurrence_step.wgsl.j2", bufs,
+                         ["batch", "time", "s", "steps"], (STEP_WG,), {"recurrence": "step", "loop": loop},
+                         phase=phase, hload=lambda k: f"hprev(b, {k}, s)", cload="cprev(b, u, s)",
+                         rhload=lambda k: f"state[(2u * P.batch + b) * H + {k}]",
+                         zload="state[(3u * P.batch + b) * H + u]", **c)
+        ctx.add_step(kernel, tensors + [state], [batch, time, "0", time],
+                     (f"cdiv({hidden},{STEP_WG})", batch, "1"))
+
+
+def table(recurrence: str = "auto") -> dict:
+    """The legalization table (op -> generator or the reason there is none)."""
+    hoisted = "hoist_input_projection rewrites it into MatMul + {}Recurrence before lowering"
+    return {
+        "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused,
+        "Cast": lower_cast, "Identity": lower_copy, "Reshape": lower_copy,
+        "NotEqualMask": lower_not_equal_mask, "MatMul": lower_matmul, "Gather": lower_gather,
+        "Softmax": lower_softmax, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm,
+        "Transpose": lower_transpose, "Slice": lower_slice, "Reverse": lower_reverse,
+        "Tile": lower_tile, "Pad": lower_pad, "Concat": lower_concat,
+        "Conv": lower_conv, "Pool": lower_pool,
+        "LSTMRecurrence": partial(lower_recurrence, mode=recurrence),
+        "GRURecurrence": partial(lower_recurrence, mode=recurrence),
+        "SimpleRNNRecurrence": partial(lower_recurrence, mode=recurrence),
+        "LSTM": hoisted.format("LSTM"), "GRU": hoisted.format("GRU"),
+        "SimpleRNN": hoisted.format("SimpleRNN"),
+    }
+
+
+def output_copy(node: Node, ctx: LoweringContext, out_tid: int) -> None:
+    """Copies a graph output that no step writes (a graph input or a constant) into its own slot."""
+    src = node.inputs[0]
+    elementwise(ctx, "copy", [src], src, [], "v0", out_tid, flat=True)

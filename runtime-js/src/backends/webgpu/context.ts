@@ -1,0 +1,248 @@
+/**
+ * The WebGPU backend context (docs/design.md section 6).
+ *
+ * Resources, all counted in a BufferPool:
+ *   slot:<id>     one storage buffer per memory slot, sized max(slot sizes) for the bound dims (grows only);
+ *   weights       the weights blob, re-packed so that each weight starts at minStorageBufferOffsetAlignment
+ *                 (the bundle aligns to 64 bytes, WebGPU needs 256 for storage binding offsets);
+ *   params:<i>    step i's uniform params (u32 each); a repeated step (meta.loop) holds one 256-aligned
+ *                 copy per iteration, selected with a dynamic offset;
+ *   read:<id>     a mappable staging buffer per output tensor read back.
+ * Invariants:
+ *   - pipelines are built at compile() (shared per page, see pipeline-cache.ts); a kernel that does not
+ *     validate throws there, so the runner falls back to another backend;
+ *   - bind() recomputes params, dispatch sizes and bind groups only when the dims change, and creates
+ *     buffers only when a slot or a params buffer must grow: repeated runs allocate nothing;
+ *   - run() records every step into one compute pass of one command buffer (dispatches in a pass see
+ *     the writes of earlier ones), including the per-time-step loops; nothing is read back by run();
+ *   - read() copies only the requested tensor into its staging buffer and maps it.
+ */
+
+import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
+import { evaluateExpr } from "../../bundle/expr.js";
+import type { Dims } from "../../dims.js";
+import { formatDims } from "../../dims.js";
+import type { BackendContext, HostArray } from "../backend.js";
+import { BufferPool } from "./buffer-pool.js";
+import { sharedDevice, type SharedDevice } from "./device.js";
+import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";
+import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
+import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
+
+const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+const PARAMS_USAGE = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
+
+/** What bind() prepares for one step: ready to encode. */
+interface StepPlan {
+  kernel: CompiledKernel;
+  bindGroup: GpuBindGroup;
+  dispatch: [number, number, number];
+  /** Iterations of a repeated group starting at this step (1 for a plain step). */
+  count: number;
+  /** Steps repeated together, this one first (1 for a plain step). */
+  span: number;
+  paramsStride: number;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class WebGpuContext implements BackendContext {
+  readonly name = "webgpu";
+  private shared: SharedDevice | null = null;
+  private pool: BufferPool | null = null;
+  private program: BundleProgram | null = null;
+  private kernels: CompiledKernel[] = [];
+  private weightOffsets = new Map<number, number>();
+  private plans: StepPlan[] = [];
+  private boundKey = "";
+  private dims: Dims = {};
+
+  /** The adapter's description, once init() succeeded. */
+  get adapterInfo(): SharedDevice["info"] | null {
+    return this.shared?.info ?? null;
+  }
+
+  async init(): Promise<void> {
+    this.shared = await sharedDevice();
+    this.pool = new BufferPool(this.shared.device);
+  }
+
+  private get device(): GpuDevice {
+    if (!this.shared || !this.pool) throw new Error("webgpu context: init() has not run");
+    if (this.shared.lostReason !== null) throw new Error(`the WebGPU device was lost (${this.shared.lostReason})`);
+    return this.shared.device;
+  }
+
+  async compile(program: BundleProgram): Promise<void> {
+    const device = this.device;
+    this.program = program;
+    this.kernels = await Promise.all(program.kernels.map((k) => compiledKernel(device, k)));
+    for (let i = 0; i < program.steps.length; i++) {
+      const loop = this.kernels[program.steps[i]!.kernel]!.loop;
+      if (loop && i + loop.span > program.steps.length) {
+        throw new Error(`step ${i} repeats ${loop.span} steps but only ${program.steps.length - i} remain`);
+      }
+    }
+  }
+
+  async upload(weights: Uint8Array): Promise<void> {
+    const device = this.device;
+    const program = this.requireProgram();
+    const align = device.limits.minStorageBufferOffsetAlignment;
+    let total = 0;
+    for (const t of program.tensors) {
+      if (t.kind !== "weight") continue;
+      this.weightOffsets.set(t.id, total);
+      total += Math.ceil(Math.max(4, evaluateExpr(t.nbytesExpr, {})) / align) * align;
+    }
+    device.pushErrorScope("out-of-memory");
+    const buffer = this.pool!.ensure("weights", total, SLOT_USAGE);
+    for (const t of program.tensors) {
+      if (t.kind !== "weight") continue;
+      const n = evaluateExpr(t.nbytesExpr, {});
+      if (n > 0) device.queue.writeBuffer(buffer, this.weightOffsets.get(t.id)!, weights, t.weightOffset, n);
+    }
+    const oom = await device.popErrorScope();
+    if (oom) throw new Error(`WebGPU cannot hold the weights (${total} bytes): ${oom.message}`);
+  }
+
+  bind(dims: Dims): void {
+    const program = this.requireProgram();
+    const key = program.symbols.map((s) => dims[s]).join(",");
+    if (key === this.boundKey && this.plans.length === program.steps.length) return;
+    // slot sizes, params and bind groups depend on the dims only, so this runs once per new dims
+    this.sizeSlots(dims);
+    this.dims = { ...dims };
+    this.plans = [];
+    for (let i = 0; i < program.steps.length; i++) this.plans.push(this.planStep(i, dims));
+    this.boundKey = key;
+  }
+
+  /** Makes every slot buffer large enough for `dims` (buffers only grow). */
+  private sizeSlots(dims: Dims): void {
+    for (const slot of this.requireProgram().slots) {
+      const bytes = Math.max(...slot.sizes.map((e) => evaluateExpr(e, dims)));
+      this.pool!.ensure(`slot:${slot.id}`, bytes, SLOT_USAGE);
+    }
+  }
+
+  private planStep(index: number, dims: Dims): StepPlan {
+    const step = this.requireProgram().steps[index]!;
+    const kernel = this.kernels[step.kernel]!;
+    const values = step.params.map((e) => evaluateExpr(e, dims));
+    const dispatch = step.dispatch.map((e) => evaluateExpr(e, dims)) as [number, number, number];
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (dispatch.some((n) => n > max)) {
+      throw new Error(`step ${index} (${kernel.spec.name}) needs ${dispatch.join("x")} workgroups with ` +
+        `${formatDims(dims)}; this GPU allows ${max} per dimension (use smaller inputs)`);
+    }
+    const loop = kernel.loop;
+    const count = loop ? values[kernel.spec.params.indexOf(loop.count)]! : 1;
+    const stride = loop ? this.device.limits.minUniformBufferOffsetAlignment : 0;
+    const entries: GpuBindGroupEntry[] = step.tensors.map((t, b) => ({ binding: b, resource: this.resource(t, dims) }));
+    if (kernel.paramsBinding !== null) {
+      const size = Math.ceil((values.length * 4) / 16) * 16;
+      const buffer = this.writeParams(index, values, loop ? kernel.spec.params.indexOf(loop.index) : -1,
+        Math.max(count, 1), stride, size);
+      entries.push({ binding: kernel.paramsBinding, resource: { buffer, offset: 0, size } });
+    }
+    const bindGroup = this.device.createBindGroup({ label: kernel.spec.name, layout: kernel.layout, entries });
+    return { kernel, bindGroup, dispatch, count, span: loop ? loop.span : 1, paramsStride: stride };
+  }
+
+  /** Writes a step's u32 params (one copy per iteration for a repeated step) into its uniform buffer. */
+  private writeParams(index: number, values: number[], loopIndex: number, copies: number, stride: number,
+    size: number) {
+    const words = stride ? stride / 4 : size / 4;
+    const data = new Uint32Array(words * (copies - 1) + size / 4);
+    for (let it = 0; it < copies; it++) {
+      data.set(values.map((v) => v >>> 0), it * words);
+      if (loopIndex >= 0) data[it * words + loopIndex] = it;
+    }
+    const buffer = this.pool!.ensure(`params:${index}`, data.byteLength, PARAMS_USAGE);
+    this.device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  }
+
+  private resource(tensorId: number, dims: Dims) {
+    const t = this.tensor(tensorId);
+    const size = Math.ceil(Math.max(4, evaluateExpr(t.nbytesExpr, dims)) / 4) * 4;
+    if (t.kind === "weight") {
+      return { buffer: this.pool!.get("weights")!, offset: this.weightOffsets.get(t.id)!, size };
+    }
+    return { buffer: this.pool!.get(`slot:${t.slot}`)!, offset: 0, size };
+  }
+
+  private tensor(id: number): TensorSpec {
+    const t = this.requireProgram().tensors[id];
+    if (!t) throw new Error(`webgpu context: no tensor ${id} in the program`);
+    return t;
+  }
+
+  write(tensor: number, data: HostArray): void {
+    const t = this.tensor(tensor);
+    if (data.byteLength === 0) return;
+    this.device.queue.writeBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, data);
+  }
+
+  async run(_steps: readonly StepSpec[], dims: Dims): Promise<void> {
+    const device = this.device;
+    this.bind(dims);
+    device.pushErrorScope("validation");
+    const encoder = device.createCommandEncoder({ label: "webloom run" });
+    const pass = encoder.beginComputePass();
+    for (let i = 0; i < this.plans.length;) {
+      const plan = this.plans[i]!;
+      const group = this.plans.slice(i, i + plan.span);
+      for (let it = 0; it < plan.count; it++) {
+        for (const p of group) {
+          if (p.dispatch.some((n) => n === 0)) continue;
+          pass.setPipeline(p.kernel.pipeline);
+          if (p.kernel.loop) pass.setBindGroup(0, p.bindGroup, [it * p.paramsStride]);
+          else pass.setBindGroup(0, p.bindGroup);
+          pass.dispatchWorkgroups(...p.dispatch);
+        }
+      }
+      i += plan.span;
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const error = await device.popErrorScope();
+    if (error) throw new Error(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
+  }
+
+  async read(tensor: number, into: HostArray): Promise<void> {
+    const device = this.device;
+    const t = this.tensor(tensor);
+    const bytes = into.byteLength;
+    if (bytes === 0) return;
+    const staging = this.pool!.ensure(`read:${tensor}`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    const encoder = device.createCommandEncoder({ label: `read ${t.name}` });
+    encoder.copyBufferToBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, staging, 0, Math.ceil(bytes / 4) * 4);
+    device.queue.submit([encoder.finish()]);
+    try {
+      await staging.mapAsync(MAP_MODE_READ, 0, staging.size);
+    } catch (err) {
+      throw new Error(`WebGPU cannot read tensor ${t.name} back: ${this.shared?.lostReason ?? errorText(err)}`);
+    }
+    new Uint8Array(into.buffer, into.byteOffset, bytes).set(new Uint8Array(staging.getMappedRange(0, staging.size), 0, bytes));
+    staging.unmap();
+  }
+
+  memoryBytes(): number {
+    return this.pool?.bytes() ?? 0;
+  }
+
+  dispose(): void {
+    this.pool?.dispose();
+    this.plans = [];
+    this.program = null;
+  }
+
+  private requireProgram(): BundleProgram {
+    if (!this.program) throw new Error("webgpu context: compile() has not run");
+    return this.program;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * One GPUDevice per page, shared by every runner (pipelines are cached per device, see
+ * pipeline-cache.ts). The device is requested on first use; when it is lost, the next request gets a
+ * fresh one and contexts holding the lost one fail with the loss reason.
+ */
+
+import type { Gpu, GpuAdapterInfo, GpuDevice } from "./gpu-types.js";
+
+export interface SharedDevice {
+  device: GpuDevice;
+  info: GpuAdapterInfo;
+  /** Set when the device is lost: the reason, for every later error message. */
+  lostReason: string | null;
+}
+
+let shared: Promise<SharedDevice> | null = null;
+
+function navigatorGpu(): Gpu | undefined {
+  const nav = (globalThis as { navigator?: { gpu?: Gpu } }).navigator;
+  return nav?.gpu;
+}
+
+async function requestShared(): Promise<SharedDevice> {
+  const gpu = navigatorGpu();
+  if (!gpu) throw new Error("WebGPU is not available here (navigator.gpu is undefined; it needs a secure context)");
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error("WebGPU has no adapter here (navigator.gpu.requestAdapter() returned null)");
+  const device = await adapter.requestDevice({ label: "webloom" });
+  const info = adapter.info;
+  const handle: SharedDevice = {
+    device,
+    info: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
+    lostReason: null,
+  };
+  void device.lost.then((lost) => {
+    handle.lostReason = `${lost.reason || "unknown"}: ${lost.message}`;
+    if (shared !== null) shared = null;
+  });
+  return handle;
+}
+
+/** The page's device, requested once; a failed or lost request is retried on the next call. */
+export function sharedDevice(): Promise<SharedDevice> {
+  if (shared === null) {
+    shared = requestShared();
+    shared.catch(() => { shared = null; });
+  }
+  return shared;
+}
+
+/** The adapter's description (vendor, architecture, device, description) for logs and bug reports. */
+export async function webgpuAdapterInfo(): Promise<GpuAdapterInfo> {
+  return (await sharedDevice()).info;
+}

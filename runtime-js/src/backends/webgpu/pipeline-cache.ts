@@ -1,0 +1,108 @@
+/**
+ * Compute pipelines, created once per kernel and shared by every runner on the page. The key is the
+ * kernel's entry point, which the converter derives from a hash of the source and metadata
+ * (converter/backends/webgpu/emit.py), so equal keys mean equal kernels. Layouts come only from the
+ * kernel's metadata: storage bindings 0..n-1 (read -> read-only-storage), then the uniform params at
+ * meta.params_binding, with a dynamic offset when the kernel is repeated (meta.loop).
+ */
+
+import type { KernelSpec } from "../../bundle/reader.js";
+import type { GpuBindGroupLayout, GpuComputePipeline, GpuDevice, GpuBindGroupLayoutEntry } from "./gpu-types.js";
+import { SHADER_STAGE_COMPUTE } from "./gpu-types.js";
+
+export interface LoopMeta {
+  /** The param set to the iteration number. */
+  index: string;
+  /** The param whose value is the number of iterations. */
+  count: string;
+  /** How many consecutive steps, this one first, are repeated together. */
+  span: number;
+}
+
+export interface CompiledKernel {
+  spec: KernelSpec;
+  pipeline: GpuComputePipeline;
+  layout: GpuBindGroupLayout;
+  paramsBinding: number | null;
+  loop: LoopMeta | null;
+}
+
+const caches = new WeakMap<GpuDevice, Map<string, Promise<CompiledKernel>>>();
+
+export function kernelLoop(spec: KernelSpec): LoopMeta | null {
+  const loop = spec.meta["loop"] as LoopMeta | undefined;
+  if (!loop) return null;
+  if (!spec.params.includes(loop.index) || !spec.params.includes(loop.count) || !(loop.span >= 1)) {
+    throw new Error(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
+      `(${spec.params.join(", ")}) and a span >= 1`);
+  }
+  return loop;
+}
+
+function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boolean): GpuBindGroupLayoutEntry[] {
+  const entries: GpuBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({
+    binding: i,
+    visibility: SHADER_STAGE_COMPUTE,
+    buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
+  }));
+  if (paramsBinding !== null) {
+    entries.push({ binding: paramsBinding, visibility: SHADER_STAGE_COMPUTE,
+      buffer: { type: "uniform", hasDynamicOffset: loop } });
+  }
+  return entries;
+}
+
+async function build(device: GpuDevice, spec: KernelSpec): Promise<CompiledKernel> {
+  const raw = spec.meta["params_binding"];
+  const paramsBinding = typeof raw === "number" ? raw : null;
+  if ((paramsBinding === null) !== (spec.params.length === 0)) {
+    throw new Error(`kernel ${spec.name}: meta.params_binding ${String(raw)} does not match its ` +
+      `${spec.params.length} params`);
+  }
+  const loop = kernelLoop(spec);
+  // Validation errors of shader modules and pipelines are caught here, at load, so that the runner
+  // can fall back to another backend instead of failing at the first run.
+  device.pushErrorScope("validation");
+  const module = device.createShaderModule({ label: spec.name, code: spec.source });
+  const layout = device.createBindGroupLayout({ label: spec.name, entries: layoutEntries(spec, paramsBinding, loop !== null) });
+  let pipeline: GpuComputePipeline | null = null;
+  let failure: unknown = null;
+  try {
+    pipeline = await device.createComputePipelineAsync({
+      label: spec.name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: spec.entry },
+    });
+  } catch (err) {
+    failure = err;
+  }
+  const scoped = await device.popErrorScope();
+  if (failure !== null || scoped !== null || pipeline === null) {
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`);
+    const why = errors.join("; ") || scoped?.message || String((failure as Error)?.message ?? failure);
+    throw new Error(`WebGPU cannot build kernel ${spec.name} (${spec.entry}): ${why}`);
+  }
+  return { spec, pipeline, layout, paramsBinding, loop };
+}
+
+/** The pipeline for `spec` on `device`, built on first request (concurrent requests share it). */
+export function compiledKernel(device: GpuDevice, spec: KernelSpec): Promise<CompiledKernel> {
+  let cache = caches.get(device);
+  if (!cache) {
+    cache = new Map();
+    caches.set(device, cache);
+  }
+  let entry = cache.get(spec.entry);
+  if (!entry) {
+    entry = build(device, spec);
+    cache.set(spec.entry, entry);
+    entry.catch(() => cache!.delete(spec.entry));
+  }
+  return entry;
+}
+
+/** How many pipelines the page's cache holds for `device` (tests check sharing across runners). */
+export function cachedPipelineCount(device: GpuDevice): number {
+  return caches.get(device)?.size ?? 0;
+}

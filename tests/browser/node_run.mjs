@@ -1,0 +1,20 @@
+// Runs a bundle directory through the webloom runtime under Node, for tests/browser/conftest.py.
+// Usage: node node_run.mjs REQUEST.json  -> prints {"backend", "outputs": {name: [numbers]}, "dims"}
+// REQUEST: {"dir": path, "webloom": path to webloom.js, "backendOrder": [...], "dims": {...} | null,
+//           "inputs": {name: [numbers]}}. Errors print {"error": message} and exit with status 1.
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+
+const request = JSON.parse(readFileSync(process.argv[2], "utf8"));
+try {
+  const webloom = await import(pathToFileURL(request.webloom).href);
+  const runner = await webloom.load(request.dir, { backendOrder: request.backendOrder });
+  if (request.dims) runner.setDims(request.dims);
+  const result = await runner.predict(request.inputs);
+  const outputs = {};
+  for (const [name, values] of Object.entries(result)) outputs[name] = Array.from(values);
+  console.log(JSON.stringify({ backend: runner.backendName, outputs, dims: runner.dims }));
+} catch (err) {
+  console.log(JSON.stringify({ error: `${err.name}: ${err.message}` }));
+  process.exit(1);
+}

@@ -14,3 +14,4 @@ export type { BackendContext, BackendFactory, HostArray } from "./backends/backe
 export { WasmContext } from "./backends/wasm/context.js";
 export { BundleError, parseBundle } from "./bundle/reader.js";
 export type { BundleProgram } from "./bundle/reader.js";
+export { evaluateExpr, ExprError } from "./bundle/expr.js";

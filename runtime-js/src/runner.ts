@@ -75,13 +75,13 @@ export class Runner {
 
   input(name: string): InputHandle {
     const found = this.inputs.find((h) => h.name === name);
-    if (!found) throw new Error(`no input named "${name}"; the model's inputs are ${this.names(this.inputs)}`);
+    if (!found) throw new Error(`no input named "${name}"; the inputs are ${this.names(this.inputs)}`);
     return found;
   }
 
   output(name: string): OutputHandle {
     const found = this.outputs.find((h) => h.name === name);
-    if (!found) throw new Error(`no output named "${name}"; the model's outputs are ${this.names(this.outputs)}`);
+    if (!found) throw new Error(`no output named "${name}"; the outputs are ${this.names(this.outputs)}`);
     return found;
   }
 
@@ -131,7 +131,8 @@ export class Runner {
       const feed = feeds[handle.name];
       if (feed === undefined) {
         if (handle.role === "data") {
-          throw new Error(`predict: input "${handle.name}" is missing; expected a ${describeExpected(handle.info)}`);
+          const expected = describeExpected(handle.info);
+          throw new Error(`predict: input "${handle.name}" is missing; expected a ${expected}`);
         }
         continue;
       }
@@ -203,11 +204,14 @@ export class Runner {
     if (same) return false;
     this.bindingValid = false;
     const sized: SizedInput[] = [];
-    this.inputs.forEach((h) => { if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length }); });
+    for (const h of this.inputs) {
+      if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length });
+    }
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
     if (missing.length) {
-      throw new Error(`cannot infer ${missing.join(" and ")} from the inputs set (${formatDims(this.boundDims)}); ` +
+      throw new Error(`cannot infer ${missing.join(" and ")} from the inputs set ` +
+        `(${formatDims(this.boundDims)}); ` +
         `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
     }
     this.bindingValid = true;
@@ -247,7 +251,8 @@ export class Runner {
   private findStateSource(info: IOInfo): number {
     if (info.role !== "state") return -1;
     const index = this.outputs.findIndex((o) =>
-      (info.stateOf !== null && o.name === info.stateOf) || (o.role === "state" && o.info.stateOf === info.name));
+      (info.stateOf !== null && o.name === info.stateOf) ||
+      (o.role === "state" && o.info.stateOf === info.name));
     if (index < 0) {
       throw new Error(`state input "${info.name}" has no matching state output in the bundle ` +
         `(state_of: ${info.stateOf ?? "none"}); re-convert the model`);
@@ -277,7 +282,8 @@ function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
 function toHostArray(feed: Feed, info: IOInfo): HostArray {
   if (!Array.isArray(feed)) return feed as HostArray;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
-    throw new Error(`input "${info.name}": expected integers for an ${arrayTypeName(info.dtype)}, got fractions`);
+    const type = arrayTypeName(info.dtype);
+    throw new Error(`input "${info.name}": expected integers for an ${type}, got fractions`);
   }
   return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
 }

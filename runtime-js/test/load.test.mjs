@@ -4,7 +4,7 @@ import { after, before, describe, it, mock } from "node:test";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BundleError, load, registerBackend, WasmContext } from "../dist/webloom.js";
-import { affine, makeFixtures, ramp } from "./fixtures/helpers.mjs";
+import { affine, makeFixtures, ramp } from "../fixtures/helpers.mjs";
 
 let fx;
 before(() => { fx = makeFixtures(); });

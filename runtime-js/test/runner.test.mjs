@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
 import { load } from "../dist/webloom.js";
-import { affine, gather, makeFixtures, ramp } from "./fixtures/helpers.mjs";
+import { affine, gather, makeFixtures, ramp } from "../fixtures/helpers.mjs";
 
 let fx;
 before(() => { fx = makeFixtures(); });

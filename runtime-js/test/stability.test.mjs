@@ -5,7 +5,7 @@ import { after, before, it } from "node:test";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { load } from "../dist/webloom.js";
-import { makeFixtures } from "./fixtures/helpers.mjs";
+import { makeFixtures } from "../fixtures/helpers.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -15,7 +15,7 @@ after(() => fx.cleanup());
 
 it("1000-run windows give identical outputs without growing wasm memory or the JS heap", () => {
   // A clean child process: heap readings inside node:test swing by hundreds of KB on their own.
-  const out = execFileSync(process.execPath, ["--expose-gc", join(here, "fixtures/run-loop.mjs"), fx.dir, "3"]);
+  const out = execFileSync(process.execPath, ["--expose-gc", join(here, "../fixtures/run-loop.mjs"), fx.dir, "3"]);
   const report = JSON.parse(out.toString());
   assert.equal(report.identical, true, "outputs changed between runs");
   assert.equal(report.wasmAfter, report.wasmBefore, "wasm memory grew during same-size runs");

@@ -161,7 +161,8 @@ class Bundles:
                               timeout=120)
         result = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
         if proc.returncode != 0 or "error" in result:
-            raise RuntimeError(f"node run of {bundle_dir} failed: {result.get('error') or proc.stderr.strip()}")
+            cause = result.get("error") or proc.stderr.strip()
+            raise RuntimeError(f"node run of {bundle_dir} failed: {cause}")
         return _arrays(result["outputs"])
 
 

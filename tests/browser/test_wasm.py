@@ -18,7 +18,7 @@ ATOL = RTOL = 1e-4
 
 
 def _make_fixtures_module():
-    path = ROOT / "runtime-js" / "test" / "fixtures" / "make_fixtures.py"
+    path = ROOT / "runtime-js" / "fixtures" / "make_fixtures.py"
     spec = importlib.util.spec_from_file_location("webloom_make_fixtures", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -62,7 +62,9 @@ def test_input_errors_in_chromium(page, bundles, fixtures):
     messages = _call(page, bundles, fixtures, """
       const r = await webloom.load(base + "/affine/", { backendOrder: ["wasm"] });
       const out = [];
-      const grab = async (fn) => { try { await fn(); out.push("no error"); } catch (e) { out.push(e.message); } };
+      const grab = async (fn) => {
+        try { await fn(); out.push("no error"); } catch (e) { out.push(e.message); }
+      };
       await grab(() => r.input("x").set(new Float64Array(4)));
       await grab(() => r.predict({ x: new Float32Array(4) }));
       await grab(() => r.predict({ x: new Float32Array(4), ids: new Int32Array([7]) }));
@@ -88,7 +90,8 @@ def test_fallback_and_damaged_bundles_in_chromium(page, bundles, fixtures):
       let missing = "";
       try { await webloom.load(base + "/nowhere/", { backendOrder: ["wasm"] }); }
       catch (e) { missing = e.message; }
-      return { backend: r.backendName, reasons: r.fallbackReasons, warnings: warnings.length, errors, missing };""")
+      return { backend: r.backendName, reasons: r.fallbackReasons, warnings: warnings.length, errors,
+               missing };""")
     assert result["backend"] == "wasm"
     assert [r["backend"] for r in result["reasons"]] == ["webgpu"]
     assert result["warnings"] == 1
@@ -99,7 +102,8 @@ def test_fallback_and_damaged_bundles_in_chromium(page, bundles, fixtures):
 def test_state_steps_and_progress_in_chromium(page, bundles, fixtures):
     result = _call(page, bundles, fixtures, """
       const progress = [];
-      const r = await webloom.load(base + "/state/", { backendOrder: ["wasm"], progress: (p) => progress.push(p) });
+      const r = await webloom.load(base + "/state/",
+                                   { backendOrder: ["wasm"], progress: (p) => progress.push(p) });
       r.input("x").set(new Float32Array([1, 2]));
       for (let i = 0; i < 3; i++) await r.step();
       const stepped = Array.from(r.output("h_out").toActual());

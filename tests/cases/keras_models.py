@@ -429,6 +429,12 @@ def get(name: str) -> Case:
 def keras_module(major: int):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+    import warnings
+    # the legacy-format advice and retracing notes are expected here; keep test logs readable
+    warnings.filterwarnings("ignore", message=".*HDF5 file.*")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
     if major == 2:
         import tf_keras
         return tf_keras
@@ -515,7 +521,8 @@ def materialize(case: Case, cache_dir) -> Materialized:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("WEBLOOM_CASE_CACHE", Path(__file__).resolve().parents[1] / ".cache" / "keras"))
+    default = Path(__file__).resolve().parents[1] / ".cache" / "keras"
+    return Path(os.environ.get("WEBLOOM_CASE_CACHE", default))
 
 
 def feeds(graph, inputs: list, extra: Optional[dict] = None) -> list:

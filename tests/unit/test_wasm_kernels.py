@@ -109,8 +109,8 @@ def test_lstm_masked_with_states(backwards, seq, zero_out):
     g, (x, h0, c0, m) = graph(("x", "float32", ("batch", "time", 3)), ("h0", "float32", ("batch", 5)),
                               ("c0", "float32", ("batch", 5)), ("m", "float32", ("batch", "time")))
     attrs = {"return_sequences": seq, "go_backwards": backwards, "zero_output_for_mask": zero_out}
-    ins = [x, g.const("W", rand(3, 20, scale=0.5)), g.const("U", rand(5, 20, scale=0.5)), g.const("b", rand(20)),
-           h0, c0, m]
+    W, U = g.const("W", rand(3, 20, scale=0.5)), g.const("U", rand(5, 20, scale=0.5))
+    ins = [x, W, U, g.const("b", rand(20)), h0, c0, m]
     g.outputs = list(g.add("LSTM", ins, attrs))
     check(g, [rand(3, 4, 3), rand(3, 5), rand(3, 5), _mask(3, 4)])
 
@@ -119,8 +119,8 @@ def test_lstm_masked_with_states(backwards, seq, zero_out):
 def test_gru(reset_after):
     g, (x, m) = graph(("x", "float32", ("batch", "time", 4)), ("m", "float32", ("batch", "time")))
     rb = g.const("rb", rand(18)) if reset_after else None
-    ins = [x, g.const("W", rand(4, 18, scale=0.5)), g.const("U", rand(6, 18, scale=0.5)), g.const("b", rand(18)),
-           rb, None, m]
+    W, U = g.const("W", rand(4, 18, scale=0.5)), g.const("U", rand(6, 18, scale=0.5))
+    ins = [x, W, U, g.const("b", rand(18)), rb, None, m]
     g.outputs = list(g.add("GRU", ins, {"reset_after": reset_after, "return_sequences": True}))
     check(g, [rand(2, 5, 4), _mask(2, 5)])
 

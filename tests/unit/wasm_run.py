@@ -57,4 +57,5 @@ def run_program(program, graph, feeds: list) -> list:
         if res.returncode:
             raise RuntimeError(f"node harness failed: {res.stderr.strip()[-2000:]}")
     data = json.loads(res.stdout)
-    return [np.frombuffer(base64.b64decode(b), dtype=dt).reshape(shape) for b, (shape, dt, _) in zip(data, outs)]
+    return [np.frombuffer(base64.b64decode(b), dtype=dt).reshape(shape)
+            for b, (shape, dt, _) in zip(data, outs)]

@@ -120,6 +120,7 @@ def build(mdef: ModelDef, seed: int = 0) -> Built:
     import tf_keras
     keras.utils.set_random_seed(seed)
     model = mdef.build(keras)
+    model.set_weights(spread_weights(model.get_weights(), np.random.default_rng(seed)))
     twin = mdef.build(tf_keras)
     twin.set_weights(model.get_weights())
     x = mdef.make_input(np.random.default_rng(seed + 1))
@@ -134,6 +135,20 @@ def build(mdef: ModelDef, seed: int = 0) -> Built:
     return built
 
 
+def spread_weights(weights: list, rng) -> list:
+    """Random weights large enough that gates saturate sometimes and softmax outputs are peaked.
+
+    Keras' default init leaves a random model's outputs near uniform (every character the same argmax,
+    probabilities ~1/57), where a 1e-4 check and greedy generation would prove little.
+    """
+    out = []
+    for w in weights:
+        fan_in = w.shape[0] if w.ndim == 2 else 4
+        a = min(1.5, 3.0 / np.sqrt(fan_in))
+        out.append(rng.uniform(-a, a, w.shape).astype(np.float32))
+    return out
+
+
 def greedy_window(predict, seed_ids: list, n: int) -> tuple[list, list]:
     """Generates n characters by re-feeding the last WINDOW ones; returns (chars, probabilities)."""
     text, probs = list(seed_ids), []
@@ -146,21 +161,23 @@ def greedy_window(predict, seed_ids: list, n: int) -> tuple[list, list]:
     return text[len(seed_ids):], probs
 
 
-def greedy_stateful(model, seed_ids: list, n: int) -> tuple[list, list]:
-    """Primes the stateful model with the seed text in one call, then steps one character at a time."""
+def greedy_stateful(model, seed_ids: list, n: int) -> tuple[int, list, list]:
+    """Primes the stateful model with the seed text in one call (its argmax is the first character),
+    then steps n times, one character in and the next one out; returns (first, chars, probabilities)."""
     _reset(model)
     prime = np.zeros((1, len(seed_ids), CHARS), np.float32)
     prime[0, np.arange(len(seed_ids)), seed_ids] = 1.0
-    p = np.asarray(model(prime, training=False)).reshape(-1)
-    chars, probs = [], []
+    last = int(np.argmax(np.asarray(model(prime, training=False))))
+    first, chars, probs = last, [], []
     for _ in range(n):
-        probs.append(p)
-        chars.append(int(np.argmax(p)))
         step = np.zeros((1, 1, CHARS), np.float32)
-        step[0, 0, chars[-1]] = 1.0
+        step[0, 0, last] = 1.0
         p = np.asarray(model(step, training=False)).reshape(-1)
+        probs.append(p)
+        last = int(np.argmax(p))
+        chars.append(last)
     _reset(model)
-    return chars, probs
+    return first, chars, probs
 
 
 def _reset(model) -> None:
@@ -173,6 +190,6 @@ def generation_reference(window_model, stateful_model, x: np.ndarray) -> dict:
     """The characters and probabilities both generation schemes must reproduce."""
     seed_ids = [int(i) for i in np.argmax(x[0], axis=-1)]
     w_chars, w_probs = greedy_window(lambda v: window_model(v, training=False), seed_ids, GEN_CHARS)
-    s_chars, s_probs = greedy_stateful(stateful_model, seed_ids, GEN_CHARS)
+    first, s_chars, s_probs = greedy_stateful(stateful_model, seed_ids, GEN_CHARS)
     return {"seed": seed_ids, "window_chars": w_chars, "window_probs": np.stack(w_probs),
-            "step_chars": s_chars, "step_probs": np.stack(s_probs)}
+            "step_first": first, "step_chars": s_chars, "step_probs": np.stack(s_probs)}

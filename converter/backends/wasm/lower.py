@@ -99,9 +99,11 @@ def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
     axes = _broadcast_axes(out.shape, [v.shape for v in node.inputs])
     inner_dim, inner_strides = axes[-1]
     lines, result = _expr_lines(program)
-    outer = [{"dim": k.dim(d), "strides": [k.dim(s) if s != 0 else "0" for s in st]} for d, st in axes[:-1]]
-    _step(ctx, k, n_in=len(node.inputs), inner=k.dim(inner_dim), outer=k.dim(dims.size([d for d, _ in axes[:-1]])),
-          outer_axes=outer, splat=[s == 0 for s in inner_strides], body=lines, result=result)
+    outer = [{"dim": k.dim(d), "strides": [k.dim(s) if s != 0 else "0" for s in st]}
+             for d, st in axes[:-1]]
+    outer_size = k.dim(dims.size([d for d, _ in axes[:-1]]))
+    _step(ctx, k, n_in=len(node.inputs), inner=k.dim(inner_dim), outer=outer_size, outer_axes=outer,
+          splat=[s == 0 for s in inner_strides], body=lines, result=result)
 
 
 def gen_unary(node: Node, ctx: LoweringContext) -> None:
@@ -407,7 +409,8 @@ def gen_conv(node: Node, ctx: LoweringContext) -> None:
     if b is not None:
         k.ptr("bias", ctx.weight(b, _pad_cols(b.data), "f4"))
     k.ptr("y", ctx.tensor(y), access="read_write")
-    (SH, SW), (DH, DW), (PT, PL) = _two_d(strides, 1), _two_d(dilations, 1), [p[0] for p in _two_d(pads, (0, 0))]
+    (SH, SW), (DH, DW) = _two_d(strides, 1), _two_d(dilations, 1)
+    PT, PL = [p[0] for p in _two_d(pads, (0, 0))]
     _step(ctx, k, **_spatial(ctx, node, k, x, y), KH=KH, KW=KW, C=C, F=F, F4=_cdiv4(F), NF=_cdiv4(F) // 4,
           SH=SH, SW=SW, DH=DH, DW=DW, PT=PT, PL=PL, has_b=b is not None,
           act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
@@ -421,7 +424,8 @@ def gen_pool(node: Node, ctx: LoweringContext) -> None:
     k = CKernel("Pool", "pool.c.j2")
     k.ptr("x", ctx.tensor(x)).ptr("y", ctx.tensor(y), access="read_write")
     (KH, KW), (SH, SW), (PT, PL) = _two_d(size, 1), _two_d(strides, 1), [p[0] for p in _two_d(pads, (0, 0))]
-    _step(ctx, k, **_spatial(ctx, node, k, x, y), C=_static(ctx, x.shape[-1], "channels"), fn=node.attrs["fn"],
+    C = _static(ctx, x.shape[-1], "channels")
+    _step(ctx, k, **_spatial(ctx, node, k, x, y), C=C, fn=node.attrs["fn"],
           KH=KH, KW=KW, SH=SH, SW=SW, PT=PT, PL=PL)
 
 

@@ -70,6 +70,7 @@ def concatenate(lc: LayerCall):
             out = lc.g.add1("Binary", [out, m], {"fn": "max"}, name=lc.node(f"mask{i}"))
         return [y], [out]
     if axis != 1 or rank < 3:
-        raise lc.error(f"masked concatenation along axis {axis} is not supported (only the last axis or time)")
+        raise lc.error(f"masked concatenation along axis {axis} is not supported "
+                       "(only the last axis or time)")
     masks = [m if m is not None else _ones_mask(lc, x, i) for i, (x, m) in enumerate(zip(xs, lc.masks))]
     return [y], [lc.g.add1("Concat", masks, {"axis": 1}, name=lc.node("mask"))]

@@ -40,7 +40,8 @@ def test_small_lstm_is_one_dispatch_for_the_whole_sequence():
     # one workgroup per batch row, h in workgroup memory, one barrier in the time loop
     assert recurrent[0].dispatch == ("batch", "1", "1")
     assert "var<workgroup> hbuf" in kernel.source
-    time_loop = kernel.source.split("for (var s = 0u; s < T;")[1].split("\n  for (var j = 0u; j < UPT;")[-1]
+    after = kernel.source.split("for (var s = 0u; s < T;")[1]
+    time_loop = after.rsplit("\n  for (var j = 0u; j < UPT;", 1)[0]
     assert kernel.source.count("workgroupBarrier()") == 2     # after the init and once per step
     assert "workgroupBarrier()" in time_loop
 

@@ -8,6 +8,7 @@ tf_keras twin), `model.onnx` (tf2onnx from the twin), `case.json` (inputs and Ke
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -51,7 +52,9 @@ def _tfjs_h5_module():
     Those import the SavedModel, TF-DF, TF-Hub and JAX converters (heavy dependencies the Keras path never
     uses, left out by `pip install tensorflowjs --no-deps`); the writer itself needs h5py, numpy and six.
     """
-    import tensorflowjs.version  # noqa: F401  (fails early with the package missing)
+    if importlib.util.find_spec("tensorflowjs") is None:
+        raise ModuleNotFoundError("tensorflowjs is not installed; run tools/bench/run.sh (it installs the "
+                                  "bench-only packages)")
     for name in ("tensorflowjs", "tensorflowjs.converters"):
         module = sys.modules.get(name)
         if module is None or not hasattr(module, "__path__"):

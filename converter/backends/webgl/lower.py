@@ -1,0 +1,450 @@
+"""The WebGL2 legalization table: one fragment-shader generator per catalogue op (or why there is none).
+
+Generators get a node and the shared ``LoweringContext`` (converter/backends/lowering.py), render a
+kernel with ``emit.GlKernel`` and add one step. Step dispatch on this backend means
+``(iterations, body, 1)``: a step with ``body = k >= 1`` starts a loop that draws it and the k-1 steps
+after it ``iterations`` times (the runtime sets ``u_iter`` = 0, 1, ...); steps inside a body carry
+``body = 0``. Everything but the recurrences is a loop of one iteration.
+
+Recurrences (after hoist_input_projection, so xw = x @ W + b is one MatMul over all steps): each time
+step is one draw (LSTM with two render targets h and c; GRU reset_after; SimpleRNN), or two for GRU with
+reset_before (r * h_prev first, then the update). States go into two history textures per state
+(even and odd steps) that ping-pong: step s reads block s-1 of one and writes block s of the other, as a
+texture cannot be sampled and rendered in the same draw. Masks and go_backwards are handled in the
+shaders; after the loop, one draw per result assembles y, h_T (and c_T) from the histories.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from converter.backends.lowering import LoweringContext
+from converter.backends.webgl import emit
+from converter.backends.webgl.emit import GlKernel, coords, linear, lit
+from converter.ir import dims
+from converter.ir.graph import Node
+from converter.ops.conv import spatial_attrs
+
+ONE = ("1", "1", "1")
+_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def texture_state(ctx: LoweringContext) -> dict:
+    """Per-lowering texture facts for the runtime: packed weights and history (blocked) slots."""
+    return _STATE.setdefault(ctx, {"rgba_weights": [], "blocked_slots": {}})
+
+
+def d(dim) -> str:
+    """An IR dim as a bundle expression."""
+    return str(dims.normalize(dim))
+
+
+def _same(a, b) -> bool:
+    return [d(x) for x in a] == [d(x) for x in b]
+
+
+def _step(ctx: LoweringContext, k: GlKernel, dispatch=ONE, **context) -> None:
+    kernel, tensors, symbols = k.render(**context)
+    ctx.add_step(kernel, tensors, symbols, dispatch)
+
+
+def _out(ctx: LoweringContext, node: Node, k: GlKernel, index: int = 0, tid=None) -> None:
+    k.write("y", ctx.tensor(node.outputs[index]) if tid is None else tid)
+
+
+# ---- elementwise ----------------------------------------------------------------------------------
+
+def _broadcast_index(k: GlKernel, in_shape, out_shape) -> str:
+    """The index of an input broadcast (numpy rules) to the output at coords c0..c{R-1}."""
+    rank = len(out_shape)
+    padded = (1,) * (rank - len(in_shape)) + tuple(in_shape)
+    if _same(padded, out_shape):
+        return "idx"
+    if dims.size(padded) == 1:
+        return "0"
+    terms = [f"c{i}" if not (padded[i] == 1 and out_shape[i] != 1) else "0" for i in range(rank)]
+    return linear(terms, padded, k)
+
+
+def _elementwise(ctx: LoweringContext, node: Node, step_lines, result: str) -> None:
+    out = node.outputs[0]
+    k = GlKernel(node.op, "elementwise.glsl.j2")
+    loads = []
+    for j, v in enumerate(node.inputs):
+        loads.append((k.read(f"x{j}", ctx.tensor(v)), _broadcast_index(k, v.shape, out.shape)))
+    index_lines = coords(out.shape, k) if any(ix not in ("idx", "0") for _, ix in loads) else []
+    _out(ctx, node, k)
+    _step(ctx, k, index_lines=index_lines, loads=loads, steps=step_lines, result=result)
+
+
+def unary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(ctx, node, [], emit.unary(node.attrs["fn"], "v_x0", node.attrs.get("alpha", 0.0)))
+
+
+def binary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(ctx, node, [], emit.binary(node.attrs["fn"], "v_x0", "v_x1"))
+
+
+def fused(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.activations import ELEMENTWISE_FNS
+    lines = []
+    for i, step in enumerate(node.attrs["program"]):
+        fn = step[0]
+        arity = ELEMENTWISE_FNS[fn][0]
+        args = [f"v_x{a[2:]}" if a.startswith("in") else f"t{a[1:]}" for a in step[1:1 + arity]]
+        alpha = float(step[1 + arity]) if len(step) == 2 + arity else 0.0
+        expr = emit.unary(fn, args[0], alpha) if arity == 1 else emit.binary(fn, *args)
+        lines.append(f"float t{i} = {expr};")
+    _elementwise(ctx, node, lines, f"t{len(lines) - 1}")
+
+
+def cast(node: Node, ctx: LoweringContext) -> None:
+    # int32 lives in float textures, so only float -> int changes values (truncation toward zero)
+    to_int = node.attrs["to"] == "int32" and node.inputs[0].dtype == "float32"
+    _elementwise(ctx, node, [], "trunc(v_x0)" if to_int else "v_x0")
+
+
+def not_equal_mask(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    k = GlKernel(node.op, "not_equal_mask.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    _out(ctx, node, k)
+    _step(ctx, k, reduce_last=node.attrs["reduce_last"], L=k.dim(x.shape[-1]) if x.shape else "1",
+          value=lit(node.attrs["value"]))
+
+
+# ---- linear / lookup / normalization --------------------------------------------------------------
+
+def matmul(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = (node.inputs + [None])[:3]
+    k = GlKernel(node.op, "matmul.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    k.read("w", ctx.tensor(w))
+    if b is not None:
+        k.read("b", ctx.tensor(b))
+    _out(ctx, node, k)
+    _step(ctx, k, K=k.dim(w.shape[0]), N=k.dim(w.shape[1]), bias=b is not None,
+          activation=emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"]))
+
+
+def gather(node: Node, ctx: LoweringContext) -> None:
+    table, ids = node.inputs
+    k = GlKernel(node.op, "gather.glsl.j2")
+    k.read("table", ctx.tensor(table))
+    k.read("ids", ctx.tensor(ids))
+    _out(ctx, node, k)
+    _step(ctx, k, V=k.dim(table.shape[0]), E=k.dim(table.shape[1]))
+
+
+def softmax(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+    k = GlKernel(node.op, "softmax.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    _out(ctx, node, k)
+    _step(ctx, k, L=k.dim(x.shape[axis]), inner=k.size(x.shape[axis + 1:]))
+
+
+def layer_norm(node: Node, ctx: LoweringContext) -> None:
+    x, gamma, beta = (node.inputs + [None, None])[:3]
+    rank = len(x.shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    if axes != list(range(rank - len(axes), rank)):
+        ctx.fail(f"normalizes axes {axes} of a rank-{rank} tensor; only trailing axes are supported "
+                 f"(transpose the normalized axes last)")
+    k = GlKernel(node.op, "layer_norm.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    if gamma is not None:
+        k.read("gamma", ctx.tensor(gamma))
+    if beta is not None:
+        k.read("beta", ctx.tensor(beta))
+    _out(ctx, node, k)
+    _step(ctx, k, L=k.size([x.shape[a] for a in axes]), epsilon=lit(node.attrs["epsilon"]),
+          gamma=gamma is not None, beta=beta is not None)
+
+
+def reduce(node: Node, ctx: LoweringContext) -> None:
+    x, mask = (node.inputs + [None])[:2]
+    rank = len(x.shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    kept = [a for a in range(rank) if a not in axes]
+    k = GlKernel(node.op, "reduce.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    if mask is not None:
+        k.read("mask", ctx.tensor(mask))
+    _out(ctx, node, k)
+    index_lines = coords([x.shape[a] for a in kept], k, prefix="o")
+    inner_lines = coords([x.shape[a] for a in axes], k, var="q", prefix="r")
+    names = {a: f"o{i}" for i, a in enumerate(kept)}
+    names.update({a: f"r{i}" for i, a in enumerate(axes)})
+    x_index = linear([names[a] for a in range(rank)], x.shape, k)
+    mask_index = f"{names[0]} * {k.dim(x.shape[1])} + {names[1]}" if mask is not None else ""
+    _step(ctx, k, index_lines=index_lines, inner_lines=inner_lines, x_index=x_index,
+          mask_index=mask_index, masked=mask is not None, fn=node.attrs["fn"],
+          count=k.size([x.shape[a] for a in axes]))
+
+
+# ---- conv / pool ----------------------------------------------------------------------------------
+
+def _spatial(k: GlKernel, x, y, size, strides, dilations, pads) -> dict:
+    """Template dims for a channels-last 1D (as height 1) or 2D window op."""
+    if len(x.shape) == 3:
+        size, strides, dilations, pads = (1,) + size, (1,) + strides, (1,) + dilations, ((0, 0),) + pads
+        hw, ohw = (1, x.shape[1]), (1, y.shape[1])
+    else:
+        hw, ohw = x.shape[1:3], y.shape[1:3]
+    return dict(H=k.dim(hw[0]), W=k.dim(hw[1]), OH=k.dim(ohw[0]), OW=k.dim(ohw[1]), KH=size[0], KW=size[1],
+                SH=strides[0], SW=strides[1], DH=dilations[0], DW=dilations[1], PT=pads[0][0], PL=pads[1][0])
+
+
+def conv(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = (node.inputs + [None])[:3]
+    y = node.outputs[0]
+    n = len(x.shape) - 2
+    strides, dilations, pads = spatial_attrs("Conv", n, node.attrs["strides"], node.attrs["dilations"],
+                                             node.attrs["pads"])
+    k = GlKernel(node.op, "conv.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    k.read("w", ctx.tensor(w))
+    if b is not None:
+        k.read("b", ctx.tensor(b))
+    _out(ctx, node, k)
+    geo = _spatial(k, x, y, tuple(int(s) for s in w.shape[:n]), strides, dilations, pads)
+    _step(ctx, k, C=k.dim(x.shape[-1]), F=k.dim(w.shape[-1]), bias=b is not None,
+          activation=emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"]), **geo)
+
+
+def pool(node: Node, ctx: LoweringContext) -> None:
+    from converter.ops.conv import _pool_attrs
+    x, y = node.inputs[0], node.outputs[0]
+    n = len(x.shape) - 2
+    size, strides, pads = _pool_attrs(n, node.attrs["size"], node.attrs["strides"], node.attrs["pads"])
+    k = GlKernel(node.op, "pool.glsl.j2")
+    k.read("x", ctx.tensor(x))
+    _out(ctx, node, k)
+    geo = _spatial(k, x, y, size, strides, (1,) * n, pads)
+    _step(ctx, k, C=k.dim(x.shape[-1]), fn=node.attrs["fn"], **geo)
+
+
+# ---- data movement --------------------------------------------------------------------------------
+
+def _remap(ctx: LoweringContext, node: Node, sources, index_lines, default="0.0", tid=None) -> None:
+    k = GlKernel(node.op, "remap.glsl.j2")
+    rendered = []
+    for cond, value, index in sources(k):
+        rendered.append((cond, k.read(f"x{len(rendered)}", ctx.tensor(value)), index))
+    _out(ctx, node, k, tid=tid)
+    lines = index_lines(k) if index_lines else []
+    _step(ctx, k, index_lines=lines, sources=rendered, default=default)
+
+
+def _out_coords(node: Node):
+    return lambda k: coords(node.outputs[0].shape, k)
+
+
+def copy(node: Node, ctx: LoweringContext, tid=None) -> None:
+    """Reshape, and the copy of graph outputs no step writes: textures are linear, so a plain copy."""
+    _remap(ctx, node, lambda k: [("true", node.inputs[0], "idx")], None, tid=tid)
+
+
+def output_copy(node: Node, ctx: LoweringContext, tid: int) -> None:
+    copy(node, ctx, tid)
+
+
+def transpose(node: Node, ctx: LoweringContext) -> None:
+    x, perm = node.inputs[0], node.attrs["perm"]
+    src = [""] * len(perm)
+    for i, p in enumerate(perm):
+        src[p] = f"c{i}"
+    _remap(ctx, node, lambda k: [("true", x, linear(src, x.shape, k))], _out_coords(node))
+
+
+def reverse(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+
+    def sources(k):
+        c = [f"c{i}" for i in range(len(x.shape))]
+        c[axis] = f"({k.dim(x.shape[axis])} - 1 - c{axis})"
+        return [("true", x, linear(c, x.shape, k))]
+    _remap(ctx, node, sources, _out_coords(node))
+
+
+def tile(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+
+    def sources(k):
+        c = [f"(c{i} % {k.dim(x.shape[i])})" for i in range(len(x.shape))]
+        return [("true", x, linear(c, x.shape, k))]
+    _remap(ctx, node, sources, _out_coords(node))
+
+
+def _slice_start(k: GlKernel, dim, start) -> str:
+    if start is None:
+        return "0"
+    if dims.is_static(dim):
+        return str(slice(start, None).indices(int(dim))[0])
+    # symbolic dim: Python slice semantics clamp a negative start at 0
+    return str(start) if start >= 0 else f"max({k.dim(dim)} + ({start}), 0)"
+
+
+def slice_(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
+    axis = node.attrs["axis"] % len(x.shape)
+
+    def sources(k):
+        c = [f"c{i}" for i in range(len(x.shape))]
+        c[axis] = f"(c{axis} + {_slice_start(k, x.shape[axis], node.attrs['start'])})"
+        return [("true", x, linear(c, x.shape, k))]
+    _remap(ctx, node, sources, _out_coords(node))
+
+
+def concat(node: Node, ctx: LoweringContext) -> None:
+    axis = node.attrs["axis"] % len(node.outputs[0].shape)
+
+    def sources(k):
+        out, offset = [], 0
+        for v in node.inputs:
+            width = int(v.shape[axis])
+            c = [f"c{i}" for i in range(len(v.shape))]
+            c[axis] = f"(c{axis} - {offset})"
+            out.append((f"c{axis} < {offset + width}", v, linear(c, v.shape, k)))
+            offset += width
+        return out
+    _remap(ctx, node, sources, _out_coords(node))
+
+
+def pad(node: Node, ctx: LoweringContext) -> None:
+    x, pads = node.inputs[0], node.attrs["pads"]
+
+    def sources(k):
+        c, inside = [], []
+        for i, (before, _after) in enumerate(pads):
+            c.append(f"(c{i} - {int(before)})")
+            inside.append(f"c{i} >= {int(before)} && c{i} < {int(before)} + {k.dim(x.shape[i])}")
+        return [(" && ".join(inside) or "true", x, linear(c, x.shape, k))]
+    _remap(ctx, node, sources, _out_coords(node), default=lit(node.attrs["value"]))
+
+
+# ---- recurrences ----------------------------------------------------------------------------------
+
+CELLS = {"LSTMRecurrence": ("lstm", 4, ("h0", "c0", "mask")),
+         "GRURecurrence": ("gru", 3, ("rb", "h0", "mask")),
+         "SimpleRNNRecurrence": ("rnn", 1, ("h0", "mask"))}
+
+
+def _packed_gates(U: np.ndarray, gates: int) -> np.ndarray:
+    """U[H, G*H] -> [H, H, 4] with the G gates of unit j in one RGBA texel (unused channels zero)."""
+    hidden = U.shape[0]
+    out = np.zeros((hidden, hidden, 4), np.float32)
+    for g in range(gates):
+        out[:, :, g] = U[:, g * hidden:(g + 1) * hidden]
+    return out
+
+
+def _history(ctx: LoweringContext, name: str, time, batch, hidden: int) -> tuple[int, int]:
+    """The even/odd history textures of one state: block s holds the state after step s."""
+    blocked = texture_state(ctx)["blocked_slots"]
+    out = []
+    for parity in ("even", "odd"):
+        tid = ctx.add_temp(f"{name}#{parity}", "float32", (time, batch, hidden))
+        blocked[str(ctx.tensors[tid].slot)] = {"blocks": d(time), "block_elems": d(dims.mul(batch, hidden))}
+        out.append(tid)
+    return out[0], out[1]
+
+
+def recurrence(node: Node, ctx: LoweringContext) -> None:
+    cell, gates, optional = CELLS[node.op]
+    xw, U = node.inputs[:2]
+    extra = dict(zip(optional, node.inputs[2:] + [None] * len(optional)))
+    batch, time = xw.shape[0], xw.shape[1]
+    hidden = int(U.shape[0])
+    reset_before = cell == "gru" and not node.attrs.get("reset_after", True)
+    hist = {"h": _history(ctx, f"{node.name}#h", time, batch, hidden)}
+    if cell == "lstm":
+        hist["c"] = _history(ctx, f"{node.name}#c", time, batch, hidden)
+    if cell == "rnn":
+        u_tid = ctx.tensor(U)
+    else:
+        u_tid = ctx.weight(U, _packed_gates(U.data, gates), tag="rgba")
+        texture_state(ctx)["rgba_weights"].append(u_tid)
+    rh = ctx.add_temp(f"{node.name}#rh", "float32", (batch, hidden)) if reset_before else None
+    phases = ["reset", "update"] if reset_before else [""]
+    for i, phase in enumerate(phases):
+        dispatch = (d(time), str(len(phases)), "1") if i == 0 else ("1", "0", "1")
+        _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, dispatch)
+    _recurrence_outputs(ctx, node, cell, extra, hist)
+
+
+def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, dispatch) -> None:
+    k = GlKernel(node.op, "recurrence_step.glsl.j2")
+    batch, time, hidden = xw.shape[0], xw.shape[1], int(node.inputs[1].shape[0])
+    k.read("xw", ctx.tensor(xw))
+    k.read("U", u_tid, "R32F" if cell == "rnn" else "RGBA32F")
+    for name in ("rb", "h0", "c0", "mask"):
+        if extra.get(name) is not None:
+            k.read(name, ctx.tensor(extra[name]))
+    even_h, odd_h = hist["h"]
+    k.read("hp", odd_h)
+    if cell == "lstm":
+        k.read("cp", hist["c"][1])
+    if phase == "update":
+        k.read("rh", rh)
+    if phase == "reset":
+        k.read("hp_other", even_h)          # unused by the shader: only the partner of hp's ping-pong
+        k.write("rh", rh)
+        k.meta["swap"] = [[k.index_of("hp"), k.index_of("hp_other")]]
+    else:
+        k.write("h", even_h)
+        k.meta["swap"] = [[k.index_of("hp"), k.index_of("h")]]
+        if cell == "lstm":
+            k.write("c", hist["c"][0])
+            k.meta["swap"].append([k.index_of("cp"), k.index_of("c")])
+        k.meta["region"] = "block"
+    act = node.attrs["activation"]
+    ract = node.attrs.get("recurrent_activation", "sigmoid")
+    _step(ctx, k, dispatch, cell=cell, phase=phase, H=hidden, G=gates, T=k.dim(time),
+          BH=k.size((batch, hidden)), go_backwards=node.attrs["go_backwards"],
+          has_h0=extra.get("h0") is not None, has_c0=extra.get("c0") is not None,
+          has_mask=extra.get("mask") is not None, has_rb=extra.get("rb") is not None,
+          act=lambda x: emit.unary(act, x, None), ract=lambda x: emit.unary(ract, x, None))
+
+
+def _recurrence_outputs(ctx, node, cell, extra, hist) -> None:
+    results = [("y", "sequence" if node.attrs["return_sequences"] else "last", "h", None),
+               ("h", "state", "h", extra.get("h0"))]
+    if cell == "lstm":
+        results.append(("c", "state", "c", extra.get("c0")))
+    xw = node.inputs[0]
+    batch, time, hidden = xw.shape[0], xw.shape[1], int(node.inputs[1].shape[0])
+    for index, (_, mode, state, init) in enumerate(results):
+        k = GlKernel(node.op, "recurrence_output.glsl.j2")
+        k.read("even", hist[state][0])
+        k.read("odd", hist[state][1])
+        mask = extra.get("mask")
+        if mask is not None and mode != "state":
+            k.read("mask", ctx.tensor(mask))
+        if init is not None:
+            k.read("init", ctx.tensor(init))
+        _out(ctx, node, k, index)
+        _step(ctx, k, mode=mode, H=hidden, T=k.dim(time), BH=k.size((batch, hidden)),
+              has_mask=mask is not None and mode != "state", has_init=init is not None,
+              go_backwards=node.attrs["go_backwards"], zero_output=node.attrs["zero_output_for_mask"])
+
+
+# ---- the table --------------------------------------------------------------------------------------
+
+HOISTED = "hoist_input_projection always rewrites it to MatMul + {}Recurrence before lowering"
+
+TABLE = {
+    "Unary": unary, "Binary": binary, "FusedElementwise": fused, "Cast": cast,
+    "NotEqualMask": not_equal_mask, "Softmax": softmax, "MatMul": matmul, "Gather": gather,
+    "Reduce": reduce, "LayerNorm": layer_norm, "Conv": conv, "Pool": pool,
+    "Reshape": copy, "Transpose": transpose, "Concat": concat, "Reverse": reverse, "Tile": tile,
+    "Slice": slice_, "Pad": pad,
+    "LSTMRecurrence": recurrence, "GRURecurrence": recurrence, "SimpleRNNRecurrence": recurrence,
+    "Identity": "remove_identity always removes it before lowering",
+    "LSTM": HOISTED.format("LSTM"), "GRU": HOISTED.format("GRU"), "SimpleRNN": HOISTED.format("SimpleRNN"),
+}

@@ -178,8 +178,9 @@ def _header(bindings: list, symbols: list) -> str:
 def _fetch(name: str, fmt: str) -> str:
     """``ld_<name>(i)``: element i of a linear-layout texture (texel i for RGBA32F)."""
     kind, pick = ("vec4", "") if fmt == "RGBA32F" else ("float", ".r")
-    return (f"{kind} ld_{name}(int i) {{ int w = textureSize({name}, 0).x; "
-            f"return texelFetch({name}, ivec2(i % w, i / w), 0){pick}; }}")
+    # the width variable must not shadow a sampler (bindings are named x, w, ...)
+    return (f"{kind} ld_{name}(int i) {{ int wl_w = textureSize({name}, 0).x; "
+            f"return texelFetch({name}, ivec2(i % wl_w, i / wl_w), 0){pick}; }}")
 
 
 def _helpers(body: str) -> str:

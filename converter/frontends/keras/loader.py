@@ -172,15 +172,27 @@ def _h5_weights(group, spec: KerasModelSpec) -> None:
 
 def _keras3_weights(root, spec: KerasModelSpec, sequential: bool) -> None:
     top = root.get("layers")
+    # Groups are named by class and position in the saver's walk (model.layers), which can differ from
+    # the config's order; a group that records its layer's name is matched by that name first.
+    by_name = {}
+    for key in (top.keys() if top is not None else []):
+        group = top[key]
+        saved = _text(group["vars"].attrs.get("name", "")) if "vars" in group else ""
+        if saved:
+            by_name[saved] = key
+    spec_names = {layer.name for layer in spec.layers}
     used: dict = {}
     for layer in spec.layers:
         if sequential and layer.class_name == "InputLayer":
             continue           # Sequential.layers, which the saver walks, leaves the InputLayer out
         key = _unique_name(_snake_case(layer.class_name), used)
+        key = by_name.get(layer.name, key)
         group = top.get(key) if top is not None else None
         if group is None:
             continue
         saved = _text(group["vars"].attrs.get("name", "")) if "vars" in group else ""
+        if saved and saved != layer.name and layer.name not in by_name and saved in spec_names:
+            continue           # the group is another layer's: this one (e.g. a traced op) saved nothing
         if saved and saved != layer.name:
             raise ConversionError(f"{spec.source}: model.weights.h5 group layers/{key} holds layer "
                                   f"'{saved}', the config expects '{layer.name}'; the file's parts do not "

@@ -1,0 +1,366 @@
+/**
+ * The WebGL2 backend context: fragment-shader kernels rendering into float textures.
+ *
+ * Storage (layout.ts): one texture per memory slot (sized for its largest tensor under the bound dims)
+ * and one per weight, all float (int32 values are stored as exact floats up to 2^24).
+ * Invariants:
+ *   - programs are compiled and linked once (compile()); weights are uploaded once (upload());
+ *   - slot textures are (re)allocated only in bind() when the dims change the size they need, and the
+ *     old ones are deleted there, so repeated runs with the same dims allocate nothing;
+ *   - a run never reads back between steps: read() is the only readPixels, once per requested output;
+ *   - a texture is never sampled by the draw that renders into it: the converter gives a node's
+ *     outputs other slots than its inputs, and recurrences ping-pong between two textures (`swap`).
+ * A draw covers the rows of its output texture(s): the whole tensor, or for "block" kernels the rows
+ * of block u_iter. Steps run in loops (see converter/backends/webgl/lower.py): dispatch is
+ * (iterations, body length, 1).
+ */
+
+import { evaluateExpr } from "../../bundle/expr.js";
+import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
+import type { Dims } from "../../dims.js";
+import type { BackendContext, HostArray } from "../backend.js";
+import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
+import { linearExtent, readMeta, slotExtents } from "./layout.js";
+import type { GlKernel } from "./shaders.js";
+import { buildKernels } from "./shaders.js";
+
+interface Texture {
+  handle: WebGLTexture;
+  extent: Extent;
+  format: TextureFormat;
+}
+
+/** One draw's fixed inputs under the current binding (recomputed by bind()). */
+interface Draw {
+  kernel: GlKernel;
+  params: number[];
+  /** Tensor ids per binding, for even and odd iterations. */
+  tensors: [number[], number[]];
+  /** Elements of the first output tensor. */
+  outElems: number;
+}
+
+interface Loop {
+  iterations: number;
+  draws: Draw[];
+}
+
+const ATTRIBUTES: WebGLContextAttributes = {
+  alpha: false, antialias: false, depth: false, stencil: false, premultipliedAlpha: false,
+  preserveDrawingBuffer: false, powerPreference: "high-performance",
+};
+
+export class WebglContext implements BackendContext {
+  readonly name = "webgl";
+  private gl: WebGL2RenderingContext | null = null;
+  private canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
+  private lost = false;
+  private program: BundleProgram | null = null;
+  private meta: WebglMeta | null = null;
+  private kernels: GlKernel[] = [];
+  private framebuffer: WebGLFramebuffer | null = null;
+  private maxTextureSize = 0;
+  private maxDrawBuffers = 0;
+  private weightTextures = new Map<number, Texture>();
+  private slotTextures: (Texture | null)[] = [];
+  private tensorsById: TensorSpec[] = [];
+  private loops: Loop[] = [];
+  /** The symbol values of the last bind(); null before the first. */
+  private boundKey: string | null = null;
+  private staging = new Float32Array(0);
+
+  async init(): Promise<void> {
+    const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1)
+      : typeof document !== "undefined" ? document.createElement("canvas") : null;
+    if (canvas === null) throw new Error("WebGL2 needs OffscreenCanvas or a DOM canvas; neither exists here");
+    const gl = canvas.getContext("webgl2", ATTRIBUTES) as WebGL2RenderingContext | null;
+    if (gl === null) throw new Error("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
+    if (gl.isContextLost()) throw new Error("the WebGL2 context was lost at creation");
+    if (gl.getExtension("EXT_color_buffer_float") === null) {
+      throw new Error("WebGL2 lacks EXT_color_buffer_float: float textures cannot be rendered to here");
+    }
+    canvas.addEventListener("webglcontextlost", (event: Event) => {
+      event.preventDefault();
+      this.lost = true;
+    });
+    this.canvas = canvas;
+    this.gl = gl;
+    this.maxTextureSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+    this.maxDrawBuffers = gl.getParameter(gl.MAX_DRAW_BUFFERS) as number;
+    gl.disable(gl.DITHER);
+    gl.disable(gl.BLEND);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+  }
+
+  async compile(program: BundleProgram): Promise<void> {
+    const gl = this.requireGl();
+    const meta = readMeta(program);
+    if (meta.maxWidth > this.maxTextureSize) {
+      throw new Error(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
+        `${this.maxTextureSize}; re-convert with a smaller max texture width`);
+    }
+    this.kernels = await buildKernels(gl, program.kernels);
+    for (const k of this.kernels) {
+      if (k.outputs.length > this.maxDrawBuffers) {
+        throw new Error(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
+          `${this.maxDrawBuffers} draw buffers`);
+      }
+    }
+    this.framebuffer = gl.createFramebuffer();
+    this.program = program;
+    this.meta = meta;
+    this.tensorsById = [];
+    for (const t of program.tensors) this.tensorsById[t.id] = t;
+    this.slotTextures = program.slots.map(() => null);
+    this.checkLost("compiling the shaders");
+  }
+
+  async upload(weights: Uint8Array): Promise<void> {
+    const gl = this.requireGl();
+    const program = this.requireProgram();
+    for (const t of program.tensors) {
+      if (t.kind !== "weight") continue;
+      const elems = evaluateExpr(t.nbytesExpr, {}) / 4;
+      if (t.weightOffset < 0 || t.weightOffset + elems * 4 > weights.length) {
+        throw new Error(`weight ${t.name}: bytes [${t.weightOffset}, +${elems * 4}) are outside the ` +
+          `${weights.length}-byte blob`);
+      }
+      const format: TextureFormat = this.meta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
+      const perTexel = format === "RGBA32F" ? 4 : 1;
+      const texture = this.createTexture(linearExtent(Math.ceil(elems / perTexel), this.meta!.maxWidth),
+        format, `weight ${t.name}`);
+      const values = t.dtype === "int32"
+        ? Float32Array.from(new Int32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer))
+        : new Float32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer);
+      this.fill(texture, values);
+      this.weightTextures.set(t.id, texture);
+    }
+    this.checkLost("uploading the weights");
+  }
+
+  bind(dims: Dims): void {
+    const program = this.requireProgram();
+    const key = program.symbols.map((s) => dims[s]).join(",");
+    if (key === this.boundKey) return;
+    const extents = slotExtents(program, this.meta!, dims);
+    extents.forEach((extent, slot) => {
+      const old = this.slotTextures[slot];
+      if (old && old.extent.width === extent.width && old.extent.height === extent.height) return;
+      if (old) this.deleteTexture(old);
+      this.slotTextures[slot] = this.createTexture(extent, "R32F", `memory slot ${slot}`);
+    });
+    this.loops = this.schedule(program.steps, dims);
+    this.boundKey = key;
+  }
+
+  write(tensor: number, data: HostArray): void {
+    const texture = this.textureOf(tensor, 0);
+    if (data.length === 0) return;
+    const gl = this.requireGl();
+    const { width } = texture.extent;
+    const rows = Math.ceil(data.length / width);
+    const staging = this.stagingFor(width * rows);
+    staging.set(data);
+    if (staging.length > data.length) staging.fill(0, data.length, width * rows);
+    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, rows, gl.RED, gl.FLOAT, staging, 0);
+  }
+
+  async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
+    const gl = this.requireGl();
+    const program = this.requireProgram();
+    if (steps !== program.steps) throw new Error("the webgl context runs only the bundle's own step list");
+    this.checkLost("running");
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    for (const loop of this.loops) {
+      for (let iter = 0; iter < loop.iterations; iter++) {
+        for (const draw of loop.draws) this.draw(gl, draw, iter, loop.iterations);
+      }
+    }
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+  }
+
+  async read(tensor: number, into: HostArray): Promise<void> {
+    if (into.length === 0) return;
+    const gl = this.requireGl();
+    this.checkLost("reading an output");
+    const texture = this.textureOf(tensor, 0);
+    const { width } = texture.extent;
+    const rows = Math.ceil(into.length / width);
+    const pixels = this.stagingFor(width * rows * 4);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
+    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    this.checkLost("reading an output");
+    if (into instanceof Int32Array) {
+      for (let i = 0; i < into.length; i++) into[i] = Math.round(pixels[i * 4]!);
+    } else {
+      for (let i = 0; i < into.length; i++) into[i] = pixels[i * 4]!;
+    }
+  }
+
+  memoryBytes(): number {
+    let bytes = 0;
+    const add = (t: Texture | null) => {
+      if (t) bytes += t.extent.width * t.extent.height * (t.format === "RGBA32F" ? 16 : 4);
+    };
+    this.weightTextures.forEach(add);
+    this.slotTextures.forEach(add);
+    return bytes;
+  }
+
+  dispose(): void {
+    const gl = this.gl;
+    if (gl !== null && !gl.isContextLost()) {
+      this.weightTextures.forEach((t) => gl.deleteTexture(t.handle));
+      this.slotTextures.forEach((t) => { if (t) gl.deleteTexture(t.handle); });
+      this.kernels.forEach((k) => gl.deleteProgram(k.program));
+      if (this.framebuffer) gl.deleteFramebuffer(this.framebuffer);
+      gl.getExtension("WEBGL_lose_context")?.loseContext();
+    }
+    this.weightTextures.clear();
+    this.slotTextures = [];
+    this.kernels = [];
+    this.loops = [];
+    this.program = null;
+    this.gl = null;
+    this.canvas = null;
+  }
+
+  /** Loops of draws for `dims`: a step with body k >= 1 starts a loop over it and the k-1 next steps. */
+  private schedule(steps: readonly StepSpec[], dims: Dims): Loop[] {
+    const loops: Loop[] = [];
+    for (let i = 0; i < steps.length;) {
+      const body = evaluateExpr(steps[i]!.dispatch[1], dims);
+      if (body < 1 || i + body > steps.length) {
+        throw new Error(`step ${i} starts a loop of ${body} steps; the bundle has ${steps.length - i} left`);
+      }
+      const iterations = evaluateExpr(steps[i]!.dispatch[0], dims);
+      loops.push({ iterations, draws: steps.slice(i, i + body).map((s) => this.prepareDraw(s, dims)) });
+      i += body;
+    }
+    return loops;
+  }
+
+  private prepareDraw(step: StepSpec, dims: Dims): Draw {
+    const kernel = this.kernels[step.kernel];
+    if (kernel === undefined) throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
+    if (step.tensors.length !== kernel.spec.bindings.length || step.params.length !== kernel.spec.params.length) {
+      throw new Error(`kernel ${kernel.spec.name}: a step passes ${step.tensors.length} tensors and ` +
+        `${step.params.length} params, the kernel takes ${kernel.spec.bindings.length} and ${kernel.spec.params.length}`);
+    }
+    const odd = [...step.tensors];
+    for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
+    const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
+    return {
+      kernel,
+      params: step.params.map((e) => evaluateExpr(e, dims)),
+      tensors: [step.tensors, odd],
+      outElems: evaluateExpr(out.nbytesExpr, dims) / 4,
+    };
+  }
+
+  private draw(gl: WebGL2RenderingContext, draw: Draw, iter: number, iterations: number): void {
+    const k = draw.kernel;
+    const tensors = draw.tensors[iter & 1];
+    const first = this.textureOf(tensors[k.outputs[0]!]!, iter);
+    const width = first.extent.width;
+    const elems = k.region === "block" ? draw.outElems / Math.max(iterations, 1) : draw.outElems;
+    if (elems === 0) return;
+    const rows = Math.ceil(elems / width);
+    const row0 = k.region === "block" ? iter * rows : 0;
+    gl.useProgram(k.program);
+    const attachments: number[] = [];
+    for (let b = 0; b < tensors.length; b++) {
+      const texture = this.textureOf(tensors[b]!, iter);
+      if (k.spec.bindings[b]!.access === "read") {
+        const location = k.samplers[b];
+        if (location === null || location === undefined) continue;
+        gl.activeTexture(gl.TEXTURE0 + k.slots[b]!);
+        gl.bindTexture(gl.TEXTURE_2D, texture.handle);
+        gl.uniform1i(location, k.slots[b]!);
+      } else {
+        const attachment = gl.COLOR_ATTACHMENT0 + k.slots[b]!;
+        gl.framebufferTexture2D(gl.FRAMEBUFFER, attachment, gl.TEXTURE_2D, texture.handle, 0);
+        attachments.push(attachment);
+      }
+    }
+    // Attachments left over from a draw with more outputs must not stay bound.
+    for (let a = attachments.length; a < this.maxDrawBuffers && a < 4; a++) {
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + a, gl.TEXTURE_2D, null, 0);
+    }
+    gl.drawBuffers(attachments);
+    k.params.forEach((location, i) => { if (location !== null) gl.uniform1i(location, draw.params[i]!); });
+    if (k.iter !== null) gl.uniform1i(k.iter, iter);
+    if (k.row0 !== null) gl.uniform1i(k.row0, row0);
+    if (k.outW !== null) gl.uniform1i(k.outW, width);
+    if (k.outN !== null) gl.uniform1i(k.outN, elems);
+    gl.viewport(0, row0, width, rows);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+  }
+
+  private textureOf(tensor: number, _iter: number): Texture {
+    const spec = this.tensorsById[tensor];
+    if (spec === undefined) throw new Error(`the bundle has no tensor #${tensor}`);
+    const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
+    if (!texture) throw new Error(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
+    return texture;
+  }
+
+  private createTexture(extent: Extent, format: TextureFormat, what: string): Texture {
+    const gl = this.requireGl();
+    if (extent.width > this.maxTextureSize || extent.height > this.maxTextureSize) {
+      throw new Error(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
+        `${this.maxTextureSize}x${this.maxTextureSize} (use smaller inputs or another backend)`);
+    }
+    const handle = gl.createTexture();
+    if (handle === null) throw new Error(`WebGL cannot create a texture for ${what} (context lost?)`);
+    gl.bindTexture(gl.TEXTURE_2D, handle);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, format === "RGBA32F" ? gl.RGBA32F : gl.R32F, extent.width, extent.height);
+    return { handle, extent, format };
+  }
+
+  private deleteTexture(texture: Texture): void {
+    this.gl?.deleteTexture(texture.handle);
+  }
+
+  /** Uploads `values` (padded with zeros to whole rows) into a freshly created texture. */
+  private fill(texture: Texture, values: Float32Array): void {
+    const gl = this.requireGl();
+    const perTexel = texture.format === "RGBA32F" ? 4 : 1;
+    const { width, height } = texture.extent;
+    const padded = new Float32Array(width * height * perTexel);
+    padded.set(values);
+    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, height, perTexel === 4 ? gl.RGBA : gl.RED, gl.FLOAT, padded, 0);
+  }
+
+  private stagingFor(length: number): Float32Array {
+    if (this.staging.length < length) this.staging = new Float32Array(length);
+    return this.staging.length === length ? this.staging : this.staging.subarray(0, length);
+  }
+
+  private checkLost(what: string): void {
+    if (this.lost || (this.gl !== null && this.gl.isContextLost())) {
+      this.lost = true;
+      throw new Error(`the WebGL context was lost while ${what}; load the model again (or use another backend)`);
+    }
+  }
+
+  private requireGl(): WebGL2RenderingContext {
+    if (this.gl === null) throw new Error("the webgl context is not initialized (init() first) or was disposed");
+    return this.gl;
+  }
+
+  private requireProgram(): BundleProgram {
+    if (this.program === null || this.meta === null) throw new Error("the webgl context is not compiled");
+    return this.program;
+  }
+}

@@ -1,0 +1,101 @@
+"""The page side: a loopback HTTP server for the repository root and one headless Chromium session in
+which every browser row runs, each in a fresh page (so one runtime's globals, caches and GPU state never
+leak into another's numbers).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = os.environ.get("WEBLOOM_CHROMIUM", "/usr/bin/chromium")
+# SwiftShader gives WebGPU and WebGL2 here (CPU emulation); the rest keeps the browser quiet and offline.
+FLAGS = ["--no-sandbox", "--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--enable-features=Vulkan",
+         "--use-vulkan=swiftshader", "--use-webgpu-adapter=swiftshader", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PAGE = "/tools/bench/page/index.html"
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".wlm": "application/octet-stream",
+                      ".onnx": "application/octet-stream", ".bin": "application/octet-stream"}
+
+    def end_headers(self):
+        # load times must include the transfer every row, not a warm HTTP cache from an earlier page
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(root: Path):
+    """Serves `root` on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_Handler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_RACE = """({spec, ms}) => Promise.race([window.benchRow(spec), new Promise((resolve) => setTimeout(
+  () => resolve({runtime: spec.runtime, backend: spec.backend, ok: false,
+                 error: `timed out after ${ms / 1000} s`}), ms))])"""
+
+
+class Browser:
+    """One Chromium for the whole run; `row(spec)` opens a fresh page, runs benchRow(spec), closes it."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self._pw = None
+        self._browser = None
+        self.version = ""
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+        if not Path(CHROMIUM).exists():
+            raise FileNotFoundError(f"{CHROMIUM} is missing; install Debian's chromium (tools/setup.sh --dev) "
+                                    f"or set WEBLOOM_CHROMIUM")
+        self._pw = sync_playwright().start()
+        self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        self.version = self._browser.version
+        return self
+
+    def __exit__(self, *exc):
+        self._browser.close()
+        self._pw.stop()
+
+    def _page(self):
+        page = self._browser.new_page()
+        page.goto(self.base_url + PAGE)
+        page.wait_for_function("window.benchReady === true", timeout=30_000)
+        return page
+
+    def environment(self) -> dict:
+        page = self._page()
+        try:
+            return page.evaluate("window.benchEnvironment()")
+        finally:
+            page.close()
+
+    def row(self, spec: dict, timeout_s: float) -> dict:
+        page = self._page()
+        try:
+            # evaluate() itself never times out; the race bounds a row whose runtime hangs (awaits forever)
+            return page.evaluate(_RACE, {"spec": spec, "ms": timeout_s * 1e3})
+        except Exception as err:  # a hung or crashed page is that row's failure, not the run's
+            return {"runtime": spec["runtime"], "backend": spec["backend"], "ok": False,
+                    "error": f"page failed: {str(err).splitlines()[0]}"}
+        finally:
+            page.close()

@@ -1,0 +1,233 @@
+"""The side-by-side benchmark (issue 6): Webloom vs TF.js vs ONNX Runtime Web in one headless Chromium, plus
+native Keras and onnxruntime in this process. Every row first checks its output against Keras' (max
+|got - want| / (1 + |want|) <= 1e-4); a fast wrong answer is printed as a failure, never timed.
+
+    bash tools/bench/run.sh                          # everything, regenerates docs/benchmarks.{md,png}
+    bash tools/bench/run.sh --models m2,m5 --runtimes webloom,ort:wasm --runs 10
+    bash tools/bench/run.sh --smoke                  # M2 only, 3 runs, checks only, no docs
+
+Run through run.sh (it installs the bench-only packages); `--runtimes` takes runtime names (webloom, tfjs,
+ort, keras, onnxruntime) or runtime:backend pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+for path in (str(ROOT), str(HERE)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import models  # noqa: E402
+import native  # noqa: E402
+
+BROWSER_BACKENDS = {"webloom": ("webgpu", "webgl", "wasm"), "tfjs": ("webgpu", "webgl", "wasm", "cpu"),
+                    "ort": ("wasm", "webgpu")}
+NATIVE = ("keras", "onnxruntime")
+LABELS = {"webloom": "Webloom", "tfjs": "TF.js 4.22", "ort": "ORT-web 1.30"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="tools/bench/run.sh", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(models.ALL_MODELS), help="comma-separated, e.g. m1,m4")
+    p.add_argument("--runtimes", default="webloom,tfjs,ort,keras,onnxruntime",
+                   help="runtimes or runtime:backend pairs, e.g. webloom,tfjs:wasm,ort")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
+    p.add_argument("--budget-s", type=float, default=15.0,
+                   help="stop a row's timed runs past this many seconds (>= 3 runs; the table shows n)")
+    p.add_argument("--work", type=Path, default=HERE / ".work", help="model files and results.json")
+    p.add_argument("--docs", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
+    p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.{md,png}")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI check: M2 (and M5 when asked), 3 runs, no docs; exit 1 if any row is wrong")
+    args = p.parse_args(argv)
+    if args.smoke:
+        if args.models == ",".join(models.ALL_MODELS):
+            args.models = "m2"
+        args.runs, args.budget_s, args.no_docs = min(args.runs, 3), min(args.budget_s, 5.0), True
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in models.MODELS]
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(models.ALL_MODELS)}")
+    args.rows = plan_rows(p, args.runtimes)
+    return args
+
+
+def plan_rows(p, text: str) -> list:
+    """[(runtime, backend or None)] from the --runtimes list, in the table's order."""
+    rows = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        runtime, _, backend = item.partition(":")
+        if runtime in NATIVE and not backend:
+            rows.append((runtime, None))
+        elif runtime in BROWSER_BACKENDS and (not backend or backend in BROWSER_BACKENDS[runtime]):
+            rows += [(runtime, b) for b in BROWSER_BACKENDS[runtime] if not backend or b == backend]
+        else:
+            p.error(f"--runtimes: unknown {item!r}; runtimes are {', '.join([*BROWSER_BACKENDS, *NATIVE])} "
+                    f"with backends {BROWSER_BACKENDS}")
+    return rows
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+# ---- preparing the models ------------------------------------------------------------------------------
+
+def prepare(key: str, rows: list, work: Path) -> dict:
+    """Builds one model and writes every file its rows need; returns what the rows and report use."""
+    import exports
+    built = models.build(models.MODELS[key])
+    folder = work / key
+    folder.mkdir(parents=True, exist_ok=True)
+    keras_path = exports.write_keras(built, folder)
+    exports.write_case(built, folder)
+    runtimes = {r for r, _ in rows}
+    info = {"built": built, "folder": folder, "keras": keras_path, "twin_gap": built.twin_gap,
+            "raw_bytes": built.raw_weight_bytes, "problems": {}}
+    if "webloom" in runtimes:
+        source = folder / ("model-step.keras" if key == "m5" else "model.keras")
+        info["webloom"] = exports.write_webloom(source, folder / "webloom")
+    if "tfjs" in runtimes:
+        info["tfjs"] = _try(info, "tfjs", lambda: exports.write_tfjs(built.twin, folder / "tfjs"))
+    if runtimes & {"ort", "onnxruntime"}:
+        info["onnx"] = _try(info, "onnx", lambda: exports.write_onnx(built.twin, built.x, folder / "model.onnx"))
+    return info
+
+
+def _try(info: dict, what: str, fn):
+    """An export that fails (a peer converter's bug) fails its rows with the reason, not the whole run."""
+    try:
+        return fn()
+    except Exception as err:
+        info["problems"][what] = f"{what} export failed: {type(err).__name__}: {str(err).splitlines()[0]}"
+        return None
+
+
+# ---- running the rows ----------------------------------------------------------------------------------
+
+def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tuple[dict, Path | str]:
+    """The page's spec for one row, and the model file/folder whose bytes the table reports (or why not)."""
+    rel = "/" + info["folder"].relative_to(ROOT).as_posix()
+    mode = "infer" if key != "m5" else ("step" if runtime == "webloom" else "window")
+    spec = {"runtime": runtime, "backend": backend, "mode": mode, "caseUrl": f"{rel}/case.json",
+            "runs": args.runs, "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE}
+    if runtime == "webloom":
+        compiled = info["webloom"].get(backend)
+        if compiled is None:
+            return spec, f"not available: the converter has no {backend} backend yet"
+        if isinstance(compiled, str):
+            return spec, f"converter failed: {compiled}"
+        spec["modelUrl"] = f"{rel}/webloom/"
+        return spec, compiled
+    what = "tfjs" if runtime == "tfjs" else "onnx"
+    if info.get(what) is None:
+        return spec, info["problems"].get(what, f"{what} export missing")
+    spec["modelUrl"] = f"{rel}/tfjs/model.json" if runtime == "tfjs" else f"{rel}/model.onnx"
+    return spec, info[what].parent if runtime == "tfjs" else info[what]
+
+
+def run_browser_rows(key: str, info: dict, rows: list, browser, args) -> list:
+    import exports
+    out = []
+    for runtime, backend in rows:
+        if runtime in NATIVE:
+            continue
+        spec, target = browser_spec(key, runtime, backend, info, args)
+        if isinstance(target, str):
+            row = native.failed_row(runtime, backend, target)
+        else:
+            row = browser.row(spec, timeout_s=args.budget_s * 4 + 240)
+            row["bytes"] = exports.folder_bytes(Path(target))
+        log(f"{key} {runtime}:{backend} {describe(row)}")
+        out.append(row)
+    return out
+
+
+def run_native_rows(key: str, info: dict, rows: list, args) -> list:
+    out = []
+    for runtime, _ in rows:
+        if runtime == "keras":
+            row = _native(lambda: native.keras_row(info["built"], info["keras"], args.runs, args.budget_s),
+                          "keras", "tf cpu")
+        elif runtime == "onnxruntime":
+            if info.get("onnx") is None:
+                row = native.failed_row("onnxruntime", "cpu", info["problems"].get("onnx", "no ONNX file"))
+            else:
+                row = _native(lambda: native.ort_row(info["built"], info["onnx"], args.runs, args.budget_s),
+                              "onnxruntime", "cpu")
+        else:
+            continue
+        log(f"{key} {runtime} {describe(row)}")
+        out.append(row)
+    return out
+
+
+def _native(fn, runtime: str, backend: str) -> dict:
+    try:
+        return fn()
+    except Exception as err:
+        return native.failed_row(runtime, backend, f"{type(err).__name__}: {str(err).splitlines()[0]}")
+
+
+def describe(row: dict) -> str:
+    if row.get("error"):
+        return row["error"]
+    return (f"ok (max err {row['max_err']:.1e}) median {row['median_ms']:.3f} ms, min {row['min_ms']:.3f} ms, "
+            f"n={row['runs']}, load {row['load_ms']:.0f} ms")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / ".gitignore").write_text("*\n")
+    started = time.time()
+    results = {"args": {"models": args.models, "rows": args.rows, "runs": args.runs, "budget_s": args.budget_s},
+               "models": {}, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    infos = {}
+    for key in args.models:
+        log(f"{key}: building the Keras model, its tf_keras twin and every runtime's files")
+        infos[key] = prepare(key, args.rows, args.work)
+        results["models"][key] = {"title": models.MODELS[key].title, "twin_gap": infos[key]["twin_gap"],
+                                  "raw_bytes": infos[key]["raw_bytes"], "rows": [],
+                                  "problems": infos[key]["problems"]}
+    if any(r not in NATIVE for r, _ in args.rows):
+        import browser
+        with browser.serve(ROOT) as base, browser.Browser(base) as chromium:
+            results["browser"] = {"version": chromium.version, **chromium.environment(),
+                                  "flags": browser.FLAGS}
+            for key in args.models:
+                results["models"][key]["rows"] += run_browser_rows(key, infos[key], args.rows, chromium, args)
+    for key in args.models:
+        results["models"][key]["rows"] += run_native_rows(key, infos[key], args.rows, args)
+    results["seconds"] = time.time() - started
+    (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if not args.no_docs:
+        import report
+        paths = report.write(results, args.docs)
+        log("wrote " + ", ".join(str(p) for p in paths))
+    wrong = [(k, r) for k, m in results["models"].items() for r in m["rows"] if is_failure(r)]
+    for key, row in wrong:
+        log(f"FAILED {key} {row['runtime']}:{row['backend']}: {row['error']}")
+    log(f"done in {results['seconds']:.0f} s; results in {args.work / 'results.json'}")
+    return 1 if args.smoke and wrong else 0
+
+
+def is_failure(row: dict) -> bool:
+    """A row that ran (or should have) and did not pass; 'not available' is a fact, not a failure."""
+    return not row.get("ok") and not str(row.get("error", "")).startswith("not available")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

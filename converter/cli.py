@@ -103,12 +103,15 @@ def convert(args, backends: dict, out=None) -> None:
     for name in chosen:
         # A backend may annotate or rewrite the graph it lowers; each gets its own copy.
         written += [(name, Path(p)) for p in backends[name](copy.deepcopy(graph), args.out)]
+    from converter.webdir import write_web_files
+    web_files = write_web_files(args.out)
     seconds = time.perf_counter() - started
     print(f"{args.model}: {layers} layers -> {len(graph.nodes)} ops, "
           f"weights {_size(graph.weight_bytes())}", file=out)
     for name, path in written:
         print(f"  {name}: {path} ({_size(path.stat().st_size)})", file=out)
-    print(f"  bundles {_size(sum(p.stat().st_size for _, p in written))} in {seconds:.2f} s", file=out)
+    print(f"  bundles {_size(sum(p.stat().st_size for _, p in written))} in {seconds:.2f} s; "
+          f"with {', '.join(p.name for p in web_files)} (serve {args.out} for the demo page)", file=out)
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:

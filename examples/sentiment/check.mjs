@@ -15,7 +15,9 @@ const expected = JSON.parse(readFileSync(expectedPath, "utf8"));
 
 const runner = await load(resolve(webDir), { backendOrder: ["wasm"] });
 const feeds = {};
-for (const [name, { data }] of Object.entries(expected.inputs)) feeds[name] = Int32Array.from(data);
+for (const [name, { data, shape }] of Object.entries(expected.inputs)) {
+  feeds[name] = { data: Int32Array.from(data), shape };
+}
 const t0 = performance.now();
 const outputs = await runner.predict(feeds);
 const ms = performance.now() - t0;

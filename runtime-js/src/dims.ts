@@ -94,6 +94,25 @@ export interface SizedInput {
   name: string;
   shape: readonly string[];
   length: number;
+  /** The concrete shape given with set(array, shape), when the caller gave one. */
+  given?: readonly number[] | null;
+}
+
+/** Binds the plain-symbol dims of inputs whose concrete shape was given; conflicts are errors. */
+function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
+  for (const input of inputs) {
+    if (!input.given) continue;
+    input.shape.forEach((dim, axis) => {
+      if (!SYMBOL.test(dim)) return;
+      const value = input.given![axis]!;
+      const bound = into[dim];
+      if (bound !== undefined && bound !== value) {
+        throw new Error(`input "${input.name}": shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
+          `but ${dim} is already ${bound} (${formatDims(into)})`);
+      }
+      into[dim] = value;
+    });
+  }
 }
 
 /**
@@ -110,6 +129,7 @@ export interface SizedInput {
 export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Dims): Dims {
   for (const key of Object.keys(into)) delete into[key];
   Object.assign(into, explicit);
+  bindGiven(inputs, into);
   let changed = true;
   while (changed) {
     changed = false;

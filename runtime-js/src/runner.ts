@@ -24,8 +24,11 @@ export interface FallbackReason {
   reason: string;
 }
 
-/** Arrays predict() accepts per input: a typed array of the input's dtype or plain numbers. */
-export type Feed = HostArray | readonly number[];
+/**
+ * What predict() accepts per input: a typed array of the input's dtype or plain numbers, optionally
+ * with its concrete shape ({data, shape}) to bind symbolic dims such as batch and time.
+ */
+export type Feed = HostArray | readonly number[] | { data: HostArray | readonly number[]; shape: number[] };
 
 export class Runner {
   readonly inputs: readonly InputHandle[];
@@ -36,6 +39,7 @@ export class Runner {
   private readonly boundDims: Dims = {};
   /** Input lengths of the last binding (-1: unset), to skip re-binding when nothing changed. */
   private readonly lastLengths: Int32Array;
+  private readonly lastGiven: string[];
   private bindingValid = false;
   private readonly zeroStates: (HostArray | null)[];
   private readonly carriedStates: (HostArray | null)[];
@@ -53,6 +57,7 @@ export class Runner {
     this.outputs = program.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
     this.symbols = [...program.symbols];
     this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
+    this.lastGiven = this.inputs.map(() => "");
     this.zeroStates = this.inputs.map(() => null);
     this.carriedStates = this.inputs.map(() => null);
     this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
@@ -136,7 +141,8 @@ export class Runner {
         }
         continue;
       }
-      handle.set(toHostArray(feed, handle.info));
+      if (isShaped(feed)) handle.set(toHostArray(feed.data, handle.info), feed.shape);
+      else handle.set(toHostArray(feed, handle.info));
     }
     await this.run();
     const result: Record<string, HostArray> = {};
@@ -198,14 +204,16 @@ export class Runner {
           `call runner.input("${handle.name}").set(...) or pass it to predict()`);
       }
       const length = data === null ? -1 : data.length;
-      if (length !== this.lastLengths[i]) same = false;
+      const given = handle.given === null ? "" : handle.given.join(",");
+      if (length !== this.lastLengths[i] || given !== this.lastGiven[i]) same = false;
       this.lastLengths[i] = length;
+      this.lastGiven[i] = given;
     }
     if (same) return false;
     this.bindingValid = false;
     const sized: SizedInput[] = [];
     for (const h of this.inputs) {
-      if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length });
+      if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
     }
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
@@ -279,7 +287,11 @@ function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
 }
 
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
-function toHostArray(feed: Feed, info: IOInfo): HostArray {
+function isShaped(feed: Feed): feed is { data: HostArray | readonly number[]; shape: number[] } {
+  return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
+}
+
+function toHostArray(feed: HostArray | readonly number[], info: IOInfo): HostArray {
   if (!Array.isArray(feed)) return feed as HostArray;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
     const type = arrayTypeName(info.dtype);

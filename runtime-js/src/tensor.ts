@@ -53,14 +53,21 @@ export class InputHandle {
   get role(): "data" | "state" { return this.info.role; }
   get validRange(): readonly [number, number] | null { return this.info.validRange; }
 
+  /** The concrete shape given with the last set(array, shape), or null. */
+  private givenShape: readonly number[] | null = null;
+
   /** The array set for the next run (null when unset). */
   get data(): HostArray | null { return this.current; }
+
+  /** The shape given with set(), if any (it binds the input's symbolic dims, e.g. batch and time). */
+  get given(): readonly number[] | null { return this.givenShape; }
 
   /**
    * Sets the input's values. The array must be a Float32Array for float32 inputs and an Int32Array for
    * int32 inputs, and its length a multiple of the shape's static part; symbolic dims are bound at run.
+   * With `shape` (e.g. [batch, time]) the symbolic dims are taken from it, which removes any ambiguity.
    */
-  set(array: HostArray): void {
+  set(array: HostArray, shape?: readonly number[]): void {
     const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
     if (!(array instanceof expectedType)) {
       const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;
@@ -71,12 +78,25 @@ export class InputHandle {
       throw new Error(`input "${this.name}": expected a ${describeExpected(this.info)}, got ` +
         `${array.length} values (not a multiple of ${unit})`);
     }
+    if (shape !== undefined) this.checkGiven(array, shape);
+    this.givenShape = shape === undefined ? null : Array.from(shape);
     this.current = array;
+  }
+
+  private checkGiven(array: HostArray, shape: readonly number[]): void {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const fits = shape.length === this.shape.length && size === array.length &&
+      this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);
+    if (!fits) {
+      throw new Error(`input "${this.name}": shape [${shape.join(", ")}] does not fit ` +
+        `${describeExpected(this.info)} with ${array.length} values`);
+    }
   }
 
   /** Forgets the values set (the runner uses this for resetState()). */
   clear(): void {
     this.current = null;
+    this.givenShape = null;
   }
 
   /** The concrete shape for given dims, e.g. to size the array before set(). */

@@ -27,20 +27,22 @@ from converter.ops.activations import DEFAULT_ALPHA, SELU_ALPHA, SELU_SCALE
 KERNEL_DIR = Path(__file__).resolve().parents[3] / "kernels" / "webgpu"
 WGSL_TYPES = {"float32": "f32", "int32": "i32"}
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)), undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)),
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                          keep_trailing_newline=True)
 
 HELPERS = {
     # exp of -|x| never overflows: saturates to exactly 0/1 like the numpy reference
     "wl_sigmoid": "fn wl_sigmoid(x: f32) -> f32 {\n  let e = exp(-abs(x));\n"
                   "  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);\n}\n",
     # tanh via exp(-2|x|): finite for every finite x (some drivers' tanh return NaN beyond |x| ~ 44)
-    "wl_tanh": "fn wl_tanh(x: f32) -> f32 {\n  let e = exp(-2.0 * abs(x));\n  let t = (1.0 - e) / (1.0 + e);\n"
-               "  return select(-t, t, x >= 0.0);\n}\n",
+    "wl_tanh": "fn wl_tanh(x: f32) -> f32 {\n  let e = exp(-2.0 * abs(x));\n"
+               "  let t = (1.0 - e) / (1.0 + e);\n  return select(-t, t, x >= 0.0);\n}\n",
     # Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7): WGSL has no erf
     "wl_erf": "fn wl_erf(x: f32) -> f32 {\n  let z = abs(x);\n  let t = 1.0 / (1.0 + 0.3275911 * z);\n"
               "  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027"
-              " + t * 1.061405429))));\n  let r = 1.0 - p * exp(-z * z);\n  return select(-r, r, x >= 0.0);\n}\n",
+              " + t * 1.061405429))));\n  let r = 1.0 - p * exp(-z * z);\n"
+              "  return select(-r, r, x >= 0.0);\n}\n",
 }
 
 
@@ -60,7 +62,8 @@ UNARY = {
     "softsign": "({x} / (1.0 + abs({x})))",
     "softplus": "(max({x}, 0.0) + log(1.0 + exp(-abs({x}))))",
     "elu": "select({a} * (exp(min({x}, 0.0)) - 1.0), {x}, {x} >= 0.0)",
-    "selu": f"({lit(SELU_SCALE)} * select({lit(SELU_ALPHA)} * (exp(min({{x}}, 0.0)) - 1.0), {{x}}, {{x}} >= 0.0))",
+    "selu": f"({lit(SELU_SCALE)} * select({lit(SELU_ALPHA)} * (exp(min({{x}}, 0.0)) - 1.0), {{x}},"
+            " {x} >= 0.0))",
     "exponential": "exp({x})", "exp": "exp({x})",
     "swish": "({x} * wl_sigmoid({x}))", "leaky_relu": "select({a} * {x}, {x}, {x} >= 0.0)",
     "gelu_tanh": "({x} * (0.5 * (1.0 + wl_tanh(0.7978845608 * ({x} + 0.044715 * {x} * {x} * {x})))))",

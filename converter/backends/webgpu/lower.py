@@ -157,7 +157,8 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
 def lower_gather(node: Node, ctx: LoweringContext) -> None:
     table, idx = node.inputs
     y = node.outputs[0]
-    bufs = [Buf("table", wgsl_type(table.dtype)), Buf("idx", "i32"), Buf("y", wgsl_type(y.dtype), "read_write")]
+    bufs = [Buf("table", wgsl_type(table.dtype)), Buf("idx", "i32"),
+            Buf("y", wgsl_type(y.dtype), "read_write")]
     kernel = _render(ctx, "gather", "gather.wgsl.j2", bufs, ["n", "e", "v"], (LINEAR_WG,))
     n = prod(y.shape)
     ctx.add_step(kernel, [ctx.tensor(table), ctx.tensor(idx), ctx.tensor(y)],
@@ -279,8 +280,8 @@ def lower_concat(node: Node, ctx: LoweringContext) -> None:
     inner, offset = prod(y.shape[axis + 1:]), 0
     for x in node.inputs:
         n = prod(x.shape)
-        ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)],
-                     [n, prod(x.shape[axis:]), prod(y.shape[axis:]), f"{offset}*({inner})"], linear_dispatch(n))
+        params = [n, prod(x.shape[axis:]), prod(y.shape[axis:]), f"{offset}*({inner})"]
+        ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], params, linear_dispatch(n))
         offset += dims.evaluate(x.shape[axis], {})
 
 
@@ -323,8 +324,9 @@ def lower_pool(node: Node, ctx: LoweringContext) -> None:
     geo = _spatial(x, y, size, strides, (1,) * len(size), pads)
     del geo["dh"], geo["dw"]
     geo.update(n=prod(y.shape), c=d(x.shape[-1]))
-    kernel = _render(ctx, f"pool_{node.attrs['fn']}", "pool.wgsl.j2", [Buf("x"), Buf("y", access="read_write")],
-                     list(geo), (LINEAR_WG,), fn=node.attrs["fn"])
+    bufs = [Buf("x"), Buf("y", access="read_write")]
+    kernel = _render(ctx, f"pool_{node.attrs['fn']}", "pool.wgsl.j2", bufs, list(geo), (LINEAR_WG,),
+                     fn=node.attrs["fn"])
     ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], list(geo.values()), linear_dispatch(geo["n"]))
 
 
@@ -367,7 +369,8 @@ def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> No
     if mode == "auto":
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
     c = _cell_context(node, cell, hidden, gates, ins)
-    tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(v) for v in node.outputs]
+    tensors = [ctx.tensor(v) for v in node.inputs if v is not None]
+    tensors += [ctx.tensor(v) for v in node.outputs]
     batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
     name = f"{cell}_{mode}"
     if mode == "sequence":

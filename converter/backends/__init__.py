@@ -14,7 +14,12 @@ def _wasm(graph, out_dir, **opts):
     return compile_wasm(graph, out_dir, **opts)
 
 
-_BACKENDS: dict[str, Callable] = {"wasm": _wasm}
+def _webgpu(graph, out_dir, **opts):
+    from converter.backends.webgpu import compile
+    return compile(graph, out_dir, **opts)
+
+
+_BACKENDS: dict[str, Callable] = {"wasm": _wasm, "webgpu": _webgpu}
 
 
 def register(name: str, compile_fn: Callable) -> None:

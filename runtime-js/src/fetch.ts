@@ -12,7 +12,8 @@ export interface LoadProgress {
   total: number;
 }
 
-export type ProgressCallback = (progress: LoadProgress) => void;
+/** Called as bytes arrive: (loadedBytes, totalBytes (0 when unknown), details). */
+export type ProgressCallback = (loadedBytes: number, totalBytes: number, detail: LoadProgress) => void;
 
 /** Minimal view of Node's process object (the package does not depend on @types/node). */
 interface NodeProcess {
@@ -43,6 +44,11 @@ function splitQuery(url: string): [string, string] {
   return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
 }
 
+function report(progress: ProgressCallback | undefined, backend: string, url: string, loaded: number,
+  total: number): void {
+  progress?.(loaded, total, { backend, url, loaded, total });
+}
+
 /** Reads a whole bundle file; null when it does not exist (HTTP 404/410, ENOENT). */
 export async function readBytes(url: string, backend: string, progress?: ProgressCallback):
     Promise<ArrayBuffer | null> {
@@ -63,7 +69,7 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
   const total = Number(response.headers.get("content-length") ?? 0) || 0;
   if (!progress || response.body === null) {
     const bytes = await response.arrayBuffer();
-    progress?.({ backend, url, loaded: bytes.byteLength, total: total || bytes.byteLength });
+    report(progress, backend, url, bytes.byteLength, total || bytes.byteLength);
     return bytes;
   }
   const chunks: Uint8Array[] = [];
@@ -74,7 +80,7 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    progress({ backend, url, loaded, total });
+    report(progress, backend, url, loaded, total);
   }
   const out = new Uint8Array(loaded);
   let at = 0;
@@ -105,7 +111,7 @@ async function readFile(url: string, backend: string, progress?: ProgressCallbac
     if (code === "ENOENT") return null;
     throw new Error(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  progress?.({ backend, url, loaded: data.length, total: data.length });
+  report(progress, backend, url, data.length, data.length);
   // Node may hand out a view of a shared pool (and Buffer#slice does not copy): copy into our own buffer.
   return new Uint8Array(data).buffer as ArrayBuffer;
 }

@@ -40,12 +40,13 @@ describe("where a bundle comes from", () => {
 
   it("reports progress with the byte counts", async () => {
     const seen = [];
-    await load(join(fx.dir, "affine"), { backendOrder: ["wasm"], progress: (p) => seen.push(p) });
+    await load(join(fx.dir, "affine"), { backendOrder: ["wasm"], progress: (loaded, total, p) => seen.push({ ...p, args: [loaded, total] }) });
     assert.ok(seen.length >= 1);
     const last = seen.at(-1);
     assert.equal(last.backend, "wasm");
     assert.equal(last.loaded, last.total);
     assert.ok(last.loaded > 1000);
+    assert.deepEqual(last.args, [last.loaded, last.total]);
   });
 
   it("says which file is missing", async () => {
@@ -61,13 +62,16 @@ describe("backend fallback", () => {
     it(`falls through a backend whose ${phase} throws and keeps the reason`, async (t) => {
       registerBackend("flaky", flakyIn(phase));
       const warn = t.mock.method(console, "warn", () => {});
-      const runner = await load(join(fx.dir, "affine"), { backendOrder: ["webgpu", "flaky", "wasm"] });
+      const order = ["webgpu", "no-such-backend", "flaky", "wasm"];
+      const runner = await load(join(fx.dir, "affine"), { backendOrder: order });
       assert.equal(runner.backendName, "wasm");
-      assert.deepEqual(runner.fallbackReasons.map((r) => r.backend), ["webgpu", "flaky"]);
-      assert.match(runner.fallbackReasons[0].reason, /not built into this runtime/);
-      assert.match(runner.fallbackReasons[1].reason, new RegExp(`${phase} failed: ${phase} refused on purpose`));
+      assert.deepEqual(runner.fallbackReasons.map((r) => r.backend), ["webgpu", "no-such-backend", "flaky"]);
+      // Node has no navigator.gpu: the real WebGPU backend fails at init and is skipped
+      assert.match(runner.fallbackReasons[0].reason, /init failed: WebGPU is not available here/);
+      assert.match(runner.fallbackReasons[1].reason, /not built into this runtime/);
+      assert.match(runner.fallbackReasons[2].reason, new RegExp(`${phase} failed: ${phase} refused on purpose`));
       assert.equal(warn.mock.callCount(), 1);
-      assert.match(warn.mock.calls[0].arguments[0], /using backend wasm; skipped webgpu .*flaky/);
+      assert.match(warn.mock.calls[0].arguments[0], /using backend wasm; skipped webgpu .*no-such-backend.*flaky/);
       await checkAffine(runner);
     });
   }

@@ -168,10 +168,11 @@ class Bundles:
 
 def compile_bundle(graph, backend: str, out_dir: Path) -> list:
     """Writes model.<backend>.wlm for ``graph`` into ``out_dir`` with the backend's compile function."""
-    if backend != "wasm":
-        raise ValueError(f"compile_bundle: backend {backend!r} is not wired into the browser tests yet")
-    from converter.backends.wasm import compile_wasm
-    return compile_wasm(graph, out_dir)
+    from converter.backends import available
+    backends = available()
+    if backend not in backends:
+        raise ValueError(f"compile_bundle: backend {backend!r} is not available ({sorted(backends)})")
+    return backends[backend](graph, out_dir)
 
 
 @pytest.fixture(scope="session")

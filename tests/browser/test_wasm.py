@@ -103,7 +103,7 @@ def test_state_steps_and_progress_in_chromium(page, bundles, fixtures):
     result = _call(page, bundles, fixtures, """
       const progress = [];
       const r = await webloom.load(base + "/state/",
-                                   { backendOrder: ["wasm"], progress: (p) => progress.push(p) });
+                                   { backendOrder: ["wasm"], progress: (l, t, p) => progress.push(p) });
       r.input("x").set(new Float32Array([1, 2]));
       for (let i = 0; i < 3; i++) await r.step();
       const stepped = Array.from(r.output("h_out").toActual());

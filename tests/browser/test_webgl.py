@@ -152,7 +152,8 @@ def _lstm_graph(masked: bool, backwards: bool, hidden: int = 8, zero_output: boo
     U = g.const("U", rng.uniform(-0.7, 0.7, (hidden, 4 * hidden)))
     b = g.const("b", rng.uniform(-1, 1, (4 * hidden,)))
     y, h, c = g.add("LSTM", [x, W, U, b, h0, None, mask],
-                    {"return_sequences": True, "go_backwards": backwards, "zero_output_for_mask": zero_output})
+                    {"return_sequences": True, "go_backwards": backwards,
+                     "zero_output_for_mask": zero_output})
     g.outputs = [y, h, c]
     return g
 
@@ -266,6 +267,43 @@ def test_missing_float_render_targets_fall_back(gl_page, http_server, web_root, 
     assert "EXT_color_buffer_float" in reason
 
 
+# Counts readPixels per run (only the requested outputs may be read back), then loses the context:
+# the next run must fail with a message naming the cause.
+_READS_AND_LOSS = """async ([script, dir, feeds, dims]) => {
+  let reads = 0;
+  const readPixels = WebGL2RenderingContext.prototype.readPixels;
+  WebGL2RenderingContext.prototype.readPixels = function (...args) {
+    reads++;
+    return readPixels.apply(this, args);
+  };
+  let gl = null;
+  const getContext = OffscreenCanvas.prototype.getContext;
+  OffscreenCanvas.prototype.getContext = function (...args) { gl = getContext.apply(this, args); return gl; };
+  const webloom = await import(script);
+  const runner = await webloom.load(dir, { backendOrder: ["webgl"] });
+  runner.setDims(dims);
+  await runner.predict(feeds);
+  reads = 0;
+  await runner.predict(feeds);
+  const readsPerRun = reads;
+  gl.getExtension("WEBGL_lose_context").loseContext();
+  let lostError = null;
+  try { await runner.predict(feeds); } catch (err) { lostError = String(err); }
+  return { readsPerRun, outputs: runner.outputs.length, lostError };
+}"""
+
+
+def test_one_readback_per_output_and_context_loss_is_reported(gl_page, http_server, web_root, webgl_runtime):
+    rng = np.random.default_rng(2)
+    feeds = {"x": rng.uniform(-1, 1, 2 * 3 * 5).tolist(), "h0": rng.uniform(-1, 1, 2 * 8).tolist()}
+    bundle = _bundle(web_root, "lstm-loss", _lstm_graph(False, False))
+    rel = bundle.relative_to(web_root).as_posix()
+    args = [f"{http_server}/{webgl_runtime.name}", f"{http_server}/{rel}/", feeds, {"batch": 2, "time": 3}]
+    result = gl_page.evaluate(_READS_AND_LOSS, args)
+    assert result["readsPerRun"] == result["outputs"] == 3
+    assert result["lostError"] is not None and "context was lost" in result["lostError"]
+
+
 def _keras_cases():
     from tests.cases import keras_models
     return keras_models.SMALL_CASES
@@ -284,3 +322,14 @@ def test_keras_catalogue(gl_page, http_server, web_root, webgl_runtime, case):
     got = _run(gl_page, http_server, web_root, webgl_runtime, bundle, feeds)["arrays"]
     for name, want in zip(out_names, made.outputs):
         _close(got[name], want, f"{case.name} output {name}")
+
+
+def _large_seed_cases():
+    from tests.cases import keras_models
+    return [c for c in keras_models.SEED_CASES if not c.small]
+
+
+@pytest.mark.parametrize("case", _large_seed_cases(), ids=lambda c: c.name)
+def test_large_seed_models(gl_page, http_server, web_root, webgl_runtime, case):
+    """The seed models too big for the catalogue's small subset (LSTM 128 over 16 steps, 2 x LSTM 512)."""
+    test_keras_catalogue(gl_page, http_server, web_root, webgl_runtime, case)

@@ -9,10 +9,7 @@ from converter import from_keras
 from converter.errors import ConversionError
 from tests.cases import keras_models as km
 
-LOADER_BUG = "loader matches Keras 3 weight groups by class counter, not by saved layer name"
-LAYER_CASES = [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LOADER_BUG))
-               if c.name == "k3_merges_masked" else c
-               for c in km.CASES if not c.name.startswith("seed")]
+LAYER_CASES = [c for c in km.CASES if not c.name.startswith("seed")]
 IN_MEMORY = ["k3_bidi_concat_masked", "k2_stacked_cells_backwards", "k3_lstm_stateful", "k2_merges_masked"]
 
 

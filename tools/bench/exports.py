@@ -52,16 +52,17 @@ def _tfjs_h5_module():
     Those import the SavedModel, TF-DF, TF-Hub and JAX converters (heavy dependencies the Keras path never
     uses, left out by `pip install tensorflowjs --no-deps`); the writer itself needs h5py, numpy and six.
     """
-    if importlib.util.find_spec("tensorflowjs") is None:
-        raise ModuleNotFoundError("tensorflowjs is not installed; run tools/bench/run.sh (it installs the "
-                                  "bench-only packages)")
     for name in ("tensorflowjs", "tensorflowjs.converters"):
-        module = sys.modules.get(name)
-        if module is None or not hasattr(module, "__path__"):
-            spec = importlib.util.find_spec(name)
-            module = types.ModuleType(name)
-            module.__path__ = list(spec.submodule_search_locations)
-            sys.modules[name] = module
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ModuleNotFoundError("tensorflowjs is not installed; run tools/bench/run.sh (it installs "
+                                      "the bench-only packages)")
+        module = types.ModuleType(name)
+        module.__spec__ = spec
+        module.__path__ = list(spec.submodule_search_locations)
+        sys.modules[name] = module
     return importlib.import_module("tensorflowjs.converters.keras_h5_conversion")
 
 

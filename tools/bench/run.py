@@ -50,12 +50,12 @@ def parse_args(argv=None):
     p.add_argument("--docs", type=Path, default=ROOT / "docs", help="where benchmarks.md/.png go")
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.{md,png}")
     p.add_argument("--smoke", action="store_true",
-                   help="CI check: M2 (and M5 when asked), 3 runs, no docs; exit 1 if any row is wrong")
+                   help="CI check: M2 (unless --models), 2 runs, no docs; exit 1 if any row is wrong")
     args = p.parse_args(argv)
     if args.smoke:
         if args.models == ",".join(models.ALL_MODELS):
             args.models = "m2"
-        args.runs, args.budget_s, args.no_docs = min(args.runs, 3), min(args.budget_s, 5.0), True
+        args.runs, args.budget_s, args.no_docs = min(args.runs, 2), min(args.budget_s, 2.0), True
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in models.MODELS]
     if unknown:
@@ -122,6 +122,7 @@ def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tupl
     rel = "/" + info["folder"].relative_to(ROOT).as_posix()
     mode = "infer" if key != "m5" else ("step" if runtime == "webloom" else "window")
     spec = {"runtime": runtime, "backend": backend, "mode": mode, "caseUrl": f"{rel}/case.json",
+            "webloomUrl": "/" + (args.work / "webloom.js").relative_to(ROOT).as_posix(),
             "runs": args.runs, "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE}
     if runtime == "webloom":
         compiled = info["webloom"].get(backend)
@@ -204,6 +205,7 @@ def main(argv=None) -> int:
                                   "problems": infos[key]["problems"]}
     if any(r not in NATIVE for r, _ in args.rows):
         import browser
+        snapshot_runtime(args.work)
         with browser.serve(ROOT) as base, browser.Browser(base) as chromium:
             results["browser"] = {"version": chromium.version, **chromium.environment(),
                                   "flags": browser.FLAGS}
@@ -222,6 +224,14 @@ def main(argv=None) -> int:
         log(f"FAILED {key} {row['runtime']}:{row['backend']}: {row['error']}")
     log(f"done in {results['seconds']:.0f} s; results in {args.work / 'results.json'}")
     return 1 if args.smoke and wrong else 0
+
+
+def snapshot_runtime(work: Path) -> None:
+    """A copy of the built runtime, so a rebuild of runtime-js/dist during a long run cannot break rows."""
+    dist = ROOT / "runtime-js" / "dist" / "webloom.js"
+    if not dist.exists():
+        raise SystemExit(f"{dist} is missing; build it with tools/setup.sh (npm run build in runtime-js)")
+    (work / "webloom.js").write_bytes(dist.read_bytes())
 
 
 def is_failure(row: dict) -> bool:

@@ -47,7 +47,8 @@ HELPERS = {
     "wl_sigmoid": "float wl_sigmoid(float x) {\n  float e = exp(-abs(x));\n"
                   "  return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);\n}\n",
     # tanh via exp(-2|x|): drivers' tanh may return NaN for large |x|
-    "wl_tanh": "float wl_tanh(float x) {\n  float e = exp(-2.0 * abs(x));\n  float t = (1.0 - e) / (1.0 + e);\n"
+    "wl_tanh": "float wl_tanh(float x) {\n  float e = exp(-2.0 * abs(x));\n"
+               "  float t = (1.0 - e) / (1.0 + e);\n"
                "  return x >= 0.0 ? t : -t;\n}\n",
     # Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7): GLSL has no erf
     "wl_erf": "float wl_erf(float x) {\n  float z = abs(x);\n  float t = 1.0 / (1.0 + 0.3275911 * z);\n"
@@ -77,7 +78,8 @@ UNARY = {
     "softsign": "({x} / (1.0 + abs({x})))",
     "softplus": "(max({x}, 0.0) + log(1.0 + exp(-abs({x}))))",
     "elu": "({x} >= 0.0 ? {x} : {a} * (exp(min({x}, 0.0)) - 1.0))",
-    "selu": f"({lit(SELU_SCALE)} * ({{x}} >= 0.0 ? {{x}} : {lit(SELU_ALPHA)} * (exp(min({{x}}, 0.0)) - 1.0)))",
+    "selu": f"({lit(SELU_SCALE)} * ({{x}} >= 0.0 ? {{x}} : "
+            f"{lit(SELU_ALPHA)} * (exp(min({{x}}, 0.0)) - 1.0)))",
     "exponential": "exp({x})", "exp": "exp({x})",
     "swish": "({x} * wl_sigmoid({x}))", "leaky_relu": "({x} >= 0.0 ? {x} : {a} * {x})",
     "gelu_tanh": "({x} * (0.5 * (1.0 + wl_tanh(0.7978845608 * ({x} + 0.044715 * {x} * {x} * {x})))))",

@@ -30,6 +30,8 @@ import numpy as np
 from converter.errors import ConversionError
 from converter.frontends.keras.spec import CallSpec, KerasModelSpec, LayerSpec, TensorRef, call_refs
 
+OPS_PREFIX = "ops."  # class-name prefix of Keras 3 operation nodes in the spec
+
 SUPPORTED_DOC = "docs/supported-layers.md"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
@@ -185,6 +187,8 @@ def _keras3_weights(root, spec: KerasModelSpec, sequential: bool) -> None:
     for layer in spec.layers:
         if sequential and layer.class_name == "InputLayer":
             continue           # Sequential.layers, which the saver walks, leaves the InputLayer out
+        if layer.class_name.startswith(OPS_PREFIX):
+            continue           # operations hold no variables and get no group
         key = _unique_name(_snake_case(layer.class_name), used)
         key = by_name.get(layer.name, key)
         group = top.get(key) if top is not None else None
@@ -308,6 +312,10 @@ def _layer(entry, source: str) -> LayerSpec:
         raise ConversionError(f"{source}: a layer entry in the model config is malformed ({str(entry)[:80]})")
     class_name = str(entry.get("class_name"))
     config = dict(entry["config"])
+    if _is_keras3_op(entry, class_name, config):
+        # Keras 3 records operations (e.g. the mask logic of Masking / Embedding(mask_zero) / merges) as
+        # graph nodes; "ops." keeps them apart from layers of the same class name (Concatenate).
+        class_name = OPS_PREFIX + class_name
     name = str(entry.get("name") or config.get("name") or "")
     if not name:
         raise ConversionError(f"{source}: a {class_name} layer in the config has no name")
@@ -320,6 +328,21 @@ def _layer(entry, source: str) -> LayerSpec:
         config["batch_shape"] = config.get("batch_shape", config.get("batch_input_shape"))
         config["dtype"] = _dtype_name(config.get("dtype")) or "float32"
     return LayerSpec(class_name, name, config, [], [])
+
+
+# Operation classes Keras 3 writes into functional configs (legacy .h5 files omit their "module").
+KERAS3_OP_CLASSES = {"NotEqual", "Equal", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "LogicalOr",
+                     "LogicalAnd", "LogicalNot", "Cast", "Squeeze"}
+
+
+def _is_keras3_op(entry: dict, class_name: str, config: dict) -> bool:
+    module = entry.get("module")
+    if isinstance(module, str):
+        return module.startswith("keras.src.ops")
+    if "module" in entry or "build_config" in entry:
+        return False
+    # a layer's config always records "trainable"; an operation's holds only its name and arguments
+    return (class_name in KERAS3_OP_CLASSES or class_name == "Concatenate") and "trainable" not in config
 
 
 def _call(node, class_name: str, names: set, source: str, layer: str) -> CallSpec:

@@ -6,8 +6,10 @@
 
 import type { BackendFactory } from "./backend.js";
 import { WasmContext } from "./wasm/context.js";
+import { WebGpuContext } from "./webgpu/context.js";
 
 const factories = new Map<string, BackendFactory>([
+  ["webgpu", () => new WebGpuContext()],
   ["wasm", () => new WasmContext()],
 ]);
 

@@ -2,14 +2,13 @@
 //
 // run.py serves the repository root on 127.0.0.1 and calls benchRow(spec) in a fresh page per row, with
 //   spec = { runtime: "webloom" | "tfjs" | "ort", backend, mode: "infer" | "window" | "step",
-//            modelUrl, caseUrl, runs, budgetMs, tolerance }
+//            modelUrl, caseUrl, webloomUrl, runs, budgetMs, tolerance }
 // mode "infer" runs the model once per timed run; "window" and "step" generate GEN characters per timed
 // run (M5): "window" re-feeds the last 40 characters to the window model, "step" feeds one character to
 // Webloom's stateful step() after priming (not timed) with the seed text. Every timed run includes
 // reading the output back to a JS array, as an application must.
 
 const NM = "/tools/bench/node_modules/";
-const WEBLOOM = "/runtime-js/dist/webloom.js";
 const CHARS = 57;
 const WINDOW = 40;
 
@@ -164,7 +163,7 @@ function generationTask(generate, wantChars, wantProbs) {
 
 const OPENERS = {
   async webloom(spec) {
-    const { load } = await import(WEBLOOM);
+    const { load } = await import(spec.webloomUrl);
     let runner;
     try {
       runner = await load(spec.modelUrl, { backendOrder: [spec.backend] });
@@ -200,6 +199,7 @@ const OPENERS = {
     if (spec.backend === "wasm") {
       await loadScript(`${NM}@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js`);
       tf.wasm.setWasmPaths(`${NM}@tensorflow/tfjs-backend-wasm/dist/`);
+      tf.wasm.setThreadsCount(1);    // every runtime single-threaded, like Webloom's wasm
     }
     if (spec.backend === "webgpu") {
       if (!navigator.gpu) throw new NotAvailable("navigator.gpu is missing in this browser");
@@ -229,8 +229,7 @@ const OPENERS = {
     const file = spec.backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs";
     const ort = await import(`${NM}onnxruntime-web/dist/${file}`);
     ort.env.wasm.wasmPaths = `${NM}onnxruntime-web/dist/`;
-    // no cross-origin isolation on this page, so no wasm threads for anyone; say so rather than let it warn
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = 1;    // every runtime single-threaded, like Webloom's wasm
     const session = await ort.InferenceSession.create(spec.modelUrl, {
       executionProviders: [spec.backend], graphOptimizationLevel: "all" });
     const inputName = session.inputNames[0];
@@ -261,7 +260,8 @@ function loadScript(src) {
 
 /** What the report's header says about this browser: version and the adapters WebGPU/WebGL2 get. */
 export async function environment() {
-  const env = { userAgent: navigator.userAgent, webgpu: null, webgl: null };
+  const env = { userAgent: navigator.userAgent, webgpu: null, webgl: null,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true };
   try {
     const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
     if (adapter) {

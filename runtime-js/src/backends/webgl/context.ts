@@ -61,6 +61,8 @@ export class WebglContext implements BackendContext {
   private framebuffer: WebGLFramebuffer | null = null;
   private maxTextureSize = 0;
   private maxDrawBuffers = 0;
+  /** The most color attachments a draw has used: the ones past a draw's own are detached. */
+  private maxAttached = 0;
   private weightTextures = new Map<number, Texture>();
   private slotTextures: (Texture | null)[] = [];
   private tensorsById: TensorSpec[] = [];
@@ -74,7 +76,9 @@ export class WebglContext implements BackendContext {
       : typeof document !== "undefined" ? document.createElement("canvas") : null;
     if (canvas === null) throw new Error("WebGL2 needs OffscreenCanvas or a DOM canvas; neither exists here");
     const gl = canvas.getContext("webgl2", ATTRIBUTES) as WebGL2RenderingContext | null;
-    if (gl === null) throw new Error("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
+    if (gl === null) {
+      throw new Error("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
+    }
     if (gl.isContextLost()) throw new Error("the WebGL2 context was lost at creation");
     if (gl.getExtension("EXT_color_buffer_float") === null) {
       throw new Error("WebGL2 lacks EXT_color_buffer_float: float textures cannot be rendered to here");
@@ -155,7 +159,7 @@ export class WebglContext implements BackendContext {
   }
 
   write(tensor: number, data: HostArray): void {
-    const texture = this.textureOf(tensor, 0);
+    const texture = this.textureOf(tensor);
     if (data.length === 0) return;
     const gl = this.requireGl();
     const { width } = texture.extent;
@@ -185,7 +189,7 @@ export class WebglContext implements BackendContext {
     if (into.length === 0) return;
     const gl = this.requireGl();
     this.checkLost("reading an output");
-    const texture = this.textureOf(tensor, 0);
+    const texture = this.textureOf(tensor);
     const { width } = texture.extent;
     const rows = Math.ceil(into.length / width);
     const pixels = this.stagingFor(width * rows * 4);
@@ -247,10 +251,13 @@ export class WebglContext implements BackendContext {
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
     const kernel = this.kernels[step.kernel];
-    if (kernel === undefined) throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-    if (step.tensors.length !== kernel.spec.bindings.length || step.params.length !== kernel.spec.params.length) {
-      throw new Error(`kernel ${kernel.spec.name}: a step passes ${step.tensors.length} tensors and ` +
-        `${step.params.length} params, the kernel takes ${kernel.spec.bindings.length} and ${kernel.spec.params.length}`);
+    if (kernel === undefined) {
+      throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
+    }
+    const spec = kernel.spec;
+    if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
+      throw new Error(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
+        `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
     }
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
@@ -266,7 +273,7 @@ export class WebglContext implements BackendContext {
   private draw(gl: WebGL2RenderingContext, draw: Draw, iter: number, iterations: number): void {
     const k = draw.kernel;
     const tensors = draw.tensors[iter & 1];
-    const first = this.textureOf(tensors[k.outputs[0]!]!, iter);
+    const first = this.textureOf(tensors[k.outputs[0]!]!);
     const width = first.extent.width;
     const elems = k.region === "block" ? draw.outElems / Math.max(iterations, 1) : draw.outElems;
     if (elems === 0) return;
@@ -275,7 +282,7 @@ export class WebglContext implements BackendContext {
     gl.useProgram(k.program);
     const attachments: number[] = [];
     for (let b = 0; b < tensors.length; b++) {
-      const texture = this.textureOf(tensors[b]!, iter);
+      const texture = this.textureOf(tensors[b]!);
       if (k.spec.bindings[b]!.access === "read") {
         const location = k.samplers[b];
         if (location === null || location === undefined) continue;
@@ -289,9 +296,10 @@ export class WebglContext implements BackendContext {
       }
     }
     // Attachments left over from a draw with more outputs must not stay bound.
-    for (let a = attachments.length; a < this.maxDrawBuffers && a < 4; a++) {
+    for (let a = attachments.length; a < this.maxAttached; a++) {
       gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + a, gl.TEXTURE_2D, null, 0);
     }
+    this.maxAttached = Math.max(this.maxAttached, attachments.length);
     gl.drawBuffers(attachments);
     k.params.forEach((location, i) => { if (location !== null) gl.uniform1i(location, draw.params[i]!); });
     if (k.iter !== null) gl.uniform1i(k.iter, iter);
@@ -302,7 +310,7 @@ export class WebglContext implements BackendContext {
     gl.drawArrays(gl.TRIANGLES, 0, 3);
   }
 
-  private textureOf(tensor: number, _iter: number): Texture {
+  private textureOf(tensor: number): Texture {
     const spec = this.tensorsById[tensor];
     if (spec === undefined) throw new Error(`the bundle has no tensor #${tensor}`);
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
@@ -323,7 +331,8 @@ export class WebglContext implements BackendContext {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-    gl.texStorage2D(gl.TEXTURE_2D, 1, format === "RGBA32F" ? gl.RGBA32F : gl.R32F, extent.width, extent.height);
+    const internal = format === "RGBA32F" ? gl.RGBA32F : gl.R32F;
+    gl.texStorage2D(gl.TEXTURE_2D, 1, internal, extent.width, extent.height);
     return { handle, extent, format };
   }
 
@@ -339,7 +348,8 @@ export class WebglContext implements BackendContext {
     const padded = new Float32Array(width * height * perTexel);
     padded.set(values);
     gl.bindTexture(gl.TEXTURE_2D, texture.handle);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, height, perTexel === 4 ? gl.RGBA : gl.RED, gl.FLOAT, padded, 0);
+    const layout = perTexel === 4 ? gl.RGBA : gl.RED;
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, height, layout, gl.FLOAT, padded, 0);
   }
 
   private stagingFor(length: number): Float32Array {
@@ -350,12 +360,15 @@ export class WebglContext implements BackendContext {
   private checkLost(what: string): void {
     if (this.lost || (this.gl !== null && this.gl.isContextLost())) {
       this.lost = true;
-      throw new Error(`the WebGL context was lost while ${what}; load the model again (or use another backend)`);
+      throw new Error(`the WebGL context was lost while ${what}; ` +
+        "load the model again (or use another backend)");
     }
   }
 
   private requireGl(): WebGL2RenderingContext {
-    if (this.gl === null) throw new Error("the webgl context is not initialized (init() first) or was disposed");
+    if (this.gl === null) {
+      throw new Error("the webgl context is not initialized (init() first) or was disposed");
+    }
     return this.gl;
   }
 

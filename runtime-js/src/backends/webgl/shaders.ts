@@ -37,7 +37,8 @@ export interface GlKernel {
 }
 
 /** Compiles and links every kernel; throws naming the kernel and the driver's log on failure. */
-export async function buildKernels(gl: WebGL2RenderingContext, kernels: readonly KernelSpec[]): Promise<GlKernel[]> {
+export async function buildKernels(gl: WebGL2RenderingContext,
+  kernels: readonly KernelSpec[]): Promise<GlKernel[]> {
   const parallel = gl.getExtension("KHR_parallel_shader_compile") !== null;
   const vertex = compileShader(gl, gl.VERTEX_SHADER, VERTEX_SHADER);
   const pending = kernels.map((spec) => {
@@ -58,7 +59,8 @@ export async function buildKernels(gl: WebGL2RenderingContext, kernels: readonly
   const built = pending.map((p) => {
     if (!gl.getProgramParameter(p.program, gl.LINK_STATUS)) {
       const log = gl.getShaderInfoLog(p.fragment) || gl.getProgramInfoLog(p.program) || "no log";
-      throw new Error(`WebGL cannot compile kernel ${p.spec.name} (${p.spec.entry}): ${log.trim().split("\n")[0]}`);
+      const first = log.trim().split("\n")[0];
+      throw new Error(`WebGL cannot compile kernel ${p.spec.name} (${p.spec.entry}): ${first}`);
     }
     gl.deleteShader(p.fragment);
     return locate(gl, p.spec, p.program);

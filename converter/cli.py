@@ -66,6 +66,9 @@ def build_parser(prog: str, backends: dict) -> _Parser:
     parser.add_argument("--out", required=True, type=Path, help="output folder for the bundle files")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=d0,d1,...",
                         help="fix an input's shape, batch first; ? leaves a dim free (repeatable)")
+    parser.add_argument("--sample", type=Path, metavar="JSON",
+                        help="copy this file to OUT/sample.json: the demo page then runs its inputs and "
+                             "compares with its outputs ({inputs|outputs: {name: {shape, data}}})")
     parser.add_argument("--no-optimize", action="store_true", help="skip the graph optimization passes")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     return parser
@@ -104,7 +107,7 @@ def convert(args, backends: dict, out=None) -> None:
         # A backend may annotate or rewrite the graph it lowers; each gets its own copy.
         written += [(name, Path(p)) for p in backends[name](copy.deepcopy(graph), args.out)]
     from converter.webdir import write_web_files
-    web_files = write_web_files(args.out)
+    web_files = write_web_files(args.out, sample=args.sample)
     seconds = time.perf_counter() - started
     print(f"{args.model}: {layers} layers -> {len(graph.nodes)} ops, "
           f"weights {_size(graph.weight_bytes())}", file=out)

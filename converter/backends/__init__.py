@@ -19,7 +19,12 @@ def _webgpu(graph, out_dir, **opts):
     return compile(graph, out_dir, **opts)
 
 
-_BACKENDS: dict[str, Callable] = {"wasm": _wasm, "webgpu": _webgpu}
+def _webgl(graph, out_dir, **opts):
+    from converter.backends.webgl import compile as compile_webgl
+    return compile_webgl(graph, out_dir, **opts)
+
+
+_BACKENDS: dict[str, Callable] = {"wasm": _wasm, "webgpu": _webgpu, "webgl": _webgl}
 
 
 def register(name: str, compile_fn: Callable) -> None:

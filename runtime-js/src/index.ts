@@ -13,6 +13,7 @@ export { registerBackend, registeredBackends, DEFAULT_BACKEND_ORDER } from "./ba
 export type { BackendContext, BackendFactory, HostArray } from "./backends/backend.js";
 export { WasmContext } from "./backends/wasm/context.js";
 export { WebGpuContext } from "./backends/webgpu/context.js";
+export { WebglContext } from "./backends/webgl/context.js";
 export { webgpuAdapterInfo } from "./backends/webgpu/device.js";
 export { liveBuffers as webgpuLiveBuffers } from "./backends/webgpu/buffer-pool.js";
 export { BundleError, parseBundle } from "./bundle/reader.js";

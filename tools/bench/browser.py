@@ -68,8 +68,8 @@ class Browser:
     def __enter__(self):
         from playwright.sync_api import sync_playwright
         if not Path(CHROMIUM).exists():
-            raise FileNotFoundError(f"{CHROMIUM} is missing; install Debian's chromium (tools/setup.sh --dev) "
-                                    f"or set WEBLOOM_CHROMIUM")
+            raise FileNotFoundError(f"{CHROMIUM} is missing; install Debian's chromium (tools/setup.sh "
+                                    f"--dev) or set WEBLOOM_CHROMIUM")
         self._pw = sync_playwright().start()
         self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         self.version = self._browser.version

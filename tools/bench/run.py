@@ -4,7 +4,7 @@ native Keras and onnxruntime in this process. Every row first checks its output 
 
     bash tools/bench/run.sh                          # everything, regenerates docs/benchmarks.{md,png}
     bash tools/bench/run.sh --models m2,m5 --runtimes webloom,ort:wasm --runs 10
-    bash tools/bench/run.sh --smoke                  # M2 only, 3 runs, checks only, no docs
+    bash tools/bench/run.sh --smoke                  # M2 only, 2 runs, correctness first, no docs
 
 Run through run.sh (it installs the bench-only packages); `--runtimes` takes runtime names (webloom, tfjs,
 ort, keras, onnxruntime) or runtime:backend pairs.
@@ -35,7 +35,6 @@ import native  # noqa: E402
 BROWSER_BACKENDS = {"webloom": ("webgpu", "webgl", "wasm"), "tfjs": ("webgpu", "webgl", "wasm", "cpu"),
                     "ort": ("wasm", "webgpu")}
 NATIVE = ("keras", "onnxruntime")
-LABELS = {"webloom": "Webloom", "tfjs": "TF.js 4.22", "ort": "ORT-web 1.30"}
 
 
 def parse_args(argv=None):
@@ -102,7 +101,8 @@ def prepare(key: str, rows: list, work: Path) -> dict:
     if "tfjs" in runtimes:
         info["tfjs"] = _try(info, "tfjs", lambda: exports.write_tfjs(built.twin, folder / "tfjs"))
     if runtimes & {"ort", "onnxruntime"}:
-        info["onnx"] = _try(info, "onnx", lambda: exports.write_onnx(built.twin, built.x, folder / "model.onnx"))
+        onnx_path = folder / "model.onnx"
+        info["onnx"] = _try(info, "onnx", lambda: exports.write_onnx(built.twin, built.x, onnx_path))
     return info
 
 
@@ -185,8 +185,8 @@ def _native(fn, runtime: str, backend: str) -> dict:
 def describe(row: dict) -> str:
     if row.get("error"):
         return row["error"]
-    return (f"ok (max err {row['max_err']:.1e}) median {row['median_ms']:.3f} ms, min {row['min_ms']:.3f} ms, "
-            f"n={row['runs']}, load {row['load_ms']:.0f} ms")
+    return (f"ok (max err {row['max_err']:.1e}) median {row['median_ms']:.3f} ms, "
+            f"min {row['min_ms']:.3f} ms, n={row['runs']}, load {row['load_ms']:.0f} ms")
 
 
 def main(argv=None) -> int:
@@ -194,7 +194,8 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")
     started = time.time()
-    results = {"args": {"models": args.models, "rows": args.rows, "runs": args.runs, "budget_s": args.budget_s},
+    settings = {"models": args.models, "rows": args.rows, "runs": args.runs, "budget_s": args.budget_s}
+    results = {"args": settings,
                "models": {}, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     infos = {}
     for key in args.models:

@@ -1,9 +1,10 @@
 """The wasm legalization table: one kernel generator per catalogue op (or the reason there is none).
 
 Generators compute every shape, stride and offset here and hand them to the templates as C
-expressions; kernels never recompute shapes. Weight layouts chosen here: MatMul / Conv weights and
-biases zero-padded to a multiple of 4 output columns; recurrent U packed [H][G][H4] (each gate padded to
-H4 columns) so gate slices start on vector boundaries.
+expressions; kernels never recompute shapes. Weight layouts chosen here (the kernels are bound by
+cache bandwidth, so weights are stored in the order the kernels stream them): MatMul weights blocked
+[N8/8][K][8] (columns zero-padded to a multiple of 8); Conv weights and biases zero-padded to a
+multiple of 4 output columns; recurrent U blocked per group of hidden units (see _block_pack).
 Reshape is lowered as a copy (not an alias): the memory plan gives every value its own slot, and a copy
 keeps that plan valid without aliasing rules.
 """
@@ -131,12 +132,14 @@ def gen_matmul(node: Node, ctx: LoweringContext) -> None:
     if not w.is_const or (b is not None and not b.is_const):
         ctx.fail("the weight and bias must be constants for the wasm MatMul kernel")
     K, N = (_static(ctx, d, "MatMul w dims") for d in w.shape)
+    n8 = -(-N // 8) * 8
+    blocked = np.pad(w.data, [(0, 0), (0, n8 - N)]).reshape(K, n8 // 8, 8).transpose(1, 0, 2)
     k = CKernel("MatMul", "matmul.c.j2")
-    k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, _pad_cols(w.data), "n4"))
+    k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, np.ascontiguousarray(blocked), "blocked8"))
     if b is not None:
-        k.ptr("b", ctx.weight(b, _pad_cols(b.data), "n4"))
+        k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
-    _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N4=_cdiv4(N), has_b=b is not None,
+    _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N8=n8, has_b=b is not None,
           act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
 
 
@@ -151,20 +154,42 @@ def gen_gather(node: Node, ctx: LoweringContext) -> None:
 
 # ---- recurrent -----------------------------------------------------------------------------------
 
+def _block_pack(u: np.ndarray, gates: int, hp: int, nu: int) -> np.ndarray:
+    """U[H, gates*H] -> [HP/(4*nu) blocks, H, nu*gates*4]: block b holds, for each of its nu groups of 4
+    units, the `gates` gate vectors, so the kernel streams U once per step, contiguously."""
+    h = u.shape[0]
+    parts = u.reshape(h, gates, -1)
+    parts = np.pad(parts, [(0, 0), (0, 0), (0, hp - parts.shape[-1])])
+    blocked = parts.reshape(h, gates, hp // (4 * nu), nu, 4).transpose(2, 0, 3, 1, 4)
+    return np.ascontiguousarray(blocked.reshape(hp // (4 * nu), h, nu * gates * 4)).astype(np.float32)
+
+
+# Unit groups (of 4) per U block: about 4 accumulator vectors per batch row for every cell.
+_GROUPS_PER_BLOCK = {"lstm": 1, "gru": 1, "rnn": 4}
+
+
 def _recurrence(node: Node, ctx: LoweringContext, cell: str, gates: int, names: list) -> None:
     ins = dict(zip(names, node.inputs))
     U, a = ins["U"], node.attrs
     if not U.is_const:
         ctx.fail("the recurrent kernel U must be a constant")
     H = _static(ctx, U.shape[0], "hidden size")
-    H4 = _cdiv4(H)
+    two_pass = cell == "gru" and not a.get("reset_after", True)
+    nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell]
+    hp = -(-H // (4 * nu)) * 4 * nu
     k = CKernel(node.op, "recurrence.c.j2")
-    k.ptr("xw", ctx.tensor(ins["xw"])).ptr("U", ctx.weight(U, _pad_cols(U.data, gates), "packed"))
+    k.ptr("xw", ctx.tensor(ins["xw"]))
+    if two_pass:       # z and r from U[:, :2H] @ h, then the candidate from (r*h) @ U[:, 2H:]
+        k.ptr("U", ctx.weight(U, _block_pack(U.data[:, :2 * H], 2, hp, 2), "blocked_zr"))
+        k.ptr("Uh", ctx.weight(U, _block_pack(U.data[:, 2 * H:], 1, hp, 4), "blocked_h"))
+    else:
+        k.ptr("U", ctx.weight(U, _block_pack(U.data, gates, hp, nu), "blocked"))
     rb = ins.get("rb")
     if rb is not None:
-        k.ptr("rb", ctx.weight(rb, _pad_cols(rb.data, gates), "packed") if rb.is_const else ctx.tensor(rb))
         if not rb.is_const:
             ctx.fail("the recurrent bias rb must be a constant")
+        padded = np.pad(rb.data.reshape(gates, H), [(0, 0), (0, hp - H)]).ravel()
+        k.ptr("rb", ctx.weight(rb, padded, "padded"))
     for name in ("h0", "c0", "mask"):
         if ins.get(name) is not None:
             k.ptr(name, ctx.tensor(ins[name]))
@@ -172,8 +197,10 @@ def _recurrence(node: Node, ctx: LoweringContext, cell: str, gates: int, names: 
     for name, v in zip(outs, node.outputs):
         k.ptr(name, ctx.tensor(v), access="read_write")
     B, T = ins["xw"].shape[:2]
+    ns = 5 if two_pass else (4 if cell == "lstm" else 3)
+    k.ptr("scratch", ctx.add_temp(f"{node.name}#state", "float32", (B, ns * hp)), access="read_write")
     act, ract = a["activation"], a.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, cell=cell, G=gates, H=H, H4=H4, B=k.dim(B), T=k.dim(T),
+    _step(ctx, k, cell=cell, G=gates, H=H, HP=hp, NU=nu, NS=ns, B=k.dim(B), T=k.dim(T),
           has_h0=ins.get("h0") is not None, has_c0=ins.get("c0") is not None,
           has_mask=ins.get("mask") is not None, has_rb=rb is not None,
           backwards=a["go_backwards"], zero_output=a["zero_output_for_mask"],

@@ -7,9 +7,11 @@
 import type { BackendFactory } from "./backend.js";
 import { WasmContext } from "./wasm/context.js";
 import { WebGpuContext } from "./webgpu/context.js";
+import { WebglContext } from "./webgl/context.js";
 
 const factories = new Map<string, BackendFactory>([
   ["webgpu", () => new WebGpuContext()],
+  ["webgl", () => new WebglContext()],
   ["wasm", () => new WasmContext()],
 ]);
 

@@ -9,3 +9,9 @@ def from_keras(model, input_shapes=None) -> Graph:
     """Read a Keras model (path to .h5/.keras, or an in-memory keras.Model) into an IR graph."""
     from converter.api import from_keras as _from_keras
     return _from_keras(model, input_shapes=input_shapes)
+
+
+def compile(graph: Graph, backend: str = "wasm", **opts):  # noqa: A001 (the API's verb)
+    """Optimize and lower a copy of ``graph`` for a backend; returns a Bundle with ``save(path)``."""
+    from converter.api import compile as _compile
+    return _compile(graph, backend, **opts)

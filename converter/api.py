@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Optional
 
 from converter.frontends.keras.loader import load_keras
@@ -24,3 +26,37 @@ def from_keras(path_or_model, input_shapes: Optional[dict] = None) -> Graph:
     from converter.frontends.keras.builder import build_graph
     spec = load_keras(path_or_model)
     return build_graph(spec, input_shapes)
+
+
+class Bundle:
+    """A compiled model for one backend: ``program`` (see docs/design.md section 4), ``to_bytes()``,
+    ``save(path)`` (a file path, or a folder that gets ``model.<backend>.wlm``)."""
+
+    def __init__(self, backend: str, program):
+        self.backend = backend
+        self.program = program
+
+    def to_bytes(self) -> bytes:
+        from converter.bundle import encode_bundle
+        return encode_bundle(self.program)
+
+    def save(self, path) -> "Path":
+        from converter.backends import bundle_name
+        from converter.bundle import write_bundle
+        path = Path(path)
+        if path.is_dir() or not path.suffix:
+            path = path / bundle_name(self.backend)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bundle(self.program, path)
+        return path
+
+    def __repr__(self):
+        p = self.program
+        return (f"Bundle({self.backend}: {len(p.kernels)} kernels, {len(p.steps)} steps, "
+                f"{len(p.weights)} weight bytes)")
+
+
+def compile(graph: Graph, backend: str = "wasm", **opts) -> Bundle:  # noqa: A001 (the API's verb)
+    """Optimize and lower a copy of ``graph`` for ``backend`` ("wasm", "webgpu", "webgl")."""
+    from converter import backends
+    return Bundle(backend, backends.lower(backend, copy.deepcopy(graph), **opts))

@@ -1,36 +1,60 @@
-"""Backend registry: ``available() -> {name: compile_fn}``.
+"""Backend registry.
 
-``compile_fn(graph, out_dir, **opts) -> list[Path]`` optimizes and lowers the graph, and writes
-``model.<backend>.wlm`` into ``out_dir`` with ``converter.bundle.write_bundle``.
+Each backend provides ``lower(graph, **opts) -> Program`` (optimizes the graph in place, lowers it and
+compiles its kernels). ``available() -> {name: compile_fn}`` gives, per backend, ``compile_fn(graph,
+out_dir, **opts) -> list[Path]`` writing ``model.<backend>.wlm`` into ``out_dir``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 
-def _wasm(graph, out_dir, **opts):
-    from converter.backends.wasm import compile_wasm
-    return compile_wasm(graph, out_dir, **opts)
+def _lower_wasm(graph, **opts):
+    from converter.backends.wasm import lower_wasm
+    return lower_wasm(graph, **opts)
 
 
-def _webgpu(graph, out_dir, **opts):
-    from converter.backends.webgpu import compile
-    return compile(graph, out_dir, **opts)
+def _lower_webgpu(graph, **opts):
+    from converter.backends.webgpu import lower_program
+    return lower_program(graph, **opts)
 
 
-def _webgl(graph, out_dir, **opts):
-    from converter.backends.webgl import compile as compile_webgl
-    return compile_webgl(graph, out_dir, **opts)
+def _lower_webgl(graph, **opts):
+    from converter.backends.webgl import lower_program
+    return lower_program(graph, **opts)
 
 
-_BACKENDS: dict[str, Callable] = {"wasm": _wasm, "webgpu": _webgpu, "webgl": _webgl}
+_LOWER: dict[str, Callable] = {"wasm": _lower_wasm, "webgpu": _lower_webgpu, "webgl": _lower_webgl}
 
 
-def register(name: str, compile_fn: Callable) -> None:
-    """Add a backend (the WebGPU / WebGL2 backends register themselves here)."""
-    _BACKENDS[name] = compile_fn
+def register(name: str, lower_fn: Callable) -> None:
+    """Add a backend: ``lower_fn(graph, **opts) -> Program``."""
+    _LOWER[name] = lower_fn
+
+
+def lower(name: str, graph, **opts):
+    """The Program of ``graph`` for backend ``name``."""
+    if name not in _LOWER:
+        raise KeyError(f"unknown backend {name!r}; available: {', '.join(sorted(_LOWER))}")
+    return _LOWER[name](graph, **opts)
+
+
+def bundle_name(backend: str) -> str:
+    return f"model.{backend}.wlm"
+
+
+def _compile_fn(name: str) -> Callable:
+    def compile_fn(graph, out_dir, **opts) -> list[Path]:
+        from converter.bundle import write_bundle
+        path = Path(out_dir) / bundle_name(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bundle(lower(name, graph, **opts), path)
+        return [path]
+    compile_fn.__name__ = f"compile_{name}"
+    return compile_fn
 
 
 def available() -> dict[str, Callable]:
-    return dict(_BACKENDS)
+    return {name: _compile_fn(name) for name in _LOWER}

@@ -125,6 +125,17 @@ def test_gru(reset_after):
     check(g, [rand(2, 5, 4), _mask(2, 5)])
 
 
+@pytest.mark.parametrize("op,gates,attrs", [("LSTM", 4, {}), ("GRU", 3, {"reset_after": False}),
+                                             ("SimpleRNN", 1, {"return_sequences": True})])
+def test_recurrence_batch_rows_in_pairs_and_blocks(op, gates, attrs):
+    # batch 5 = two row pairs + a single row; H = 21 spans several U blocks and a partial unit group;
+    # no h0, so the first step's U @ h is skipped
+    g, (x,) = graph(("x", "float32", ("batch", "time", 3)))
+    W, U = g.const("W", rand(3, gates * 21, scale=0.5)), g.const("U", rand(21, gates * 21, scale=0.3))
+    g.outputs = list(g.add(op, [x, W, U, g.const("b", rand(gates * 21))], attrs))
+    check(g, [rand(5, 4, 3)])
+
+
 def test_simple_rnn_relu_backwards():
     g, (x, h0) = graph(("x", "float32", ("batch", "time", 2)), ("h0", "float32", ("batch", 17)))
     ins = [x, g.const("W", rand(2, 17, scale=0.5)), g.const("U", rand(17, 17, scale=0.3)), None, h0]

@@ -22,8 +22,7 @@ PEER_ROWS = {("tfjs", "webgpu"), ("tfjs", "webgl"), ("tfjs", "wasm"), ("tfjs", "
              ("ort", "webgpu"), ("keras", "tf cpu"), ("onnxruntime", "cpu")}
 
 
-@pytest.fixture(scope="module")
-def smoke():
+def run_smoke():
     proc = subprocess.run(["bash", str(BENCH / "run.sh"), "--smoke", "--work", str(WORK)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     results = WORK / "results.json"
@@ -31,27 +30,22 @@ def smoke():
     return proc, json.loads(results.read_text())
 
 
+# one test, not several sharing a fixture: pytest-xdist would run the whole smoke run once per worker
 @pytest.mark.browser
 @pytest.mark.slow
-def test_smoke_every_row_is_correct_or_not_available(smoke):
-    proc, results = smoke
+def test_smoke_run_checks_webloom_and_every_peer():
+    proc, results = run_smoke()
     rows = results["models"]["m2"]["rows"]
     bad = [f"{r['runtime']}:{r['backend']}: {r.get('error')}" for r in rows
            if not r.get("ok") and not str(r.get("error", "")).startswith("not available")]
     assert not bad, "rows failed:\n" + "\n".join(bad) + "\n" + proc.stdout[-2000:]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-def test_smoke_checks_webloom_wasm_and_every_peer(smoke):
-    _, results = smoke
-    rows = {(r["runtime"], r["backend"]): r for r in results["models"]["m2"]["rows"]}
-    wasm = rows[("webloom", "wasm")]
+    by_key = {(r["runtime"], r["backend"]): r for r in rows}
+    wasm = by_key[("webloom", "wasm")]
     assert wasm["ok"] and wasm["max_err"] <= 1e-4 and wasm["median_ms"] > 0, wasm
     assert wasm["bytes"] > results["models"]["m2"]["raw_bytes"]   # the bundle holds every weight
     for key in PEER_ROWS:
-        assert key in rows and rows[key]["ok"], f"peer row {key} missing or wrong: {rows.get(key)}"
+        assert key in by_key and by_key[key]["ok"], f"peer row {key} missing or wrong: {by_key.get(key)}"
     adapters = str(results["browser"]["webgpu"]) + str(results["browser"]["webgl"])
     assert "swiftshader" in adapters.lower()
 

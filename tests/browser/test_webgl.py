@@ -81,12 +81,10 @@ _NO_FLOAT = """async ([script, dir]) => {
 
 
 @pytest.fixture(scope="session")
-def webgl_browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=WEBGL_FLAGS, headless=True)
-        yield chromium
-        chromium.close()
+def webgl_browser(playwright):
+    chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=WEBGL_FLAGS, headless=True)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def build(out: Path, backend: str = "all") -> Path:
     for sub, model in MODELS.items():
         cmd = [sys.executable, "-m", "converter", "keras", str(HERE / model), "--backend", backend,
                "--out", str(out / sub)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             raise SystemExit(f"build_web: converting {model} failed: {done.stderr.strip()}")
         print(done.stdout.strip())

@@ -128,8 +128,10 @@ def mismatches(got: np.ndarray, want: np.ndarray) -> list:
     """Indices where got differs from want: NaN pattern, infinity sign, or |got-want| > TOL + TOL|want|."""
     want = np.asarray(want, np.float64).ravel()
     got_nan, want_nan = np.isnan(got), np.isnan(want)
+    finite = np.isfinite(want)
     with np.errstate(invalid="ignore"):
-        close = np.abs(got - want) <= TOL + TOL * np.abs(want)
+        # only for finite want: inf - inf is nan and -inf vs inf would pass an infinite bound
+        close = finite & (np.abs(got - want) <= TOL + TOL * np.abs(np.where(finite, want, 0.0)))
     same_inf = np.isinf(want) & (got == want)
     ok = np.where(want_nan, got_nan, ~got_nan & (close | same_inf))
     return np.flatnonzero(~ok).tolist()

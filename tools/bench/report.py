@@ -145,7 +145,8 @@ def header(results: dict) -> list:
             f"- Page cross-origin isolated (5 us timer): {b.get('crossOriginIsolated')}; every runtime "
             "single-threaded (ORT-web numThreads 1, TF.js wasm threads 1, native onnxruntime 1 thread)",
             f"- Runs: batch 1, one warm-up after the check, then up to {a['runs']} timed runs per row, "
-            f"stopping (at >= 3 runs) past {a['budget_s']:g} s; each run includes reading the output back",
+            f"stopping past {a['budget_s']:g} s after >= 3 runs (after 1 run, with the check as warm-up, "
+            "when the check took over half that); each run includes reading the output back",
             "- Check: every row first compares its output with Keras 3's: max |got - want| / (1 + |want|) "
             "<= 1e-4; a row that fails is printed as FAILED and not timed",
             "- Peers: TF.js runs the tensorflowjs layers-model converted from a tf_keras twin with the same "

@@ -1,0 +1,86 @@
+"""The text generation example end to end: build its page with build_web.py (convert_keras on the
+shipped window model and its stateful single-step twin), open it in Chromium, and compare what it
+generates greedily with what Keras generated from the same seed (expected.json, made by make_model.py).
+
+Window re-feed and stateful step are different computations after the first character (the window
+model restarts from zero state over the last MAXLEN characters, the stateful twin remembers everything),
+so each mode is compared with Keras running the same mode, and the two modes must agree exactly on the
+first character's probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "text_generation"
+EXPECTED = json.loads((EXAMPLE / "expected.json").read_text())
+VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
+# SwiftShader WebGPU is slow: fewer characters there keep the test short.
+CHARS_PER_BACKEND = {"wasm": EXPECTED["generate"], "webgpu": 24}
+
+
+@pytest.fixture(scope="module")
+def web_dir(web_root) -> Path:
+    out = web_root / "text-generation"
+    done = subprocess.run([sys.executable, str(EXAMPLE / "build_web.py"), "--out", str(out),
+                           "--backend", "wasm,webgpu"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def generate(page, url: str) -> dict:
+    page.goto(url)
+    page.wait_for_selector("body[data-done]", timeout=80_000)
+    status = page.inner_text("#status")
+    assert page.get_attribute("body", "data-done") == "true", status
+    assert not page.errors, page.errors
+    return page.evaluate("window.webloomResults")
+
+
+def test_shipped_files_are_small():
+    total = sum(p.stat().st_size for p in EXAMPLE.iterdir() if p.is_file())
+    assert total < 2 * 1024 * 1024, f"examples/text_generation holds {total} bytes"
+    assert len(EXPECTED["seed"]) == VOCAB["maxlen"]
+    assert set(EXPECTED["window_greedy"] + EXPECTED["step_greedy"]) <= set(VOCAB["chars"])
+
+
+def test_web_dir_layout(web_dir):
+    names = {p.relative_to(web_dir).as_posix() for p in web_dir.rglob("*") if p.is_file()}
+    assert {"index.html", "webloom.js", "vocab.json", "expected.json", "window/model.wasm.wlm",
+            "step/model.wasm.wlm", "window/model.webgpu.wlm", "step/model.webgpu.wlm"} <= names
+
+
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_greedy_generation_matches_keras(page, web_dir, http_server, backend):
+    n = CHARS_PER_BACKEND[backend]
+    result = generate(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&n={n}"
+                            "&temperature=0&auto=1")
+    assert result["backend"] == backend
+    assert result["seed"] == EXPECTED["seed"]
+    assert result["window"]["text"] == EXPECTED["window_greedy"][:n]
+    assert result["step"]["text"] == EXPECTED["step_greedy"][:n]
+    keras_first = np.array(EXPECTED["first_probs"])
+    for mode in ("window", "step"):
+        np.testing.assert_allclose(result[mode]["firstProbs"], keras_first, atol=1e-4, err_msg=mode)
+        assert result[mode]["msPerChar"] > 0
+    # both modes see the same seed from a zero state before the first choice
+    np.testing.assert_allclose(result["window"]["firstProbs"], result["step"]["firstProbs"], atol=1e-5)
+    assert "ms per char" in page.inner_text("#step-time")
+
+
+def test_sampling_is_reproducible_with_a_seeded_rng(page, web_dir, http_server):
+    url = f"{http_server}/{web_dir.name}/index.html?backend=wasm&n=30&temperature=0.8&rng=7&auto=1"
+    first = generate(page, url)
+    again = generate(page, url)
+    assert first["window"]["text"] == again["window"]["text"]
+    assert first["step"]["text"] == again["step"]["text"]
+    assert set(first["window"]["text"] + first["step"]["text"]) <= set(VOCAB["chars"])
+    # temperature 0.8 draws from the distribution, so it departs from the greedy text
+    assert first["window"]["text"] != EXPECTED["window_greedy"][:30]

@@ -15,3 +15,9 @@ def compile(graph: Graph, backend: str = "wasm", **opts):  # noqa: A001 (the API
     """Optimize and lower a copy of ``graph`` for a backend; returns a Bundle with ``save(path)``."""
     from converter.api import compile as _compile
     return _compile(graph, backend, **opts)
+
+
+def from_chainer(chain, inputs, forward=None, batch=None) -> Graph:
+    """Trace a live chainer.Chain on example inputs into an IR graph (see converter.api.from_chainer)."""
+    from converter.api import from_chainer as _from_chainer
+    return _from_chainer(chain, inputs, forward=forward, batch=batch)

@@ -1,11 +1,14 @@
-"""`python -m converter keras MODEL --backend NAME --out DIR ...` (same options as `convert_keras`)."""
+"""`python -m converter keras MODEL ...` (as `convert_keras`) and `python -m converter chainer ...`
+(as `convert_chainer`)."""
 
 import sys
 
-from converter.cli import main
+from converter.cli import chainer_cli, main
 
-COMMANDS = {"keras": main}
-USAGE = "usage: python -m converter {keras} MODEL --backend NAME --out DIR [--input-shape NAME=d0,...]"
+COMMANDS = {"keras": main, "chainer": chainer_cli}
+USAGE = ("usage: python -m converter keras MODEL --backend NAME --out DIR [--input-shape NAME=d0,...]\n"
+         "       python -m converter chainer MODULE.py:FACTORY --weights NPZ --input NAME=d0,... "
+         "--backend NAME --out DIR")
 
 
 def run(argv) -> int:

@@ -60,3 +60,16 @@ def compile(graph: Graph, backend: str = "wasm", **opts) -> Bundle:  # noqa: A00
     """Optimize and lower a copy of ``graph`` for ``backend`` ("wasm", "webgpu", "webgl")."""
     from converter import backends
     return Bundle(backend, backends.lower(backend, copy.deepcopy(graph), **opts))
+
+
+def from_chainer(chain, inputs, forward=None, batch: Optional[int] = None) -> Graph:
+    """An IR graph traced from one forward pass of a live ``chainer.Chain`` (test mode).
+
+    ``inputs`` maps graph input names to example arrays (or is a list of arrays), passed positionally to
+    ``forward(chain, *arrays)`` (default ``chain(*arrays)``). Shapes are those of the examples. Stateful
+    links (``L.LSTM``, ``L.StatefulGRU``) get their states as extra inputs ``<link>_h``/``<link>_c`` and
+    outputs ``<link>_h_next``/...; ``batch`` sets the states' batch size (default: the first input's).
+    Raises ConversionError with a one-line message for anything that cannot be converted.
+    """
+    from converter.frontends.chainer import build_graph, trace
+    return build_graph(trace(chain, inputs, forward=forward, batch=batch))

@@ -2,6 +2,8 @@
 
 Every failure the user can fix ends as one line `convert_keras: error: <message>` and exit status 2;
 anything else is a bug in Webloom and says so (with `--debug` showing the traceback).
+`convert_chainer` (``chainer_main``) shares everything after loading the model; its parser and loader
+live in converter/frontends/chainer/cli.py.
 """
 
 from __future__ import annotations
@@ -69,7 +71,6 @@ def build_parser(prog: str, backends: dict) -> _Parser:
     parser.add_argument("--sample", type=Path, metavar="JSON",
                         help="copy this file to OUT/sample.json: the demo page then runs its inputs and "
                              "compares with its outputs ({inputs|outputs: {name: {shape, data}}})")
-    parser.add_argument("--no-optimize", action="store_true", help="skip the graph optimization passes")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     return parser
 
@@ -88,19 +89,24 @@ def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def convert(args, backends: dict, out=None) -> None:
-    out = out or sys.stdout
+def load_keras_graph(args):
     from converter.api import from_keras
+    shapes = dict(parse_input_shape(t) for t in args.input_shape)
+    return from_keras(args.model, input_shapes=shapes or None)
+
+
+def convert(args, backends: dict, out=None, load_graph=None) -> None:
+    """Load the model (``load_graph(args) -> Graph``, Keras by default), optimize, compile, summarize."""
+    out = out or sys.stdout
     started = time.perf_counter()
     if backends:     # a mistyped backend fails before the work; an empty registry after the model checks
         pick_backends(args.backend, backends)
-    shapes = dict(parse_input_shape(t) for t in args.input_shape)
-    graph = from_keras(args.model, input_shapes=shapes or None)
+    graph = (load_graph or load_keras_graph)(args)
     chosen = pick_backends(args.backend, backends)
     layers = graph.meta.get("layers", "?")
-    if not args.no_optimize:
-        from converter.passes import optimize
-        optimize(graph)
+    # Backends lower the optimized form (hoisted projections, fused gates): optimizing is not optional.
+    from converter.passes import optimize
+    optimize(graph)
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in chosen:
@@ -117,29 +123,33 @@ def convert(args, backends: dict, out=None) -> None:
           f"with {', '.join(p.name for p in web_files)} (serve {args.out} for the demo page)", file=out)
 
 
-def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=None, load_graph=None) -> int:
+    """One conversion; ``make_parser(prog, backends)`` and ``load_graph(args)`` pick the frontend
+    (Keras when None)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    error_prog = PROG if make_parser is None else prog
     try:
         backends = available_backends()
-        args = build_parser(prog, backends).parse_args(argv)
-        convert(args, backends)
+        args = (make_parser or build_parser)(prog, backends).parse_args(argv)
+        convert(args, backends, load_graph=load_graph)
         return 0
     except (ConversionError, OSError, _UsageError) as e:
         if debug:
             traceback.print_exc()
-        _error(" ".join(str(e).split()) or type(e).__name__)
+        _error(" ".join(str(e).split()) or type(e).__name__, error_prog)
         return EXIT_USER_ERROR
     except Exception as e:  # a bug in Webloom, not in the user's model: ask for a report
         if debug:
             traceback.print_exc()
         detail = " ".join(str(e).split())[:300]
-        _error(f"unexpected {type(e).__name__}: {detail} (please report: run with --debug for the traceback)")
+        _error(f"unexpected {type(e).__name__}: {detail} (please report: run with --debug for the traceback)",
+               error_prog)
         return EXIT_BUG
 
 
-def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+def _error(message: str, prog: str = PROG) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
 
 
 def _size(n: int) -> str:
@@ -153,3 +163,17 @@ def _size(n: int) -> str:
 def keras_main() -> None:
     """Console script entry point `convert_keras` (pyproject: converter.cli:keras_main)."""
     sys.exit(main())
+
+
+CHAINER_PROG = "convert_chainer"
+
+
+def chainer_cli(argv: Optional[Sequence[str]] = None, prog: str = CHAINER_PROG) -> int:
+    """`convert_chainer MODULE.py:FACTORY --input NAME=d0,d1:DTYPE ... --backend NAME --out DIR`."""
+    from converter.frontends.chainer.cli import build_chainer_parser, load_chainer_graph
+    return main(argv, prog, make_parser=build_chainer_parser, load_graph=load_chainer_graph)
+
+
+def chainer_main() -> None:
+    """Console script entry point `convert_chainer` (pyproject: converter.cli:chainer_main)."""
+    sys.exit(chainer_cli())

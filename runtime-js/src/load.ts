@@ -55,7 +55,13 @@ async function tryBackend(name: string, dir: string, options: LoadOptions, earli
     context.dispose();
     return `${file} not found`;
   }
-  const program = parseBundle(bytes);
+  let program: BundleProgram;
+  try {
+    program = parseBundle(bytes);
+  } catch (e) {
+    context.dispose();     // init() may already hold a device: release it before the error propagates
+    throw e;
+  }
   if (program.backend !== name) {
     context.dispose();
     return `${file} holds a bundle for backend "${program.backend}"`;

@@ -70,7 +70,8 @@ class Conformance:
 
     def __init__(self, page, bundles):
         self.page, self.bundles = page, bundles
-        self.outcomes: dict = {}         # (backend, case name) -> ("ok", [per run {output: array}]) | ("error", msg)
+        # (backend, case name) -> ("ok", [per run {output: (got, want)}]) or ("error", message)
+        self.outcomes: dict = {}
         self.done: set = set()
         self.counter = 0
 
@@ -169,3 +170,23 @@ def test_mismatches_catches_nan_inf_and_tolerance():
     assert mismatches(np.array([0.0, np.inf, -np.inf, 1.0, 1e4, 0.0]), want) == [0]
     assert mismatches(np.array([np.nan, -np.inf, -np.inf, 1.0, 1e4, np.nan]), want) == [1, 5]
     assert mismatches(np.array([np.nan, np.inf, -np.inf, 1.0003, 1e4 + 0.5, 1e-4]), want) == [3]
+
+
+def test_failures_are_narrowed_to_their_case(monkeypatch):
+    """A bundle that fails to build or run is split until the failing case stands alone; the rest pass."""
+    picked = [c for c in CASES if c.name in ("unary_relu", "unary_tanh", "binary_add_col", "softmax_last")]
+    conf = Conformance(page=None, bundles=None)
+    calls = []
+
+    def fake_run(backend, built):
+        calls.append(sorted(built.outputs))
+        if "unary_tanh" in built.outputs:
+            raise RuntimeError("kernel  failed\n to compile")
+        return built.want
+    monkeypatch.setattr(conf, "_run_bundle", fake_run)
+    conf._run_split("wasm", picked)
+    assert conf.outcomes[("wasm", "unary_tanh")] == ("error", "RuntimeError: kernel failed to compile")
+    for case in picked:
+        if case.name != "unary_tanh":
+            assert conf.outcomes[("wasm", case.name)][0] == "ok", case.name
+    assert len(calls) == 5          # all four, each half, then the failing half's two cases alone

@@ -125,9 +125,10 @@ def tiny_graph(monkeypatch):
 def test_all_runs_every_backend_and_prints_summary(fake_registry, tiny_graph, tmp_path, capsys):
     model = tmp_path / "m.h5"
     model.write_bytes(b"x")
-    assert cli.main([str(model), "--backend", "all", "--out", str(tmp_path / "o"), "--no-optimize"]) == 0
+    assert cli.main([str(model), "--backend", "all", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["model.alpha.txt", "model.beta.txt"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "index.html", "model.alpha.txt", "model.beta.txt", "webloom.js"]
     assert "2 layers -> 1 ops, weights 24 B" in out
     assert "alpha:" in out and "beta:" in out and "bundles" in out
 
@@ -135,9 +136,9 @@ def test_all_runs_every_backend_and_prints_summary(fake_registry, tiny_graph, tm
 def test_comma_separated_and_repeated_backends(fake_registry, tiny_graph, tmp_path):
     model = tmp_path / "m.h5"
     model.write_bytes(b"x")
-    args = [str(model), "--backend", "beta,beta", "--out", str(tmp_path / "o"), "--no-optimize"]
+    args = [str(model), "--backend", "beta,beta", "--out", str(tmp_path / "o")]
     assert cli.main(args) == 0
-    assert [p.name for p in (tmp_path / "o").iterdir()] == ["model.beta.txt"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["index.html", "model.beta.txt", "webloom.js"]
 
 
 def test_unknown_backend_in_process(fake_registry, tmp_path, capsys):

@@ -57,6 +57,21 @@ HELPERS = {
     # GLSL has no inf/NaN literals; bit patterns are exact
     "wl_inf": "float wl_inf() { return uintBitsToFloat(0x7F800000u); }\n",
     "wl_nan": "float wl_nan() { return uintBitsToFloat(0x7FC00000u); }\n",
+    # GLSL ES 3.00 (4.5.1) lets drivers drop NaN (SwiftShader's relu/clamp/max of NaN is finite, exp of
+    # NaN is inf): NaN is tested on the bit pattern, which no float optimization can fold away
+    "wl_keepnan": "float wl_keepnan(float x, float fx) {\n"
+                  "  return (floatBitsToUint(x) & 0x7FFFFFFFu) > 0x7F800000u ? x : fx;\n}\n",
+    "wl_max": "float wl_max(float a, float b) {\n"
+              "  if ((floatBitsToUint(a) & 0x7FFFFFFFu) > 0x7F800000u) return a;\n"
+              "  if ((floatBitsToUint(b) & 0x7FFFFFFFu) > 0x7F800000u) return b;\n  return max(a, b);\n}\n",
+    "wl_min": "float wl_min(float a, float b) {\n"
+              "  if ((floatBitsToUint(a) & 0x7FFFFFFFu) > 0x7F800000u) return a;\n"
+              "  if ((floatBitsToUint(b) & 0x7FFFFFFFu) > 0x7F800000u) return b;\n  return min(a, b);\n}\n",
+    # log outside (0, inf] is undefined in GLSL (SwiftShader: log|x|): -inf at +-0, NaN below 0 and NaN
+    "wl_log": "float wl_log(float x) {\n  uint bits = floatBitsToUint(x);\n"
+              "  if ((bits & 0x7FFFFFFFu) == 0u) return uintBitsToFloat(0xFF800000u);\n"
+              "  if (bits > 0x7F800000u) return uintBitsToFloat(0x7FC00000u);\n"
+              "  if (bits == 0x7F800000u) return x;\n  return log(x);\n}\n",
 }
 
 
@@ -84,11 +99,13 @@ UNARY = {
     "swish": "({x} * wl_sigmoid({x}))", "leaky_relu": "({x} >= 0.0 ? {x} : {a} * {x})",
     "gelu_tanh": "({x} * (0.5 * (1.0 + wl_tanh(0.7978845608 * ({x} + 0.044715 * {x} * {x} * {x})))))",
     "gelu": "({x} * (1.0 + wl_erf({x} * 0.70710678118)) * 0.5)",
-    "neg": "(-{x})", "log": "log({x})", "sqrt": "sqrt({x})", "rsqrt": "(1.0 / sqrt({x}))",
+    "neg": "(-{x})", "log": "wl_log({x})", "sqrt": "sqrt({x})", "rsqrt": "(1.0 / sqrt({x}))",
     "abs": "abs({x})", "square": "({x} * {x})", "reciprocal": "(1.0 / {x})",
 }
 BINARY = {"add": "({a} + {b})", "sub": "({a} - {b})", "mul": "({a} * {b})", "div": "({a} / {b})",
-          "max": "max({a}, {b})", "min": "min({a}, {b})"}
+          "max": "wl_max({a}, {b})", "min": "wl_min({a}, {b})"}
+# Activations that map NaN to NaN by their arithmetic alone, whatever the driver assumes about NaN.
+NAN_SAFE = ("linear", "neg", "square")
 
 
 def unary(fn: str, x: str, alpha: float | None = None) -> str:
@@ -96,7 +113,8 @@ def unary(fn: str, x: str, alpha: float | None = None) -> str:
     if fn not in UNARY:
         raise ValueError(f"webgl: no GLSL for activation {fn!r}; add it to UNARY in {__file__}")
     a = DEFAULT_ALPHA.get(fn, 0.0) if alpha is None else alpha
-    return UNARY[fn].format(x=f"({x})", a=lit(a))
+    expr = UNARY[fn].format(x=f"({x})", a=lit(a))
+    return expr if fn in NAN_SAFE else f"wl_keepnan(({x}), {expr})"
 
 
 def binary(fn: str, a: str, b: str) -> str:

@@ -43,6 +43,25 @@ HELPERS = {
               "  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027"
               " + t * 1.061405429))));\n  let r = 1.0 - p * exp(-z * z);\n"
               "  return select(-r, r, x >= 0.0);\n}\n",
+    # WGSL lets drivers assume there is no NaN (comparisons, min/max, exp may drop it; SwiftShader's relu
+    # of NaN is 0): NaN is tested on the bit pattern, which no float optimization can fold away
+    "wl_keepnan": "fn wl_keepnan(x: f32, fx: f32) -> f32 {\n"
+                  "  return select(fx, x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);\n}\n",
+    "wl_max": "fn wl_max(a: f32, b: f32) -> f32 {\n"
+              "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
+              " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
+              "  return select(max(a, b), a + b, nan);\n}\n",
+    "wl_min": "fn wl_min(a: f32, b: f32) -> f32 {\n"
+              "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
+              " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
+              "  return select(min(a, b), a + b, nan);\n}\n",
+    "wl_isnan": "fn wl_isnan(x: f32) -> bool {\n  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;\n}\n",
+    # log outside (0, inf] is indeterminate in WGSL (SwiftShader: log|x|): -inf at +-0, NaN below 0 and
+    # for NaN. The results are built from x's bits because a NaN/inf constant is a shader-creation error.
+    "wl_log": "fn wl_log(x: f32) -> f32 {\n  let bits = bitcast<u32>(x);\n  let zero = bits & 0u;\n"
+              "  if ((bits & 0x7fffffffu) == 0u) { return bitcast<f32>(0xff800000u | zero); }\n"
+              "  if (bits > 0x7f800000u) { return bitcast<f32>(0x7fc00000u | zero); }\n"
+              "  if (bits == 0x7f800000u) { return x; }\n  return log(x);\n}\n",
 }
 
 
@@ -68,11 +87,13 @@ UNARY = {
     "swish": "({x} * wl_sigmoid({x}))", "leaky_relu": "select({a} * {x}, {x}, {x} >= 0.0)",
     "gelu_tanh": "({x} * (0.5 * (1.0 + wl_tanh(0.7978845608 * ({x} + 0.044715 * {x} * {x} * {x})))))",
     "gelu": "({x} * (1.0 + wl_erf({x} * 0.70710678118)) * 0.5)",
-    "neg": "(-{x})", "log": "log({x})", "sqrt": "sqrt({x})", "rsqrt": "(1.0 / sqrt({x}))",
+    "neg": "(-{x})", "log": "wl_log({x})", "sqrt": "sqrt({x})", "rsqrt": "(1.0 / sqrt({x}))",
     "abs": "abs({x})", "square": "({x} * {x})", "reciprocal": "(1.0 / {x})",
 }
 BINARY = {"add": "({a} + {b})", "sub": "({a} - {b})", "mul": "({a} * {b})", "div": "({a} / {b})",
-          "max": "max({a}, {b})", "min": "min({a}, {b})"}
+          "max": "wl_max({a}, {b})", "min": "wl_min({a}, {b})"}
+# Activations that map NaN to NaN by their arithmetic alone, whatever the driver assumes about NaN.
+NAN_SAFE = ("linear", "neg", "square")
 
 
 def unary(fn: str, x: str, alpha: float | None = None) -> str:
@@ -80,7 +101,13 @@ def unary(fn: str, x: str, alpha: float | None = None) -> str:
     if fn not in UNARY:
         raise ValueError(f"webgpu: no WGSL for activation {fn!r}; add it to UNARY in {__file__}")
     a = DEFAULT_ALPHA.get(fn, 0.0) if alpha is None else alpha
-    return UNARY[fn].format(x=f"({x})", a=lit(a))
+    expr = UNARY[fn].format(x=f"({x})", a=lit(a))
+    return expr if fn in NAN_SAFE else f"wl_keepnan(({x}), {expr})"
+
+
+def not_equal(x: str, value: str, dtype: str) -> str:
+    """WGSL bool for numpy's ``x != value``: NaN differs from everything (WGSL's != may say otherwise)."""
+    return f"({x} != {value} || wl_isnan({x}))" if dtype == "float32" else f"({x} != {value})"
 
 
 def binary(fn: str, a: str, b: str) -> str:

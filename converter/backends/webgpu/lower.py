@@ -135,9 +135,11 @@ def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
     value = emit.lit(node.attrs["value"]) if x.dtype == "float32" else str(int(node.attrs["value"]))
     if node.attrs["reduce_last"]:
         rows = prod(x.shape[:-1])
-        _reduce(ctx, node, "any_ne", [x], [rows, d(x.shape[-1]), "1"], value=value)
+        ne = emit.not_equal("v", value, x.dtype)
+        _reduce(ctx, node, "any_ne", [x], [rows, d(x.shape[-1]), "1"], ne=ne)
         return
-    elementwise(ctx, "not_equal", [x], node.outputs[0], [], f"select(0.0, 1.0, v0 != {value})")
+    elementwise(ctx, "not_equal", [x], node.outputs[0], [],
+                f"select(0.0, 1.0, {emit.not_equal('v0', value, x.dtype)})")
 
 
 # ---- linear, lookup, reductions, norms ------------------------------------------------------------
@@ -180,13 +182,13 @@ def lower_softmax(node: Node, ctx: LoweringContext) -> None:
     ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], [rows, length, inner], linear_dispatch(rows))
 
 
-def _reduce(ctx, node, fn: str, inputs: list, split: list, value: str = "") -> None:
+def _reduce(ctx, node, fn: str, inputs: list, split: list, ne: str = "") -> None:
     outer, length, inner = split
     x, mask = inputs[0], (inputs[1] if len(inputs) > 1 else None)
     bufs = [Buf("x", wgsl_type(x.dtype))] + ([Buf("mask")] if mask is not None else [])
     bufs.append(Buf("y", access="read_write"))
     kernel = _render(ctx, f"reduce_{fn}", "reduce.wgsl.j2", bufs, ["rows", "l", "inner"], (LINEAR_WG,),
-                     fn=fn, mask=mask is not None, value=value)
+                     fn=fn, mask=mask is not None, ne=ne)
     rows = f"({outer})*({inner})"
     tensors = [ctx.tensor(v) for v in inputs if v is not None] + [ctx.tensor(node.outputs[0])]
     ctx.add_step(kernel, tensors, [rows, length, inner], linear_dispatch(rows))

@@ -25,6 +25,9 @@ CHAINER, NHWC = "chainer", "nhwc"
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 HANDLERS: dict[str, Callable] = {}
+# what to do instead, for unsupported functions that users meet often
+HINTS = {name: "NStepLSTM/NStepGRU (F.n_step_*) are not supported; call L.LSTM once per step instead"
+         for name in ("TransposeSequence", "Permutate", "Separate", "NStepLSTM", "NStepRNN")}
 
 
 def chainer_function(*class_names: str):
@@ -140,9 +143,9 @@ class Builder:
         cls = type(fnode).__name__
         handler = HANDLERS.get(cls)
         if handler is None:
-            raise ConversionError(f"Chainer function {cls} is not supported by the Chainer frontend; "
-                                  "see docs/chainer.md for the supported functions, or compute it outside "
-                                  "the converted model")
+            hint = HINTS.get(cls, "compute it outside the converted model")
+            raise ConversionError(f"Chainer function {cls} is not supported by the Chainer frontend; {hint} "
+                                  "(supported functions: docs/chainer.md)")
         results = handler(Call(self, fnode))
         for ref, result in zip(fnode.outputs, results):
             node = ref()

@@ -72,15 +72,15 @@ def trace(chain, inputs, forward: Optional[Callable] = None, batch: Optional[int
     except ConversionError:
         raise
     except Exception as e:  # the user's forward failed on the example inputs: say where to look
-        raise ConversionError(f"the traced forward call raised {type(e).__name__}: "
-                              f"{' '.join(str(e).split())[:300]}; check the example input shapes and dtypes") \
-            from None
+        detail = " ".join(str(e).split())[:300]
+        raise ConversionError(f"the traced forward call raised {type(e).__name__}: {detail}; check the "
+                              "example input shapes and dtypes") from None
     finally:
         _restore_states(chain, saved)
     params = {id(p.node): path.lstrip("/") for path, p in chain.namedparams()}
     outputs = _named_outputs(result)
     keep = [v for _, v in named] + [v for _, v in outputs] + [s.result for s in states]
-    return Trace(named, outputs, states, params, keep, links=sum(1 for _ in chain.links()))
+    return Trace(named, outputs, states, params, keep, links=len(list(chain.children())) or 1)
 
 
 def _call(chain, *args):

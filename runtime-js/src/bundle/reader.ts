@@ -11,7 +11,7 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { ExprError, validateExpr } from "./expr.js";
+import { evaluateExpr, ExprError, validateExpr } from "./expr.js";
 import { PayloadError, Table } from "./flatbuffer.js";
 
 export const FORMAT_VERSION = 1;
@@ -291,6 +291,7 @@ function checkProgram(p: BundleProgram): void {
   p.tensors.forEach((t, i) => checkTensor(p, t, i));
   p.slots.forEach((s, i) => {
     if (s.id !== i) throw invalid(`slots[${i}] has id ${s.id}: slot ids must equal their position`);
+    if (s.sizes.length === 0) throw invalid(`slot ${i} has no sizes`);
     s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`));
   });
   for (const [side, list] of [["input", p.inputs], ["output", p.outputs]] as const) {
@@ -308,6 +309,16 @@ function checkProgram(p: BundleProgram): void {
   p.steps.forEach((s, i) => checkStep(p, s, i));
 }
 
+/** A weight's byte length: weights have static shapes, so its size expression has no symbols. */
+function weightBytes(t: TensorSpec, what: string): number {
+  const expr = t.nbytesExpr !== "" ? t.nbytesExpr : ["4", ...t.shape].join("*");
+  try {
+    return evaluateExpr(expr, {});
+  } catch (e) {
+    throw invalid(`${what} is a weight with a non-static size ${expr}: ${(e as Error).message}`);
+  }
+}
+
 function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
   const what = `tensor ${i} ('${t.name}')`;
   if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}: tensor ids must equal their position`);
@@ -316,8 +327,10 @@ function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
   t.shape.forEach((d) => checkExpr(p, d, `${what} shape`));
   checkExpr(p, t.nbytesExpr, `${what} nbytes`);
   if (t.kind === "weight") {
-    if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || t.weightOffset > p.weights.length) {
-      throw invalid(`${what} has weight offset ${t.weightOffset} in a ${p.weights.length}-byte weights blob`);
+    const end = t.weightOffset + weightBytes(t, what);
+    if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
+      throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
+        `${p.weights.length}-byte weights blob`);
     }
   } else if (!(t.slot >= 0 && t.slot < p.slots.length)) {
     throw invalid(`${what} is in slot ${t.slot}, but the program has ${p.slots.length} slots`);

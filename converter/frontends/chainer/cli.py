@@ -1,0 +1,111 @@
+"""`convert_chainer`: the command line's Chainer half (argument parser and model loading).
+
+A Chainer model is Python code, so the command runs the user's own script, named explicitly as
+``MODULE.py:FACTORY``; only the parameters come from the ``.npz`` file, which is read with pickling
+disabled, so nothing in it is ever executed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from converter.cli import _Parser, _UsageError
+from converter.errors import ConversionError
+
+DTYPES = {"float32": np.float32, "int32": np.int32}
+
+
+def build_chainer_parser(prog: str, backends: dict) -> _Parser:
+    names = ", ".join(sorted(backends)) or "none installed"
+    parser = _Parser(prog=prog, description=(
+        "Compile a Chainer model to Webloom bundles. The model is built by running YOUR Python file "
+        "(MODULE.py:FACTORY names the file and the function that returns the chainer.Chain), so only name "
+        "scripts you trust; the parameters are then loaded from --weights (read without unpickling)."))
+    parser.add_argument("model", metavar="MODULE.py:FACTORY",
+                        help="your Python file and the function in it that returns the chainer.Chain "
+                             "(the file is executed)")
+    parser.add_argument("--weights", type=Path, metavar="NPZ",
+                        help="parameters saved with chainer.serializers.save_npz (no pickled objects)")
+    parser.add_argument("--input", action="append", required=True, metavar="NAME=d0,d1,...[:DTYPE]",
+                        help="one example input per forward argument, in call order; DTYPE float32 "
+                             "(default) or int32, e.g. --input ids=3:int32 (repeatable)")
+    parser.add_argument("--forward", metavar="METHOD",
+                        help="trace this method of the chain instead of calling it (e.g. predict)")
+    parser.add_argument("--backend", action="append", required=True,
+                        help=f"backend to compile for, repeatable or comma-separated; 'all' = every "
+                             f"available one (available: {names})")
+    parser.add_argument("--out", required=True, type=Path, help="output folder for the bundle files")
+    parser.add_argument("--sample", type=Path, metavar="JSON",
+                        help="copy this file to OUT/sample.json for the demo page to run and compare")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    return parser
+
+
+def parse_input(text: str) -> tuple[str, np.ndarray]:
+    """`ids=3:int32` -> ("ids", zeros((3,), int32)); the dtype defaults to float32."""
+    name, sep, rest = text.partition("=")
+    shape_text, _, dtype = rest.partition(":")
+    dtype = dtype.strip() or "float32"
+    if not sep or not name or dtype not in DTYPES:
+        raise _UsageError(f"--input {text!r}: expected NAME=d0,d1,...[:float32|int32] (e.g. ids=3:int32)")
+    items = [d.strip() for d in shape_text.split(",") if d.strip()]
+    if not all(d.isdigit() for d in items):
+        raise _UsageError(f"--input {text!r}: dims must be non-negative integers (the traced shape)")
+    return name, np.zeros(tuple(int(d) for d in items), DTYPES[dtype])
+
+
+def load_factory(spec: str):
+    """Import MODULE.py (the user's own script) and return its FACTORY callable."""
+    path_text, sep, factory = spec.rpartition(":")
+    if not sep or not path_text or not factory.isidentifier():
+        raise _UsageError(f"model {spec!r}: expected MODULE.py:FACTORY, e.g. model.py:build")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such Python file; give the script that defines {factory}")
+    module_spec = importlib.util.spec_from_file_location(f"_webloom_user_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(path.resolve().parent))   # let the script import its neighbours
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        raise ConversionError(f"{path}: running the script raised {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise ConversionError(f"{path}: defines no function {factory!r}; name the function that returns "
+                              "the chainer.Chain")
+    return fn
+
+
+def load_weights(path: Path, chain) -> None:
+    from chainer.serializers import NpzDeserializer
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            NpzDeserializer(npz, strict=True).load(chain)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ConversionError(f"{path}: the parameters do not fit the model built by the factory "
+                              f"({type(e).__name__}: {e}); save them with chainer.serializers.save_npz "
+                              "from the same model") from None
+
+
+def load_chainer_graph(args):
+    from converter.api import from_chainer
+    inputs = dict(parse_input(t) for t in args.input)
+    factory = load_factory(args.model)
+    try:
+        chain = factory()
+    except Exception as e:
+        raise ConversionError(f"{args.model}: the factory raised {type(e).__name__}: {e}") from None
+    if args.weights is not None:
+        load_weights(args.weights, chain)
+    forward = None
+    if args.forward:
+        if not callable(getattr(chain, args.forward, None)):
+            raise ConversionError(f"--forward {args.forward}: the chain has no method of that name")
+        forward = lambda c, *xs: getattr(c, args.forward)(*xs)  # noqa: E731
+    return from_chainer(chain, inputs, forward=forward)

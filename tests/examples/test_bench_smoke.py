@@ -78,7 +78,7 @@ def test_report_quotes_ratios_and_targets(tmp_path):
     md = md_path.read_text()
     assert "| Webloom wasm vs ORT-web wasm | 2.00x |" in md
     assert "wasm >= 1.5x faster than ORT-web wasm: M2 2x met" in md
-    assert "M2 2.5x **missed** by 25%" in md            # 0.5 ms vs native onnxruntime 0.2 ms: goal 2x
+    assert "M2 2.5x **missed** by 25.0%" in md            # 0.5 ms vs native onnxruntime 0.2 ms: goal 2x
     assert "not available: the converter has no webgl backend yet" in md
     assert "SwiftShader: CPU emulation" in md
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

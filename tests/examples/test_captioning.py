@@ -53,7 +53,8 @@ def test_page_captions_match_keras_greedy(page, web_dir, http_server, backend):
     rows = page.eval_on_selector_all("#captions tbody tr", "rows => rows.map(r => "
                                      "Array.from(r.cells, c => c.textContent))")
     assert [r[3] for r in rows] == result["captions"]
-    assert all(float(r[4]) >= 0 and float(r[5]) > 0 for r in rows), rows
+    # timings are shown (performance.now() is coarse without cross-origin isolation: 0.00 happens)
+    assert all(float(r[4]) >= 0 and float(r[5]) >= 0 for r in rows), rows
 
 
 def test_sampling_uses_the_vocabulary_and_is_reproducible(page, web_dir, http_server):

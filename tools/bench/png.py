@@ -103,11 +103,13 @@ def bar_chart(rows: list, path: Path, title: str, note: str = "") -> Path:
     span = max(1.0, math.ceil(max(values, default=1.0)))     # log2 units each side of 1x
     mid = label_w + plot_w // 2
     unit = (plot_w // 2) / span
+    every = max(1, math.ceil((text_width(f"1/{2 ** span:g}") + GLYPH_W) / unit))   # labels never overlap
     for k in range(-int(span), int(span) + 1):               # grid at each power of two
         x = int(mid + k * unit)
         c.rect(x, top - 6, x + 1, height - 40, LIGHT if k else GREY)
-        tick = f"{2 ** k:g}X" if k >= 0 else f"1/{2 ** -k:g}"
-        c.text(x - text_width(tick) // 2, height - 34, tick, GREY)
+        if k % every == 0:
+            tick = f"{2 ** k:g}X" if k >= 0 else f"1/{2 ** -k:g}"
+            c.text(x - text_width(tick) // 2, height - 34, tick, GREY)
     for i, (label, value, colour) in enumerate(rows):
         y = top + i * (bar_h + gap)
         c.text(label_w - 8 - text_width(label), y + 1, label)

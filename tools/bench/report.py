@@ -100,7 +100,7 @@ def _target(text: str, values: dict, goal: float, higher_is_better: bool, unit: 
         met = value >= goal if higher_is_better else value <= goal
         shown = f"{value:.3g}{unit}"
         parts.append(f"{key.upper()} {shown} " + ("met" if met else f"**missed** by "
-                                                   f"{abs(value - goal) / goal * 100:.0f}%"))
+                                                   f"{abs(value - goal) / goal * 100:.1f}%"))
     return f"- {text}: " + "; ".join(parts)
 
 

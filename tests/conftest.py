@@ -10,3 +10,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Browser fixtures (one Playwright driver, one Chromium, the static server, bundle helpers) are shared by
+# tests/browser and tests/examples; a plugin defines them once for the whole session.
+pytest_plugins = ["tests.browser.fixtures"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser.conftest import ROOT, RUNTIME
+from tests.browser.fixtures import ROOT, RUNTIME
 from tests.cases import keras_models
 
 ATOL = RTOL = 1e-4

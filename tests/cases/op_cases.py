@@ -181,6 +181,12 @@ def _reduce_cases() -> list:
         def masked(g, v, fn=fn):
             return [g.add1("Reduce", [v["x"], v["mask"]], {"fn": fn})]
         cases.append(OpCase(f"reduce_{fn}_masked", masked, ({"x": x, "mask": mask},)))
+    special = x.copy()
+    special[0, 1, 2], special[1, 3, 0], special[2, 0, 4] = np.nan, np.inf, -np.inf   # NaN must win a max
+    for fn in ("max", "sum"):
+        cases.append(OpCase(f"reduce_{fn}_special",
+                            lambda g, v, fn=fn: [g.add1("Reduce", [v["x"]], {"fn": fn, "axes": (1,)})],
+                            ({"x": special},)))
     return cases
 
 
@@ -252,6 +258,12 @@ def _pool_cases() -> list:
             full = {"fn": fn, **attrs}
             cases.append(OpCase(f"pool_{fn}_{name}",
                                 lambda g, v, full=full: [g.add1("Pool", [v["x"]], full)], ({"x": x},)))
+    special = x2.copy()
+    special[0, 1, 1, 0], special[1, 2, 3, 1], special[0, 4, 5, 1] = np.nan, np.inf, -np.inf
+    for fn in ("max", "avg"):
+        cases.append(OpCase(f"pool_{fn}_special",
+                            lambda g, v, fn=fn: [g.add1("Pool", [v["x"]], {"fn": fn, "size": (2, 2)})],
+                            ({"x": special},)))
     return cases
 
 

@@ -22,7 +22,7 @@ VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
 def web_dir(web_root) -> Path:
     out = web_root / "captioning"
     done = subprocess.run([sys.executable, str(EXAMPLE / "build_web.py"), "--out", str(out),
-                           "--backend", "wasm,webgpu"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+                           "--backend", "all"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -45,7 +45,7 @@ def test_shipped_files_are_small_and_the_model_is_trained():
     assert all(len(s["pixels"]) == size * size * 3 for s in SAMPLES["samples"])
 
 
-@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+@pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
 def test_page_captions_match_keras_greedy(page, web_dir, http_server, backend):
     result = caption_page(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&temperature=0")
     assert result["backend"] == backend

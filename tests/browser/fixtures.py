@@ -1,4 +1,4 @@
-"""Fixtures for running bundles through the webloom runtime in headless Chromium and in Node.
+"""Fixtures (loaded by tests/conftest.py as a plugin) for running bundles through the webloom runtime in headless Chromium and in Node.
 
 - ``web_root``/``http_server``: a static HTTP server on 127.0.0.1 serving a session temp dir;
 - ``browser``: one Chromium for the session (Playwright, /usr/bin/chromium, software WebGPU flags);

@@ -9,43 +9,21 @@ then serve OUT (e.g. `python -m http.server -d OUT`) and open index.html.
     .venv/bin/python examples/captioning/build_web.py --out web/captioning [--backend all]
 """
 
-import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-RUNTIME = ROOT / "runtime-js" / "dist" / "webloom.js"
+sys.path.insert(0, str(HERE.parent))
+import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
+
 MODELS = {"encoder": "encoder.keras", "decoder": "decoder_step.keras"}
 PAGE_FILES = ("index.html", "vocab.json", "samples.json")
 
 
 def build(out: Path, backend: str = "all") -> Path:
-    """Converts both models into ``out`` and copies the page beside them; returns ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for sub, model in MODELS.items():
-        cmd = [sys.executable, "-m", "converter", "keras", str(HERE / model), "--backend", backend,
-               "--out", str(out / sub)]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
-            raise SystemExit(f"build_web: converting {model} failed: {done.stderr.strip()}")
-        print(done.stdout.strip())
-    for name in PAGE_FILES:
-        shutil.copyfile(HERE / name, out / name)
-    shutil.copyfile(RUNTIME, out / "webloom.js")
-    return out
-
-
-def main():
-    parser = argparse.ArgumentParser(description="Convert the captioning models and lay out the page.")
-    parser.add_argument("--out", type=Path, default=ROOT / "web" / "captioning")
-    parser.add_argument("--backend", default="all", help="backends to compile (comma-separated or all)")
-    args = parser.parse_args()
-    build(args.out, args.backend)
-    print(f"serve {args.out} (python -m http.server -d {args.out}) and open index.html")
+    """Converts the models into ``out`` and copies the page beside them; returns ``out``."""
+    return build_page.build(HERE, out, MODELS, PAGE_FILES, backend)
 
 
 if __name__ == "__main__":
-    main()
+    build_page.main(HERE, "captioning", "captioning", MODELS, PAGE_FILES)

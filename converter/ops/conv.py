@@ -42,7 +42,8 @@ def out_dim(op: str, dim, kernel: int, stride: int, dilation: int, pad) -> dims.
         if stride == 1 and sum(pad) == reach - 1:
             return dim
         fail(op, f"spatial dim {dim} is symbolic and the output size would change (kernel {kernel}, "
-                 f"stride {stride}, pads {pad}); give the model a static size for that dim")
+                 f"stride {stride}, pads {pad}); give the model a static size for that dim "
+                 "(convert_keras --input-shape NAME=?,LENGTH,...)")
     size = dims.evaluate(dim, {}) + sum(pad) - reach
     if size < 0:
         fail(op, f"window {reach} is larger than the padded input {dims.evaluate(dim, {}) + sum(pad)}")

@@ -9,7 +9,7 @@ sizes); a product is all the algebra the IR needs (flattening, TimeDistributed, 
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence, Union
+from typing import Callable, Mapping, Sequence, Union
 
 Dim = Union[int, str]
 Shape = tuple
@@ -102,3 +102,11 @@ def bind(shape: Sequence[Dim], actual: Sequence[int], bindings: dict, what: str)
         if evaluate(d, bindings) != a:
             raise ValueError(
                 f"{what}: expected shape {fmt_shape(shape)} with {dict(bindings)}, got {tuple(actual)}")
+
+
+def render(dim: Dim, symbol: "Callable[[str], str]") -> str:
+    """A dim as a C-like integer expression (C, WGSL, GLSL): ``symbol`` names each symbol's variable.
+    Products are parenthesized so templates can divide by them."""
+    coef, syms = _factors(dim)
+    parts = ([str(coef)] if coef != 1 or not syms else []) + [symbol(s) for s in syms]
+    return parts[0] if len(parts) == 1 else "(" + "*".join(parts) + ")"

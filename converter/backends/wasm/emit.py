@@ -45,19 +45,12 @@ class CKernel:
 
     def dim(self, d) -> str:
         """A dim as a C expression; its symbols become params."""
-        d = dims.normalize(d)
-        if isinstance(d, int):
-            return str(d)
-        parts = []
-        for f in str(d).split("*"):
-            if f.isdigit():
-                parts.append(f)
-            else:
-                if f not in self.symbols:
-                    self.symbols.append(f)
-                parts.append(f"s_{f}")
-        # parenthesized: templates divide by dims (`s / n`)
-        return parts[0] if len(parts) == 1 else "(" + "*".join(parts) + ")"
+        return dims.render(d, self._symbol)
+
+    def _symbol(self, name: str) -> str:
+        if name not in self.symbols:
+            self.symbols.append(name)
+        return f"s_{name}"
 
     def render(self, **context) -> tuple[KernelSpec, list, list]:
         """(KernelSpec, tensor ids in binding order, param expressions) for a step."""

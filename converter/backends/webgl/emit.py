@@ -149,18 +149,12 @@ class GlKernel:
 
     def dim(self, d) -> str:
         """A dim as a GLSL int expression."""
-        d = dims.normalize(d)
-        if isinstance(d, int):
-            return str(d)
-        parts = []
-        for f in str(d).split("*"):
-            if f.isdigit():
-                parts.append(f)
-            else:
-                if f not in self.symbols:
-                    self.symbols.append(f)
-                parts.append(f"s_{f}")
-        return "(" + "*".join(parts) + ")"
+        return dims.render(d, self._symbol)
+
+    def _symbol(self, name: str) -> str:
+        if name not in self.symbols:
+            self.symbols.append(name)
+        return f"s_{name}"
 
     def size(self, shape) -> str:
         return self.dim(dims.size(tuple(shape)))

@@ -49,11 +49,12 @@ def test_small_lstm_is_one_dispatch_for_the_whole_sequence():
 def test_input_projection_is_a_matmul_outside_the_recurrence():
     program = lower_program(_lstm())
     names = [_kernel_of(program, s).name for s in program.steps]
-    assert names == ["matmul", "lstm_sequence"]
-    recurrence = program.kernels[program.steps[1].kernel]
+    # M = batch*time is symbolic: both matmul paths are emitted, the dispatch gates pick one at run time
+    assert names == ["matmul_gemv", "matmul", "lstm_sequence"]
+    recurrence = program.kernels[program.steps[2].kernel]
     # the recurrence reads xw (already projected, bias included) and never W or x
     assert [b.name for b in recurrence.bindings][:2] == ["xw", "U"]
-    assert program.steps[0].tensors[-1] == program.steps[1].tensors[0]
+    assert program.steps[0].tensors[-1] == program.steps[1].tensors[-1] == program.steps[2].tensors[0]
     assert "W[" not in recurrence.source
 
 
@@ -109,7 +110,7 @@ def test_identical_kernels_are_shared_and_entries_hash_the_source():
     y = g.add1("MatMul", [h, g.const("w2", rng.random((4, 4))), g.const("b2", rng.random(4))])
     g.outputs = [y]
     program = lower_program(g)
-    assert len(program.steps) == 2 and len(program.kernels) == 1
+    assert len(program.steps) == 4 and len(program.kernels) == 2     # (gemv, tiled) per MatMul, shared
     assert re.fullmatch(r"k_[0-9a-f]{16}", program.kernels[0].entry)
 
 
@@ -138,3 +139,96 @@ def test_broadcast_strides_reach_the_kernel_as_params():
     params = dict(zip(kernel.params, step.params))
     assert params["s1_0"] == "3" and params["s1_2"] == "1" and "s1_1" not in params
     assert params["d1"] == "time" and params["n"] == "3*batch*time"
+
+
+def _dense(rows, k: int = 37, n: int = 70) -> Graph:
+    rng = np.random.default_rng(9)
+    g = Graph("dense")
+    x = g.input("x", "float32", (rows, k))
+    g.outputs = [g.add1("MatMul", [x, g.const("w", rng.random((k, n))), g.const("b", rng.random(n))])]
+    return g
+
+
+def _matmul_steps(program):
+    return [(s, _kernel_of(program, s)) for s in program.steps if "matmul" in _kernel_of(program, s).meta]
+
+
+def test_one_row_matmul_is_a_gemv_that_splits_k():
+    (step, kernel), = _matmul_steps(lower_program(_dense(1)))
+    assert kernel.meta["matmul"] == "gemv" and kernel.name == "matmul_gemv"
+    # 64 columns x 4 K slices whose partial sums meet in workgroup memory
+    assert kernel.workgroup == (64, 4, 1) and "var<workgroup> part" in kernel.source
+    assert "for (var k = lid.y; k < P.k; k = k + SLICES)" in kernel.source
+    assert step.dispatch == ("cdiv(70,64)", f"cdiv(1,{webgpu_lower.GEMV_ROWS})", "1")
+
+
+def test_narrow_gemv_trades_columns_for_k_slices():
+    (_, kernel), = _matmul_steps(lower_program(_dense(1, n=10)))
+    assert kernel.workgroup == (16, 16, 1)
+
+
+def test_many_rows_use_the_register_blocked_tiled_matmul():
+    (step, kernel), = _matmul_steps(lower_program(_dense(200)))
+    assert kernel.meta["matmul"] == "tiled" and kernel.workgroup == (16, 16, 1)
+    # each invocation accumulates a 4x4 block in registers: 64x64 outputs per workgroup
+    assert "var accs: array<array<f32, 4>, 4>;" in kernel.source
+    assert "var<workgroup> tx: array<array<f32, 16>, 64>;" in kernel.source
+    assert step.dispatch == ("cdiv(70,64)", "cdiv(200,64)", "1")
+
+
+def test_symbolic_rows_gate_exactly_one_matmul_path_at_run_time():
+    steps = _matmul_steps(lower_program(_dense("batch")))
+    assert [k.meta["matmul"] for _, k in steps] == ["gemv", "tiled"]
+    for batch in range(0, 100):
+        running = [k.meta["matmul"] for s, k in steps
+                   if all(lowering.evaluate(e, {"batch": batch}) > 0 for e in s.dispatch)]
+        want = [] if batch == 0 else ["gemv" if batch <= webgpu_lower.SKINNY_MAX_ROWS else "tiled"]
+        assert running == want, batch
+
+
+def _reduction_kernel(build):
+    g = Graph("red")
+    x = g.input("x", "float32", ("batch", 70, 40))
+    g.outputs = [build(g, x)]
+    program = lower_program(g)
+    (step,) = program.steps
+    return step, _kernel_of(program, step)
+
+
+@pytest.mark.parametrize("build,ops", [
+    (lambda g, x: g.add1("Softmax", [x]), ("max", "sum")),
+    (lambda g, x: g.add1("Softmax", [x], {"axis": 1}), ("max", "sum")),
+    (lambda g, x: g.add1("LayerNorm", [x], {"axes": (-1,)}), ("sum",)),
+    (lambda g, x: g.add1("Reduce", [x, None], {"fn": "max", "axes": (1,)}), ("max",)),
+])
+def test_row_reductions_combine_partials_in_workgroup_memory(build, ops):
+    step, kernel = _reduction_kernel(build)
+    assert sorted(re.findall(r"fn group_(\w+)\(", kernel.source)) == sorted(ops)
+    assert "var<workgroup> red" in kernel.source
+    # barriers sit in uniform control flow: no invocation leaves early
+    assert "return;" not in kernel.source.split("fn k_")[1]
+    lines, slices = kernel.workgroup[:2]
+    assert lines * slices == webgpu_lower.ROW_WG and step.dispatch[0].startswith(f"min(cdiv(")
+    assert f",{lines}),65535)" in step.dispatch[0]
+
+
+def test_row_reduction_shape_follows_the_line_layout():
+    _, last = _reduction_kernel(lambda g, x: g.add1("Softmax", [x]))
+    _, strided = _reduction_kernel(lambda g, x: g.add1("Softmax", [x], {"axis": 1}))
+    assert last.workgroup == (4, 64, 1)                       # 40 contiguous values: 64 slices, 4 lines
+    assert strided.workgroup == webgpu_lower.ROW_STRIDED_WG + (1,)   # neighbouring lines side by side
+
+
+def test_lstm_weights_are_repacked_as_one_vec4_per_unit_and_input():
+    program = lower_program(_lstm(hidden=8))
+    step = program.steps[-1]
+    kernel = _kernel_of(program, step)
+    assert "var<storage, read> U: array<vec4<f32>>;" in kernel.source
+    assert "a = a + hbuf[cur + k] * U[k * H + u];" in kernel.source
+    u = program.tensors[step.tensors[1]]
+    assert u.shape == (8, 8, 4)
+    packed = np.frombuffer(program.weights, np.float32, 8 * 8 * 4, u.weight_offset).reshape(8, 8, 4)
+    original = np.random.default_rng(0)
+    original.uniform(-1, 1, (5, 32))
+    want = original.uniform(-1, 1, (8, 32)).astype(np.float32)
+    np.testing.assert_array_equal(packed[3, 5], want[3, [5, 13, 21, 29]])

@@ -8,7 +8,14 @@ recompute them.
 Recurrences run in one of two modes (``RecurrenceMode``): ``sequence`` is one dispatch for the whole
 sequence (one workgroup per batch row, h in workgroup memory); ``step`` is one dispatch per time step,
 repeated by the runtime inside one command buffer (KernelSpec.meta["loop"]). ``auto`` picks sequence
-when the state fits one workgroup (H <= SEQUENCE_MAX_UNITS).
+when the state fits one workgroup (H <= SEQUENCE_MAX_UNITS). LSTM recurrent weights are repacked so a
+unit's four gates for one h[k] are one vec4 (one 16-byte load per k, coalesced across units).
+
+Shape-chosen paths: MatMul runs as a GEMV (K split over slices, each weight read serving GEMV_ROWS
+rows) when M <= SKINNY_MAX_ROWS, else as a register-blocked tiled matmul; when M is symbolic both are
+emitted and their dispatch sizes carry a 0/1 gate over M, so exactly one runs (the runtime skips
+dispatches of size 0). Softmax, Reduce and LayerNorm split each line over a workgroup dimension and
+combine partials in workgroup memory; the workgroup shape follows the line length and layout.
 """
 
 from __future__ import annotations
@@ -22,7 +29,15 @@ from converter.ir import dims
 from converter.ir.graph import Node
 
 LINEAR_WG = 256          # invocations per workgroup of the one-invocation-per-element kernels
-MATMUL_TILE = 16
+MATMUL_WG = (16, 16)     # tiled matmul: each invocation computes a MATMUL_BLOCK x MATMUL_BLOCK block
+MATMUL_BLOCK = 4
+MATMUL_BK = 16           # K depth of the shared-memory tiles
+GEMV_ROWS = 4            # rows of x per GEMV workgroup: each weight read serves this many rows
+GEMV_WG = 256            # GEMV invocations per workgroup: columns x K slices
+SKINNY_MAX_ROWS = 16     # M up to this runs as GEMV; a 64-row tile would be mostly idle
+ROW_WG = 256             # invocations per workgroup of the line reductions (softmax, reduce, layernorm)
+ROW_STRIDED_WG = (32, 8) # lines spaced apart (inner > 1): 32 neighbouring lines (coalesced) x 8 slices
+GROUP_OPS = {"sum": "a + b", "max": "wl_max(a, b)"}   # how _group_reduce.wgsl.j2 combines partials
 STEP_WG = 64
 SEQUENCE_MAX_UNITS = 1024  # 3*H floats of workgroup memory must fit the 16 KiB WebGPU guarantees
 MAX_GROUPS = 65535       # WebGPU's guaranteed maxComputeWorkgroupsPerDimension
@@ -144,16 +159,43 @@ def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
 
 # ---- linear, lookup, reductions, norms ------------------------------------------------------------
 
+def _matmul_kernel(ctx, path: str, bufs: list, n, bias: bool, act: str):
+    """The ``tiled`` (register-blocked) or ``gemv`` (skinny) matmul kernel and its grid's tile sizes."""
+    if path == "tiled":
+        kernel = _render(ctx, "matmul", "matmul.wgsl.j2", bufs, ["m", "k", "n"], MATMUL_WG,
+                         {"matmul": "tiled"}, bias=bias, activation=act, block=MATMUL_BLOCK, bk=MATMUL_BK)
+        return kernel, MATMUL_WG[0] * MATMUL_BLOCK, MATMUL_WG[1] * MATMUL_BLOCK
+    # a narrow N (a Dense head) gets fewer columns and more K slices, so the workgroup stays busy
+    cols = 64 if not dims.is_static(n) else next((c for c in (64, 32) if int(n) >= c), 16)
+    kernel = _render(ctx, "matmul_gemv", "gemv.wgsl.j2", bufs, ["m", "k", "n"], (cols, GEMV_WG // cols),
+                     {"matmul": "gemv"}, bias=bias, activation=act, rows=GEMV_ROWS)
+    return kernel, cols, GEMV_ROWS
+
+
+def _matmul_paths(m_dim) -> list[tuple[str, str]]:
+    """(path, dispatch gate) pairs: one path when M is static; both when symbolic, gated at run time.
+
+    A gate is an expression that is 1 when its path should run and 0 otherwise; the runtime skips
+    dispatches with a zero size, so exactly one of the two steps runs once the symbols are bound.
+    """
+    if dims.is_static(m_dim):
+        return [("gemv" if int(m_dim) <= SKINNY_MAX_ROWS else "tiled", "")]
+    m = d(m_dim)
+    return [("gemv", f"min(max({SKINNY_MAX_ROWS + 1}-({m}),0),1)*"),
+            ("tiled", f"min(max(({m})-{SKINNY_MAX_ROWS},0),1)*")]
+
+
 def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     y = node.outputs[0]
-    m, k, n = prod(x.shape[:-1]), d(x.shape[-1]), d(w.shape[1])
+    m_dim = dims.size(tuple(x.shape[:-1]))
+    m, k, n = d(m_dim), d(x.shape[-1]), d(w.shape[1])
     act = emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
     bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
-    kernel = _render(ctx, "matmul", "matmul.wgsl.j2", bufs, ["m", "k", "n"], (MATMUL_TILE, MATMUL_TILE),
-                     bias=b is not None, activation=act)
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
-    ctx.add_step(kernel, tensors, [m, k, n], (f"cdiv({n},{MATMUL_TILE})", f"cdiv({m},{MATMUL_TILE})", "1"))
+    for path, gate in _matmul_paths(m_dim):
+        kernel, tile_n, tile_m = _matmul_kernel(ctx, path, bufs, w.shape[1], b is not None, act)
+        ctx.add_step(kernel, tensors, [m, k, n], (f"{gate}cdiv({n},{tile_n})", f"cdiv({m},{tile_m})", "1"))
 
 
 def lower_gather(node: Node, ctx: LoweringContext) -> None:
@@ -172,14 +214,34 @@ def _split(shape, first: int, last: int) -> list:
     return [prod(shape[:first]), prod(shape[first:last + 1]), prod(shape[last + 1:])]
 
 
+def _row_group(length: str, inner: str) -> tuple[int, int]:
+    """(lines, slices) per workgroup for reducing lines of ``length`` elements spaced ``inner`` apart.
+
+    Contiguous lines are split over a power-of-two number of slices near their length (short lines
+    share a workgroup); strided lines keep neighbouring lines on neighbouring invocations.
+    """
+    if inner != "1":
+        return ROW_STRIDED_WG
+    if not length.isdigit():
+        return (1, ROW_WG)
+    slices = min(ROW_WG, max(4, 1 << max(int(length) - 1, 0).bit_length()))
+    return (ROW_WG // slices, slices)
+
+
+def _group_ops(*ops: str) -> list:
+    return [(op, GROUP_OPS[op]) for op in dict.fromkeys(ops)]
+
+
 def lower_softmax(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
     axis = node.attrs["axis"] % len(x.shape)
     outer, length, inner = _split(x.shape, axis, axis)
+    group = _row_group(length, inner)
     kernel = _render(ctx, "softmax", "softmax.wgsl.j2", [Buf("x"), Buf("y", access="read_write")],
-                     ["rows", "l", "inner"], (LINEAR_WG,))
+                     ["rows", "l", "inner"], group, group_ops=_group_ops("max", "sum"))
     rows = d(dims.mul(dims.size(x.shape[:axis]), dims.size(x.shape[axis + 1:])))
-    ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], [rows, length, inner], linear_dispatch(rows))
+    ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], [rows, length, inner],
+                 linear_dispatch(rows, group[0]))
 
 
 def _reduce(ctx, node, fn: str, inputs: list, split: list, ne: str = "") -> None:
@@ -187,11 +249,14 @@ def _reduce(ctx, node, fn: str, inputs: list, split: list, ne: str = "") -> None
     x, mask = inputs[0], (inputs[1] if len(inputs) > 1 else None)
     bufs = [Buf("x", wgsl_type(x.dtype))] + ([Buf("mask")] if mask is not None else [])
     bufs.append(Buf("y", access="read_write"))
-    kernel = _render(ctx, f"reduce_{fn}", "reduce.wgsl.j2", bufs, ["rows", "l", "inner"], (LINEAR_WG,),
-                     fn=fn, mask=mask is not None, ne=ne)
+    ops = _group_ops("max" if fn in ("max", "any_ne") else "sum",
+                     *(["sum"] if mask is not None and fn == "mean" else []))
+    group = _row_group(length, inner)
+    kernel = _render(ctx, f"reduce_{fn}", "reduce.wgsl.j2", bufs, ["rows", "l", "inner"], group,
+                     fn=fn, mask=mask is not None, ne=ne, group_ops=ops)
     rows = f"({outer})*({inner})"
     tensors = [ctx.tensor(v) for v in inputs if v is not None] + [ctx.tensor(node.outputs[0])]
-    ctx.add_step(kernel, tensors, [rows, length, inner], linear_dispatch(rows))
+    ctx.add_step(kernel, tensors, [rows, length, inner], linear_dispatch(rows, group[0]))
 
 
 def lower_reduce(node: Node, ctx: LoweringContext) -> None:
@@ -209,12 +274,14 @@ def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     if axes != list(range(axes[0], rank)):
         ctx.fail(f"axes {tuple(axes)} are not the trailing axes; the webgpu kernel normalizes rows")
     bufs = [Buf("x")] + [Buf(n) for n, v in (("gamma", gamma), ("beta", beta)) if v is not None]
+    length = prod(x.shape[axes[0]:])
+    group = _row_group(length, "1")
     kernel = _render(ctx, "layernorm", "layernorm.wgsl.j2", bufs + [Buf("y", access="read_write")],
-                     ["rows", "l"], (LINEAR_WG,), gamma=gamma is not None, beta=beta is not None,
-                     epsilon=emit.lit(node.attrs["epsilon"]))
+                     ["rows", "l"], group, gamma=gamma is not None, beta=beta is not None,
+                     epsilon=emit.lit(node.attrs["epsilon"]), group_ops=_group_ops("sum"))
     rows = prod(x.shape[:axes[0]])
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(node.outputs[0])]
-    ctx.add_step(kernel, tensors, [rows, prod(x.shape[axes[0]:])], linear_dispatch(rows))
+    ctx.add_step(kernel, tensors, [rows, length], linear_dispatch(rows, group[0]))
 
 
 # ---- shape ops ------------------------------------------------------------------------------------
@@ -353,8 +420,13 @@ def _cell_context(node: Node, cell: str, hidden: int, gates: int, ins: dict) -> 
             "rec": partial(emit.unary, a.get("recurrent_activation", "sigmoid"), alpha=None)}
 
 
+def _gate_vectors(cell: str, U) -> bool:
+    """LSTM weights are repacked so each unit's four gates are one vec4 (needs U constant)."""
+    return cell == "lstm" and U.is_const
+
+
 def _recurrence_bufs(cell: str, ins: dict, extra: list) -> list:
-    bufs = [Buf("xw"), Buf("U")]
+    bufs = [Buf("xw"), Buf("U", "vec4<f32>" if _gate_vectors(cell, ins["U"]) else "f32")]
     bufs += [Buf(n) for n in ("rb", "h0", "c0", "mask") if ins.get(n) is not None]
     bufs += [Buf("y", access="read_write"), Buf("h_out", access="read_write")]
     if cell == "lstm":
@@ -371,7 +443,12 @@ def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> No
     if mode == "auto":
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
     c = _cell_context(node, cell, hidden, gates, ins)
+    c["u4"] = _gate_vectors(cell, ins["U"])
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None]
+    if c["u4"]:
+        # U[k, g*H + u] -> U4[k, u, g]
+        packed = ins["U"].data.reshape(hidden, gates, hidden).transpose(0, 2, 1)
+        tensors[1] = ctx.weight(ins["U"], packed, "gates_vec4")
     tensors += [ctx.tensor(v) for v in node.outputs]
     batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
     name = f"{cell}_{mode}"

@@ -41,7 +41,7 @@ def test_every_elementwise_fn_has_a_c_function():
 
 
 def test_lstm_is_one_recurrence_step_after_a_projection_matmul():
-    program = lower_wasm(lstm_graph())
+    program = lower_wasm(lstm_graph(), keep_sources=True)
     names = [program.kernels[s.kernel].name for s in program.steps]
     assert names.count("LSTMRecurrence") == 1
     assert names.index("MatMul") < names.index("LSTMRecurrence")      # x @ W + b hoisted out of the loop
@@ -49,6 +49,7 @@ def test_lstm_is_one_recurrence_step_after_a_projection_matmul():
     rec = program.steps[names.index("LSTMRecurrence")]
     assert program.kernels[rec.kernel].params == ["s_batch", "s_time"] and rec.params == ["batch", "time"]
     assert "for (int32_t s = 0; s < T; s++)" in program.kernels[rec.kernel].source
+    assert all(k.source == "" for k in lower_wasm(lstm_graph()).kernels), "bundles carry the module only"
 
 
 def test_tensors_slots_and_aligned_weights():

@@ -11,12 +11,18 @@ from converter.backends.wasm.lower import TABLE, output_copy
 from converter.backends.wasm.toolchain import compile_module, find_compiler
 
 
-def lower_wasm(graph) -> Program:
-    """Optimize ``graph`` (in place), lower it and compile its kernels into one wasm module."""
+def lower_wasm(graph, keep_sources: bool = False) -> Program:
+    """Optimize ``graph`` (in place), lower it and compile its kernels into one wasm module.
+
+    The module is what runs; each kernel's C text is dropped from the Program unless ``keep_sources``
+    (it would only add bytes to every bundle)."""
     program, _ = lowering.lower(graph, "wasm", TABLE, output_copy)
     compiler = find_compiler()
     program.module = compile_module(module_source(graph.name, program.kernels), compiler)
     program.meta["compiler"] = " ".join(Path(c).name for c in compiler)
+    if not keep_sources:
+        for kernel in program.kernels:
+            kernel.source = ""
     return program.validate()
 
 

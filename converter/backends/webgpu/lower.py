@@ -444,11 +444,13 @@ def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> No
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
     c = _cell_context(node, cell, hidden, gates, ins)
     c["u4"] = _gate_vectors(cell, ins["U"])
-    tensors = [ctx.tensor(v) for v in node.inputs if v is not None]
-    if c["u4"]:
-        # U[k, g*H + u] -> U4[k, u, g]
-        packed = ins["U"].data.reshape(hidden, gates, hidden).transpose(0, 2, 1)
-        tensors[1] = ctx.weight(ins["U"], packed, "gates_vec4")
+    def tensor_of(v):
+        if v is ins["U"] and c["u4"]:
+            # U[k, g*H + u] -> U4[k, u, g]; only the packed copy goes into the bundle
+            packed = v.data.reshape(hidden, gates, hidden).transpose(0, 2, 1)
+            return ctx.weight(v, packed, "gates_vec4")
+        return ctx.tensor(v)
+    tensors = [tensor_of(v) for v in node.inputs if v is not None]
     tensors += [ctx.tensor(v) for v in node.outputs]
     batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
     name = f"{cell}_{mode}"

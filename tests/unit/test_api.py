@@ -51,3 +51,13 @@ def test_compile_returns_a_bundle_that_saves(graph, backend, tmp_path):
 def test_unknown_backend_is_named(graph):
     with pytest.raises(KeyError, match="unknown backend 'opengl'; available: wasm, webgl, webgpu"):
         converter.compile(graph, "opengl")
+
+
+@pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
+def test_bundle_weights_stay_close_to_the_raw_weights(graph, backend):
+    # a backend may re-lay weights out (blocked, vec4-packed, padded), never ship a weight twice
+    program = converter.compile(graph, backend).program
+    raw = graph.weight_bytes()
+    assert len(program.weights) <= 1.02 * raw, (len(program.weights), raw)
+    names = [t.name.split("#")[0] for t in program.tensors if t.kind == "weight"]
+    assert len(names) == len(set(names)), f"a weight is stored twice: {sorted(names)}"

@@ -6,15 +6,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.browser.fixtures import ROOT, RUNTIME
 from tests.cases import keras_models
-
-ATOL = RTOL = 1e-4
 
 
 def _make_fixtures_module():
@@ -40,13 +37,6 @@ def _affine(x, expected):
     return (x.reshape(-1, 4) * w + b).ravel()
 
 
-def _call(page, bundles, fixtures, body: str, *args):
-    """Evaluates ``async (webloom, base, args) => {body}`` in the page with the fixtures' URL."""
-    base = bundles.url(fixtures[0])
-    script = f"async ([url, base, args]) => {{ const webloom = await import(url); {body} }}"
-    return page.evaluate(script, [f"{base}/webloom.js", base, list(args)])
-
-
 def test_affine_in_chromium_and_node(page, bundles, fixtures):
     x = np.linspace(-1, 1, 12, dtype=np.float32)
     ids = np.array([[0, 4], [1, 3], [2, 2]], np.int32)
@@ -59,7 +49,7 @@ def test_affine_in_chromium_and_node(page, bundles, fixtures):
 
 
 def test_input_errors_in_chromium(page, bundles, fixtures):
-    messages = _call(page, bundles, fixtures, """
+    messages = bundles.call(page, fixtures[0], """
       const r = await webloom.load(base + "/affine/", { backendOrder: ["wasm"] });
       const out = [];
       const grab = async (fn) => {
@@ -78,7 +68,7 @@ def test_input_errors_in_chromium(page, bundles, fixtures):
 
 
 def test_fallback_and_damaged_bundles_in_chromium(page, bundles, fixtures):
-    result = _call(page, bundles, fixtures, """
+    result = bundles.call(page, fixtures[0], """
       const warnings = [];
       console.warn = (m) => warnings.push(m);
       const r = await webloom.load(base + "/affine", { backendOrder: ["webgpu", "wasm"] });
@@ -100,7 +90,7 @@ def test_fallback_and_damaged_bundles_in_chromium(page, bundles, fixtures):
 
 
 def test_state_steps_and_progress_in_chromium(page, bundles, fixtures):
-    result = _call(page, bundles, fixtures, """
+    result = bundles.call(page, fixtures[0], """
       const progress = [];
       const r = await webloom.load(base + "/state/",
                                    { backendOrder: ["wasm"], progress: (l, t, p) => progress.push(p) });
@@ -116,7 +106,7 @@ def test_state_steps_and_progress_in_chromium(page, bundles, fixtures):
 
 
 def test_thousand_runs_in_chromium_are_identical_and_keep_memory(page, bundles, fixtures):
-    result = _call(page, bundles, fixtures, """
+    result = bundles.call(page, fixtures[0], """
       const r = await webloom.load(base + "/affine/", { backendOrder: ["wasm"] });
       r.input("x").set(Float32Array.from({ length: 256 }, (_, i) => i / 100 - 1));
       r.input("ids").set(Int32Array.from({ length: 1024 }, (_, i) => i % 5));
@@ -133,39 +123,10 @@ def test_thousand_runs_in_chromium_are_identical_and_keep_memory(page, bundles, 
     assert result == {"same": True, "grew": 0}
 
 
-# ---- the Keras catalogue through the converter's wasm backend ------------------------------------
-
-def _symbol_bindings(graph, feeds: list) -> dict:
-    from converter.ir import dims
-    bindings: dict = {}
-    for value, array in zip(graph.inputs, feeds):
-        dims.bind(value.shape, np.asarray(array).shape, bindings, f"input {value.name}")
-    return bindings
-
-
-def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
-    expected = np.asarray(expected, np.float64).ravel()
-    assert actual.shape == expected.shape, f"{what}: {actual.shape} values, expected {expected.shape}"
-    bad = np.abs(actual - expected) > ATOL + RTOL * np.abs(expected)
-    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} values differ beyond {ATOL}+{RTOL}*|x|; "
-                           f"max abs diff {np.nanmax(np.abs(actual - expected)):.3g}")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", keras_models.CASES, ids=lambda c: c.name)
 def test_keras_case_on_wasm(case, page, bundles):
-    from converter.bundle import read_bundle
-    out_dir, made, graph = bundles.convert_case(case, "wasm")
-    feeds_list = keras_models.feeds(graph, made.inputs)
-    program = read_bundle(out_dir / "model.wasm.wlm")
-    feeds = {spec.name: arr for spec, arr in zip(program.inputs, feeds_list)}
-    bound = _symbol_bindings(graph, feeds_list)
-    dims = {s: bound[s] for s in program.symbols if s in bound} or None
-    for where, run in (("chromium", lambda: bundles.run_browser(page, out_dir, feeds, dims)),
-                       ("node", lambda: bundles.run_node(out_dir, feeds, dims))):
-        outputs = list(run().values())
-        for i, expected in enumerate(made.outputs):
-            _close(outputs[i], expected, f"{case.name} on {where}, output {made.output_names[i]}")
+    bundles.check_keras_case(page, case, "wasm", node=True)
     assert page.errors == []
 
 

@@ -138,7 +138,8 @@ def test_comma_separated_and_repeated_backends(fake_registry, tiny_graph, tmp_pa
     model.write_bytes(b"x")
     args = [str(model), "--backend", "beta,beta", "--out", str(tmp_path / "o")]
     assert cli.main(args) == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["index.html", "model.beta.txt", "webloom.js"]
+    written = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert written == ["index.html", "model.beta.txt", "webloom.js"]
 
 
 def test_unknown_backend_in_process(fake_registry, tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Convolution and pooling, channels last: 1D x[B, W, C] and 2D x[B, H, W, C], explicit pads.
 
-A symbolic spatial dim is only accepted where the output keeps its size (stride 1 and total padding
-equal to the receptive field minus one, i.e. Keras "same"): dims have no division or addition.
+A symbolic spatial dim L gives the derived output dim (L + pad_total - reach) / stride + 1 (floor
+division; converter/ir/dims.py), which is L itself for Keras "same" padding with stride 1.
 """
 
 from __future__ import annotations
@@ -39,11 +39,8 @@ def spatial_attrs(op: str, n: int, strides, dilations, pads):
 def out_dim(op: str, dim, kernel: int, stride: int, dilation: int, pad) -> dims.Dim:
     reach = dilation * (kernel - 1) + 1
     if not dims.is_static(dim):
-        if stride == 1 and sum(pad) == reach - 1:
-            return dim
-        fail(op, f"spatial dim {dim} is symbolic and the output size would change (kernel {kernel}, "
-                 f"stride {stride}, pads {pad}); give the model a static size for that dim "
-                 "(convert_keras --input-shape NAME=?,LENGTH,...)")
+        # valid only once L + pads >= reach, which the runtime cannot know before the input arrives
+        return dims.normalize(f"({dims.normalize(dim)}+{sum(pad)}-{reach})/{stride}+1")
     size = dims.evaluate(dim, {}) + sum(pad) - reach
     if size < 0:
         fail(op, f"window {reach} is larger than the padded input {dims.evaluate(dim, {}) + sum(pad)}")

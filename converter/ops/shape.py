@@ -1,7 +1,7 @@
 """Shape ops: Reshape, Transpose, Concat, Reverse, Tile, Slice, Pad.
 
-Dims are products of symbols (converter.ir.dims) and have no addition, so ops that would add to a
-symbolic dim (Concat along it, Pad or Slice that changes it) are rejected by their shape rule.
+Ops that change a symbolic dim (Concat along it, Pad, Slice) give derived dims (converter.ir.dims:
+expressions such as ``time+2`` or ``max(time-1,0)``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Transpose:
 
 @register("Concat", inputs=("xs*",), attrs={"axis": None})
 class Concat:
-    """y = concatenate(xs, axis); the other dims must match; the axis must be static in every input."""
+    """y = concatenate(xs, axis); the other dims must match; the axis length is the sum of the inputs'."""
 
     def infer(*xs, attrs):
         if not xs:
@@ -70,9 +70,7 @@ class Concat:
                 fail("Concat", f"inputs {', '.join(fmt(v) for v in xs)} differ in dtype or rank")
             if any(not same_dim(a, b) for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis):
                 fail("Concat", f"inputs {', '.join(fmt(v) for v in xs)} differ outside axis {axis}")
-            if not dims.is_static(x.shape[axis]):
-                fail("Concat", f"axis {axis} of {fmt(x)} is symbolic; only static axes can be concatenated")
-        total = sum(dims.evaluate(x.shape[axis], {}) for x in xs)
+        total = dims.add(*(x.shape[axis] for x in xs))
         return [(first.dtype, tuple(first.shape[:axis]) + (total,) + tuple(first.shape[axis + 1:]))]
 
     def reference(*xs, axis):
@@ -108,12 +106,19 @@ class Tile:
 def _slice_len(dim, start, end):
     if dims.is_static(dim):
         return len(range(*slice(start, end).indices(dims.evaluate(dim, {}))))
-    if (start or 0) == 0 and end is None:
-        return dim
-    if start is not None and start >= 0 and end is not None and end >= (start or 0):
-        return end - (start or 0)
-    fail("Slice", f"slice [{start}:{end}] of symbolic dim {dim} has no product-form length; "
-                  f"use non-negative start and end")
+    start = start or 0
+    if start < 0:
+        # the backends place the window from a static start; a negative one moves with the length
+        fail("Slice", f"slice [{start}:{end}] of symbolic dim {dim} has a negative start; "
+                      "give that input a static size (convert_keras --input-shape NAME=?,LENGTH,...)")
+    if end is None:
+        return dim if start == 0 else dims.normalize(f"max({dim}-{start},0)")
+    if end >= start:
+        return end - start
+    if end >= 0:
+        return 0
+    # Python semantics: a negative end counts from the end, and the slice is never negative
+    return dims.normalize(f"max({dim}-{start - end},0)")
 
 
 @register("Slice", inputs=("x",), attrs={"axis": None, "start": None, "end": None})
@@ -139,12 +144,8 @@ class Pad:
         pads = tuple(tuple(p) for p in need_attr("Pad", attrs, "pads"))
         if len(pads) != len(x.shape) or any(len(p) != 2 or min(p) < 0 for p in pads):
             fail("Pad", f"pads {pads} must be one non-negative (before, after) pair per axis of {fmt(x)}")
-        shape = []
-        for d, (lo, hi) in zip(x.shape, pads):
-            if not dims.is_static(d) and lo + hi:
-                fail("Pad", f"cannot pad symbolic dim {d} of {fmt(x)}; give that input a static size")
-            shape.append(dims.evaluate(d, {}) + lo + hi if dims.is_static(d) else d)
-        return [(x.dtype, tuple(shape))]
+        shape = tuple(dims.add(d, lo + hi) for d, (lo, hi) in zip(x.shape, pads))
+        return [(x.dtype, shape)]
 
     def reference(x, *, pads, value):
         return (np.pad(x, tuple(tuple(p) for p in pads), constant_values=value),)

@@ -1,10 +1,14 @@
 /**
  * Symbolic dimensions of model inputs and outputs.
  *
- * A dim is a string from the bundle: an integer (`"8"`), a symbol (`"batch"`) or a product of both
- * (`"batch*time"`, `"2*batch"`). Symbols are bound to integers before a run, from `setDims` and from
- * the lengths of the arrays given to the inputs (see `bindDims` for the exact rule).
+ * A dim is a string from the bundle: an integer (`"8"`), a symbol (`"batch"`), a product of both
+ * (`"batch*time"`, `"2*batch"`), or, inside the graph and on outputs, any expression of the bundle's
+ * expression language (`"(time-4)/2+1"`). Symbols are bound to integers before a run, from `setDims`
+ * and from the lengths of the arrays given to the inputs (see `bindDims` for the exact rule); only
+ * products are solved from lengths, other dims are evaluated once their symbols are bound.
  */
+
+import { evaluateExpr } from "./bundle/expr.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
 export type Dims = Record<string, number>;
@@ -69,7 +73,7 @@ export function formatDims(dims: Dims): string {
 export function evaluateShape(shape: readonly string[], dims: Dims, what: string): number[] {
   return shape.map((dim) => {
     const p = parseProduct(dim);
-    if (p === null) throw new Error(`${what}: dimension "${dim}" is not a product of symbols and integers`);
+    if (p === null) return evaluateDerived(dim, shape, dims, what);
     let value = p.coef;
     for (const s of p.symbols) {
       const v = dims[s];
@@ -81,6 +85,21 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
     }
     return value;
   });
+}
+
+/** A derived dim such as `(time-4)/2+1`: evaluated with the bound symbols, never negative. */
+function evaluateDerived(dim: string, shape: readonly string[], dims: Dims, what: string): number {
+  const unbound = shapeSymbols([dim]).filter((s) => dims[s] === undefined);
+  if (unbound.length) {
+    throw new Error(`${what}: dimension "${unbound[0]}" of shape ${formatShape(shape)} is not bound; ` +
+      `set the inputs that determine it or call runner.setDims({${unbound[0]}: ...})`);
+  }
+  const value = evaluateExpr(dim, dims);
+  if (value < 0) {
+    throw new Error(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
+      "short for the model's windows (e.g. a convolution longer than the sequence)");
+  }
+  return value;
 }
 
 export function shapeSize(shape: readonly number[]): number {

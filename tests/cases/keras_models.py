@@ -270,6 +270,27 @@ def conv1d_stack(K):
                        K.layers.LSTM(3)(c)])
 
 
+def text_cnn(K):
+    # a free length through valid Conv1D, padding, concatenation along time and pooling: derived
+    # dims time-2, time, 2*time-2, (2*time-4)/2+1. The batch is fixed so the runtime infers the
+    # length from the flat input (browser tests pass no dims). The pooled sequence is an output too,
+    # so the runtime sizes an output of derived length
+    x = K.Input(batch_shape=(2, None), dtype="int32", name="ids")
+    e = K.layers.Embedding(20, 8)(x)
+    h = K.layers.Conv1D(4, 3, activation="relu")(e)
+    wide = K.layers.ZeroPadding1D((2, 1))(K.layers.Conv1D(4, 4)(e))
+    h = K.layers.Concatenate(axis=1)([h, wide])
+    pooled = K.layers.MaxPooling1D(2)(h)
+    score = K.layers.Dense(1)(K.layers.GlobalMaxPooling1D()(pooled))
+    return K.Model(x, [score, pooled])
+
+
+def _ids_of_length(t: int) -> Callable:
+    def inputs(rng):
+        return [rng.integers(0, 20, (2, t)).astype(np.int32)]
+    return inputs
+
+
 def _img(rng):
     return [rng.uniform(-1, 1, (2, 9, 8, 3)).astype(np.float32)]
 
@@ -399,6 +420,13 @@ def _cases() -> list[Case]:
     return out
 
 
+# one model, converted without a fixed length, checked at several lengths
+TEXT_CNN_CASES = [
+    Case("k3_text_cnn_t7", 3, text_cnn, _ids_of_length(7)),
+    Case("k3_text_cnn_t12", 3, text_cnn, _ids_of_length(12)),
+    Case("k2_text_cnn_t9", 2, text_cnn, _ids_of_length(9)),
+]
+
 SEED_CASES = [
     Case("seed000", 3, seed000, _seed000_inputs),
     Case("seed000_nomask", 3, seed000_nomask, _seed000_inputs),
@@ -412,7 +440,7 @@ SEED_CASES = [
     Case("seed003", 3, seed003, _seed003_inputs, small=False),
 ]
 
-CASES: list[Case] = _cases() + SEED_CASES
+CASES: list[Case] = _cases() + TEXT_CNN_CASES + SEED_CASES
 SMALL_CASES = [c for c in CASES if c.small]
 BY_NAME = {c.name: c for c in CASES}
 

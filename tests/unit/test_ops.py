@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from converter.ir import Graph
+from converter.ir import Graph, dims
 from converter.ops import registry
 from converter.ops.activations import ACTIVATIONS, ELEMENTWISE_FNS
 from converter.ops.common import OpError
@@ -542,8 +542,9 @@ def test_transpose_concat_reverse_tile():
     assert infer("Concat", info(["batch", "time", 4]), info(["batch", "time", 2]), axis=-1)[0][1] == \
         ("batch", "time", 6)
     close(ref("Concat", x, x[..., :1], axis=2)[0], np.concatenate([x, x[..., :1]], axis=2))
-    with pytest.raises(OpError, match="symbolic"):
-        infer("Concat", info(["batch", "time"]), info(["batch", "time"]), axis=1)
+    assert infer("Concat", info(["batch", "time"]), info(["batch", "time"]), axis=1)[0][1] == \
+        ("batch", "2*time")
+    assert infer("Concat", info(["batch", "time"]), info(["batch", 3]), axis=1)[0][1] == ("batch", "time+3")
     with pytest.raises(OpError, match="differ"):
         infer("Concat", info(["batch", 2]), info([3, 2]), axis=1)
     close(ref("Reverse", x)[0], x[:, ::-1])
@@ -558,13 +559,36 @@ def test_slice_and_pad():
     assert infer("Slice", info(["batch", "time", 3]), axis=1, start=0, end=2)[0][1] == ("batch", 2, 3)
     assert infer("Slice", info(["batch", "time", 3]), axis=-1, start=1, end=None)[0][1] == \
         ("batch", "time", 2)
-    with pytest.raises(OpError, match="symbolic"):
-        infer("Slice", info(["batch", "time", 3]), axis=1, start=1, end=-1)
+    assert infer("Slice", info(["batch", "time", 3]), axis=1, start=1, end=-1)[0][1] == \
+        ("batch", "max(0,time-2)", 3)
+    with pytest.raises(OpError, match="negative start.*--input-shape"):
+        infer("Slice", info(["batch", "time", 3]), axis=1, start=-2, end=None)
     y = ref("Pad", x[:1, :2, :1], pads=((0, 0), (1, 2), (0, 0)), value=-1.0)[0]
     close(y[0, :, 0], [-1, x[0, 0, 0], x[0, 1, 0], -1, -1])
     assert infer("Pad", info(["batch", 5, 3]), pads=((0, 0), (2, 1), (0, 0)))[0][1] == ("batch", 8, 3)
-    with pytest.raises(OpError, match="symbolic"):
-        infer("Pad", info(["batch", "time", 3]), pads=((0, 0), (2, 1), (0, 0)))
+    assert infer("Pad", info(["batch", "time", 3]), pads=((0, 0), (2, 1), (0, 0)))[0][1] == \
+        ("batch", "time+3", 3)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("Slice", dict(axis=1, start=1, end=-2)),
+    ("Slice", dict(axis=1, start=2, end=None)),
+    ("Pad", dict(pads=((0, 0), (2, 1), (0, 0)))),
+    ("Pool", dict(fn="max", size=(3,), strides=(2,), pads=((1, 0),))),
+    ("Pool", dict(fn="avg", size=(2,), strides=None, pads=None)),
+])
+def test_derived_dims_match_reference_for_several_lengths(op, attrs):
+    (_, shape), = infer(op, info(["batch", "time", 3]), **attrs)
+    for t in (1, 3, 4, 7) if op != "Pool" else (3, 4, 7):
+        x = f32(2, t, 3)
+        assert dims.eval_shape(shape, {"batch": 2, "time": t}) == ref(op, x, **attrs)[0].shape, t
+
+
+def test_concat_along_a_derived_dim():
+    conv = infer("Conv", info(["batch", "time", 2]), info([3, 2, 4]))[0][1]
+    (_, shape), = infer("Concat", info(conv), info(["batch", "time", 4]), axis=1)
+    assert shape == ("batch", "2*time-2", 4)
+    assert dims.eval_shape(shape, {"batch": 1, "time": 5}) == (1, 8, 4)
 
 
 # ---- conv / pool / norm ------------------------------------------------------------------------------
@@ -603,8 +627,12 @@ def test_conv1d_and_symbolic_same_padding():
     assert infer("Conv", info([2, 7, 3]), info([3, 3, 5]), **attrs) == [("float32", y.shape)]
     same = infer("Conv", info(["batch", "time", 3]), info([3, 3, 5]), pads=((1, 1),))
     assert same == [("float32", ("batch", "time", 5))]
-    with pytest.raises(OpError, match="symbolic"):
-        infer("Conv", info(["batch", "time", 3]), info([3, 3, 5]))
+    assert infer("Conv", info(["batch", "time", 3]), info([3, 3, 5]))[0][1] == ("batch", "time-2", 5)
+    (_, shape), = infer("Conv", info(["batch", "time", 3]), info([3, 3, 5]), **attrs)
+    assert shape == ("batch", "(time-2)/2+1", 5)
+    for t in (5, 6, 7, 8):
+        want = ref("Conv", f32(2, t, 3), w, b, **attrs)[0].shape
+        assert dims.eval_shape(shape, {"batch": 2, "time": t}) == want
     with pytest.raises(OpError, match="input channels"):
         infer("Conv", info([2, 7, 4]), info([3, 3, 5]))
     assert ref("Conv", np.zeros((0, 7, 3), np.float32), w)[0].shape == (0, 5, 5)
@@ -620,8 +648,8 @@ def test_pool_max_and_avg_exclude_padding():
     close(ref("Pool", x2, fn="max", size=(2, 2))[0][0, :, :, 0], [[5, 7], [13, 15]])
     close(ref("Pool", x2, fn="avg", size=(2, 2), strides=(1, 1), pads=((0, 1), (0, 1)))[0][0, 3, 3, 0], 15)
     assert infer("Pool", info(["batch", 5, 2]), fn="max", size=(2,)) == [("float32", ("batch", 2, 2))]
-    with pytest.raises(OpError, match="symbolic"):
-        infer("Pool", info(["batch", "time", 2]), fn="max", size=(2,))
+    assert infer("Pool", info(["batch", "time", 2]), fn="max", size=(2,)) == \
+        [("float32", ("batch", "(time-2)/2+1", 2))]
 
 
 def test_layer_norm():
@@ -666,3 +694,25 @@ def test_small_graph_runs_through_the_interpreter():
     close(got_probs, ref("Softmax", ys @ dw + db)[0])
     close(got_h, hs)
     assert got_probs.shape == (2, 4, classes)
+
+
+def test_free_length_through_derived_dims_in_a_graph():
+    # one graph, several lengths: Conv, Slice, Pad, Concat and Pool derive dims from time
+    w = f32(3, 2, 2)
+    g = Graph("derived")
+    x = g.input("x", "float32", ["batch", "time", 2])
+    conv = g.add1("Conv", [x, g.const("w", w)])
+    cut = g.add1("Slice", [conv], {"axis": 1, "start": 0, "end": -1})
+    padded = g.add1("Pad", [x], {"pads": ((0, 0), (1, 0), (0, 0))})
+    joined = g.add1("Concat", [cut, padded], {"axis": 1})
+    y = g.add1("Pool", [joined], {"fn": "max", "size": (2,), "strides": None, "pads": None})
+    g.outputs = [y]
+    g.verify()
+    assert [v.shape[1] for v in (conv, cut, padded, joined, y)] == \
+        ["time-2", "max(0,time-3)", "time+1", "max(0,time-3)+time+1", "(max(0,time-3)+time-1)/2+1"]
+    for t in (3, 4, 8):
+        xs = f32(2, t, 2)
+        joined_np = np.concatenate([ref("Conv", xs, w)[0][:, :-1], np.pad(xs, ((0, 0), (1, 0), (0, 0)))], 1)
+        (got,) = g.run({"x": xs})
+        close(got, ref("Pool", joined_np, fn="max", size=(2,))[0])
+        assert got.shape == dims.eval_shape(y.shape, {"batch": 2, "time": t})

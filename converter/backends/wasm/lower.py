@@ -383,10 +383,10 @@ def gen_concat(node: Node, ctx: LoweringContext) -> None:
         dst = [(1, s) for s in ys]
 
         def dst_off(k, offset=offset):
-            return f"{offset} * ({k.dim(ys[axis])})"
+            return f"{k.dim(offset)} * ({k.dim(ys[axis])})"
 
         _copy_step(ctx, "Concat", ctx.tensor(x), ctx.tensor(y), _plain_axes(x.shape, None, dst), "0", dst_off)
-        offset += dims.evaluate(x.shape[axis], {})
+        offset = dims.add(offset, x.shape[axis])
 
 
 def gen_pad(node: Node, ctx: LoweringContext) -> None:

@@ -307,11 +307,11 @@ def concat(node: Node, ctx: LoweringContext) -> None:
     def sources(k):
         out, offset = [], 0
         for v in node.inputs:
-            width = int(v.shape[axis])
+            end = dims.add(offset, v.shape[axis])
             c = [f"c{i}" for i in range(len(v.shape))]
-            c[axis] = f"(c{axis} - {offset})"
-            out.append((f"c{axis} < {offset + width}", v, linear(c, v.shape, k)))
-            offset += width
+            c[axis] = f"(c{axis} - {k.dim(offset)})"
+            out.append((f"c{axis} < {k.dim(end)}", v, linear(c, v.shape, k)))
+            offset = end
         return out
     _remap(ctx, node, sources, _out_coords(node))
 

@@ -349,9 +349,9 @@ def lower_concat(node: Node, ctx: LoweringContext) -> None:
     inner, offset = prod(y.shape[axis + 1:]), 0
     for x in node.inputs:
         n = prod(x.shape)
-        params = [n, prod(x.shape[axis:]), prod(y.shape[axis:]), f"{offset}*({inner})"]
+        params = [n, prod(x.shape[axis:]), prod(y.shape[axis:]), f"({d(offset)})*({inner})"]
         ctx.add_step(kernel, [ctx.tensor(x), ctx.tensor(y)], params, linear_dispatch(n))
-        offset += dims.evaluate(x.shape[axis], {})
+        offset = dims.add(offset, x.shape[axis])
 
 
 # ---- conv and pool (1D runs as 2D with height 1) ----------------------------------------------------

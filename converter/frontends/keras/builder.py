@@ -302,7 +302,11 @@ def build_graph(spec, input_shapes: Optional[dict] = None) -> Graph:
 
 
 def divide_dim(dim: dims.Dim, n: int) -> Optional[dims.Dim]:
-    """``dim / n`` when the coefficient of the product is divisible by ``n``, else None."""
+    """``dim / n`` when ``dim`` is a product whose coefficient ``n`` divides, else None."""
+    if n == 1:
+        return dim
+    if not dims.is_product(dim):
+        return None
     syms = dims.symbols(dim)
     coef = dims.evaluate(dim, {s: 1 for s in syms})
     if n == 0 or coef % n:

@@ -30,8 +30,10 @@ def _same_pads(lc: LayerCall, size, kernel: int, stride: int, dilation: int) -> 
         n = dims.evaluate(size, {})
         total = max((-(-n // stride) - 1) * stride + reach - n, 0)
     else:
+        # the pads would depend on the length at run time; the Conv/Pool kernels take static pads
         raise lc.error(f"padding='same' with stride {stride} over the symbolic dim {size} needs a fixed "
-                       "size; pass input_shapes")
+                       "size; give the model a static size for that dim "
+                       "(convert_keras --input-shape NAME=?,LENGTH,...)")
     return (total // 2, total - total // 2)
 
 

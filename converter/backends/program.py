@@ -3,7 +3,8 @@
 Terms:
 - expression: a string in the language of ``converter/bundle/expr.py`` over ``Program.symbols``
   (``"4*batch*time"``, ``"cdiv(batch,64)"``); ints given where an expression is expected become strings.
-- dim: an IR dim (``converter/ir/dims.py``), an int, a product string or a derived expression; shapes are tuples of dims.
+- dim: an IR dim (``converter/ir/dims.py``), an int, a product string or a derived expression;
+  shapes are tuples of dims.
 - ids: ``tensors[i].id == i`` and ``slots[i].id == i``, so ids index the lists directly. A step names its
   kernel by index into ``kernels``.
 - a state pair: an input and an output with ``role="state"`` whose ``state_of`` name each other; the

@@ -28,10 +28,11 @@ def web_dir(web_root) -> Path:
 
 def test_output_folder_is_self_contained(web_dir):
     names = {p.name for p in web_dir.iterdir()}
-    assert {"webloom.js", "index.html", "sample.json", "model.wasm.wlm", "model.webgpu.wlm"} <= names
+    assert {"webloom.js", "index.html", "sample.json", "model.wasm.wlm", "model.webgpu.wlm",
+            "model.webgl.wlm"} <= names
 
 
-@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+@pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
 def test_demo_page_reproduces_keras(page, web_dir, http_server, backend):
     page.goto(f"{http_server}/{web_dir.name}/index.html?backend={backend}")
     page.wait_for_selector("body[data-done]", timeout=120_000)

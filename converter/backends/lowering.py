@@ -27,6 +27,23 @@ Generator = Callable[[Node, "LoweringContext"], None]
 Legalization = dict  # op name -> Generator | reason (str)
 
 
+class SymbolDims:
+    """Mixin for kernel builders: ``dim`` renders an IR dim as an integer expression of ``dim_lang``
+    ("c", "glsl", "wgsl"); each symbol it uses is recorded in ``self.symbols`` and read from the kernel
+    param ``s_<symbol>``."""
+
+    dim_lang = "c"
+    symbols: list
+
+    def dim(self, d) -> str:
+        return dims.render(d, self._symbol, self.dim_lang)
+
+    def _symbol(self, name: str) -> str:
+        if name not in self.symbols:
+            self.symbols.append(name)
+        return f"s_{name}"
+
+
 def check_table(table: Legalization, backend: str) -> list[str]:
     """Catalogue ops that the table neither lowers nor explains (the coverage test wants none)."""
     missing = []

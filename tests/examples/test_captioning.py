@@ -6,13 +6,12 @@ two-runner greedy loop captions the shipped sample images exactly as Keras' gree
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.pages import ROOT, build_example, page_results
+
 EXAMPLE = ROOT / "examples" / "captioning"
 SAMPLES = json.loads((EXAMPLE / "samples.json").read_text())
 VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
@@ -20,20 +19,7 @@ VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
 
 @pytest.fixture(scope="module")
 def web_dir(web_root) -> Path:
-    out = web_root / "captioning"
-    done = subprocess.run([sys.executable, str(EXAMPLE / "build_web.py"), "--out", str(out),
-                           "--backend", "all"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out
-
-
-def caption_page(page, url: str) -> dict:
-    page.goto(url)
-    page.wait_for_selector("body[data-done]", timeout=80_000)
-    status = page.inner_text("#status")
-    assert page.get_attribute("body", "data-done") == "true", status
-    assert not page.errors, page.errors
-    return page.evaluate("window.webloomResults")
+    return build_example(EXAMPLE, web_root / "captioning")
 
 
 def test_shipped_files_are_small_and_the_model_is_trained():
@@ -47,7 +33,7 @@ def test_shipped_files_are_small_and_the_model_is_trained():
 
 @pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
 def test_page_captions_match_keras_greedy(page, web_dir, http_server, backend):
-    result = caption_page(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&temperature=0")
+    result = page_results(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&temperature=0")
     assert result["backend"] == backend
     assert result["captions"] == [s["keras"] for s in SAMPLES["samples"]]
     rows = page.eval_on_selector_all("#captions tbody tr", "rows => rows.map(r => "
@@ -59,8 +45,8 @@ def test_page_captions_match_keras_greedy(page, web_dir, http_server, backend):
 
 def test_sampling_uses_the_vocabulary_and_is_reproducible(page, web_dir, http_server):
     url = f"{http_server}/{web_dir.name}/index.html?backend=wasm&temperature=1.5&rng=3"
-    first = caption_page(page, url)["captions"]
-    again = caption_page(page, url)["captions"]
+    first = page_results(page, url)["captions"]
+    again = page_results(page, url)["captions"]
     assert first == again
     words = set(VOCAB["words"]) - {"<pad>", "<start>", "<end>"}
     assert all(set(c.split()) <= words for c in first if c), first

@@ -11,14 +11,13 @@ first character's probabilities.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.examples.pages import ROOT, build_example, page_results
+
 EXAMPLE = ROOT / "examples" / "text_generation"
 EXPECTED = json.loads((EXAMPLE / "expected.json").read_text())
 VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
@@ -26,20 +25,7 @@ VOCAB = json.loads((EXAMPLE / "vocab.json").read_text())
 
 @pytest.fixture(scope="module")
 def web_dir(web_root) -> Path:
-    out = web_root / "text-generation"
-    done = subprocess.run([sys.executable, str(EXAMPLE / "build_web.py"), "--out", str(out),
-                           "--backend", "all"], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out
-
-
-def generate(page, url: str) -> dict:
-    page.goto(url)
-    page.wait_for_selector("body[data-done]", timeout=80_000)
-    status = page.inner_text("#status")
-    assert page.get_attribute("body", "data-done") == "true", status
-    assert not page.errors, page.errors
-    return page.evaluate("window.webloomResults")
+    return build_example(EXAMPLE, web_root / "text-generation")
 
 
 def test_shipped_files_are_small():
@@ -59,7 +45,7 @@ def test_web_dir_layout(web_dir):
 @pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
 def test_greedy_generation_matches_keras(page, web_dir, http_server, backend):
     n = EXPECTED["generate"]       # 80 characters: ~7 s on SwiftShader WebGPU, ~6 s WebGL, < 1 s wasm
-    result = generate(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&n={n}"
+    result = page_results(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&n={n}"
                             "&temperature=0&auto=1")
     assert result["backend"] == backend
     assert result["seed"] == EXPECTED["seed"]
@@ -76,8 +62,8 @@ def test_greedy_generation_matches_keras(page, web_dir, http_server, backend):
 
 def test_sampling_is_reproducible_with_a_seeded_rng(page, web_dir, http_server):
     url = f"{http_server}/{web_dir.name}/index.html?backend=wasm&n=30&temperature=0.8&rng=7&auto=1"
-    first = generate(page, url)
-    again = generate(page, url)
+    first = page_results(page, url)
+    again = page_results(page, url)
     assert first["window"]["text"] == again["window"]["text"]
     assert first["step"]["text"] == again["step"]["text"]
     assert set(first["window"]["text"] + first["step"]["text"]) <= set(VOCAB["chars"])

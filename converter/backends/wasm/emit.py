@@ -14,8 +14,8 @@ from pathlib import Path
 
 import jinja2
 
+from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
-from converter.ir import dims
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "kernels" / "wasm"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
@@ -31,7 +31,7 @@ def cfloat(x: float) -> str:
     return text + ("f" if ("." in text or "e" in text) else ".0f")
 
 
-class CKernel:
+class CKernel(SymbolDims):
     """One kernel under construction: its pointer arguments, the symbols its dims use, its template."""
 
     def __init__(self, op: str, template: str):
@@ -42,15 +42,6 @@ class CKernel:
     def ptr(self, cname: str, tensor: int, dtype: str = "float32", access: str = "read") -> "CKernel":
         self.args.append((cname, CTYPES[dtype], tensor, access))
         return self
-
-    def dim(self, d) -> str:
-        """A dim as a C expression; its symbols become params."""
-        return dims.render(d, self._symbol)
-
-    def _symbol(self, name: str) -> str:
-        if name not in self.symbols:
-            self.symbols.append(name)
-        return f"s_{name}"
 
     def render(self, **context) -> tuple[KernelSpec, list, list]:
         """(KernelSpec, tensor ids in binding order, param expressions) for a step."""

@@ -32,6 +32,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
 from converter.ir import dims
 from converter.ops.activations import DEFAULT_ALPHA, SELU_ALPHA, SELU_SCALE
@@ -123,12 +124,14 @@ def binary(fn: str, a: str, b: str) -> str:
     return BINARY[fn].format(a=f"({a})", b=f"({b})")
 
 
-class GlKernel:
+class GlKernel(SymbolDims):
     """One fragment-shader kernel under construction.
 
     ``read``/``write`` declare bindings in step order and return the GLSL name to use; ``dim`` turns an IR
     dim into a GLSL int expression whose symbols become ``s_<symbol>`` uniforms (the kernel's params).
     """
+
+    dim_lang = "glsl"
 
     def __init__(self, op: str, template: str):
         self.op, self.template = op, template
@@ -146,15 +149,6 @@ class GlKernel:
 
     def index_of(self, name: str) -> int:
         return [b[0] for b in self.bindings].index(name)
-
-    def dim(self, d) -> str:
-        """A dim as a GLSL int expression."""
-        return dims.render(d, self._symbol)
-
-    def _symbol(self, name: str) -> str:
-        if name not in self.symbols:
-            self.symbols.append(name)
-        return f"s_{name}"
 
     def size(self, shape) -> str:
         return self.dim(dims.size(tuple(shape)))

@@ -242,10 +242,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("convert_chainer: error: ") and fragment in err[0], err
 
 
-def test_n_step_lstm_error_says_what_to_use_instead():
+def test_n_step_lstm_on_separate_inputs_says_to_use_a_list_input():
     model = L.NStepLSTM(1, 4, 5, 0.0)
     xs = [np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32)]
-    with pytest.raises(ConversionError, match="call L.LSTM once per step instead"):
+    with pytest.raises(ConversionError, match="must come from a list input or an NStep link's ys"):
         from_chainer(model, xs, forward=lambda m, *seqs: m(None, None, list(seqs))[0])
 
 

@@ -275,3 +275,59 @@ def test_stateful_gru_carries_h_like_chainer():
             want = model(x).array
         y, h = graph.run([x, h])
         np.testing.assert_allclose(y, want, **TOL)
+
+
+NSTEP_SCRIPT = textwrap.dedent("""
+    import chainer
+    import chainer.links as L
+
+
+    class Encoder(chainer.Chain):
+        def __init__(self):
+            super().__init__()
+            with self.init_scope():
+                self.rnn = L.NStepBiGRU(2, 5, 4, 0.0)
+
+        def __call__(self, xs):
+            hy, ys = self.rnn(None, xs)
+            return hy[-1], ys
+
+
+    def build():
+        return Encoder()
+""")
+
+
+def test_cli_list_input_and_missing_weights_warning(tmp_path, capsys):
+    """convert_chainer --input xs=list:B,T_MAX,D: the bundle takes xs padded and xs_lengths; without
+    --weights it warns that the factory's own parameters are converted; the wasm bundle runs variable
+    lengths like Chainer."""
+    from converter.bundle import read_bundle
+    from converter.cli import chainer_cli
+    from converter.frontends.chainer.cli import load_factory
+    from tests.cases.chainer_models import padded
+    script = tmp_path / "enc.py"
+    script.write_text(NSTEP_SCRIPT)
+    out = tmp_path / "web"
+    np.random.seed(9)        # the factory's random initialization is what gets converted
+    status = chainer_cli([f"{script}:build", "--input", "xs=list:3,7,5", "--backend", "wasm", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and "warning: no --weights given" in warning[0], warning
+    program = read_bundle(out / "model.wasm.wlm")
+    assert [(i.name, i.dtype, tuple(i.shape)) for i in program.inputs] == [
+        ("xs", "float32", (3, 7, 5)), ("xs_lengths", "int32", (3,))]
+    assert [o.name for o in program.outputs] == ["output0", "output1"]
+    np.random.seed(9)
+    model = load_factory(f"{script}:build")()
+    rng = np.random.RandomState(10)
+    xs = [rng.uniform(-2, 2, (n, 5)).astype(np.float32) for n in (2, 7, 5)]
+    with chainer.using_config("train", False):
+        last, ys = model(xs)
+    graph = from_chainer(model, [xs])
+    if shutil.which("node"):
+        from tests.unit.wasm_run import run_program
+        got = run_program(program, graph, [padded(xs), np.array([2, 7, 5], np.int32)])
+        np.testing.assert_allclose(got[0], last.array, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[1], padded(ys), rtol=1e-4, atol=1e-5)

@@ -113,6 +113,9 @@ def trace(chain, inputs, forward: Optional[Callable] = None, batch: Optional[int
             result = (forward or _call)(chain, *args)
         for slot in states:
             slot.result = getattr(_link_at(chain, slot.link_path), slot.attr)
+        # a stateful link the traced method never called (e.g. an encode() beside the decoder's LSTM)
+        # carries no state in this graph
+        states = [slot for slot in states if slot.result is not slot.placeholder]
     except ConversionError:
         raise
     except Exception as e:  # the user's forward failed on the example inputs: say where to look
@@ -122,7 +125,7 @@ def trace(chain, inputs, forward: Optional[Callable] = None, batch: Optional[int
     finally:
         _restore_states(chain, saved)
     params = {id(p.node): path.lstrip("/") for path, p in chain.namedparams()}
-    outputs = _named_outputs(result)
+    outputs = _named_outputs(result, states)
     keep = [v for _, v in named] + [v for _, v in outputs] + [s.result for s in states]
     keep += [s.rows for s in sequences] + nsteps
     return Trace(named, outputs, states, params, keep, links=len(list(chain.children())) or 1,
@@ -249,8 +252,10 @@ def _restore_states(chain, saved: list) -> None:
             setattr(link, attr, value)
 
 
-def _named_outputs(result) -> list:
+def _named_outputs(result, states: list) -> list:
     import chainer
+    if result is None and states:       # a method called for its effect on the states, e.g. priming
+        return []
     if isinstance(result, chainer.Variable):
         items = [("output", result)]
     elif isinstance(result, dict):
@@ -259,7 +264,8 @@ def _named_outputs(result) -> list:
         items = [(f"output{i}", v) for i, v in enumerate(result)]
     else:
         raise ConversionError(f"the traced forward call returned {type(result).__name__}; return a "
-                              "chainer.Variable, or a tuple/list/dict of them")
+                              "chainer.Variable, or a tuple/list/dict of them (None only when it updates "
+                              "a stateful link)")
     for name, v in items:
         is_list = isinstance(v, (list, tuple)) and v and all(isinstance(x, chainer.Variable) for x in v)
         if not (isinstance(v, chainer.Variable) or is_list):

@@ -1,0 +1,30 @@
+"""Build the Chainer language model's web page: convert seed 004's RNNForLM (model.py, trained weights
+params.npz) with convert_chainer, tracing one call on one word id, and lay out
+
+    OUT/index.html, webloom.js, vocab.json, expected.json
+    OUT/model/model.<backend>.wlm    (one word in, next-word logits out; l1/l2 LSTM states carried)
+
+then serve OUT (e.g. `python -m http.server -d OUT`) and open index.html.
+
+    .venv/bin/python examples/chainer_lm/build_web.py --out web/chainer_lm [--backend all]
+"""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
+
+MODELS = {"model": ["chainer", f"{HERE / 'model.py'}:build", "--weights", str(HERE / "params.npz"),
+                    "--input", "x=1:int32"]}
+PAGE_FILES = ("index.html", "vocab.json", "expected.json")
+
+
+def build(out: Path, backend: str = "all") -> Path:
+    """Converts the model into ``out`` and copies the page beside it; returns ``out``."""
+    return build_page.build(HERE, out, MODELS, PAGE_FILES, backend)
+
+
+if __name__ == "__main__":
+    build_page.main(HERE, "Chainer language model", "chainer_lm", MODELS, PAGE_FILES)

@@ -1,8 +1,10 @@
-"""Build the captioning web page: convert the shipped encoder and decoder with convert_keras and lay out
+"""Build the captioning web page: convert the shipped encoder and decoder with convert_keras (and the
+Chainer captioner's three bundles with convert_chainer) and lay out
 
     OUT/index.html, webloom.js, vocab.json, samples.json
     OUT/encoder/model.<backend>.wlm    (image -> initial LSTM state, run once per image)
     OUT/decoder/model.<backend>.wlm    (stateful single-step decoder, one runner.step() per word)
+    OUT/chainer/{encoder,prime,decoder}/model.<backend>.wlm, chainer/samples.json   (the Chainer model)
 
 then serve OUT (e.g. `python -m http.server -d OUT`) and open index.html.
 
@@ -16,8 +18,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
 
-MODELS = {"encoder": "encoder.keras", "decoder": "decoder_step.keras"}
-PAGE_FILES = ("index.html", "vocab.json", "samples.json")
+CHAINER = [f"{HERE / 'chainer' / 'model.py'}:build", "--weights", str(HERE / "chainer" / "captioner.npz")]
+MODELS = {"encoder": "encoder.keras", "decoder": "decoder_step.keras",
+          # the Chainer captioner's three methods (chainer/README.md): image -> feature -> LSTM state, words
+          "chainer/encoder": ["chainer", *CHAINER, "--forward", "encode", "--input", "image=1,3,32,32"],
+          "chainer/prime": ["chainer", *CHAINER, "--forward", "prime", "--input", "feature=1,32"],
+          "chainer/decoder": ["chainer", *CHAINER, "--forward", "step", "--input", "word=1:int32"]}
+PAGE_FILES = ("index.html", "models.js", "vocab.json", "samples.json", "chainer/samples.json")
 
 
 def build(out: Path, backend: str = "all") -> Path:

@@ -318,6 +318,7 @@ def test_cli_list_input_and_missing_weights_warning(tmp_path, capsys):
     program = read_bundle(out / "model.wasm.wlm")
     assert [(i.name, i.dtype, tuple(i.shape)) for i in program.inputs] == [
         ("xs", "float32", (3, 7, 5)), ("xs_lengths", "int32", (3,))]
+    assert program.inputs[1].valid_range == (0, 8)       # the runtime refuses a length outside [0, T_MAX]
     assert [o.name for o in program.outputs] == ["output0", "output1"]
     np.random.seed(9)
     model = load_factory(f"{script}:build")()

@@ -332,3 +332,47 @@ def test_cli_list_input_and_missing_weights_warning(tmp_path, capsys):
         got = run_program(program, graph, [padded(xs), np.array([2, 7, 5], np.int32)])
         np.testing.assert_allclose(got[0], last.array, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got[1], padded(ys), rtol=1e-4, atol=1e-5)
+
+
+class ListUser(chainer.Chain):
+    """An NStep link, and the ways a list of sequences cannot be used."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        with self.init_scope():
+            self.rnn = L.NStepGRU(1, 3, 4, 0.0)
+            self.lin = L.Linear(3, 3)
+        self.how = how
+
+    def __call__(self, xs):
+        if self.how == "concat":
+            return F.concat(xs, axis=0)
+        if self.how == "reordered":
+            return self.rnn(None, xs[::-1])[0]
+        if self.how == "different_links":
+            return self.rnn(None, [self.lin(xs[0])] + list(xs[1:]))[0]
+        if self.how == "pad_length":
+            return F.pad_sequence(xs, length=9)
+        if self.how == "where":
+            return F.where(xs[0].array > 0, xs[0], xs[0])
+        return self.rnn(None, xs)[1][0]          # one sequence of ys as an output
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("concat", "sequence 0 of list input 'x' is used by Concat"),
+    ("reordered", "must hold every sequence of list input 'x' in its order"),
+    ("different_links", "apply the same functions to every sequence"),
+    ("pad_length", "pads to length 9, but list input 'x' is padded to 5"),
+    ("where", "F.where needs the IR's Where op"),
+    ("row_output", "sequence 0 of the ys of NStep link 'rnn' is used by the model's output"),
+])
+def test_list_misuse_is_a_one_line_error(how, fragment):
+    xs = [np.ones((n, 3), np.float32) for n in (5, 2)]
+    with pytest.raises(ConversionError) as err:
+        from_chainer(ListUser(how), [xs])
+    assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_ragged_example_input_is_a_one_line_error():
+    with pytest.raises(ConversionError, match="not an array .sequences of different lengths"):
+        from_chainer(ListUser("concat"), {"x": [[1.0, 2.0], [3.0]]})

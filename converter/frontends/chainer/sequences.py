@@ -122,10 +122,13 @@ class SequenceTable:
             return seq.padded, seq
         fns = [n.creator_node for n in nodes]
         first = fns[0]
-        if first is None or any(r is not None for r in rows):
+        if any(r is not None for r in rows):
+            raise ConversionError(f"{what}: some of its sequences come straight from a list and others "
+                                  "through functions; apply the same functions to every sequence")
+        if first is None:
             raise ConversionError(f"{what}: its sequences must come from a list input or an NStep link's "
-                                  "ys (each through the same per-step functions); a constant or mixed list "
-                                  "cannot be converted")
+                                  "ys (each through the same per-step functions); a list of constants or "
+                                  "of separate inputs cannot be converted")
         cls = type(first).__name__
         if cls not in LIFTABLE:
             raise ConversionError(f"{what}: Chainer function {cls} is applied to each sequence; only per-step "

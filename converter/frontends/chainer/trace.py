@@ -160,7 +160,11 @@ def _example_inputs(inputs) -> tuple[list, list]:
 
 def _example_array(name, a) -> np.ndarray:
     import chainer
-    a = a.array if isinstance(a, chainer.Variable) else np.asarray(a)
+    try:
+        a = a.array if isinstance(a, chainer.Variable) else np.asarray(a)
+    except ValueError:
+        raise ConversionError(f"example input {name!r} is not an array (sequences of different lengths?); "
+                              "give a numpy array, or a list of numpy arrays for a list of sequences") from None
     if np.issubdtype(a.dtype, np.integer):
         return a.astype(np.int32)
     if np.issubdtype(a.dtype, np.floating):

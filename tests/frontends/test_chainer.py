@@ -376,3 +376,24 @@ def test_list_misuse_is_a_one_line_error(how, fragment):
 def test_ragged_example_input_is_a_one_line_error():
     with pytest.raises(ConversionError, match="not an array .sequences of different lengths"):
         from_chainer(ListUser("concat"), {"x": [[1.0, 2.0], [3.0]]})
+
+
+def test_sequences_max_length_pads_past_the_longest_example():
+    from converter.frontends.chainer import Sequences
+    from tests.cases.chainer_models import padded
+    model = L.NStepBiLSTM(1, 3, 4, 0.0)
+    rng = np.random.RandomState(8)
+    for param in model.params():
+        param.array[...] = rng.uniform(-1, 1, param.shape)
+    xs = [rng.randn(n, 3).astype(np.float32) for n in (3, 1)]
+    graph = from_chainer(model, {"xs": Sequences(xs, max_length=6)}, forward=lambda m, s: m(None, None, s))
+    assert [(v.name, tuple(v.shape)) for v in graph.inputs] == [("xs", (2, 6, 3)), ("xs_lengths", (2,))]
+    # other lengths than the traced ones, and garbage in the padding
+    longer = [rng.randn(n, 3).astype(np.float32) for n in (6, 2)]
+    feed = np.full((2, 6, 3), 7.0, np.float32)
+    feed[0], feed[1, :2] = longer[0], longer[1]
+    with chainer.using_config("train", False):
+        hy, cy, ys = model(None, None, longer)
+    got = graph.run({"xs": feed, "xs_lengths": np.array([6, 2], np.int32)})
+    for value, want in zip(got, (hy.array, cy.array, padded(ys))):
+        np.testing.assert_allclose(value, want, **TOL)

@@ -45,7 +45,7 @@ def accuracy(model: Captioner, images: np.ndarray, truths: list) -> float:
     return float(np.mean([c == t for c, t in zip(captions, truths)]))
 
 
-def train(epochs: int, budget_s: float, resume: bool = False) -> Captioner:
+def train(epochs: int, budget_s: float, resume: bool = False, weights: Path = WEIGHTS) -> Captioner:
     chainer.config.dtype = np.float32
     np.random.seed(0)
     images, ids, _ = make_data(4000, np.random.default_rng(0))
@@ -75,11 +75,11 @@ def train(epochs: int, budget_s: float, resume: bool = False) -> Captioner:
               flush=True)
         if (acc >= 0.99 and epoch >= 3) or elapsed > budget_s:
             break
-    chainer.serializers.save_npz(WEIGHTS, model)
+    chainer.serializers.save_npz(weights, model)
     return model
 
 
-def write_samples(model: Captioner) -> None:
+def write_samples(model: Captioner, samples_path: Path = HERE / "samples.json") -> None:
     shared = json.loads((HERE.parent / "samples.json").read_text())["samples"]
     pictures = np.array([s["pixels"] for s in shared], np.uint8).reshape(-1, SIZE, SIZE, 3)
     results = greedy_captions(model, to_nchw(pictures))
@@ -89,7 +89,7 @@ def write_samples(model: Captioner) -> None:
     samples = [{"chainer": c, "min_top2_gap": g} for c, g in results]
     for s, shared_s in zip(samples, shared):
         print(f"truth {shared_s['truth']!r:28} chainer {s['chainer']!r:28} gap {s['min_top2_gap']:.3f}")
-    (HERE / "samples.json").write_text(json.dumps({"held_out_accuracy": held_out, "samples": samples},
+    samples_path.write_text(json.dumps({"held_out_accuracy": held_out, "samples": samples},
                                                   indent=1) + "\n")
 
 
@@ -98,14 +98,16 @@ def main():
     parser.add_argument("--samples-only", action="store_true", help="keep captioner.npz, rewrite samples.json")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--resume", action="store_true", help="continue from captioner.npz")
+    parser.add_argument("--out", type=Path, default=HERE,
+                        help="folder for captioner.npz and samples.json (default: next to this file)")
     parser.add_argument("--budget", type=float, default=900, help="stop training after this many seconds")
     args = parser.parse_args()
     if args.samples_only:
         model = Captioner()
         chainer.serializers.load_npz(WEIGHTS, model)
     else:
-        model = train(args.epochs, args.budget, args.resume)
-    write_samples(model)
+        model = train(args.epochs, args.budget, args.resume, args.out / WEIGHTS.name)
+    write_samples(model, args.out / "samples.json")
 
 
 if __name__ == "__main__":

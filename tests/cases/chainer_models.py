@@ -195,6 +195,7 @@ CASES = [
     ChainerCase("image_functions", _image_functions),
     ChainerCase("nstep_lstm_gru_746", lambda: _nstep(("NStepLSTM", "NStepGRU"), 2, (7, 4, 6), False, 31)),
     ChainerCase("nstep_bi_hx_15", lambda: _nstep(("NStepBiLSTM", "NStepBiRNNTanh"), 2, (1, 5), True, 41)),
-    ChainerCase("nstep_bigru_relu_746", lambda: _nstep(("NStepBiGRU", "NStepRNNReLU"), 1, (7, 4, 6), True, 51)),
+    ChainerCase("nstep_bigru_relu_746",
+                lambda: _nstep(("NStepBiGRU", "NStepRNNReLU"), 1, (7, 4, 6), True, 51)),
     ChainerCase("sequence_functions", _sequence_functions),
 ]

@@ -310,7 +310,8 @@ def test_cli_list_input_and_missing_weights_warning(tmp_path, capsys):
     script.write_text(NSTEP_SCRIPT)
     out = tmp_path / "web"
     np.random.seed(9)        # the factory's random initialization is what gets converted
-    status = chainer_cli([f"{script}:build", "--input", "xs=list:3,7,5", "--backend", "wasm", "--out", str(out)])
+    status = chainer_cli([f"{script}:build", "--input", "xs=list:3,7,5", "--backend", "wasm",
+                          "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     warning = captured.err.strip().splitlines()

@@ -72,7 +72,8 @@ def stack(call: Call):
     shape = call.out_shape()
     axis = int(call.fn.axis) % len(shape)
     one = shape[:axis] + (1,) + shape[axis + 1:]
-    parts = [call.add1("Reshape", [call.value(i)], {"shape": one}, f"item{i}") for i in range(len(call.nodes))]
+    parts = [call.add1("Reshape", [call.value(i)], {"shape": one}, f"item{i}")
+             for i in range(len(call.nodes))]
     return [call.add1("Concat", parts, {"axis": axis})]
 
 

@@ -26,8 +26,9 @@ TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 HANDLERS: dict[str, Callable] = {}
 # what to do instead, for unsupported functions that users meet often
-HINTS = {name: "call the NStep links (L.NStepLSTM, L.NStepBiGRU...) with a list input instead of "
-               "F.n_step_* and F.transpose_sequence" for name in ("TransposeSequence", "NStepLSTM", "NStepRNN")}
+NSTEP_HINT = ("call the NStep links (L.NStepLSTM, L.NStepBiGRU...) with a list input instead of F.n_step_* "
+              "and F.transpose_sequence")
+HINTS = {name: NSTEP_HINT for name in ("TransposeSequence", "NStepLSTM", "NStepRNN")}
 
 
 def chainer_function(*class_names: str):

@@ -42,7 +42,8 @@ def softplus(call: Call):
         x = call.add1("Binary", [x, call.const("beta", np.float32(beta))], {"fn": "mul"}, "beta")
     y = call.add1("Unary", [x], {"fn": "softplus"})
     if beta != 1.0:
-        y = call.add1("Binary", [y, call.const("beta_inv", np.float32(1.0 / beta))], {"fn": "mul"}, "beta_inv")
+        inverse = call.const("beta_inv", np.float32(1.0 / beta))
+        y = call.add1("Binary", [y, inverse], {"fn": "mul"}, "beta_inv")
     return [(y, layout)]
 
 
@@ -74,7 +75,8 @@ def local_response_normalization(call: Call):
     scale = call.add1("Binary", [scale, call.const("k", np.float32(fn.k))], {"fn": "add"}, "k")
     scale = call.add1("Unary", [scale], {"fn": "log"}, "log")
     scale = call.add1("Binary", [scale, call.const("neg_beta", np.float32(-fn.beta))], {"fn": "mul"}, "beta")
-    scale = call.add1("Reshape", [call.add1("Unary", [scale], {"fn": "exp"}, "exp")], {"shape": tuple(x.shape)})
+    scale = call.add1("Unary", [scale], {"fn": "exp"}, "exp")
+    scale = call.add1("Reshape", [scale], {"shape": tuple(x.shape)}, "scale")
     return [call.add1("Binary", [x, scale], {"fn": "mul"})]
 
 

@@ -74,7 +74,8 @@ class _NStep:
                                   f"expected [{want[0]}, batch, {want[2]}]")
         one = self.g.add1("Slice", [value], {"axis": 0, "start": index, "end": index + 1},
                           name=f"{self.call.path}/{index}/h0")
-        return self.g.add1("Reshape", [one], {"shape": tuple(value.shape[1:])}, name=f"{self.call.path}/{index}/h0")
+        return self.g.add1("Reshape", [one], {"shape": tuple(value.shape[1:])},
+                           name=f"{self.call.path}/{index}/h0")
 
     def cell(self, x, mask, index: int, backwards: bool):
         """One layer/direction: (y [B, T, H] in time order, final states)."""
@@ -104,7 +105,8 @@ class _NStep:
         parts = []
         for index, s in enumerate(states):
             shape = (1,) + tuple(s[k].shape)
-            parts.append(self.g.add1("Reshape", [s[k]], {"shape": shape}, name=f"{self.call.path}/{index}/hy"))
+            name = f"{self.call.path}/{index}/{'hc'[k]}y"
+            parts.append(self.g.add1("Reshape", [s[k]], {"shape": shape}, name=name))
         if len(parts) == 1:
             return parts[0]
         return self.g.add1("Concat", parts, {"axis": 0}, name=f"{self.call.path}/{'hc'[k]}y")

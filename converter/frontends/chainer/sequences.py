@@ -131,9 +131,9 @@ class SequenceTable:
                                   "of separate inputs cannot be converted")
         cls = type(first).__name__
         if cls not in LIFTABLE:
-            raise ConversionError(f"{what}: Chainer function {cls} is applied to each sequence; only per-step "
-                                  f"functions ({', '.join(sorted(LIFTABLE))}) can be, apply it after "
-                                  "F.pad_sequence")
+            raise ConversionError(f"{what}: Chainer function {cls} is applied to each sequence; only "
+                                  f"per-step functions ({', '.join(sorted(LIFTABLE))}) can be; apply it "
+                                  "after F.pad_sequence")
         self._same_function(fns, what)
         data = [i for i, node in enumerate(first.inputs) if self.b.array(node) is None]
         if len(data) != 1:

@@ -164,7 +164,8 @@ def _example_array(name, a) -> np.ndarray:
         a = a.array if isinstance(a, chainer.Variable) else np.asarray(a)
     except ValueError:
         raise ConversionError(f"example input {name!r} is not an array (sequences of different lengths?); "
-                              "give a numpy array, or a list of numpy arrays for a list of sequences") from None
+                              "give a numpy array, or a list of numpy arrays for a list of sequences"
+                              ) from None
     if np.issubdtype(a.dtype, np.integer):
         return a.astype(np.int32)
     if np.issubdtype(a.dtype, np.floating):

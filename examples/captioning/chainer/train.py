@@ -95,7 +95,8 @@ def write_samples(model: Captioner, samples_path: Path = HERE / "samples.json") 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples-only", action="store_true", help="keep captioner.npz, rewrite samples.json")
+    parser.add_argument("--samples-only", action="store_true",
+                        help="keep captioner.npz, rewrite samples.json")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--resume", action="store_true", help="continue from captioner.npz")
     parser.add_argument("--out", type=Path, default=HERE,

@@ -100,6 +100,7 @@ def _image_functions():
             return {
                 "mean_keep": F.mean(h, axis=(2, 3), keepdims=True),
                 "mean_axis1": F.mean(h, axis=1),
+                "weighted": F.average(h, axis=1, weights=np.linspace(0.5, 2.0, 6).astype(np.float32)),
                 "max_axes": F.max(pooled, axis=(1, 3)), "min_keep": F.min(h, axis=2, keepdims=True),
                 "sum_all": F.sum(avg), "global_avg": avg,
                 "feature": F.tanh(self.fc(feature)),

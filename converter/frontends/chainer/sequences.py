@@ -195,7 +195,7 @@ class SequenceTable:
     def merge_outputs(self, outputs: list) -> list:
         """A model returning its list of sequences (``return ys``) traces as one output per sequence;
         those become one padded output ``output``."""
-        if len(outputs) > 1 and all(isinstance(v, list) is False and id(v.node) in self.rows
+        if len(outputs) > 1 and all(not isinstance(v, list) and id(v.node) in self.rows
                                     for _, v in outputs):
             return [("output", [v for _, v in outputs])]
         return outputs

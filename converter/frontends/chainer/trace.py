@@ -107,9 +107,10 @@ def trace(chain, inputs, forward: Optional[Callable] = None, batch: Optional[int
     args = [next((s.rows for s in sequences if s.padded is v), v) for _, v in named]
     states, saved = _install_states(chain, batch)
     nsteps: list = []
+    created: list = []
     try:
         with chainer.using_config("train", False), chainer.using_config("enable_backprop", True), \
-                _recording_nstep(chain, nsteps):
+                _recording_nstep(chain, nsteps), _keeping_variables(created):
             result = (forward or _call)(chain, *args)
         for slot in states:
             slot.result = getattr(_link_at(chain, slot.link_path), slot.attr)
@@ -127,7 +128,7 @@ def trace(chain, inputs, forward: Optional[Callable] = None, batch: Optional[int
     params = {id(p.node): path.lstrip("/") for path, p in chain.namedparams()}
     outputs = _named_outputs(result, states)
     keep = [v for _, v in named] + [v for _, v in outputs] + [s.result for s in states]
-    keep += [s.rows for s in sequences] + nsteps
+    keep += [s.rows for s in sequences] + nsteps + created
     return Trace(named, outputs, states, params, keep, links=len(list(chain.children())) or 1,
                  sequences=sequences, nsteps=nsteps)
 
@@ -205,6 +206,24 @@ def _sequence_input(name: str, seqs: Sequences) -> SequenceInput:
     var = chainer.Variable(padded)
     rows = [F.get_item(var, (b, slice(0, int(n)))) for b, n in enumerate(lengths)]
     return SequenceInput(name, var, lengths, rows)
+
+
+@contextlib.contextmanager
+def _keeping_variables(created: list):
+    """Keep every Variable made during the call alive, so that constants a function wraps on the fly
+    (``F.average(x, weights=array)``, ``x * numpy_array``) still have their data when converted."""
+    import chainer
+    original = chainer.Variable.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    chainer.Variable.__init__ = init
+    try:
+        yield
+    finally:
+        chainer.Variable.__init__ = original
 
 
 @contextlib.contextmanager

@@ -12,13 +12,11 @@ RUNTIME = ROOT / "runtime-js" / "dist" / "webloom.js"
 
 
 def build(here: Path, out: Path, models: dict, page_files: tuple, backend: str = "all") -> Path:
-    """``models`` maps a sub-folder name to a Keras model file in ``here``, or to the arguments of
-    ``python -m converter`` before ``--backend`` (e.g. ``["chainer", "model.py:build", ...]``); returns
-    ``out``."""
+    """``models`` maps a sub-folder name to a model file in ``here``; returns ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     for sub, model in models.items():
-        command = ["keras", str(here / model)] if isinstance(model, str) else list(model)
-        cmd = [sys.executable, "-m", "converter", *command, "--backend", backend, "--out", str(out / sub)]
+        cmd = [sys.executable, "-m", "converter", "keras", str(here / model), "--backend", backend,
+               "--out", str(out / sub)]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             raise SystemExit(f"build_web: converting {model} failed: {done.stderr.strip()}")

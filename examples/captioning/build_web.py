@@ -17,20 +17,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
+import chainer_convert  # noqa: E402  (examples/chainer_convert.py)
 
-CHAINER = [f"{HERE / 'chainer' / 'model.py'}:build", "--weights", str(HERE / "chainer" / "captioner.npz")]
-MODELS = {"encoder": "encoder.keras", "decoder": "decoder_step.keras",
-          # the Chainer captioner's three methods (chainer/README.md): image -> feature -> LSTM state, words
-          "chainer/encoder": ["chainer", *CHAINER, "--forward", "encode", "--input", "image=1,3,32,32"],
-          "chainer/prime": ["chainer", *CHAINER, "--forward", "prime", "--input", "feature=1,32"],
-          "chainer/decoder": ["chainer", *CHAINER, "--forward", "step", "--input", "word=1:int32"]}
+MODELS = {"encoder": "encoder.keras", "decoder": "decoder_step.keras"}
+# the Chainer captioner's three methods (chainer/README.md): image -> feature -> LSTM state; one word a step
+CHAINER = {"encoder": ("encode", "image=1,3,32,32"), "prime": ("prime", "feature=1,32"),
+           "decoder": ("step", "word=1:int32")}
 PAGE_FILES = ("index.html", "models.js", "vocab.json", "samples.json", "chainer/samples.json")
 
 
 def build(out: Path, backend: str = "all") -> Path:
     """Converts the models into ``out`` and copies the page beside them; returns ``out``."""
+    factory, weights = f"{HERE / 'chainer' / 'model.py'}:build", HERE / "chainer" / "captioner.npz"
+    for sub, (method, example) in CHAINER.items():
+        chainer_convert.convert_chainer(factory, weights, out / "chainer" / sub, backend,
+                                        "--forward", method, "--input", example)
     return build_page.build(HERE, out, MODELS, PAGE_FILES, backend)
 
 
 if __name__ == "__main__":
-    build_page.main(HERE, "captioning", "captioning", MODELS, PAGE_FILES)
+    chainer_convert.main(build, "captioning", "captioning")

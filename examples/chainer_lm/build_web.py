@@ -15,16 +15,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
+import chainer_convert  # noqa: E402  (examples/chainer_convert.py)
 
-MODELS = {"model": ["chainer", f"{HERE / 'model.py'}:build", "--weights", str(HERE / "params.npz"),
-                    "--input", "x=1:int32"]}
 PAGE_FILES = ("index.html", "vocab.json", "expected.json")
 
 
 def build(out: Path, backend: str = "all") -> Path:
-    """Converts the model into ``out`` and copies the page beside it; returns ``out``."""
-    return build_page.build(HERE, out, MODELS, PAGE_FILES, backend)
+    """Converts the model into ``out/model`` and copies the page beside it; returns ``out``."""
+    chainer_convert.convert_chainer(f"{HERE / 'model.py'}:build", HERE / "params.npz", out / "model",
+                                    backend, "--input", "x=1:int32")
+    return build_page.build(HERE, out, {}, PAGE_FILES, backend)
 
 
 if __name__ == "__main__":
-    build_page.main(HERE, "Chainer language model", "chainer_lm", MODELS, PAGE_FILES)
+    chainer_convert.main(build, "Chainer language model", "chainer_lm")

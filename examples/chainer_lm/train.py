@@ -80,8 +80,9 @@ def write_expected(model: RNNForLM, vocab: list) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expected-only", action="store_true", help="keep params.npz, rewrite the json")
-    parser.add_argument("--iterations", type=int, default=1500)
-    parser.add_argument("--budget", type=float, default=600, help="stop training after this many seconds")
+    parser.add_argument("--iterations", type=int, default=1200)
+    parser.add_argument("--budget", type=float, default=1800,
+                        help="a safety stop after this many seconds (the shipped run did all iterations)")
     args = parser.parse_args()
     words, vocab = corpus()
     if args.expected_only:

@@ -94,3 +94,19 @@ def write_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> int:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return len(data)
+
+
+def bundle_name(backend: str) -> str:
+    """The file name of a backend's bundle in an output folder."""
+    return f"model.{backend}.wlm"
+
+
+def save_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> Path:
+    """The one way bundles reach disk: ``path`` is a file, or a folder (existing, or without a suffix)
+    that gets ``model.<backend>.wlm``; parent folders are made. Returns the written path."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / bundle_name(p.backend)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bundle(p, path)
+    return path

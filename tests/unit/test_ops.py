@@ -11,14 +11,14 @@ from converter.ir import Graph, dims
 from converter.ops import registry
 from converter.ops.activations import ACTIVATIONS, ELEMENTWISE_FNS
 from converter.ops.common import OpError
-from converter.ops.recurrent import to_ifco
+from converter.ops.recurrent import LSTM_CELL
 from converter.ops.registry import ValueInfo
 
 RNG = np.random.default_rng(7)
 
 # The catalogue of docs/design.md section 1: op -> (inputs, attrs with defaults; None = required).
 CATALOGUE = {
-    "Unary": (("x",), {"fn": None, "alpha": 0.0}),
+    "Unary": (("x",), {"fn": None, "alpha": 0.0, "beta": 0.0}),
     "Binary": (("a", "b"), {"fn": None}),
     "FusedElementwise": (("xs*",), {"program": None}),
     "Softmax": (("x",), {"axis": -1}),
@@ -442,7 +442,7 @@ def test_interleaved_gate_layout_equals_ifco_after_permutation():
               gate_layout="aifo_interleaved")
     for g, w in zip(got, want):
         close(g, w)
-    np.testing.assert_array_equal(to_ifco(to_interleaved(U), "aifo_interleaved"), U)
+    np.testing.assert_array_equal(LSTM_CELL.to_canonical(to_interleaved(U), "aifo_interleaved"), U)
     # unit 0's four columns are [a_0, i_0, f_0, o_0]
     np.testing.assert_array_equal(to_interleaved(b)[:4], [b[2 * H], b[0], b[H], b[3 * H]])
 
@@ -463,9 +463,9 @@ def test_recurrent_shape_rules_with_symbols():
     ("LSTM", ([2, "time", D], [D + 1, 4 * H], [H, 4 * H]), {}, "W's rows"),
     ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 3 * H]), {}, "width"),
     ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H], None, [2, H]), {}, "batch dim"),
-    ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H]), {"gate_layout": "fico"}, "gate_layout"),
+    ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H]), {"gate_layout": "ifxo"}, "gate_layout"),
     ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H], None, [3 * H]), {"reset_after": False}, "rb"),
-    ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H]), {"gate_layout": "rzh"}, "zrh"),
+    ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H]), {"gate_layout": "rzx"}, "zrh"),
     ("GRURecurrence", (["batch", "time", 3 * H], [H, 3 * H], None, None, ["batch", 4]), {}, "mask"),
     ("SimpleRNN", (["batch", D], [D, H], [H, H]), {}, "rank 3"),
     ("SimpleRNN", (["batch", "time", D], [D, H], [H, H]), {"activation": "nope"}, "activation"),

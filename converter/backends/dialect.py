@@ -173,10 +173,19 @@ def _glsl_select(cond: str, yes: str, no: str) -> str:
     return f"({cond} ? {yes} : {no})"
 
 
-class WGSL(Dialect):
-    name, lang, int_type = "wgsl", "wgsl", "u32"
-    UNARY = {**_GPU_UNARY, **_gpu_selects(_wgsl_select)}
+class _GPU(Dialect):
+    """WGSL and GLSL share the base tables; each writes the piecewise functions with its ``select``."""
+
     BINARY = _GPU_BINARY
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.UNARY = {**_GPU_UNARY, **_gpu_selects(cls.select)}
+
+
+class WGSL(_GPU):
+    name, lang, int_type = "wgsl", "wgsl", "u32"
+    select = staticmethod(_wgsl_select)
     HELPERS = {
         # exp of -|x| never overflows: saturates to exactly 0/1 like the numpy reference
         "wl_sigmoid": "fn wl_sigmoid(x: f32) -> f32 {\n  let e = exp(-abs(x));\n"
@@ -193,14 +202,11 @@ class WGSL(Dialect):
         # relu of NaN is 0): NaN is tested on the bit pattern, which no float optimization can fold away
         "wl_keepnan": "fn wl_keepnan(x: f32, fx: f32) -> f32 {\n"
                       "  return select(fx, x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);\n}\n",
-        "wl_max": "fn wl_max(a: f32, b: f32) -> f32 {\n"
-                  "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
-                  " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
-                  "  return select(max(a, b), a + b, nan);\n}\n",
-        "wl_min": "fn wl_min(a: f32, b: f32) -> f32 {\n"
-                  "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
-                  " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
-                  "  return select(min(a, b), a + b, nan);\n}\n",
+        # numpy's maximum/minimum propagate NaN (a + b is NaN when either is)
+        **{f"wl_{fn}": f"fn wl_{fn}(a: f32, b: f32) -> f32 {{\n"
+                       "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
+                       " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
+                       f"  return select({fn}(a, b), a + b, nan);\n}}\n" for fn in ("max", "min")},
         "wl_isnan": "fn wl_isnan(x: f32) -> bool {\n  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;\n}\n",
         # log outside (0, inf] is indeterminate in WGSL (SwiftShader: log|x|): -inf at +-0, NaN below 0
         # and for NaN. Results are built from x's bits because a NaN/inf constant is a creation error.
@@ -224,11 +230,13 @@ class WGSL(Dialect):
         return f"{'var' if mutable else 'let'} {name} = {expr};"
 
 
-class GLSL(Dialect):
+class GLSL(_GPU):
     name, lang, int_type = "glsl", "glsl", "int"
-    UNARY = {**_GPU_UNARY, **_gpu_selects(_glsl_select)}
-    BINARY = _GPU_BINARY
+    select = staticmethod(_glsl_select)
     HELPERS = {
+        # GLSL has no inf/NaN literals; bit patterns are exact
+        "wl_inf": "float wl_inf() { return uintBitsToFloat(0x7F800000u); }\n",
+        "wl_nan": "float wl_nan() { return uintBitsToFloat(0x7FC00000u); }\n",
         "wl_sigmoid": "float wl_sigmoid(float x) {\n  float e = exp(-abs(x));\n"
                       "  return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);\n}\n",
         # tanh via exp(-2|x|): drivers' tanh may return NaN for large |x|
@@ -238,19 +246,15 @@ class GLSL(Dialect):
         "wl_erf": "float wl_erf(float x) {\n  float z = abs(x);\n  float t = 1.0 / (1.0 + 0.3275911 * z);\n"
                   "  float p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027"
                   " + t * 1.061405429))));\n  float r = 1.0 - p * exp(-z * z);\n  return x >= 0.0 ? r : -r;\n}\n",
-        # GLSL has no inf/NaN literals; bit patterns are exact
-        "wl_inf": "float wl_inf() { return uintBitsToFloat(0x7F800000u); }\n",
-        "wl_nan": "float wl_nan() { return uintBitsToFloat(0x7FC00000u); }\n",
         # GLSL ES 3.00 (4.5.1) lets drivers drop NaN (SwiftShader's relu/clamp/max of NaN is finite, exp
         # of NaN is inf): NaN is tested on the bit pattern, which no float optimization can fold away
         "wl_keepnan": "float wl_keepnan(float x, float fx) {\n"
                       "  return (floatBitsToUint(x) & 0x7FFFFFFFu) > 0x7F800000u ? x : fx;\n}\n",
-        "wl_max": "float wl_max(float a, float b) {\n"
-                  "  if ((floatBitsToUint(a) & 0x7FFFFFFFu) > 0x7F800000u) return a;\n"
-                  "  if ((floatBitsToUint(b) & 0x7FFFFFFFu) > 0x7F800000u) return b;\n  return max(a, b);\n}\n",
-        "wl_min": "float wl_min(float a, float b) {\n"
-                  "  if ((floatBitsToUint(a) & 0x7FFFFFFFu) > 0x7F800000u) return a;\n"
-                  "  if ((floatBitsToUint(b) & 0x7FFFFFFFu) > 0x7F800000u) return b;\n  return min(a, b);\n}\n",
+        # numpy's maximum/minimum propagate NaN
+        **{f"wl_{fn}": f"float wl_{fn}(float a, float b) {{\n"
+                       "  if ((floatBitsToUint(a) & 0x7FFFFFFFu) > 0x7F800000u) return a;\n"
+                       "  if ((floatBitsToUint(b) & 0x7FFFFFFFu) > 0x7F800000u) return b;\n"
+                       f"  return {fn}(a, b);\n}}\n" for fn in ("max", "min")},
         # log outside (0, inf] is undefined in GLSL (SwiftShader: log|x|): -inf at +-0, NaN below 0, NaN
         "wl_log": "float wl_log(float x) {\n  uint bits = floatBitsToUint(x);\n"
                   "  if ((bits & 0x7FFFFFFFu) == 0u) return uintBitsToFloat(0xFF800000u);\n"

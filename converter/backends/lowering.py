@@ -74,6 +74,16 @@ def window(x, y, size, strides, dilations, pads) -> Window:
     return Window(hw[0], hw[1], ohw[0], ohw[1], size, strides, dilations, (pads[0][0], pads[1][0]))
 
 
+def layer_norm_start(node: Node, ctx: "LoweringContext") -> int:
+    """The first normalized axis of a LayerNorm node; the kernels normalize trailing axes only."""
+    rank = len(node.inputs[0].shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    if axes != list(range(rank - len(axes), rank)):
+        ctx.fail(f"LayerNorm over axes {tuple(axes)} of a rank-{rank} tensor: the {ctx.backend} kernel "
+                 f"normalizes trailing axes only; transpose them to the end")
+    return axes[0]
+
+
 def window_of(node: Node) -> Window:
     """The Window of a Conv or Pool node (attrs normalized by the op's own rule)."""
     from converter.ops.conv import pool_attrs, spatial_attrs

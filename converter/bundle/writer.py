@@ -12,15 +12,15 @@ import numpy as np
 
 from converter.backends import program as prog
 from converter.bundle import format as fmt
-from converter.bundle.fb import Binding as fb_binding
-from converter.bundle.fb import IOSpec as fb_io
-from converter.bundle.fb import KernelSpec as fb_kernel
-from converter.bundle.fb import Program as fb_program
-from converter.bundle.fb import SlotSpec as fb_slot
-from converter.bundle.fb import StepSpec as fb_step
-from converter.bundle.fb import TensorSpec as fb_tensor
-from converter.bundle.fb import ValueRange as fb_range
-from converter.bundle.fb import Workgroup as fb_workgroup
+from converter.bundle.vendor.fb import Binding as fb_binding
+from converter.bundle.vendor.fb import IOSpec as fb_io
+from converter.bundle.vendor.fb import KernelSpec as fb_kernel
+from converter.bundle.vendor.fb import Program as fb_program
+from converter.bundle.vendor.fb import SlotSpec as fb_slot
+from converter.bundle.vendor.fb import StepSpec as fb_step
+from converter.bundle.vendor.fb import TensorSpec as fb_tensor
+from converter.bundle.vendor.fb import ValueRange as fb_range
+from converter.bundle.vendor.fb import Workgroup as fb_workgroup
 
 
 def _json(meta: dict) -> str:

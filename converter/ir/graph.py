@@ -86,6 +86,17 @@ class Graph:
         self._names.add(name)
         return name
 
+    def rename(self, value: Value, want: str) -> bool:
+        """Give ``value`` the user-facing name ``want`` unless another value already carries it (then it
+        keeps its name); the name is reserved so that later ``unique`` calls never reuse it."""
+        if value.name == want:
+            return True
+        if want in {x.name for x in self.values() if x is not value}:
+            return False
+        self._names.add(want)
+        value.name = want
+        return True
+
     def input(self, name: str, dtype: str, shape: Sequence[dims.Dim]) -> Value:
         v = Value(self.unique(name), dtype, tuple(dims.normalize(d) for d in shape))
         self.inputs.append(v)

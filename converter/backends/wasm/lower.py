@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import CDIALECT as C
-from converter.backends.lowering import Legalization, LoweringContext, window_of
+from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
 from converter.backends.wasm.emit import CKernel
 from converter.ir import dims
 from converter.ir.graph import Node
@@ -421,18 +421,14 @@ def lower_pool(node: Node, ctx: LoweringContext) -> None:
 
 def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     x, gamma, beta = node.inputs
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(rank - len(axes), rank)):
-        ctx.fail(f"LayerNorm over axes {node.attrs['axes']} of rank {rank}: the wasm kernel normalizes "
-                 f"trailing axes only; transpose them to the end")
+    start = layer_norm_start(node, ctx)
     k = CKernel("LayerNorm", "layer_norm.c.j2")
     k.ptr("x", ctx.tensor(x))
     for name, v in (("gamma", gamma), ("beta", beta)):
         if v is not None:
             k.ptr(name, ctx.tensor(v))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
-    _step(ctx, k, rows=k.dim(dims.size(x.shape[:axes[0]])), n=k.dim(dims.size(x.shape[axes[0]:])),
+    _step(ctx, k, rows=k.dim(dims.size(x.shape[:start])), n=k.dim(dims.size(x.shape[start:])),
           epsilon=C.lit(node.attrs["epsilon"]), has_gamma=gamma is not None, has_beta=beta is not None)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import GLSL_DIALECT as GLSL
-from converter.backends.lowering import Legalization, LoweringContext, window_of
+from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
 from converter.backends.webgl.emit import GlKernel
 from converter.ir import dims
 from converter.ir.graph import Node
@@ -47,6 +47,13 @@ def _same(a, b) -> bool:
 def _step(ctx: LoweringContext, k: GlKernel, **context) -> None:
     kernel, tensors, params = k.render(**context)
     ctx.add_step(kernel, tensors, params, ONE)
+
+
+def _read(ctx: LoweringContext, node: Node, k: GlKernel, *names: str) -> None:
+    """Bind the node's named inputs that are present, each under its own name."""
+    for name in names:
+        if node.input(name) is not None:
+            k.read(name, ctx.tensor(node.input(name)))
 
 
 def _out(ctx: LoweringContext, node: Node, k: GlKernel, index: int = 0, tid=None) -> None:
@@ -118,10 +125,7 @@ def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
 def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     k = GlKernel(node.op, "matmul.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    k.read("w", ctx.tensor(w))
-    if b is not None:
-        k.read("b", ctx.tensor(b))
+    _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
     _step(ctx, k, K=k.dim(w.shape[0]), N=k.dim(w.shape[1]), bias=b is not None,
           activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"]))
@@ -147,19 +151,11 @@ def lower_softmax(node: Node, ctx: LoweringContext) -> None:
 
 def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     x, gamma, beta = node.inputs
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(rank - len(axes), rank)):
-        ctx.fail(f"normalizes axes {axes} of a rank-{rank} tensor; only trailing axes are supported "
-                 f"(transpose the normalized axes last)")
+    start = layer_norm_start(node, ctx)
     k = GlKernel(node.op, "layer_norm.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    if gamma is not None:
-        k.read("gamma", ctx.tensor(gamma))
-    if beta is not None:
-        k.read("beta", ctx.tensor(beta))
+    _read(ctx, node, k, "x", "gamma", "beta")
     _out(ctx, node, k)
-    _step(ctx, k, L=k.size([x.shape[a] for a in axes]), epsilon=lit(node.attrs["epsilon"]),
+    _step(ctx, k, L=k.size(x.shape[start:]), epsilon=lit(node.attrs["epsilon"]),
           gamma=gamma is not None, beta=beta is not None)
 
 
@@ -169,9 +165,7 @@ def lower_reduce(node: Node, ctx: LoweringContext) -> None:
     axes = sorted({a % rank for a in node.attrs["axes"]})
     kept = [a for a in range(rank) if a not in axes]
     k = GlKernel(node.op, "reduce.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    if mask is not None:
-        k.read("mask", ctx.tensor(mask))
+    _read(ctx, node, k, "x", "mask")
     _out(ctx, node, k)
     index_lines = k.index.coords([x.shape[a] for a in kept], prefix="o")
     inner_lines = k.index.coords([x.shape[a] for a in axes], var="q", prefix="r")
@@ -197,10 +191,7 @@ def _window(k: GlKernel, node: Node) -> dict:
 def lower_conv(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     k = GlKernel(node.op, "conv.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    k.read("w", ctx.tensor(w))
-    if b is not None:
-        k.read("b", ctx.tensor(b))
+    _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
     _step(ctx, k, C=k.dim(x.shape[-1]), F=k.dim(w.shape[-1]), bias=b is not None,
           activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"]), **_window(k, node))
@@ -247,15 +238,20 @@ def lower_transpose(node: Node, ctx: LoweringContext) -> None:
     _remap(ctx, node, lambda k: [("true", x, k.index.linear(src, x.shape))], _out_coords(node))
 
 
-def lower_reverse(node: Node, ctx: LoweringContext) -> None:
+def _axis_remap(ctx: LoweringContext, node: Node, source) -> None:
+    """y = x except along ``axis``, where output coordinate c reads x at ``source(k, dim, c)``."""
     x = node.inputs[0]
     axis = node.attrs["axis"] % len(x.shape)
 
     def sources(k):
         c = [f"c{i}" for i in range(len(x.shape))]
-        c[axis] = f"({k.dim(x.shape[axis])} - 1 - c{axis})"
+        c[axis] = source(k, x.shape[axis], c[axis])
         return [("true", x, k.index.linear(c, x.shape))]
     _remap(ctx, node, sources, _out_coords(node))
+
+
+def lower_reverse(node: Node, ctx: LoweringContext) -> None:
+    _axis_remap(ctx, node, lambda k, dim, c: f"({k.dim(dim)} - 1 - {c})")
 
 
 def lower_tile(node: Node, ctx: LoweringContext) -> None:
@@ -277,14 +273,8 @@ def _slice_start(k: GlKernel, dim, start) -> str:
 
 
 def lower_slice(node: Node, ctx: LoweringContext) -> None:
-    x = node.inputs[0]
-    axis = node.attrs["axis"] % len(x.shape)
-
-    def sources(k):
-        c = [f"c{i}" for i in range(len(x.shape))]
-        c[axis] = f"(c{axis} + {_slice_start(k, x.shape[axis], node.attrs['start'])})"
-        return [("true", x, k.index.linear(c, x.shape))]
-    _remap(ctx, node, sources, _out_coords(node))
+    start = node.attrs["start"]
+    _axis_remap(ctx, node, lambda k, dim, c: f"({c} + {_slice_start(k, dim, start)})")
 
 
 def lower_concat(node: Node, ctx: LoweringContext) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from functools import partial
 
 from converter.backends.dialect import WGSL_DIALECT as WGSL
-from converter.backends.lowering import Legalization, LoweringContext, window_of
+from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
 from converter.backends.webgpu import emit
 from converter.backends.webgpu.emit import Buf
 from converter.ir import dims
@@ -272,17 +272,14 @@ def lower_reduce(node: Node, ctx: LoweringContext) -> None:
 
 def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     x, gamma, beta = node.inputs
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(axes[0], rank)):
-        ctx.fail(f"axes {tuple(axes)} are not the trailing axes; the webgpu kernel normalizes rows")
+    start = layer_norm_start(node, ctx)
     bufs = [Buf("x")] + [Buf(n) for n, v in (("gamma", gamma), ("beta", beta)) if v is not None]
-    length = prod(x.shape[axes[0]:])
+    length = prod(x.shape[start:])
     group = _row_group(length, "1")
     kernel = _render(ctx, "layer_norm", "layer_norm.wgsl.j2", bufs + [Buf("y", access="read_write")],
                      ["rows", "l"], group, gamma=gamma is not None, beta=beta is not None,
                      epsilon=WGSL.lit(node.attrs["epsilon"]), group_ops=_group_ops("sum"))
-    rows = prod(x.shape[:axes[0]])
+    rows = prod(x.shape[:start])
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(node.outputs[0])]
     ctx.add_step(kernel, tensors, [rows, length], linear_dispatch(rows, group[0]))
 

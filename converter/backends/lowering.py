@@ -74,6 +74,22 @@ def window(x, y, size, strides, dilations, pads) -> Window:
     return Window(hw[0], hw[1], ohw[0], ohw[1], size, strides, dilations, (pads[0][0], pads[1][0]))
 
 
+def recurrence_flags(node: Node) -> dict:
+    """What every backend's recurrence templates are told about a *Recurrence node, under one set of
+    names: ``cell`` (kind), ``G`` (gates), ``H`` (units), ``has_<input>`` for each optional input, the
+    attrs (``go_backwards``, ``return_sequences``, ``zero_output``, ``reset_after``/``reset_before``)."""
+    from converter.ops.recurrent import CELLS, cell_of
+    cell, a = cell_of(node.op), node.attrs
+    flags = {"cell": cell.kind, "G": cell.n_gates, "H": int(node.input("U").shape[0]),
+             "go_backwards": a["go_backwards"], "return_sequences": a["return_sequences"],
+             "zero_output": a["zero_output_for_mask"], "reset_after": a.get("reset_after", True)}
+    flags["reset_before"] = cell.kind == "gru" and not flags["reset_after"]
+    optional = {n for c in CELLS.values() for n in c.carried}      # the same flags for every cell
+    named = node.named_inputs()
+    flags.update({f"has_{name}": named.get(name) is not None for name in sorted(optional | set(named))})
+    return flags
+
+
 def layer_norm_start(node: Node, ctx: "LoweringContext") -> int:
     """The first normalized axis of a LayerNorm node; the kernels normalize trailing axes only."""
     rank = len(node.inputs[0].shape)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import CDIALECT as C
-from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
+from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+                                         recurrence_flags, window_of)
 from converter.backends.wasm.emit import CKernel
 from converter.ir import dims
 from converter.ir.graph import Node
@@ -192,11 +193,7 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
     ns = 5 if two_pass else max(gates, 3)     # scratch rows per batch row (see recurrence.c.j2)
     k.ptr("scratch", ctx.add_temp(f"{node.name}#state", "float32", (B, ns * hp)), access="read_write")
     act, ract = a["activation"], a.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, cell=cell.kind, G=gates, H=H, HP=hp, NU=nu, NS=ns, B=k.dim(B), T=k.dim(T),
-          has_h0=ins.get("h0") is not None, has_c0=ins.get("c0") is not None,
-          has_mask=ins.get("mask") is not None, has_rb=rb is not None,
-          backwards=a["go_backwards"], zero_output=a["zero_output_for_mask"],
-          return_sequences=a["return_sequences"], reset_after=a.get("reset_after", True),
+    _step(ctx, k, **recurrence_flags(node), HP=hp, NU=nu, NS=ns, B=k.dim(B), T=k.dim(T),
           act=act, act_params=C.params(act), ract=ract, ract_params=C.params(ract))
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import GLSL_DIALECT as GLSL
-from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
+from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+                                         recurrence_flags, window_of)
 from converter.backends.webgl.emit import GlKernel
 from converter.ir import dims
 from converter.ir.graph import Node
@@ -378,10 +379,7 @@ def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, 
         k.meta["region"] = "block"
     act = node.attrs["activation"]
     ract = node.attrs.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, cell=cell, phase=phase, H=hidden, G=gates, T=k.dim(time),
-          BH=k.size((batch, hidden)), go_backwards=node.attrs["go_backwards"],
-          has_h0=extra.get("h0") is not None, has_c0=extra.get("c0") is not None,
-          has_mask=extra.get("mask") is not None, has_rb=extra.get("rb") is not None,
+    _step(ctx, k, **recurrence_flags(node), phase=phase, T=k.dim(time), BH=k.size((batch, hidden)),
           act=lambda x: GLSL.unary(act, x), ract=lambda x: GLSL.unary(ract, x))
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 from functools import partial
 
 from converter.backends.dialect import WGSL_DIALECT as WGSL
-from converter.backends.lowering import Legalization, LoweringContext, layer_norm_start, window_of
+from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+                                         recurrence_flags, window_of)
 from converter.backends.webgpu import emit
 from converter.backends.webgpu.emit import Buf
 from converter.ir import dims
@@ -391,15 +392,10 @@ def lower_pool(node: Node, ctx: LoweringContext) -> None:
 
 # ---- recurrences ----------------------------------------------------------------------------------
 
-def _cell_context(node: Node, cell: str, hidden: int, gates: int, ins: dict) -> dict:
+def _cell_context(node: Node) -> dict:
     a = node.attrs
-    return {"cell": cell, "H": hidden, "G": gates, "h0": ins.get("h0") is not None,
-            "c0": ins.get("c0") is not None, "mask": ins.get("mask") is not None,
-            "rb": ins.get("rb") is not None, "go_backwards": a["go_backwards"],
-            "return_sequences": a["return_sequences"], "zero_output": a["zero_output_for_mask"],
-            "reset_before": cell == "gru" and not a["reset_after"],
-            "act": partial(WGSL.unary, a["activation"]),
-            "rec": partial(WGSL.unary, a.get("recurrent_activation", "sigmoid"))}
+    return {**recurrence_flags(node), "act": partial(WGSL.unary, a["activation"]),
+            "ract": partial(WGSL.unary, a.get("recurrent_activation", "sigmoid"))}
 
 
 def _gate_vectors(cell: str, U) -> bool:
@@ -425,7 +421,7 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
         ctx.fail(f"the state size {hidden} must be static")
     if mode == "auto":
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
-    c = _cell_context(node, cell, hidden, gates, ins)
+    c = _cell_context(node)
     c["u4"] = _gate_vectors(cell, ins["U"])
     def tensor_of(v):
         if v is ins["U"] and c["u4"]:

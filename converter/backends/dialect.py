@@ -71,6 +71,19 @@ class Dialect:
                              f"{type(self).__name__}.BINARY in {__file__}")
         return self.BINARY[fn].format(a=f"({a})", b=f"({b})")
 
+    BOUND = "wl_keepnan({x}, clamp({x}, -{c}, {c}))"      # NaN survives clamp on every driver
+
+    def bound(self, x: str, clip: float) -> str:
+        """``x`` clipped to [-clip, clip] (ONNX's cell clip); ``x`` itself when clip is 0 (off)."""
+        if not clip:
+            return x
+        return self.BOUND.format(x=f"({x})", c=self.lit(clip))
+
+    def where(self, cond: str, x: str, y: str, cond_dtype: str) -> str:
+        """``x if cond != 0 else y`` as a select (no arithmetic on x, y). A float cond is tested on its bits
+        (NaN counts as true, -0 as false) so that no driver assumption about NaN can change it."""
+        return self.select(self.nonzero(cond, cond_dtype), f"({x})", f"({y})")
+
     def step(self, step: tuple, arg: Callable[[str], str]) -> str:
         """The expression of one FusedElementwise step (``parse_step`` form); ``arg`` names an operand."""
         fn, args, params = step
@@ -186,6 +199,11 @@ class _GPU(Dialect):
 class WGSL(_GPU):
     name, lang, int_type = "wgsl", "wgsl", "u32"
     select = staticmethod(_wgsl_select)
+
+    @staticmethod
+    def nonzero(x: str, dtype: str) -> str:
+        return f"((bitcast<u32>({x}) & 0x7fffffffu) != 0u)" if dtype == "float32" else f"({x} != 0)"
+
     HELPERS = {
         # exp of -|x| never overflows: saturates to exactly 0/1 like the numpy reference
         "wl_sigmoid": "fn wl_sigmoid(x: f32) -> f32 {\n  let e = exp(-abs(x));\n"
@@ -207,7 +225,8 @@ class WGSL(_GPU):
                        "  let nan = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u"
                        " || (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;\n"
                        f"  return select({fn}(a, b), a + b, nan);\n}}\n" for fn in ("max", "min")},
-        "wl_isnan": "fn wl_isnan(x: f32) -> bool {\n  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;\n}\n",
+        "wl_isnan": "fn wl_isnan(x: f32) -> bool {\n"
+                    "  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;\n}\n",
         # log outside (0, inf] is indeterminate in WGSL (SwiftShader: log|x|): -inf at +-0, NaN below 0
         # and for NaN. Results are built from x's bits because a NaN/inf constant is a creation error.
         "wl_log": "fn wl_log(x: f32) -> f32 {\n  let bits = bitcast<u32>(x);\n  let zero = bits & 0u;\n"
@@ -233,6 +252,12 @@ class WGSL(_GPU):
 class GLSL(_GPU):
     name, lang, int_type = "glsl", "glsl", "int"
     select = staticmethod(_glsl_select)
+
+    @staticmethod
+    def nonzero(x: str, dtype: str) -> str:
+        # int32 tensors are stored as exact floats in WebGL textures: the same bit test holds
+        return f"((floatBitsToUint({x}) & 0x7FFFFFFFu) != 0u)"
+
     HELPERS = {
         # GLSL has no inf/NaN literals; bit patterns are exact
         "wl_inf": "float wl_inf() { return uintBitsToFloat(0x7F800000u); }\n",
@@ -245,7 +270,8 @@ class GLSL(_GPU):
                    "  return x >= 0.0 ? t : -t;\n}\n",
         "wl_erf": "float wl_erf(float x) {\n  float z = abs(x);\n  float t = 1.0 / (1.0 + 0.3275911 * z);\n"
                   "  float p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027"
-                  " + t * 1.061405429))));\n  float r = 1.0 - p * exp(-z * z);\n  return x >= 0.0 ? r : -r;\n}\n",
+                  " + t * 1.061405429))));\n  float r = 1.0 - p * exp(-z * z);\n"
+                  "  return x >= 0.0 ? r : -r;\n}\n",
         # GLSL ES 3.00 (4.5.1) lets drivers drop NaN (SwiftShader's relu/clamp/max of NaN is finite, exp
         # of NaN is inf): NaN is tested on the bit pattern, which no float optimization can fold away
         "wl_keepnan": "float wl_keepnan(float x, float fx) {\n"
@@ -281,6 +307,7 @@ class C(Dialect):
 
     name, lang, int_type = "c", "c", "int32_t"
     keep_nan = False
+    BOUND = "vclip({x}, {c})"
     UNARY = {
         "linear": "x", "relu": "vmax(x, splat(0.0f))", "relu6": "vmin(vmax(x, splat(0.0f)), splat(6.0f))",
         "sigmoid": "v_sigmoid(x)", "hard_sigmoid": "vmin(vmax(x / 6.0f + 0.5f, splat(0.0f)), splat(1.0f))",
@@ -306,7 +333,10 @@ class C(Dialect):
                  for fn, body in self.UNARY.items()}
         binary = {f"bin_{fn}": f"static inline f4 bin_{fn}(f4 a, f4 b) {{ return {body}; }}\n"
                   for fn, body in self.BINARY.items()}
-        self.HELPERS = {**unary, **binary}
+        # wasm min/max propagate NaN, so a clipped NaN stays NaN
+        clip = {"vclip": "static inline f4 vclip(f4 x, float c) "
+                         "{ return vmin(vmax(x, splat(-c)), splat(c)); }\n"}
+        self.HELPERS = {**clip, **unary, **binary}
 
     def lit(self, value: float) -> str:
         """A C float literal that reads back as the same float32."""
@@ -330,6 +360,15 @@ class C(Dialect):
         if fn not in self.BINARY:
             raise ValueError(f"c: no C text for binary fn {fn!r}; add it to C.BINARY in {__file__}")
         return f"bin_{fn}({a}, {b})"
+
+    @staticmethod
+    def select(cond: str, yes: str, no: str) -> str:
+        return f"vsel({cond}, {yes}, {no})"
+
+    @staticmethod
+    def nonzero(x: str, dtype: str) -> str:
+        """An i4 lane mask; lanes hold raw bits (int32 tensors are loaded as float bit patterns)."""
+        return f"((((i4){x}) & 0x7fffffff) != 0)" if dtype == "float32" else f"(((i4){x}) != 0)"
 
 
 CDIALECT, WGSL_DIALECT, GLSL_DIALECT = C(), WGSL(), GLSL()

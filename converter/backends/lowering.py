@@ -1,9 +1,10 @@
 """Backend-neutral lowering: an IR graph to a Program (docs/design.md section 4), minus the module.
 
 Every backend reuses this part. ``lower(graph, backend, table)`` (the graph already optimized by the
-driver, ``converter.backends.lower``) plans memory, builds the tensor table (graph values in their planned slots; constants as 64-byte aligned weights,
-created only when a kernel asks for them, possibly in a backend-chosen packed layout) and the I/O
-specs, then asks the backend's legalization table for the steps of every node.
+driver, ``converter.backends.lower``) plans memory, builds the tensor table (graph values in their
+planned slots; constants as 64-byte aligned weights, created only when a kernel asks for them,
+possibly in a backend-chosen packed layout) and the I/O specs, then asks the backend's legalization
+table for the steps of every node.
 
 A legalization table maps every catalogue op to either a kernel generator
 ``fn(node, ctx: LoweringContext) -> None`` (which adds kernels and steps through ``ctx``) or a string:
@@ -76,18 +77,35 @@ def window(x, y, size, strides, dilations, pads) -> Window:
 
 def recurrence_flags(node: Node) -> dict:
     """What every backend's recurrence templates are told about a *Recurrence node, under one set of
-    names: ``cell`` (kind), ``G`` (gates), ``H`` (units), ``has_<input>`` for each optional input, the
-    attrs (``go_backwards``, ``return_sequences``, ``zero_output``, ``reset_after``/``reset_before``)."""
+    names: every attr of the node (so a new cell option reaches every template without lowering code),
+    ``cell`` (kind), ``G`` (gates), ``H`` (units), ``has_<input>`` for each optional input, and the
+    short names ``zero_output`` (zero_output_for_mask), ``reset_after``/``reset_before``."""
     from converter.ops.recurrent import CELLS, cell_of
     cell, a = cell_of(node.op), node.attrs
-    flags = {"cell": cell.kind, "G": cell.n_gates, "H": int(node.input("U").shape[0]),
-             "go_backwards": a["go_backwards"], "return_sequences": a["return_sequences"],
+    flags = {**a, "cell": cell.kind, "G": cell.n_gates, "H": int(node.input("U").shape[0]),
              "zero_output": a["zero_output_for_mask"], "reset_after": a.get("reset_after", True)}
     flags["reset_before"] = cell.kind == "gru" and not flags["reset_after"]
     optional = {n for c in CELLS.values() for n in c.carried}      # the same flags for every cell
     named = node.named_inputs()
     flags.update({f"has_{name}": named.get(name) is not None for name in sorted(optional | set(named))})
     return flags
+
+
+def cell_functions(node: Node, dialect: Dialect) -> dict:
+    """``act``, ``ract`` (recurrent) and ``oact`` (LSTM output) of a *Recurrence node as callables
+    ``f(expr) -> text`` in ``dialect``: the function with its params, ``act``/``ract`` after the cell
+    clip (ONNX applies it to every gate input, not to the cell state before the output activation)."""
+    from converter.ops.activations import unpack_params
+    a, clip = node.attrs, float(node.attrs.get("clip", 0.0))
+
+    def fn(name: str, params, bounded: bool):
+        alpha, beta = unpack_params(params)
+        return lambda x: dialect.unary(name, dialect.bound(x, clip) if bounded else x, alpha, beta)
+    out_name = a.get("output_activation") or a["activation"]
+    out_params = a["output_activation_params"] if a.get("output_activation") else a["activation_params"]
+    rec_name, rec_params = a.get("recurrent_activation", "sigmoid"), a.get("recurrent_activation_params", ())
+    return {"act": fn(a["activation"], a["activation_params"], True), "ract": fn(rec_name, rec_params, True),
+            "oact": fn(out_name, out_params, False)}
 
 
 def layer_norm_start(node: Node, ctx: "LoweringContext") -> int:

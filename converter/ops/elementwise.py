@@ -1,4 +1,4 @@
-"""Elementwise ops: Unary, Binary, FusedElementwise, Softmax, Cast, Identity."""
+"""Elementwise ops: Unary, Binary, Where, FusedElementwise, Softmax, Cast, Identity."""
 
 from __future__ import annotations
 
@@ -44,6 +44,21 @@ class Binary:
 
     def reference(a, b, *, fn):
         return (np.asarray(BINARY_FNS[fn](a, b), dtype=np.result_type(a, b)),)
+
+
+@register("Where", inputs=("cond", "x", "y"), attrs={})
+class Where:
+    """x where cond != 0 else y, numpy broadcasting; cond float32 (0/1; NaN counts as true, -0 as false)
+    or int32. A pure select: NaN/inf in the branch not taken never reaches the output."""
+
+    def infer(cond, x, y, *, attrs):
+        need_dtype("Where", "cond", cond, "float32", "int32")
+        if x.dtype != y.dtype:
+            fail("Where", f"x {fmt(x)} and y {fmt(y)}: dtypes differ; insert a Cast")
+        return [(x.dtype, broadcast("Where", cond.shape, x.shape, y.shape))]
+
+    def reference(cond, x, y):
+        return (np.where(np.asarray(cond) != 0, x, y).astype(np.asarray(x).dtype),)
 
 
 def parse_step(step, n_inputs: int, index: int):

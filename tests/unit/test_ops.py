@@ -17,6 +17,10 @@ from converter.ops.registry import ValueInfo
 RNG = np.random.default_rng(7)
 
 # The catalogue of docs/design.md section 1: op -> (inputs, attrs with defaults; None = required).
+_RNN = {"activation": "tanh", "return_sequences": False, "go_backwards": False, "zero_output_for_mask": False,
+        "clip": 0.0, "activation_params": ()}
+_GATED = {**_RNN, "recurrent_activation": "sigmoid", "recurrent_activation_params": ()}
+_LSTM = {**_GATED, "input_forget": False, "output_activation": "", "output_activation_params": ()}
 CATALOGUE = {
     "Unary": (("x",), {"fn": None, "alpha": 0.0, "beta": 0.0}),
     "Binary": (("a", "b"), {"fn": None}),
@@ -26,25 +30,14 @@ CATALOGUE = {
     "Identity": (("x",), {}),
     "MatMul": (("x", "w", "b?"), {"activation": "linear", "alpha": 0.0}),
     "Gather": (("table", "idx"), {}),
-    "LSTM": (("x", "W", "U", "b?", "h0?", "c0?", "mask?"),
-             {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-              "go_backwards": False, "zero_output_for_mask": False, "gate_layout": "ifco"}),
-    "GRU": (("x", "W", "U", "b?", "rb?", "h0?", "mask?"),
-            {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-             "go_backwards": False, "zero_output_for_mask": False, "gate_layout": "zrh",
-             "reset_after": True}),
-    "SimpleRNN": (("x", "W", "U", "b?", "h0?", "mask?"),
-                  {"activation": "tanh", "return_sequences": False, "go_backwards": False,
-                   "zero_output_for_mask": False}),
-    "LSTMRecurrence": (("xw", "U", "h0?", "c0?", "mask?"),
-                       {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-                        "go_backwards": False, "zero_output_for_mask": False}),
-    "GRURecurrence": (("xw", "U", "rb?", "h0?", "mask?"),
-                      {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-                       "go_backwards": False, "zero_output_for_mask": False, "reset_after": True}),
-    "SimpleRNNRecurrence": (("xw", "U", "h0?", "mask?"),
-                            {"activation": "tanh", "return_sequences": False, "go_backwards": False,
-                             "zero_output_for_mask": False}),
+    "LSTM": (("x", "W", "U", "b?", "h0?", "c0?", "mask?", "p?"), {**_LSTM, "gate_layout": "ifco"}),
+    "GRU": (("x", "W", "U", "b?", "rb?", "h0?", "mask?"), {**_GATED, "gate_layout": "zrh", "reset_after": True}),
+    "SimpleRNN": (("x", "W", "U", "b?", "h0?", "mask?"), _RNN),
+    "LSTMRecurrence": (("xw", "U", "h0?", "c0?", "mask?", "p?"), _LSTM),
+    "GRURecurrence": (("xw", "U", "rb?", "h0?", "mask?"), {**_GATED, "reset_after": True}),
+    "SimpleRNNRecurrence": (("xw", "U", "h0?", "mask?"), _RNN),
+    "Where": (("cond", "x", "y"), {}),
+    "LengthMask": (("lengths", "like"), {}),
     "NotEqualMask": (("x",), {"value": 0.0, "reduce_last": False}),
     "Reduce": (("x", "mask?"), {"fn": "mean", "axes": (1,), "keepdims": False}),
     "Reshape": (("x",), {"shape": None}),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import CDIALECT as C
-from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
                                          recurrence_flags, window_of)
 from converter.backends.wasm.emit import CKernel
 from converter.ir import dims
@@ -86,9 +86,11 @@ def _broadcast_axes(out_shape, in_shapes) -> list:
     return merged or [(1, [0] * len(in_shapes))]
 
 
-def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
+def _elementwise(node: Node, ctx: LoweringContext, program, bits: bool = False) -> None:
+    """The elementwise kernel over parsed steps, or over ``(lines, result)`` when ``bits`` (a select:
+    lanes carry raw bits, so int32 tensors pass through unchanged)."""
     out = node.outputs[0]
-    if out.dtype != "float32" or any(v.dtype != "float32" for v in node.inputs):
+    if not bits and (out.dtype != "float32" or any(v.dtype != "float32" for v in node.inputs)):
         ctx.fail("the wasm elementwise kernel handles float32 only; int32 arithmetic is not supported")
     k = CKernel(node.op, "elementwise.c.j2")
     for i, v in enumerate(node.inputs):
@@ -96,7 +98,7 @@ def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
     k.ptr("y", ctx.tensor(out), access="read_write")
     axes = _broadcast_axes(out.shape, [v.shape for v in node.inputs])
     inner_dim, inner_strides = axes[-1]
-    lines, result = _expr_lines(program)
+    lines, result = program if bits else _expr_lines(program)
     outer = [{"dim": k.dim(d), "strides": [k.dim(s) if s != 0 else "0" for s in st]}
              for d, st in axes[:-1]]
     outer_size = k.dim(dims.size([d for d, _ in axes[:-1]]))
@@ -110,6 +112,18 @@ def lower_unary(node: Node, ctx: LoweringContext) -> None:
 
 def lower_binary(node: Node, ctx: LoweringContext) -> None:
     _elementwise(node, ctx, [(node.attrs["fn"], ("in0", "in1"), ())])
+
+
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    expr = C.where("in0", "in1", "in2", node.input("cond").dtype)
+    _elementwise(node, ctx, ([f"f4 t0 = {expr};"], "t0"), bits=True)
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    k = CKernel("LengthMask", "length_mask.c.j2")
+    k.ptr("lengths", ctx.tensor(lengths), "int32").ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    _step(ctx, k, B=k.dim(like.shape[0]), T=k.dim(like.shape[1]))
 
 
 def lower_fused(node: Node, ctx: LoweringContext) -> None:
@@ -132,7 +146,8 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
         k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
     _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N8=n8, has_b=b is not None,
-          act=node.attrs["activation"], act_params=C.params(node.attrs["activation"], node.attrs["alpha"]))
+          act=node.attrs["activation"],
+          act_params=C.params(node.attrs["activation"], node.attrs["alpha"], 0.0))
 
 
 def lower_gather(node: Node, ctx: LoweringContext) -> None:
@@ -186,15 +201,19 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
     for name in ("h0", "c0", "mask"):
         if ins.get(name) is not None:
             k.ptr(name, ctx.tensor(ins[name]))
+    p = ins.get("p")
+    if p is not None:          # peepholes [3H] (i, f, o), each gate padded to HP like rb
+        if not p.is_const:
+            ctx.fail("the peephole weights p must be a constant")
+        k.ptr("p", ctx.weight(p, np.pad(p.data.reshape(3, H), [(0, 0), (0, hp - H)]).ravel(), "padded"))
     outs = ["y", "h_out", "c_out"][:len(node.outputs)]
     for name, v in zip(outs, node.outputs):
         k.ptr(name, ctx.tensor(v), access="read_write")
     B, T = ins["xw"].shape[:2]
     ns = 5 if two_pass else max(gates, 3)     # scratch rows per batch row (see recurrence.c.j2)
     k.ptr("scratch", ctx.add_temp(f"{node.name}#state", "float32", (B, ns * hp)), access="read_write")
-    act, ract = a["activation"], a.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, **recurrence_flags(node), HP=hp, NU=nu, NS=ns, B=k.dim(B), T=k.dim(T),
-          act=act, act_params=C.params(act), ract=ract, ract_params=C.params(ract))
+    _step(ctx, k, **recurrence_flags(node), **cell_functions(node, C), HP=hp, NU=nu, NS=ns, B=k.dim(B),
+          T=k.dim(T))
 
 
 # ---- masks and reductions ------------------------------------------------------------------------
@@ -404,7 +423,7 @@ def lower_conv(node: Node, ctx: LoweringContext) -> None:
     k.ptr("y", ctx.tensor(y), access="read_write")
     act = node.attrs["activation"]
     _step(ctx, k, **_window(k, node), C=C_in, F=F, F4=_cdiv4(F), NF=_cdiv4(F) // 4, has_b=b is not None,
-          act=act, act_params=C.params(act, node.attrs["alpha"]))
+          act=act, act_params=C.params(act, node.attrs["alpha"], 0.0))
 
 
 def lower_pool(node: Node, ctx: LoweringContext) -> None:
@@ -435,6 +454,8 @@ TABLE: Legalization = {
     "Unary": lower_unary,
     "Binary": lower_binary,
     "FusedElementwise": lower_fused,
+    "Where": lower_where,
+    "LengthMask": lower_length_mask,
     "Softmax": lower_softmax,
     "Cast": lower_cast,
     "Identity": lower_identity,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from converter.backends.dialect import GLSL_DIALECT as GLSL
-from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
                                          recurrence_flags, window_of)
 from converter.backends.webgl.emit import GlKernel
 from converter.ir import dims
@@ -95,6 +95,18 @@ def lower_binary(node: Node, ctx: LoweringContext) -> None:
     _elementwise(ctx, node, [], GLSL.binary(node.attrs["fn"], "v_x0", "v_x1"))
 
 
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(ctx, node, [], GLSL.where("v_x0", "v_x1", "v_x2", node.input("cond").dtype))
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    k = GlKernel(node.op, "length_mask.glsl.j2")
+    k.read("lengths", ctx.tensor(lengths))
+    _out(ctx, node, k)
+    _step(ctx, k, T=k.dim(like.shape[1]))
+
+
 def _operand(arg: str) -> str:
     return f"v_x{arg[2:]}" if arg.startswith("in") else arg
 
@@ -129,7 +141,7 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
     _step(ctx, k, K=k.dim(w.shape[0]), N=k.dim(w.shape[1]), bias=b is not None,
-          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"]))
+          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0))
 
 
 def lower_gather(node: Node, ctx: LoweringContext) -> None:
@@ -195,7 +207,8 @@ def lower_conv(node: Node, ctx: LoweringContext) -> None:
     _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
     _step(ctx, k, C=k.dim(x.shape[-1]), F=k.dim(w.shape[-1]), bias=b is not None,
-          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"]), **_window(k, node))
+          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0),
+          **_window(k, node))
 
 
 def lower_pool(node: Node, ctx: LoweringContext) -> None:
@@ -357,7 +370,7 @@ def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, 
     batch, time, hidden = xw.shape[0], xw.shape[1], int(node.inputs[1].shape[0])
     k.read("xw", ctx.tensor(xw))
     k.read("U", u_tid, "R32F" if cell == "rnn" else "RGBA32F")
-    for name in ("rb", "h0", "c0", "mask"):
+    for name in ("rb", "h0", "c0", "mask", "p"):
         if extra.get(name) is not None:
             k.read(name, ctx.tensor(extra[name]))
     even_h, odd_h = hist["h"]
@@ -377,10 +390,8 @@ def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, 
             k.write("c", hist["c"][0])
             k.meta["swap"].append([k.index_of("cp"), k.index_of("c")])
         k.meta["region"] = "block"
-    act = node.attrs["activation"]
-    ract = node.attrs.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, **recurrence_flags(node), phase=phase, T=k.dim(time), BH=k.size((batch, hidden)),
-          act=lambda x: GLSL.unary(act, x), ract=lambda x: GLSL.unary(ract, x))
+    _step(ctx, k, **recurrence_flags(node), **cell_functions(node, GLSL), phase=phase, T=k.dim(time),
+          BH=k.size((batch, hidden)))
 
 
 def _recurrence_outputs(ctx, node, cell, extra, hist) -> None:
@@ -411,6 +422,7 @@ HOISTED = "hoist_input_projection always rewrites it to MatMul + {}Recurrence be
 
 TABLE: Legalization = {
     "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused, "Cast": lower_cast,
+    "Where": lower_where, "LengthMask": lower_length_mask,
     "NotEqualMask": lower_not_equal_mask, "Softmax": lower_softmax, "MatMul": lower_matmul,
     "Gather": lower_gather, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm, "Conv": lower_conv,
     "Pool": lower_pool, "Reshape": lower_copy, "Transpose": lower_transpose, "Concat": lower_concat,

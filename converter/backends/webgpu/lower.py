@@ -5,7 +5,8 @@ kernels rendered by ``emit.render`` plus steps whose params and dispatch sizes a
 program's symbols. Shapes are computed here and handed to kernels as u32 params; kernels never
 recompute them.
 
-Recurrences run in one of two modes (lowering option ``recurrence``): ``sequence`` is one dispatch for the whole
+Recurrences run in one of two modes (lowering option ``recurrence``): ``sequence`` is one dispatch for the
+whole
 sequence (one workgroup per batch row, h in workgroup memory); ``step`` is one dispatch per time step,
 repeated by the runtime inside one command buffer (KernelSpec.meta["loop"]). ``auto`` picks sequence
 when the state fits one workgroup (H <= SEQUENCE_MAX_UNITS). LSTM recurrent weights are repacked so a
@@ -20,10 +21,10 @@ combine partials in workgroup memory; the workgroup shape follows the line lengt
 
 from __future__ import annotations
 
-from functools import partial
+import numpy as np
 
 from converter.backends.dialect import WGSL_DIALECT as WGSL
-from converter.backends.lowering import (Legalization, LoweringContext, layer_norm_start,
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
                                          recurrence_flags, window_of)
 from converter.backends.webgpu import emit
 from converter.backends.webgpu.emit import Buf
@@ -129,6 +130,20 @@ def lower_binary(node: Node, ctx: LoweringContext) -> None:
     elementwise(ctx, f"binary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
 
 
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    expr = WGSL.where("v0", "v1", "v2", node.input("cond").dtype)
+    elementwise(ctx, "where", node.inputs, node.outputs[0], [], expr)
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    y = node.outputs[0]
+    n = prod(y.shape)
+    kernel = _render(ctx, "length_mask", "length_mask.wgsl.j2",
+                     [Buf("lengths", "i32"), Buf("y", access="read_write")], ["n", "t"], (LINEAR_WG,))
+    ctx.add_step(kernel, [ctx.tensor(lengths), ctx.tensor(y)], [n, d(like.shape[1])], linear_dispatch(n))
+
+
 def _operand(arg: str) -> str:
     return f"v{arg[2:]}" if arg.startswith("in") else arg
 
@@ -194,7 +209,7 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     y = node.outputs[0]
     m_dim = dims.size(tuple(x.shape[:-1]))
     m, k, n = d(m_dim), d(x.shape[-1]), d(w.shape[1])
-    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0)
     bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
     for path, gate in _matmul_paths(m_dim):
@@ -372,7 +387,7 @@ def lower_conv(node: Node, ctx: LoweringContext) -> None:
     geo = _window(node)
     geo.update(n=prod(y.shape), f=d(y.shape[-1]), c=d(x.shape[-1]))
     bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
-    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0)
     kernel = _render(ctx, "conv", "conv.wgsl.j2", bufs, list(geo), (LINEAR_WG,), bias=b is not None,
                      activation=act)
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
@@ -393,9 +408,7 @@ def lower_pool(node: Node, ctx: LoweringContext) -> None:
 # ---- recurrences ----------------------------------------------------------------------------------
 
 def _cell_context(node: Node) -> dict:
-    a = node.attrs
-    return {**recurrence_flags(node), "act": partial(WGSL.unary, a["activation"]),
-            "ract": partial(WGSL.unary, a.get("recurrent_activation", "sigmoid"))}
+    return {**recurrence_flags(node), **cell_functions(node, WGSL)}
 
 
 def _gate_vectors(cell: str, U) -> bool:
@@ -423,13 +436,21 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
     c = _cell_context(node)
     c["u4"] = _gate_vectors(cell, ins["U"])
+    p = ins.get("p")
+    if p is not None and not (c["u4"] and p.is_const):
+        ctx.fail("peepholes need constant U and p on webgpu (they are packed into U's buffer)")
+
     def tensor_of(v):
         if v is ins["U"] and c["u4"]:
-            # U[k, g*H + u] -> U4[k, u, g]; only the packed copy goes into the bundle
+            # U[k, g*H + u] -> U4[k, u, g]; only the packed copy goes into the bundle. Peepholes ride
+            # along as row H, (p_i, p_f, 0, p_o) per unit: WebGPU guarantees only 8 storage buffers.
             packed = v.data.reshape(hidden, gates, hidden).transpose(0, 2, 1)
-            return ctx.weight(v, packed, "gates_vec4")
+            if p is not None:
+                pi, pf, po = p.data.reshape(3, hidden)
+                packed = np.concatenate([packed, np.stack([pi, pf, np.zeros_like(pi), po], -1)[None]])
+            return ctx.weight(v, packed, "gates_vec4_p" if p is not None else "gates_vec4")
         return ctx.tensor(v)
-    tensors = [tensor_of(v) for v in node.inputs if v is not None]
+    tensors = [tensor_of(v) for v in node.inputs if v is not None and v is not p]
     tensors += [ctx.tensor(v) for v in node.outputs]
     batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
     name = f"{cell}_{mode}"
@@ -462,7 +483,8 @@ _HOISTED = "hoist_input_projection rewrites it into MatMul + {}Recurrence before
 
 TABLE: Legalization = {
     "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused,
-    "Cast": lower_cast, "Identity": lower_copy, "Reshape": lower_copy,
+    "Where": lower_where, "LengthMask": lower_length_mask, "Cast": lower_cast, "Identity": lower_copy,
+    "Reshape": lower_copy,
     "NotEqualMask": lower_not_equal_mask, "MatMul": lower_matmul, "Gather": lower_gather,
     "Softmax": lower_softmax, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm,
     "Transpose": lower_transpose, "Slice": lower_slice, "Reverse": lower_reverse,

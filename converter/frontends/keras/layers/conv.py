@@ -116,7 +116,8 @@ def _zero_pad(lc: LayerCall, n: int):
 RULES = {
     ("Conv1D",): (_conv, 1), ("Conv2D",): (_conv, 2),
     ("MaxPooling1D", "MaxPool1D"): (_pool, "max", 1), ("MaxPooling2D", "MaxPool2D"): (_pool, "max", 2),
-    ("AveragePooling1D", "AvgPool1D"): (_pool, "avg", 1), ("AveragePooling2D", "AvgPool2D"): (_pool, "avg", 2),
+    ("AveragePooling1D", "AvgPool1D"): (_pool, "avg", 1),
+    ("AveragePooling2D", "AvgPool2D"): (_pool, "avg", 2),
     ("GlobalAveragePooling1D", "GlobalAvgPool1D"): (_global, "mean", 1, True),
     ("GlobalMaxPooling1D", "GlobalMaxPool1D"): (_global, "max", 1, False),
     ("GlobalAveragePooling2D", "GlobalAvgPool2D"): (_global, "mean", 2, False),

@@ -88,6 +88,7 @@ def _image_functions():
                 self.conv = L.Convolution2D(3, 6, 3, pad=1)
                 self.bn = L.BatchNormalization(6)
                 self.fc = L.Linear(6, 4)
+            self.keep = np.arange(12).reshape(2, 6) % 3 != 0                   # a constant condition
 
         def __call__(self, image):
             h = F.relu(self.bn(self.conv(image)))                               # [2, 6, 7, 7]
@@ -105,6 +106,7 @@ def _image_functions():
                 "sum_all": F.sum(avg), "global_avg": avg,
                 "feature": F.tanh(self.fc(feature)),
                 "clip_sig": F.clip(F.sigmoid(feature), 0.3, 0.7) + F.hard_sigmoid(feature * 3.0),
+                "where": F.where(self.keep, feature, F.exp(feature * 30.0)),
                 "softplus": F.softplus(feature * 4.0) + F.softplus(feature, beta=2.5),
                 "stack": F.stack([parts[0], parts[2]], axis=2),
                 "rows": F.swapaxes(rows[1] * 2.0 + rows[2], 1, 2),

@@ -183,5 +183,7 @@ def pad_sequence(call: Call):
 
 @chainer_function("Where")
 def where(call: Call):
-    raise call.error("F.where needs the IR's Where op, which this Webloom version does not have yet; "
-                     "compute the selection outside the converted model (docs/chainer.md)")
+    """F.where(condition, x, y). Chainer computes no bool Variables, so the condition is an array:
+    a constant of the graph, frozen at its traced value as Python control flow is."""
+    cond = np.asarray(call.fn.condition, np.float32)       # Chainer keeps it on the function node
+    return [call.add1("Where", [call.const("condition", cond), call.value(0), call.value(1)])]

@@ -14,7 +14,8 @@ forward direction's.
 Chainer's weight names per layer and direction (``link[k].w0...``), each W [H, in] and b [H]:
 LSTM w0..w3 input -> i, f, a (cell candidate), o and w4..w7 the same from h (F.n_step_lstm stacks them
 as a, i, f, o); GRU w0..w2 input -> r, z, h~ and w3..w5 from h, h~ = tanh(W2 x + b2 + r * (W5 h + b5));
-RNN w0 input, w1 from h.
+RNN w0 input, w1 from h. They are concatenated in that order and the op's ``gate_layout`` says so
+(the IR's recurrent-cell descriptor, ``converter/ops/recurrent.py``, reorders them).
 """
 
 from __future__ import annotations
@@ -23,43 +24,46 @@ import numpy as np
 
 from converter.errors import ConversionError
 from converter.frontends.chainer.sequences import SeqValue
+from converter.ops.recurrent import CELLS, Cell
 
-# link class name -> (IR op, activation)
-KINDS = {"NStepLSTM": ("LSTM", "tanh"), "NStepBiLSTM": ("LSTM", "tanh"),
-         "NStepGRU": ("GRU", "tanh"), "NStepBiGRU": ("GRU", "tanh"),
-         "NStepRNNTanh": ("SimpleRNN", "tanh"), "NStepBiRNNTanh": ("SimpleRNN", "tanh"),
-         "NStepRNNReLU": ("SimpleRNN", "relu"), "NStepBiRNNReLU": ("SimpleRNN", "relu")}
+# link class name -> (IR cell kind, activation)
+KINDS = {"NStepLSTM": ("lstm", "tanh"), "NStepBiLSTM": ("lstm", "tanh"),
+         "NStepGRU": ("gru", "tanh"), "NStepBiGRU": ("gru", "tanh"),
+         "NStepRNNTanh": ("rnn", "tanh"), "NStepBiRNNTanh": ("rnn", "tanh"),
+         "NStepRNNReLU": ("rnn", "relu"), "NStepBiRNNReLU": ("rnn", "relu")}
+# Chainer's gate order in w0, w1, ... (the same again from h): the IR op's gate_layout (a = candidate)
+CHAINER_GATES = {"lstm": "ifao", "gru": "rzh", "rnn": "h"}
 
 
-def _kind(link) -> tuple[str, str]:
+def _kind(link) -> tuple[Cell, str]:
     import chainer.links as L
-    for name, kind in KINDS.items():
-        if type(link) is getattr(L, name, None):
-            return kind
-    for name, kind in KINDS.items():      # a user subclass of one of them
-        if isinstance(link, getattr(L, name)):
-            return kind
+    for exact in (True, False):           # a user subclass of one of them too
+        for name, (kind, activation) in KINDS.items():
+            cls = getattr(L, name, None)
+            if cls is not None and (type(link) is cls if exact else isinstance(link, cls)):
+                return CELLS[kind], activation
     raise ConversionError(f"NStep link {type(link).__name__} is not supported; use one of "
                           f"{', '.join(KINDS)}")
 
 
-def _weights(op: str, w: list, b: list) -> dict:
-    """The IR recurrence's weights from Chainer's per-gate ones (IR gate orders: LSTM ifco, GRU zrh)."""
-    cat = lambda parts: np.concatenate(parts, axis=0)  # noqa: E731  [gates*H, in] in the IR's order
-    if op == "LSTM":
-        return {"W": cat(w[0:4]).T, "U": cat(w[4:8]).T, "b": cat(b[0:4]) + cat(b[4:8])}
-    if op == "GRU":
-        zrh, rec = (1, 0, 2), (4, 3, 5)
-        return {"W": cat([w[k] for k in zrh]).T, "U": cat([w[k] for k in rec]).T,
-                "b": cat([b[k] for k in zrh]), "rb": cat([b[k] for k in rec])}
-    return {"W": w[0].T, "U": w[1].T, "b": b[0] + b[1]}
+def _weights(cell: Cell, w: list, b: list) -> dict:
+    """The cell's weight inputs in Chainer's gate order: W [in, gates*H], U [H, gates*H], the biases.
+    GRU keeps the recurrent bias apart (it sits inside r * (W_h h + b_h)); the others add the two."""
+    n = cell.n_gates
+    cat = lambda parts: np.concatenate(parts, axis=0)  # noqa: E731
+    given = {"W": cat(w[:n]).T, "U": cat(w[n:]).T}
+    if "rb" in cell.weights:
+        given.update(b=cat(b[:n]), rb=cat(b[n:]))
+    else:
+        given["b"] = cat(b[:n]) + cat(b[n:])
+    return given
 
 
 class _NStep:
     def __init__(self, builder, call):
         self.b, self.g, self.call = builder, builder.g, call
         self.link = call.link
-        self.op, self.activation = _kind(self.link)
+        self.cell_kind, self.activation = _kind(self.link)
         self.dirs, self.layers, self.hidden = self.link.direction, self.link.n_layers, self.link.out_size
 
     def initial(self, k: int, index: int):
@@ -84,21 +88,17 @@ class _NStep:
         w = [np.asarray(getattr(params, f"w{j}").array, np.float32) for j in range(n)]
         b = [np.asarray(getattr(params, f"b{j}").array, np.float32) for j in range(n)]
         name = f"{self.call.path}/{index}"
-        c = {k: self.g.const(f"{name}/{k}", v) for k, v in _weights(self.op, w, b).items()}
+        weights = {k: self.g.const(f"{name}/{k}", v) for k, v in _weights(self.cell_kind, w, b).items()}
         attrs = {"return_sequences": True, "go_backwards": backwards, "zero_output_for_mask": True,
                  "activation": self.activation}
-        h0 = self.initial(0, index)
-        if self.op == "LSTM":
-            inputs = [x, c["W"], c["U"], c["b"], h0, self.initial(1, index), mask]
-        elif self.op == "GRU":
-            inputs = [x, c["W"], c["U"], c["b"], c["rb"], h0, mask]
-            attrs["reset_after"] = True
-        else:
-            inputs = [x, c["W"], c["U"], c["b"], h0, mask]
-        y, *states = self.g.add(self.op, inputs, attrs, name=name)
+        if self.cell_kind.n_gates > 1:
+            attrs["gate_layout"] = CHAINER_GATES[self.cell_kind.kind]
+        states = [self.initial(k, index) for k in range(len(self.cell_kind.states))]
+        inputs = [x] + [weights[k] for k in self.cell_kind.weights] + states + [mask]
+        y, *final = self.g.add(self.cell_kind.op, inputs, attrs, name=name)
         if backwards:
             y = self.g.add1("Reverse", [y], {"axis": 1}, name=f"{name}/reverse")
-        return y, states
+        return y, final
 
     def stacked(self, states: list, k: int):
         """hy (k=0) or cy (k=1): the final states of every layer and direction, [L*D, B, H]."""

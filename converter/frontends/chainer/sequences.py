@@ -167,14 +167,11 @@ class SequenceTable:
 
     # ---- masks and outputs -----------------------------------------------------------------------
     def mask(self, seq: SeqValue) -> Value:
-        """float32 [B, T]: 1 where step t of row b is valid (t < lengths[b]). A Gather of the rows of the
-        constant table L[n, t] = (t < n), n in [0, T], with the lengths as indices (so a length outside
-        [0, T] is an error, not a silently wrong mask)."""
+        """float32 [B, T]: 1 where step t of row b is valid (t < lengths[b]), the IR's LengthMask (one per
+        lengths value; a length above T counts as T, a negative one as 0)."""
         key = id(seq.lengths)
         if key not in self.masks:
-            table = (np.arange(seq.time)[None, :] < np.arange(seq.time + 1)[:, None]).astype(np.float32)
-            table_value = self.b.g.const(f"{seq.lengths.name}/mask_table", table)
-            self.masks[key] = self.b.g.add1("Gather", [table_value, seq.lengths],
+            self.masks[key] = self.b.g.add1("LengthMask", [seq.lengths, seq.padded],
                                             name=f"{seq.lengths.name}/mask")
         return self.masks[key]
 

@@ -37,7 +37,9 @@ export function showBackend(runners) {
   const used = [...new Set(Object.values(runners).map((r) => r.backendName))];
   const skipped = new Map();
   for (const r of Object.values(runners)) {
-    for (const { backend, reason } of r.fallbackReasons) if (!skipped.has(backend)) skipped.set(backend, reason);
+    for (const { backend, reason } of r.fallbackReasons) {
+      if (!skipped.has(backend)) skipped.set(backend, reason);
+    }
   }
   info.replaceChildren();
   const strong = document.createElement("b");

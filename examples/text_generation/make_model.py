@@ -1,5 +1,6 @@
-"""Train the text generation example: seed 001's character model (LSTM(128) over a window of MAXLEN
-one-hot characters, Dense softmax over the next character) on a slice of Tiny Shakespeare.
+"""Train the text generation example: the character model of Wei-Ying Wang's "Words Generator with LSTM
+on Keras" (LSTM(128) over a window of MAXLEN one-hot characters, Dense softmax over the next character)
+on a slice of Tiny Shakespeare.
 
 Writes, next to this file:
 - model.keras       the window model, input `chars` [batch, MAXLEN, V] -> `next_char` [batch, V]
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import js_sampling  # noqa: E402  (examples/js_sampling.py: the runtime's sampler in Python)
 DEFAULT_CORPUS = Path("/work/shared/data/tinyshakespeare.txt")
-# Seed 001 reduces the text to lower case letters and a few punctuation marks (36 characters).
+# The tutorial reduces the text to lower case letters and a few punctuation marks (36 characters).
 CHARS = sorted(set("abcdefghijklmnopqrstuvwxyz") | set(" \n,.?!:;-'"))
 MAXLEN, UNITS = 40, 128
 TRAIN_CHARS, STRIDE = 300_000, 3
@@ -44,7 +45,7 @@ SEED_CANDIDATES = 40       # seed texts tried; the one whose greedy path is leas
 
 
 def reduce_text(text: str) -> str:
-    """Lower case; any character outside CHARS becomes a space (as seed 001 does)."""
+    """Lower case; any character outside CHARS becomes a space (as the tutorial does)."""
     allowed = set(CHARS)
     return "".join(c if c in allowed else " " for c in text.lower())
 

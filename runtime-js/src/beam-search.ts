@@ -47,7 +47,9 @@ interface Live {
 /** The best hypotheses, best first (at most `width`). */
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
   const { runner, step, startToken, width, maxLength, endToken } = options;
-  if (!Number.isInteger(width) || width < 1) throw new Error(`beamSearch: width must be a positive integer, got ${width}`);
+  if (!Number.isInteger(width) || width < 1) {
+    throw new Error(`beamSearch: width must be a positive integer, got ${width}`);
+  }
   if (!Number.isInteger(maxLength) || maxLength < 1) {
     throw new Error(`beamSearch: maxLength must be a positive integer, got ${maxLength}`);
   }

@@ -9,13 +9,19 @@
 import type { HostArray } from "./backends/backend.js";
 import type { InputHandle } from "./tensor.js";
 
+/** One state input's saved values (null: zeros) and the shape given with them. */
+export interface SavedState {
+  readonly data: HostArray | null;
+  readonly shape: readonly number[] | null;
+}
+
 export interface StateSnapshot {
-  /** State input name -> its values (null: zeros) and the shape given with them. */
-  readonly states: ReadonlyMap<string, { readonly data: HostArray | null; readonly shape: readonly number[] | null }>;
+  /** State input name -> its saved values. */
+  readonly states: ReadonlyMap<string, SavedState>;
 }
 
 export function snapshotState(inputs: readonly InputHandle[]): StateSnapshot {
-  const states = new Map<string, { data: HostArray | null; shape: readonly number[] | null }>();
+  const states = new Map<string, SavedState>();
   for (const handle of inputs) {
     if (handle.role !== "state") continue;
     states.set(handle.name, { data: handle.data === null ? null : handle.data.slice(), shape: handle.given });

@@ -177,7 +177,8 @@ def test_drawing_a_picture(page, web_dir, http_server, reference):
 
 
 def test_sampling_matches_the_seeded_reference(page, web_dir, http_server, reference):
-    open_page(page, f"{http_server}/{web_dir.name}/index.html?backend=wasm&mode=sampled&temperature=1.5&rng=3")
+    query = "backend=wasm&mode=sampled&temperature=1.5&rng=3"
+    open_page(page, f"{http_server}/{web_dir.name}/index.html?{query}")
     result = page.evaluate("window.webloomResults")
     random = js_sampling.create_rng(3)           # one generator for the samples, in table order
     assert result["captions"] == [reference.sampled(s["pixels"], 1.5, random) for s in SAMPLES["samples"]]

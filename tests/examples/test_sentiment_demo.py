@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,13 @@ def test_page_waits_for_input(page, web_dir, http_server):
     page.wait_for_selector("#score[data-text='']", timeout=30_000)
     assert page.inner_text("#label") == "Type a few words"
     wait_done(page)
+
+
+def test_auto_backend_shows_why_others_were_skipped(page, web_dir, web_root, http_server):
+    out = web_root / "sentiment-no-webgpu"
+    shutil.copytree(web_dir, out, dirs_exist_ok=True)
+    (out / "model.webgpu.wlm").unlink()          # as if this deployment shipped no WebGPU bundle
+    open_page(page, f"{http_server}/{out.name}/index.html")
+    assert page.input_value("#backend") == "auto"
+    info = page.inner_text("#backend-info")
+    assert info.startswith("running on webgl") and "skipped webgpu (" in info and "not found" in info, info

@@ -53,6 +53,21 @@ export function showBackend(runners) {
   }
 }
 
+/** Shows what is wrong with the visitor's input in #status (the page keeps working). */
+export function inputError(error) {
+  const status = document.getElementById("status");
+  status.textContent = error.message;
+  status.className = "error";
+  document.body.dataset.done = "input-error";
+}
+
+/** Clears #status after a run that went well. */
+export function clearStatus() {
+  const status = document.getElementById("status");
+  status.textContent = "";
+  status.className = "";
+}
+
 /** Shows an error in #status and marks the page as failed (the tests wait for body[data-done]). */
 export function fail(error) {
   const status = document.getElementById("status");

@@ -95,7 +95,8 @@ def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
 def load_keras_graph(args):
     from converter.api import from_keras
     shapes = dict(parse_input_shape(t) for t in args.input_shape)
-    return from_keras(args.model, input_shapes=shapes or None, step=args.step)
+    step = {"step": True} if getattr(args, "step", False) else {}
+    return from_keras(args.model, input_shapes=shapes or None, **step)
 
 
 def convert(args, backends: dict, out=None, load_graph=None) -> None:

@@ -52,12 +52,12 @@ def test_generation_matches_keras(page, web_dir, http_server, backend):
     open_page(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}", wait="ready")
     check_backend_bar(page, backend)
     assert page.input_value("#temperature") == "0.7"       # sampling by default: greedy loops
-    sampled = EXPECTED["sampled"]
-    page.fill("#count", str(sampled["n"]))
+    sampled, n = EXPECTED["sampled"], 40      # each mode draws from its own createRng: a prefix
+    page.fill("#count", str(n))
     result = click_and_wait(page, "#go")
     assert result["backend"] == backend and result["seed"] == EXPECTED["seed"]
-    assert result["window"]["text"] == sampled["window"]
-    assert result["step"]["text"] == sampled["step"]
+    assert result["window"]["text"] == sampled["window"][:n]
+    assert result["step"]["text"] == sampled["step"][:n]
     keras_first = np.array(EXPECTED["first_probs"])
     for mode in ("window", "step"):
         np.testing.assert_allclose(result[mode]["firstProbs"], keras_first, atol=1e-4, err_msg=mode)
@@ -66,7 +66,7 @@ def test_generation_matches_keras(page, web_dir, http_server, backend):
     # both modes see the same seed from a zero state before the first choice
     np.testing.assert_allclose(result["window"]["firstProbs"], result["step"]["firstProbs"], atol=1e-5)
     screenshot(page, f"text_generation-{backend}")
-    n = 40       # greedy: ~4 s per mode on SwiftShader WebGPU
+    n = 30       # greedy: ~3 s per mode on SwiftShader WebGPU
     page.fill("#temperature", "0")
     page.fill("#count", str(n))
     greedy = click_and_wait(page, "#go")

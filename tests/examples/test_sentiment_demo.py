@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.examples.pages import BACKENDS, check_backend_bar, open_page, screenshot, wait_done
+from tests.examples.pages import BACKENDS, check_backend_bar, open_page, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sentiment"
@@ -97,8 +97,12 @@ def test_typing_a_review_scores_it_live(page, web_dir, http_server, backend, ref
     page.click("#samples button >> nth=1")
     page.wait_for_selector(f"#score[data-text='{EXPECTED['texts'][1]}']", timeout=30_000)
     assert page.inner_text("#label") == "Negative"
+    page.fill("#review", "")            # nothing to score: the page asks for words
+    page.wait_for_selector("#score[data-text='']", timeout=30_000)
+    assert page.inner_text("#label") == "Type a few words"
     page.fill("#review", TYPED)
     page.wait_for_selector(f"#score[data-text='{TYPED}']", timeout=30_000)
+    assert not page.errors, page.errors
     screenshot(page, f"sentiment-{backend}")
 
 
@@ -119,14 +123,6 @@ def test_node_check_script(web_dir):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "max rel diff vs Keras" in done.stdout
     assert len(EXPECTED["outputs"]["score"]["data"]) == len(EXPECTED["texts"]) == 4
-
-
-def test_page_waits_for_input(page, web_dir, http_server):
-    open_page(page, f"{http_server}/{web_dir.name}/index.html?backend=wasm")
-    page.fill("#review", "")
-    page.wait_for_selector("#score[data-text='']", timeout=30_000)
-    assert page.inner_text("#label") == "Type a few words"
-    wait_done(page)
 
 
 def test_auto_backend_shows_why_others_were_skipped(page, web_dir, web_root, http_server):

@@ -14,7 +14,8 @@ await build({
   target: "es2022",
   // Node built-ins are imported lazily, only when a filesystem path is loaded under Node.
   external: ["node:*"],
-  sourcemap: true,
+  minify: true,
+  sourcemap: true,     // dist/webloom.js.map beside it (shipped in the npm package and the output folder)
   logLevel: "warning",
 });
 try {

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 
 import jinja2
 import numpy as np
@@ -36,8 +35,9 @@ from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
 from converter.ir import dims
 from converter.ops.activations import DEFAULT_ALPHA, SELU_ALPHA, SELU_SCALE
+from converter.resources import kernel_dir
 
-KERNEL_DIR = Path(__file__).resolve().parents[3] / "kernels" / "webgl"
+KERNEL_DIR = kernel_dir("webgl")  # the package data when installed (converter/resources.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)), undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 

@@ -16,15 +16,15 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from converter.backends.program import Binding, KernelSpec
 from converter.ops.activations import DEFAULT_ALPHA, SELU_ALPHA, SELU_SCALE
+from converter.resources import kernel_dir
 
-KERNEL_DIR = Path(__file__).resolve().parents[3] / "kernels" / "webgpu"
+KERNEL_DIR = kernel_dir("webgpu")  # the package data when installed (converter/resources.py)
 WGSL_TYPES = {"float32": "f32", "int32": "i32"}
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)),

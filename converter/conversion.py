@@ -158,7 +158,7 @@ class Conversion:
             runs += [(f"{n}/float32", float_dir, n) for n in names]
         results = self._run(runs, inputs, browser)
         if float_dir is not None:
-            self.report["weights"] = self._cost(names, results)
+            self.report["weights_report"] = self._cost(names, results)
         if not self.args.verify:
             return None
         return self._verify(names, results, inputs, sig, sample, reference_graph, browser)

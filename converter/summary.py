@@ -44,7 +44,7 @@ def print_summary(args, job, result, graph, layers, seconds, out) -> int:
 
 
 def _print_weights(job, p) -> None:
-    cost = job.report.get("weights")
+    cost = job.report.get("weights_report")
     if not cost:
         return
     for name, entry in cost["backends"].items():

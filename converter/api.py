@@ -36,18 +36,19 @@ class Bundle:
         self.backend = backend
         self.program = program
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, weights: str = "float32") -> bytes:
+        """The bundle file; ``weights`` "float16"/"int8" stores the weights smaller (bundle/quantize.py)."""
         from converter.bundle import encode_bundle
-        return encode_bundle(self.program)
+        return encode_bundle(self.program, weights)
 
-    def save(self, path) -> "Path":
+    def save(self, path, weights: str = "float32") -> "Path":
         from converter.backends import bundle_name
         from converter.bundle import write_bundle
         path = Path(path)
         if path.is_dir() or not path.suffix:
             path = path / bundle_name(self.backend)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bundle(self.program, path)
+        write_bundle(self.program, path, weights)
         return path
 
     def __repr__(self):

@@ -1,10 +1,11 @@
 """Smaller weights in a bundle: ``--weights float16`` (IEEE half) or ``int8`` (symmetric, one float32
 scale per slice along one axis), expanded back to float32 by the readers at load (docs/design.md).
 
-Only float32 weights of at least MIN_ELEMENTS values are encoded; biases, norms and int32 tables stay as
-they are. The stored weights are the backend's own layouts (blocked, vec4-packed): for int8 the encoder
-tries each axis as the one a scale covers and keeps the one with the smallest squared error, which for
-the matrices and their repacks is the input axis, i.e. one scale per output channel.
+Only float32 weights of rank >= 2 (matrices, embeddings, kernels and their repacks) are encoded;
+vectors (biases, norm scales) and int32 tables stay as they are. The stored weights are the backend's
+own layouts (blocked, vec4-packed): for int8 the encoder tries as the axis one scale covers each axis of
+at least MIN_AXIS values (the longest when none is) and keeps the one with the smallest squared error;
+for the matrices and their repacks that is the input axis, i.e. one scale per output channel.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import numpy as np
 from converter.bundle import format as fmt
 
 ENCODINGS = ("float32", "float16", "int8")
-MIN_ELEMENTS = 256
+MIN_AXIS = 16          # shorter slices would spend more on scales than int8 saves
 INT8_MAX = 127
 
 
 def int8_encode(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(codes, scales, axis): w ~= codes * scales broadcast along ``axis`` (scales: w's shape without it)."""
     best = None
-    for axis in range(w.ndim):
+    axes = [a for a in range(w.ndim) if w.shape[a] >= MIN_AXIS] or [int(np.argmax(w.shape))]
+    for axis in axes:
         peak = np.max(np.abs(w), axis=axis, keepdims=True)
         scale = (peak / INT8_MAX).astype(np.float32)
         safe = np.where(scale > 0, scale, 1).astype(np.float32)
@@ -41,8 +43,7 @@ def _static_shape(t) -> tuple:
 
 
 def _encodable(t, w: np.ndarray, encoding: str) -> bool:
-    return (encoding != "float32" and t.dtype == "float32" and w.size >= MIN_ELEMENTS
-            and bool(np.all(np.isfinite(w))))
+    return encoding != "float32" and t.dtype == "float32" and w.ndim >= 2 and bool(np.all(np.isfinite(w)))
 
 
 def pack(p, encoding: str) -> tuple[bytes, list]:
@@ -68,7 +69,7 @@ def pack(p, encoding: str) -> tuple[bytes, list]:
             w = np.frombuffer(raw, np.float32).reshape(shape) if t.dtype == "float32" else None
             if w is not None and _encodable(t, w, encoding) and encoding == "float16":
                 done[key] = dict(encoding="float16", offset=put(w.astype("<f2").tobytes()))
-            elif w is not None and _encodable(t, w, encoding) and encoding == "int8" and w.ndim >= 1:
+            elif w is not None and _encodable(t, w, encoding) and encoding == "int8":
                 q, scales, axis = int8_encode(w)
                 offset = put(q.tobytes())
                 done[key] = dict(encoding="int8", offset=offset, axis=axis,

@@ -35,6 +35,8 @@ def _ensure_runtime() -> None:
 class BuildWithData(build_py):
     def run(self):
         super().run()
+        if getattr(self, "editable_mode", False):    # an editable install reads the top-level folders
+            return
         _ensure_runtime()
         target = Path(self.build_lib) / "converter" / "_data"
         shutil.rmtree(target, ignore_errors=True)

@@ -302,8 +302,10 @@ function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, in
     new Uint8Array(into.buffer, into.byteOffset, 4 * n).set(stored(blob, offset, 4 * n, what));
   } else if (encoding === "float16") {
     const src = stored(blob, offset, 2 * n, what);
-    const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
-    for (let i = 0; i < n; i++) into[i] = halfToFloat(view.getUint16(2 * i, true));
+    if (src.byteOffset % 2 !== 0) throw invalid(`${what}: float16 values at an odd offset`);
+    const halves = new Uint16Array(src.buffer, src.byteOffset, n);   // little-endian, as every browser
+    const table = halfTable();
+    for (let i = 0; i < n; i++) into[i] = table[halves[i]!]!;
   } else if (encoding === "int8") {
     const axis = e.int32(3, -1);
     if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
@@ -314,13 +316,27 @@ function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, in
     const scaleBytes = stored(blob, e.int64(4, -1), (4 * n) / len, what);
     const scales = new DataView(scaleBytes.buffer, scaleBytes.byteOffset, scaleBytes.byteLength);
     // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
-    for (let i = 0; i < n; i++) {
-      const o = Math.floor(i / (len * inner));
-      into[i] = q[i]! * scales.getFloat32(4 * (o * inner + (i % inner)), true);
+    const scale = new Float32Array(scaleBytes.byteLength / 4);
+    for (let k = 0; k < scale.length; k++) scale[k] = scales.getFloat32(4 * k, true);
+    for (let o = 0, at = 0; at < n; o++) {
+      for (let i = 0; i < len; i++) {
+        for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
+      }
     }
   } else {
     throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   }
+}
+
+let halves: Float32Array | null = null;
+
+/** All 65536 half values as floats (256 KiB, built on first use): one lookup per weight at load. */
+function halfTable(): Float32Array {
+  if (halves === null) {
+    halves = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halves[h] = halfToFloat(h);
+  }
+  return halves;
 }
 
 /** IEEE 754 half -> float (subnormals, infinities and NaN included). */

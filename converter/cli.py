@@ -96,7 +96,8 @@ def load_keras_graph(args):
     try:
         graph = from_keras(args.model, input_shapes=shapes or None)
     except ConversionError as e:     # the builder names the Python API's argument; say the option's name
-        text = str(e).replace("input_shapes names", "--input-shape names").replace("input_shapes['", "--input-shape '")
+        text = str(e).replace("input_shapes names", "--input-shape names")
+        text = text.replace("input_shapes['", "--input-shape '")
         raise ConversionError(text) from None
     from converter.frontends.keras.reference import keras_reference
     args.reference = keras_reference(args.model)

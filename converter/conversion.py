@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +65,11 @@ def from_graph(graph) -> dict:
     states = {p.get("input") for p in graph.meta.get("states", []) or []}
     return {"inputs": [io(v, "state" if v.name in states else "data") for v in graph.inputs],
             "outputs": [io(v) for v in graph.outputs], "symbols": []}
+
+
+def _entry(values) -> dict:
+    """An array as sample.json holds it."""
+    return {"shape": list(np.shape(values)), "data": np.asarray(values, np.float64).ravel().tolist()}
 
 
 def _is_bundle(path: Path) -> bool:
@@ -203,7 +207,8 @@ class Conversion:
                 label, outs = reference(arrays)
                 return label, {v.name: np.asarray(o) for v, o in zip(reference_graph.outputs, outs)}
             except Exception as e:       # the framework may be missing or refuse: the interpreter decides
-                self.notes.append(f"source framework not used ({type(e).__name__}: {' '.join(str(e).split())[:120]})")
+                detail = " ".join(str(e).split())[:120]
+                self.notes.append(f"source framework not used ({type(e).__name__}: {detail})")
         outs = reference_graph.run(arrays)
         return "numpy interpreter", {v.name: np.asarray(o) for v, o in zip(reference_graph.outputs, outs)}
 
@@ -225,8 +230,7 @@ class Conversion:
         out = dict(sample or {})
         out["inputs"] = inputs
         if not (sample and sample.get("outputs")):
-            out["outputs"] = {k: {"shape": list(np.shape(v)), "data": np.asarray(v, np.float64).ravel().tolist()}
-                              for k, v in want.items()}
+            out["outputs"] = {k: _entry(v) for k, v in want.items()}
         out["verify"] = report
         return out
 

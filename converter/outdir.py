@@ -28,7 +28,8 @@ MANIFEST = "model.json"
 MANIFEST_FORMAT = "webloom-output/1"
 # what a conversion writes; without a manifest, regular files with these names are taken as a previous
 # conversion's (folders written before manifests existed)
-OUR_NAMES = re.compile(r"^(model\.[A-Za-z0-9_-]+\.wlm|index\.html|webloom\.js(\.map)?|sample\.json|model\.json)$")
+OUR_NAMES = re.compile(r"^(model\.[A-Za-z0-9_-]+\.wlm|index\.html|webloom\.js(\.map)?|sample\.json"
+                       r"|model\.json)$")
 BUNDLE_NAME = re.compile(r"^model\.[A-Za-z0-9_-]+\.wlm$")
 STAGING_PREFIX = ".webloom-staging-"
 
@@ -83,11 +84,12 @@ class OutputFolder:
             ours = _is_regular(full) and (OUR_NAMES.match(entry) if listed is None else entry in listed)
             (self.previous.add if ours else self.foreign.append)(entry)
         if self.foreign and not self.force:
-            shown = ", ".join(self.foreign[:6]) + (f" and {len(self.foreign) - 6} more" if len(self.foreign) > 6
-                                                   else "")
+            more = len(self.foreign) - 6
+            shown = ", ".join(self.foreign[:6]) + (f" and {more} more" if more > 0 else "")
             raise ConversionError(f"--out {self.path}: the folder holds files this converter did not write "
                                   f"({shown}); choose an empty folder, or pass --force to write beside them "
-                                  "(stale model.*.wlm bundles are then removed, links replaced, not followed)")
+                                  "(stale model.*.wlm bundles are then removed, links replaced, not "
+                                  "followed)")
 
     def begin(self) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,8 @@ def js_snippet(sig: dict, url: str) -> list:
         array = "Int32Array" if io["dtype"] == "int32" else "Float32Array"
         shape = _example_shape(io)
         key = io["name"] if _SYMBOL.fullmatch(io["name"]) else repr(io["name"])
-        feeds.append(f"{key}: {{ data: new {array}({int(np.prod(shape))}), shape: [{', '.join(map(str, shape))}] }}")
+        dims = ", ".join(map(str, shape))
+        feeds.append(f"{key}: {{ data: new {array}({int(np.prod(shape))}), shape: [{dims}] }}")
     out = sig["outputs"][0]["name"] if sig["outputs"] else "y"
     return [f'const runner = await load("{url}");   // import {{ load }} from "webloom" (or "./webloom.js")',
             f"const result = await runner.predict({{ {', '.join(feeds)} }});",

@@ -51,7 +51,8 @@ def _print_weights(job, p) -> None:
         measured = entry.get("browser") or entry.get("node")
         where = "in the browser" if "browser" in entry else "in Node"
         text = (f"accuracy cost vs float32 ({where}): {_err(measured)}" if measured
-                else "accuracy cost not measured (needs node for wasm, --verify with Chromium for GPU backends)")
+                else "accuracy cost not measured (needs node for wasm, --verify with Chromium for the GPU "
+                     "backends)")
         p(f"  {job.weights} weights, {name}: {_size(entry['bytes_float32'])} -> {_size(entry['bytes'])} "
           f"({entry['bytes_float32'] / max(entry['bytes'], 1):.1f}x smaller); {text}")
 

@@ -88,7 +88,8 @@ _PAGE_RUN = """async ([dir, backend, inputs]) => {
       const result = await runner.predict(feeds);
       const outputs = {};
       for (const [name, v] of Object.entries(result)) {
-        outputs[name] = { shape: Array.from(v.shape), data: Array.from(v, (x) => Number.isFinite(x) ? x : String(x)) };
+        const data = Array.from(v, (x) => (Number.isFinite(x) ? x : String(x)));
+        outputs[name] = { shape: Array.from(v.shape), data };
       }
       return { outputs };
     } finally { runner.dispose(); }
@@ -148,7 +149,6 @@ def compare(got: dict, want: dict, tol: float) -> dict:
 
 def as_arrays(sample_inputs: dict, graph_inputs: list) -> list:
     """The sample's inputs as numpy arrays in the graph's input order (state inputs as zeros)."""
-    from converter.ir import dims as dims_mod  # noqa: F401  (shapes were checked by signature.check_sample)
     arrays = []
     for v in graph_inputs:
         entry = sample_inputs.get(v.name)

@@ -61,7 +61,8 @@ def main() -> None:
             path = bundle.save(out, weights=encoding)
             best = None
             for _ in range(5):
-                done = subprocess.run(["node", str(script), str(out)], capture_output=True, text=True, check=True)
+                done = subprocess.run(["node", str(script), str(out)], capture_output=True, text=True,
+                                      check=True)
                 r = json.loads(done.stdout)
                 best = r if best is None or r["loadMs"] < best["loadMs"] else best
             rows.append((encoding, path.stat().st_size, best["loadMs"], best["runMs"]))

@@ -27,7 +27,8 @@ export interface Manifest {
 export function besideFile(fileOrDir: string, name: string, isDir: boolean): string {
   const i = fileOrDir.search(/[?#]/);
   const [path, query] = i < 0 ? [fileOrDir, ""] : [fileOrDir.slice(0, i), fileOrDir.slice(i)];
-  const dir = isDir ? (path === "" || path.endsWith("/") ? path : `${path}/`) : path.slice(0, path.lastIndexOf("/") + 1);
+  const dir = !isDir ? path.slice(0, path.lastIndexOf("/") + 1)
+    : path === "" || path.endsWith("/") ? path : `${path}/`;
   return `${dir}${name}${query}`;
 }
 
@@ -37,7 +38,8 @@ export async function readManifest(url: string): Promise<Manifest | null> {
   if (bytes === null) return null;
   try {
     const data = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
-    if (data === null || typeof data !== "object" || typeof data.bundles !== "object" || data.bundles === null) {
+    if (data === null || typeof data !== "object" || typeof data.bundles !== "object" ||
+        data.bundles === null) {
       throw new Error("no bundles listed");
     }
     return data;
@@ -58,8 +60,8 @@ export function checkInManifest(manifest: Manifest, file: string, backend: strin
   }
   const crc = bytes.byteLength >= 20 ? new DataView(bytes).getUint32(16, true) : -1;
   if (entry.bytes !== bytes.byteLength || (entry.crc32 !== undefined && entry.crc32 !== crc)) {
-    throw new BundleError(`${file} is not the bundle model.json lists for ${backend} (${entry.bytes} bytes, ` +
-      `CRC32 ${entry.crc32}; read ${bytes.byteLength} bytes, CRC32 ${crc}) for ${model}: it comes from ` +
-      "another conversion; convert into this folder again");
+    throw new BundleError(`${file} is not the bundle model.json lists for ${backend} ` +
+      `(${entry.bytes} bytes, CRC32 ${entry.crc32}; read ${bytes.byteLength} bytes, CRC32 ${crc}) ` +
+      `for ${model}: it comes from another conversion; convert into this folder again`);
   }
 }

@@ -16,8 +16,9 @@ function folderWith(name, bundles) {
   cpSync(join(fx.dir, "affine"), dir, { recursive: true });
   const bytes = readFileSync(join(dir, "model.wasm.wlm"));
   const entry = { file: "model.wasm.wlm", bytes: bytes.length, sha256: "0", crc32: bytes.readUInt32LE(16) };
-  const manifest = { format: "webloom-output/1", model: { name: "affine", file: "m.keras", sha256: "ab".repeat(32) },
-    converter: { name: "webloom", version: "0" }, weights: "float32", bundles: bundles(entry), signature: {} };
+  const model = { name: "affine", file: "m.keras", sha256: "ab".repeat(32) };
+  const manifest = { format: "webloom-output/1", model, converter: { name: "webloom", version: "0" },
+    weights: "float32", bundles: bundles(entry), signature: {} };
   writeFileSync(join(dir, "model.json"), JSON.stringify(manifest));
   return dir;
 }
@@ -33,13 +34,15 @@ describe("the manifest", () => {
   it("refuses a bundle the manifest does not list, naming the model", async () => {
     const dir = folderWith("unlisted", (e) => ({ webgpu: { ...e, file: "model.webgpu.wlm" } }));
     await assert.rejects(load(dir, { backendOrder: ["wasm"] }),
-      (err) => err instanceof BundleError && /not part of the model in model.json, m\.keras/.test(err.message));
+      (err) => err instanceof BundleError &&
+        /not part of the model in model.json, m\.keras/.test(err.message));
     await assert.rejects(load(join(dir, "model.wasm.wlm")), /left by another conversion/);
   });
 
   it("refuses a bundle that differs from the one listed, unless manifest: false", async () => {
     const dir = folderWith("changed", (e) => ({ wasm: { ...e, crc32: (e.crc32 + 1) >>> 0 } }));
-    await assert.rejects(load(dir, { backendOrder: ["wasm"] }), /is not the bundle model\.json lists for wasm/);
+    await assert.rejects(load(dir, { backendOrder: ["wasm"] }),
+      /is not the bundle model\.json lists for wasm/);
     await load(dir, { backendOrder: ["wasm"], manifest: false });
   });
 

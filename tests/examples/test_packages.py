@@ -40,7 +40,8 @@ def built(tmp_path_factory):
     os.symlink(NODE_MODULES, clone / "runtime-js" / "node_modules")
     _run(["npm", "pack", "--silent", "--pack-destination", tmp], clone / "runtime-js")  # prepack builds
     tarball = next(tmp.glob("webloom-*.tgz"))
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, clone], tmp)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp, clone],
+         tmp)
     wheel = next(tmp.glob("webloom-*.whl"))
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", venv], tmp)
@@ -75,7 +76,8 @@ def test_wheel_carries_kernels_and_runtime(built):
 
 def _installed_scripts(venv: Path) -> list:
     meta = next((venv / "lib").glob("python*/site-packages/webloom-*.dist-info/entry_points.txt"))
-    return [line.split("=")[0].strip() for line in meta.read_text().splitlines() if line.startswith("convert_")]
+    lines = meta.read_text().splitlines()
+    return [line.split("=")[0].strip() for line in lines if line.startswith("convert_")]
 
 
 def test_every_console_script_runs_from_any_folder(built):
@@ -91,8 +93,9 @@ def converted(built):
     """The example converted with the installed package, from a folder outside any checkout."""
     elsewhere = built["tmp"] / "elsewhere"
     elsewhere.mkdir()
-    done = _run([built["venv"] / "bin" / "convert_keras", ROOT / "examples/sentiment/model.keras", "--out", "web",
-                 "--sample", ROOT / "examples/sentiment/expected.json", "--verify"], elsewhere)
+    example = ROOT / "examples" / "sentiment"
+    done = _run([built["venv"] / "bin" / "convert_keras", example / "model.keras", "--out", "web",
+                 "--sample", example / "expected.json", "--verify"], elsewhere)
     return elsewhere / "web", done.stdout
 
 

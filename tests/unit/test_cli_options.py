@@ -72,8 +72,9 @@ def test_input_shape_error_names_the_real_inputs(tmp_path):
             "keras.Model(x, keras.layers.Dense(2)(x)).save(sys.argv[1])")
     path = tmp_path / "m.keras"
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120, capture_output=True)
-    done = subprocess.run([sys.executable, "-m", "converter", "keras", str(path), "--out", str(tmp_path / "o"),
-                           "--input-shape", "x=1,4,3"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "converter", "keras", str(path), "--out",
+                           str(tmp_path / "o"), "--input-shape", "x=1,4,3"], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
     assert "--input-shape names ['x']" in done.stderr and "real_name" in done.stderr, done.stderr
 

@@ -35,7 +35,8 @@ def _victim(tmp_path, name):
 def test_write_bundle_never_follows_links(tmp_path):
     program = read_bundle(FIXTURE)
     path = tmp_path / "model.wasm.wlm"
-    planted = {path: _victim(tmp_path, "bundle"), path.with_name(path.name + ".tmp"): _victim(tmp_path, "tmp")}
+    planted = {path: _victim(tmp_path, "bundle"),
+               path.with_name(path.name + ".tmp"): _victim(tmp_path, "tmp")}
     for link, target in planted.items():
         os.symlink(target, link)
     write_bundle(program, path)
@@ -43,7 +44,8 @@ def test_write_bundle_never_follows_links(tmp_path):
     assert not path.is_symlink() and read_bundle(path).backend == program.backend
 
 
-def test_links_in_out_are_refused_then_replaced_not_followed(fake_registry, tiny_graph, model, tmp_path, capsys):
+def test_links_in_out_are_refused_then_replaced_not_followed(fake_registry, tiny_graph, model, tmp_path,
+                                                             capsys):
     out = tmp_path / "web"
     out.mkdir()
     sample = tmp_path / "s.json"

@@ -14,6 +14,8 @@ let worst = 0;
 let shape = null;
 for (const [name, { data }] of Object.entries(expected.outputs)) {
   shape = Array.from(result[name].shape);
-  data.forEach((want, i) => { worst = Math.max(worst, Math.abs(result[name][i] - want) / (1 + Math.abs(want))); });
+  data.forEach((want, i) => {
+    worst = Math.max(worst, Math.abs(result[name][i] - want) / (1 + Math.abs(want)));
+  });
 }
 console.log(JSON.stringify({ worst, shape }));

@@ -4,7 +4,8 @@ import type { Runner, ShapedArray } from "webloom";
 
 export async function score(dir: string, ids: Int32Array): Promise<readonly number[]> {
   const runner: Runner = await load(dir, { backendOrder: ["wasm"] });
-  const result: Record<string, ShapedArray> = await runner.predict({ words: { data: ids, shape: [1, ids.length] } });
+  const feeds = { words: { data: ids, shape: [1, ids.length] } };
+  const result: Record<string, ShapedArray> = await runner.predict(feeds);
   const first = result["score"];
   if (first === undefined) throw new Error("no score");
   return first.shape;

@@ -161,14 +161,6 @@ def _error(message: str, prog: str = PROG) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
-
-
 def keras_main() -> None:
     """Console script entry point `convert_keras` (pyproject: converter.cli:keras_main)."""
     sys.exit(main())

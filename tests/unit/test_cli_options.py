@@ -86,3 +86,41 @@ def test_chainer_weight_encoding_option_does_not_clash_with_its_npz():
     args = parser.parse_args(["m.py:f", "--input", "x=3", "--out", "o", "--weights", "p.npz",
                               "--weight-dtype", "int8"])
     assert str(args.weights) == "p.npz" and args.weight_encoding == "int8" and args.backend is None
+
+
+@pytest.fixture
+def wasm_only(monkeypatch):
+    """The real wasm backend alone, and no Chromium (a second Playwright cannot start inside pytest's)."""
+    from converter import verify
+    from converter.backends import available
+    import converter.api
+    import converter.frontends.keras.reference as reference
+    import numpy as np
+    from converter.ir.graph import Graph
+    monkeypatch.setattr(cli, "available_backends", lambda: {"wasm": available()["wasm"]})
+    monkeypatch.setattr(verify, "chromium_path", lambda: None)
+    monkeypatch.setattr(reference, "keras_reference", lambda path: None)
+
+    def random_graph(path, input_shapes=None):
+        g = Graph("tiny")
+        x = g.input("x", "float32", ("batch", 3))
+        w = np.random.default_rng(0).uniform(-1, 1, (3, 2))
+        g.outputs.append(g.add1("MatMul", [x, g.const("w", w)]))
+        return g
+    monkeypatch.setattr(converter.api, "from_keras", random_graph)
+
+
+def test_verify_reports_per_backend_and_fails_past_the_tolerance(wasm_only, model, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert cli.main([str(model), "--out", str(out), "--verify"]) == 0
+    said = capsys.readouterr().out
+    assert "verify against numpy interpreter (tolerance 0.0001" in said and "wasm (node): max abs" in said
+    report = json.loads((out / "sample.json").read_text())
+    assert report["verify"]["backends"]["wasm"]["node"]["ok"] is True
+    assert report["inputs"]["x"]["shape"] == [2, 3]                  # random inputs, batch 2
+    assert cli.main([str(model), "--out", str(out), "--verify", "--weights", "int8", "--tolerance", "1e-9"]) == 3
+    said = capsys.readouterr().out
+    assert "verify FAILED for wasm (node)" in said
+    assert "int8 weights, wasm:" in said and "accuracy cost vs float32 (in Node): max abs" in said
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["weights"] == "int8" and manifest["verify"]["backends"]["wasm"]["node"]["ok"] is False

@@ -201,16 +201,21 @@ class Conversion:
         for i, v in enumerate(reference_graph.inputs):
             if arrays[i] is None:    # an unset state input runs as zeros, as in the runtime
                 arrays[i] = np.zeros([sig_mod._size(str(d), dims) for d in v.shape], v.dtype)
+        names = [v.name for v in reference_graph.outputs]
+        interpreted = dict(zip(names, (np.asarray(o) for o in reference_graph.run(arrays))))
         reference = getattr(self.args, "reference", None)
         if reference is not None:
             try:
                 label, outs = reference(arrays)
-                return label, {v.name: np.asarray(o) for v, o in zip(reference_graph.outputs, outs)}
             except Exception as e:       # the framework may be missing or refuse: the interpreter decides
                 detail = " ".join(str(e).split())[:120]
                 self.notes.append(f"source framework not used ({type(e).__name__}: {detail})")
-        outs = reference_graph.run(arrays)
-        return "numpy interpreter", {v.name: np.asarray(o) for v, o in zip(reference_graph.outputs, outs)}
+            else:
+                given = dict(zip(names, (np.asarray(o) for o in outs)))
+                # outputs the framework does not return (stateful layers' next states): the interpreter's
+                extra = " (+ the numpy interpreter for state outputs)" if len(given) < len(names) else ""
+                return label + extra, {**interpreted, **given}
+        return "numpy interpreter", interpreted
 
     def _verify(self, names, results, inputs, sig, sample, reference_graph, browser) -> dict:
         label, want = self._reference(inputs, sig, reference_graph)

@@ -84,7 +84,7 @@ def pack(p, encoding: str) -> tuple[bytes, list]:
 def unpack(stored: bytes, entries, length: int, tensors) -> bytes:
     """The float32 weights blob (``length`` bytes) from the stored blob and its WeightEncoding entries.
     Raises ValueError naming the entry that does not fit."""
-    if not 0 <= length <= 1 << 40:
+    if not 0 <= length <= 0x7FFFFFFF:     # the JS reader's limit too
         raise ValueError(f"weights_length {length} is out of range")
     out = bytearray(length)
     for e in entries:

@@ -18,6 +18,7 @@ def keras_reference(path):
     def run(arrays):
         import keras
         model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        arrays = arrays[:len(model.inputs)]     # the graph's extra inputs are stateful layers' states
         outs = model(arrays if len(arrays) > 1 else arrays[0], training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return f"keras {keras.__version__}", [keras.ops.convert_to_numpy(o) for o in outs]

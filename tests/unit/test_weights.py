@@ -2,6 +2,8 @@
 within the encoding's error of the float32 weights, int8 with one scale per output channel, sizes
 ~2x / ~4x smaller on a weights-heavy program."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,24 @@ def test_damaged_encoding_is_a_bundle_error(arrays):
     data[-1] ^= 0xFF
     with pytest.raises(BundleError):
         read_bundle(bytes(data))
+
+
+@pytest.mark.parametrize("encoding", ["float16", "int8"])
+def test_js_reader_expands_exactly_like_the_python_reader(arrays, encoding, tmp_path):
+    """The runtime's expansion (runtime-js/src/bundle/reader.ts) gives the Python reader's float32 bits."""
+    import base64
+    import subprocess
+    from pathlib import Path
+    runtime = Path(__file__).resolve().parents[2] / "runtime-js" / "dist" / "webloom.js"
+    arrays = {**arrays, "conv": np.random.default_rng(1).normal(size=(5, 20, 3, 2)).astype(np.float32)}
+    data = encode_bundle(_program(arrays), encoding)
+    path = tmp_path / "model.wasm.wlm"
+    path.write_bytes(data)
+    script = (f"import {{ parseBundle }} from {json.dumps(runtime.as_uri())};"
+              "import { readFileSync } from 'node:fs';"
+              f"const b = readFileSync({json.dumps(str(path))});"
+              "const p = parseBundle(new Uint8Array(b).buffer);"
+              "process.stdout.write(Buffer.from(p.weights).toString('base64'));")
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert base64.b64decode(done.stdout) == read_bundle(data).weights

@@ -91,6 +91,7 @@ def test_js_reader_expands_exactly_like_the_python_reader(arrays, encoding, tmp_
               f"const b = readFileSync({json.dumps(str(path))});"
               "const p = parseBundle(new Uint8Array(b).buffer);"
               "process.stdout.write(Buffer.from(p.weights).toString('base64'));")
-    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stderr
     assert base64.b64decode(done.stdout) == read_bundle(data).weights

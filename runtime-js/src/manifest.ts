@@ -32,9 +32,12 @@ export function besideFile(fileOrDir: string, name: string, isDir: boolean): str
   return `${dir}${name}${query}`;
 }
 
-/** The folder's manifest, or null when it has none (a folder written by other means). */
+/**
+ * The folder's manifest, or null when it has none (a folder written by other means) or the server will
+ * not give it (some hosts answer 403 for a missing file): the check is for consistency, not security.
+ */
 export async function readManifest(url: string): Promise<Manifest | null> {
-  const bytes = await readBytes(url, "manifest");
+  const bytes = await readBytes(url, "manifest").catch(() => null);
   if (bytes === null) return null;
   try {
     const data = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;

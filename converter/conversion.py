@@ -82,8 +82,10 @@ class Conversion:
         self.args, self.backends, self.chosen, self.out = args, backends, chosen, out
         self.weights = getattr(args, "weight_encoding", "float32") or "float32"
         self.tol = getattr(args, "tolerance", None) or TOLERANCE[self.weights]
-        self.report: dict = {}
+        self.report: dict = {}         # weights_report and verify, for model.json
         self.notes: list = []
+        self.float_dir = None          # the float32 bundles, kept aside to measure the weights' cost
+        self.sizes: dict = {}          # backend -> (float32 bytes, encoded bytes)
 
     def run(self, graph, folder: OutputFolder, sample) -> dict:
         reference_graph = copy.deepcopy(graph)
@@ -96,7 +98,7 @@ class Conversion:
             sig = self._signature(bundles, graph)
             if sample is not None:
                 sig_mod.check_sample(sample, sig, str(self.args.sample))
-            float_dir = self._store_weights(bundles, stage)
+            float_dir = self._store_weights(bundles)
             from converter.webdir import write_web_files
             measured = self._measure(bundles, stage, float_dir, sig, sample, reference_graph)
             sample = measured if measured is not None else sample
@@ -113,8 +115,6 @@ class Conversion:
         return {"written": final, "web": [self.args.out / p.name for p in web], "removed": removed,
                 "signature": sig, "manifest": manifest}
 
-    float_dir = None
-
     def _compile(self, graph, stage: Path) -> list:
         written = []
         for name in self.chosen:
@@ -128,15 +128,12 @@ class Conversion:
         from converter.bundle import read_bundle
         return sig_mod.from_program(read_bundle(next(iter(bundles.values()))))
 
-    sizes: dict = {}
-
-    def _store_weights(self, bundles: dict, stage: Path):
+    def _store_weights(self, bundles: dict):
         """Rewrite the bundles with encoded weights; keep the float32 ones aside to measure the cost."""
         if self.weights == "float32" or not bundles:
             return None
         from converter.bundle import read_bundle, write_bundle
         self.float_dir = Path(tempfile.mkdtemp(prefix="webloom-float32-"))
-        self.sizes = {}
         for name, path in bundles.items():
             before = path.stat().st_size
             shutil.copyfile(path, self.float_dir / path.name)

@@ -14,11 +14,11 @@ import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext } from "./backends/backend.js";
 import { backendFactory, DEFAULT_BACKEND_ORDER, registeredBackends } from "./backends/registry.js";
 import type { ProgressCallback } from "./fetch.js";
-import { bundleFileIn, isBundleFile, readBytes } from "./fetch.js";
+import { bundleFileIn, fileIn, isBundleFile, readBytes } from "./fetch.js";
 import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
 import type { Manifest } from "./manifest.js";
-import { besideFile, checkInManifest, readManifest } from "./manifest.js";
+import { checkInManifest, readManifest } from "./manifest.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
@@ -38,7 +38,7 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
   if (order.length === 0) throw new Error("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
   const reasons: FallbackReason[] = [];
-  const manifest = options.manifest === false ? null : await readManifest(besideFile(target, "model.json", true));
+  const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
     const reason = await tryBackend(name, target, options, reasons, manifest);
     if (reason instanceof Runner) return reason;
@@ -86,7 +86,7 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   if (bytes === null) throw new Error(`load: bundle file ${file} not found`);
   const program = parseBundle(bytes);
   if (options.manifest !== false) {
-    const manifest = await readManifest(besideFile(file, "model.json", false));
+    const manifest = await readManifest(fileIn(file, "model.json", true));
     if (manifest !== null) checkInManifest(manifest, file, program.backend, bytes);
   }
   const factory = backendFactory(program.backend);

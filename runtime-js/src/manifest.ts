@@ -23,15 +23,6 @@ export interface Manifest {
   signature: unknown;
 }
 
-/** The URL or path of `name` in the folder holding `file` (or in the folder `dir` itself). */
-export function besideFile(fileOrDir: string, name: string, isDir: boolean): string {
-  const i = fileOrDir.search(/[?#]/);
-  const [path, query] = i < 0 ? [fileOrDir, ""] : [fileOrDir.slice(0, i), fileOrDir.slice(i)];
-  const dir = !isDir ? path.slice(0, path.lastIndexOf("/") + 1)
-    : path === "" || path.endsWith("/") ? path : `${path}/`;
-  return `${dir}${name}${query}`;
-}
-
 /**
  * The folder's manifest, or null when it has none (a folder written by other means) or the server will
  * not give it (some hosts answer 403 for a missing file): the check is for consistency, not security.
@@ -55,7 +46,7 @@ export async function readManifest(url: string): Promise<Manifest | null> {
 /** Throws when the bundle `bytes` read from `file` for `backend` is not the one the manifest lists. */
 export function checkInManifest(manifest: Manifest, file: string, backend: string, bytes: ArrayBuffer): void {
   const entry = manifest.bundles[backend];
-  const model = `${manifest.model?.file ?? "?"} (sha256 ${(manifest.model?.sha256 ?? "?").slice(0, 12)})`;
+  const model = `${manifest.model?.file} (sha256 ${manifest.model?.sha256?.slice(0, 12)})`;
   if (entry === undefined) {
     throw new BundleError(`${file} is not part of the model in model.json, ${model}, which has bundles for ` +
       `${Object.keys(manifest.bundles).join(", ") || "no backend"}: it was left by another conversion; ` +

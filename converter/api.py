@@ -40,13 +40,14 @@ class Bundle:
         self.backend = backend
         self.program = program
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, weights: str = "float32") -> bytes:
+        """The bundle file; ``weights`` "float16"/"int8" stores the weights smaller (bundle/quantize.py)."""
         from converter.bundle import encode_bundle
-        return encode_bundle(self.program)
+        return encode_bundle(self.program, weights)
 
-    def save(self, path) -> "Path":
+    def save(self, path, weights: str = "float32") -> "Path":
         from converter.bundle import save_bundle
-        return save_bundle(self.program, path)
+        return save_bundle(self.program, path, weights)
 
     def __repr__(self):
         p = self.program

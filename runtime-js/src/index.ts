@@ -1,9 +1,10 @@
 // The public API of the webloom package.
 export { load } from "./load.js";
 export type { LoadOptions } from "./load.js";
+export type { Manifest, ManifestBundle } from "./manifest.js";
 export type { LoadProgress, ProgressCallback } from "./fetch.js";
 export { Runner } from "./runner.js";
-export type { FallbackReason, Feed } from "./runner.js";
+export type { FallbackReason, Feed, ShapedArray } from "./runner.js";
 export { InputHandle, OutputHandle } from "./tensor.js";
 export type { DType, IOInfo } from "./tensor.js";
 export type { Dims } from "./dims.js";

@@ -126,9 +126,10 @@ export class Runner {
   /**
    * Sets the inputs by name (typed arrays of the input's dtype, or plain numbers), runs, and returns
    * copies of all outputs by name. Every data input must be given; state inputs not given keep their
-   * current values (zeros after resetState()).
+   * current values (zeros after resetState()). Each result is the output's flat typed array with its
+   * concrete shape as `.shape`.
    */
-  async predict(feeds: Record<string, Feed>): Promise<Record<string, HostArray>> {
+  async predict(feeds: Record<string, Feed>): Promise<Record<string, ShapedArray>> {
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
     if (unknown.length) {
       throw new Error(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
@@ -147,8 +148,8 @@ export class Runner {
       else handle.set(toHostArray(feed, handle.info));
     }
     await this.run();
-    const result: Record<string, HostArray> = {};
-    for (const output of this.outputs) result[output.name] = output.toActual();
+    const result: Record<string, ShapedArray> = {};
+    for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
     return result;
   }
 
@@ -288,6 +289,17 @@ export class Runner {
   private names(handles: readonly { name: string }[]): string {
     return `[${handles.map((h) => h.name).join(", ")}]`;
   }
+}
+
+/**
+ * An output of predict(): the flat typed array of its values (index it, Array.from it) that also carries
+ * its concrete shape, e.g. `result.score.shape` -> [2, 1].
+ */
+export type ShapedArray = HostArray & { readonly shape: readonly number[] };
+
+function withShape(values: HostArray, shape: readonly number[]): ShapedArray {
+  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]), enumerable: false });
+  return values as ShapedArray;
 }
 
 /** The runtime's view of a bundle IOSpec. */

@@ -9,7 +9,6 @@ live in converter/frontends/chainer/cli.py.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 import traceback
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from converter.errors import ConversionError
+from converter.options import add_common_options
+from converter.options import finish as finish_options
 
 PROG = "convert_keras"
 EXIT_USER_ERROR = 2
@@ -62,7 +63,7 @@ def build_parser(prog: str, backends: dict) -> _Parser:
     names = ", ".join(sorted(backends)) or "none installed"
     parser = _Parser(prog=prog, description="Compile a Keras model (.h5 or .keras) to Webloom bundles.")
     parser.add_argument("model", help="path to a Keras .h5 or .keras model file")
-    parser.add_argument("--backend", action="append", required=True,
+    parser.add_argument("--backend", action="append",
                         help=f"backend to compile for, repeatable or comma-separated; 'all' = every "
                              f"available one (available: {names})")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the bundle files")
@@ -71,6 +72,9 @@ def build_parser(prog: str, backends: dict) -> _Parser:
     parser.add_argument("--sample", type=Path, metavar="JSON",
                         help="copy this file to OUT/sample.json: the demo page then runs its inputs and "
                              "compares with its outputs ({inputs|outputs: {name: {shape, data}}})")
+    parser.add_argument("--step", action="store_true",
+                        help="compile the one-step stateful form of a window model: batch 1, one time "
+                             "step, every recurrent layer's state carried (for runner.step())")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     return parser
 
@@ -92,35 +96,44 @@ def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
 def load_keras_graph(args):
     from converter.api import from_keras
     shapes = dict(parse_input_shape(t) for t in args.input_shape)
-    return from_keras(args.model, input_shapes=shapes or None)
+    try:
+        step = {"step": True} if getattr(args, "step", False) else {}
+        graph = from_keras(args.model, input_shapes=shapes or None, **step)
+    except ConversionError as e:     # the builder names the Python API's argument; say the option's name
+        text = str(e).replace("input_shapes names", "--input-shape names")
+        text = text.replace("input_shapes['", "--input-shape '")
+        raise ConversionError(text) from None
+    from converter.frontends.keras.reference import keras_reference
+    # a --step graph has state inputs the Keras model lacks: the interpreter is its reference
+    args.reference = None if step else keras_reference(args.model)
+    return graph
 
 
-def convert(args, backends: dict, out=None, load_graph=None) -> None:
-    """Load the model (``load_graph(args) -> Graph``, Keras by default), optimize, compile, summarize."""
+def convert(args, backends: dict, out=None, load_graph=None) -> int:
+    """Load the model (``load_graph(args) -> Graph``, Keras by default), optimize, compile, summarize;
+    the folder work is converter/conversion.py's. Returns the exit status."""
+    from converter import conversion, signature
+    from converter.outdir import OutputFolder
+    from converter.webdir import read_sample
     out = out or sys.stdout
     started = time.perf_counter()
     if backends:     # a mistyped backend fails before the work; an empty registry after the model checks
         pick_backends(args.backend, backends)
+    folder = OutputFolder(args.out, force=getattr(args, "force", False))
+    folder.check()
+    renames = conversion.parse_renames(getattr(args, "rename", []))
+    sample = read_sample(args.sample) if getattr(args, "sample", None) else None
     graph = (load_graph or load_keras_graph)(args)
     chosen = pick_backends(args.backend, backends)
     layers = graph.meta.get("layers", "?")
-    # Backends lower the optimized form (hoisted projections, fused gates): optimizing is not optional.
-    from converter.passes import optimize
-    optimize(graph)
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in chosen:
-        # A backend may annotate or rewrite the graph it lowers; each gets its own copy.
-        written += [(name, Path(p)) for p in backends[name](copy.deepcopy(graph), args.out)]
-    from converter.webdir import write_web_files
-    web_files = write_web_files(args.out, sample=args.sample)
+    conversion.apply_renames(graph, renames)
+    if sample is not None:          # names, dtypes and shapes, before anything is compiled or written
+        signature.check_sample(sample, conversion.from_graph(graph), str(args.sample))
+    job = conversion.Conversion(args, backends, chosen, out)
+    result = job.run(graph, folder, sample)
     seconds = time.perf_counter() - started
-    print(f"{args.model}: {layers} layers -> {len(graph.nodes)} ops, "
-          f"weights {_size(graph.weight_bytes())}", file=out)
-    for name, path in written:
-        print(f"  {name}: {path} ({_size(path.stat().st_size)})", file=out)
-    print(f"  bundles {_size(sum(p.stat().st_size for _, p in written))} in {seconds:.2f} s; "
-          f"with {', '.join(p.name for p in web_files)} (serve {args.out} for the demo page)", file=out)
+    from converter.summary import print_summary
+    return print_summary(args, job, result, graph, layers, seconds, out)
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=None, load_graph=None) -> int:
@@ -131,9 +144,10 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=Non
     error_prog = PROG if make_parser is None else prog
     try:
         backends = available_backends()
-        args = (make_parser or build_parser)(prog, backends).parse_args(argv)
-        convert(args, backends, load_graph=load_graph)
-        return 0
+        parser = add_common_options((make_parser or build_parser)(prog, backends))
+        args = parser.parse_args(argv)
+        finish_options(args)
+        return convert(args, backends, load_graph=load_graph)
     except (ConversionError, OSError, _UsageError) as e:
         if debug:
             traceback.print_exc()
@@ -150,14 +164,6 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=Non
 
 def _error(message: str, prog: str = PROG) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 def keras_main() -> None:

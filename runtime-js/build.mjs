@@ -4,6 +4,17 @@ import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 
+// Private members with distinctive names are renamed too (a few KB of the 60 KB budget): names only
+// `this.` code inside the runtime uses, none a public API, a DOM/WebGPU/WebGL name or a JSON field.
+const PRIVATE = [
+  "bindingValid", "boundDims", "boundKey", "boundValues", "carriedStates", "checkGiven", "checkLost",
+  "checkRanges", "concreteShape", "dimsChanged", "explicitDims", "findStateSource", "givenShape", "heapF",
+  "heapI", "kernelFns", "laidOut", "lastGiven", "lastLengths", "planStep", "prepareDraw", "refreshViews",
+  "requireGl", "requireProgram", "sizeSlots", "slotTextures", "slotsBase", "stagingFor", "stateSource",
+  "stepArgs", "symbolNames", "tensorPtr", "tensorsById", "textureOf", "weightOffsets", "weightTextures",
+  "weightsBase", "writeParams", "zeroState", "zeroStates", "ensureBytes",
+];
+
 rmSync("dist", { recursive: true, force: true });
 await build({
   entryPoints: ["src/index.ts"],
@@ -14,7 +25,9 @@ await build({
   target: "es2022",
   // Node built-ins are imported lazily, only when a filesystem path is loaded under Node.
   external: ["node:*"],
-  sourcemap: true,
+  minify: true,
+  mangleProps: new RegExp(`^(${PRIVATE.join("|")})$`),
+  sourcemap: true,     // dist/webloom.js.map beside it (shipped in the npm package and the output folder)
   logLevel: "warning",
 });
 try {

@@ -77,7 +77,11 @@ def decode_bundle(data) -> prog.Program:
         raise fmt.BundleError("bundle is corrupted (the payload is not a Webloom program)")
     weights = bytes(data[h.weights_offset:h.file_size])
     try:
-        p = _program(fb_program.ProgramT.InitFromPackedBuf(payload), weights)
+        root = fb_program.ProgramT.InitFromPackedBuf(payload)
+        p = _program(root, weights)
+        if root.weightEncodings:       # stored float16/int8: expanded to float32 here (quantize.py)
+            from converter.bundle import quantize
+            p.weights = quantize.unpack(weights, root.weightEncodings, root.weightsLength, p.tensors)
     except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, struct.error) as err:
         # the CRC matched, so the writer itself produced this: a version skew or a writer bug
         raise fmt.BundleError(f"bundle payload is malformed ({type(err).__name__}: {err}): "

@@ -59,8 +59,9 @@ def _step(s: prog.StepSpec) -> fb_step.StepSpecT:
                              params=list(s.params), dispatch=list(s.dispatch))
 
 
-def encode_payload(p: prog.Program) -> bytes:
-    """The FlatBuffers payload (everything but the header and the weights)."""
+def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
+    """The FlatBuffers payload (everything but the header and the weights); ``weight_encodings`` from
+    converter/bundle/quantize.py when the weights are stored encoded."""
     root = fb_program.ProgramT(
         backend=p.backend, graphName=p.graph_name, symbols=list(p.symbols),
         inputs=[_io(io) for io in p.inputs], outputs=[_io(io) for io in p.outputs],
@@ -68,32 +69,34 @@ def encode_payload(p: prog.Program) -> bytes:
         slots=[fb_slot.SlotSpecT(id=s.id, sizes=list(s.sizes)) for s in p.slots],
         kernels=[_kernel(k) for k in p.kernels], steps=[_step(s) for s in p.steps],
         module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta))
+    if weight_encodings is not None:
+        root.weightEncodings, root.weightsLength = weight_encodings, len(p.weights)
     builder = flatbuffers.Builder(1024 + len(p.module) + sum(len(k.source) for k in p.kernels))
     builder.Finish(root.Pack(builder), file_identifier=fmt.FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
-def encode_bundle(p: prog.Program) -> bytes:
-    """The whole bundle file for ``p`` (validated first)."""
+def encode_bundle(p: prog.Program, weights: str = "float32") -> bytes:
+    """The whole bundle file for ``p`` (validated first), its weights stored as ``weights`` ("float32",
+    "float16", "int8": see quantize.py)."""
+    from converter.bundle import quantize
     try:
-        payload = encode_payload(p.validate())
+        p.validate()
+        blob, encodings = (p.weights, None) if weights == "float32" else quantize.pack(p, weights)
+        payload = encode_payload(p, encodings)
     except prog.ProgramError as err:
         raise fmt.BundleError(f"cannot write bundle: {err}") from None
     w_off = fmt.align(fmt.HEADER_SIZE + len(payload))
-    body = payload + bytes(w_off - fmt.HEADER_SIZE - len(payload)) + p.weights
-    header = fmt.Header(fmt.FORMAT_VERSION, 0, fmt.crc32(body), len(payload), w_off, len(p.weights))
+    body = payload + bytes(w_off - fmt.HEADER_SIZE - len(payload)) + blob
+    header = fmt.Header(fmt.FORMAT_VERSION, 0, fmt.crc32(body), len(payload), w_off, len(blob))
     return fmt.pack_header(header) + body
 
 
-def write_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> int:
+def write_bundle(p: prog.Program, path: Union[str, os.PathLike], weights: str = "float32") -> int:
     """Write ``p`` to ``path`` (conventionally ``model.<backend>.wlm``); return the bytes written."""
-    data = encode_bundle(p)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    # write then rename, so a reader (a dev server) never sees half a bundle
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return len(data)
+    from converter.safefile import write_bytes
+    # a fresh temp file renamed over the target: never half a bundle, never a write through a link
+    return write_bytes(path, encode_bundle(p, weights))
 
 
 def bundle_name(backend: str) -> str:
@@ -101,12 +104,12 @@ def bundle_name(backend: str) -> str:
     return f"model.{backend}.wlm"
 
 
-def save_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> Path:
+def save_bundle(p: prog.Program, path: Union[str, os.PathLike], weights: str = "float32") -> Path:
     """The one way bundles reach disk: ``path`` is a file, or a folder (existing, or without a suffix)
     that gets ``model.<backend>.wlm``; parent folders are made. Returns the written path."""
     path = Path(path)
     if path.is_dir() or not path.suffix:
         path = path / bundle_name(p.backend)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bundle(p, path)
+    write_bundle(p, path, weights)
     return path

@@ -33,7 +33,8 @@ export const MODELS = {
                decoder: await load("./decoder/", { backendOrder }) };
     },
     wordOutput: "next_word",
-    reference: (sample) => sample.keras,
+    /** Keras' own greedy caption of each sample picture (samples.json). */
+    references: async (samples) => samples.samples.map((s) => s.keras),
     /** Runs the encoder on one image and sets the decoder's state from it. */
     async start({ encoder, decoder }, pixels) {
       encoder.input("image").set(scaled(pixels));
@@ -48,11 +49,14 @@ export const MODELS = {
       for (const name of ["encoder", "prime", "decoder"]) {
         runners[name] = await load(`./chainer/${name}/`, { backendOrder });
       }
-      runners.samples = (await (await fetch("./chainer/samples.json")).json()).samples;
       return runners;
     },
     wordOutput: "output",
-    reference: (sample, index, runners) => runners.samples[index].chainer,
+    /** Chainer's own greedy caption of each sample picture (chainer/samples.json, same order). */
+    async references() {
+      const own = await (await fetch("./chainer/samples.json")).json();
+      return own.samples.map((s) => s.chainer);
+    },
     async start({ encoder, prime, decoder }, pixels, size) {
       encoder.input("image").set(nchw(pixels, size));
       await encoder.run();

@@ -34,9 +34,15 @@ export function isBundleFile(url: string): boolean {
 
 /** The URL or path of model.<backend>.wlm inside the directory `base`. */
 export function bundleFileIn(base: string, backend: string): string {
+  return fileIn(base, `model.${backend}.wlm`);
+}
+
+/** The URL or path of `name` inside the directory `base` (or beside the file `base` with `beside`). */
+export function fileIn(base: string, name: string, beside = false): string {
   const [path, query] = splitQuery(base);
-  const dir = path === "" || path.endsWith("/") ? path : `${path}/`;
-  return `${dir}model.${backend}.wlm${query}`;
+  const dir = beside ? path.slice(0, path.lastIndexOf("/") + 1)
+    : path === "" || path.endsWith("/") ? path : `${path}/`;
+  return `${dir}${name}${query}`;
 }
 
 function splitQuery(url: string): [string, string] {

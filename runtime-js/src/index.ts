@@ -1,13 +1,17 @@
 // The public API of the webloom package.
 export { load } from "./load.js";
 export type { LoadOptions } from "./load.js";
+export type { Manifest, ManifestBundle } from "./manifest.js";
 export type { LoadProgress, ProgressCallback } from "./fetch.js";
 export { Runner } from "./runner.js";
-export type { FallbackReason, Feed } from "./runner.js";
+export type { FallbackReason, Feed, ShapedArray } from "./runner.js";
 export { InputHandle, OutputHandle } from "./tensor.js";
 export type { DType, IOInfo } from "./tensor.js";
 export type { Dims } from "./dims.js";
 export { argmax, createRng, sample, softmax, topK } from "./sampling.js";
+export { beamSearch } from "./beam-search.js";
+export type { BeamSearchOptions, Hypothesis } from "./beam-search.js";
+export type { StateSnapshot } from "./state.js";
 export type { Random, SampleOptions } from "./sampling.js";
 export { registerBackend, registeredBackends, DEFAULT_BACKEND_ORDER } from "./backends/registry.js";
 export type { BackendContext, BackendFactory, HostArray } from "./backends/backend.js";

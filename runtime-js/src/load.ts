@@ -14,15 +14,22 @@ import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext } from "./backends/backend.js";
 import { backendFactory, DEFAULT_BACKEND_ORDER, registeredBackends } from "./backends/registry.js";
 import type { ProgressCallback } from "./fetch.js";
-import { bundleFileIn, isBundleFile, readBytes } from "./fetch.js";
+import { bundleFileIn, fileIn, isBundleFile, readBytes } from "./fetch.js";
 import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
+import type { Manifest } from "./manifest.js";
+import { checkInManifest, readManifest } from "./manifest.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
   backendOrder?: readonly string[];
   /** Called as the bundle file is read. */
   progress?: ProgressCallback;
+  /**
+   * Check the bundle against the folder's model.json (default true): a bundle the manifest does not
+   * list is an error (BundleError). Folders without model.json are not checked.
+   */
+  manifest?: boolean;
 }
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
@@ -31,8 +38,9 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
   if (order.length === 0) throw new Error("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
   const reasons: FallbackReason[] = [];
+  const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
-    const reason = await tryBackend(name, target, options, reasons);
+    const reason = await tryBackend(name, target, options, reasons, manifest);
     if (reason instanceof Runner) return reason;
     reasons.push({ backend: name, reason });
   }
@@ -40,8 +48,8 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
 }
 
 /** Loads the directory's bundle for one backend: a Runner, or the reason it cannot be used. */
-async function tryBackend(name: string, dir: string, options: LoadOptions, earlier: FallbackReason[]):
-    Promise<Runner | string> {
+async function tryBackend(name: string, dir: string, options: LoadOptions, earlier: FallbackReason[],
+    manifest: Manifest | null): Promise<Runner | string> {
   const factory = backendFactory(name);
   if (factory === undefined) {
     return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
@@ -57,6 +65,7 @@ async function tryBackend(name: string, dir: string, options: LoadOptions, earli
   }
   let program: BundleProgram;
   try {
+    if (manifest !== null) checkInManifest(manifest, file, name, bytes);
     program = parseBundle(bytes);
   } catch (e) {
     context.dispose();     // init() may already hold a device: release it before the error propagates
@@ -76,6 +85,10 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   const bytes = await readBytes(file, guess, options.progress);
   if (bytes === null) throw new Error(`load: bundle file ${file} not found`);
   const program = parseBundle(bytes);
+  if (options.manifest !== false) {
+    const manifest = await readManifest(fileIn(file, "model.json", true));
+    if (manifest !== null) checkInManifest(manifest, file, program.backend, bytes);
+  }
   const factory = backendFactory(program.backend);
   if (factory === undefined) {
     throw new Error(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +

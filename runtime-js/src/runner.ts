@@ -17,6 +17,8 @@ import type { Dims, SizedInput } from "./dims.js";
 import { bindDims, evaluateShape, formatDims, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
+import type { StateSnapshot } from "./state.js";
+import { restoreState, snapshotState } from "./state.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -124,9 +126,10 @@ export class Runner {
   /**
    * Sets the inputs by name (typed arrays of the input's dtype, or plain numbers), runs, and returns
    * copies of all outputs by name. Every data input must be given; state inputs not given keep their
-   * current values (zeros after resetState()).
+   * current values (zeros after resetState()). Each result is the output's flat typed array with its
+   * concrete shape as `.shape`.
    */
-  async predict(feeds: Record<string, Feed>): Promise<Record<string, HostArray>> {
+  async predict(feeds: Record<string, Feed>): Promise<Record<string, ShapedArray>> {
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
     if (unknown.length) {
       throw new Error(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
@@ -145,8 +148,8 @@ export class Runner {
       else handle.set(toHostArray(feed, handle.info));
     }
     await this.run();
-    const result: Record<string, HostArray> = {};
-    for (const output of this.outputs) result[output.name] = output.toActual();
+    const result: Record<string, ShapedArray> = {};
+    for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
     return result;
   }
 
@@ -165,6 +168,21 @@ export class Runner {
       carried.set(values);
       this.inputs[i]!.set(carried);
     }
+  }
+
+  /**
+   * A snapshot of the carried state (every state input's values as the next run would use them), for
+   * going back to it with setState(), e.g. one per hypothesis in beamSearch(). The runner already holds
+   * the state on the host (step() reads the state outputs back with the other outputs), so this is a
+   * copy of a few small arrays with no device access.
+   */
+  getState(): StateSnapshot {
+    return snapshotState(this.inputs);
+  }
+
+  /** Makes a getState() snapshot the carried state again; the next run or step() starts from it. */
+  setState(snapshot: StateSnapshot): void {
+    restoreState(this.inputs, snapshot);
   }
 
   /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */
@@ -271,6 +289,17 @@ export class Runner {
   private names(handles: readonly { name: string }[]): string {
     return `[${handles.map((h) => h.name).join(", ")}]`;
   }
+}
+
+/**
+ * An output of predict(): the flat typed array of its values (index it, Array.from it) that also carries
+ * its concrete shape, e.g. `result.score.shape` -> [2, 1].
+ */
+export type ShapedArray = HostArray & { readonly shape: readonly number[] };
+
+function withShape(values: HostArray, shape: readonly number[]): ShapedArray {
+  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]), enumerable: false });
+  return values as ShapedArray;
 }
 
 /** The runtime's view of a bundle IOSpec. */

@@ -58,7 +58,7 @@ def test_not_a_model(tmp_path):
 
 
 def test_missing_required_option(tmp_path):
-    _assert_one_line_error(_run(tmp_path / "m.h5", "--out", tmp_path), "--backend")
+    _assert_one_line_error(_run(tmp_path / "m.h5", "--backend", "all"), "--out")
 
 
 def test_bad_input_shape(lstm_file, tmp_path):
@@ -128,7 +128,7 @@ def test_all_runs_every_backend_and_prints_summary(fake_registry, tiny_graph, tm
     assert cli.main([str(model), "--backend", "all", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
-        "index.html", "model.alpha.txt", "model.beta.txt", "webloom.js"]
+        "index.html", "model.alpha.txt", "model.beta.txt", "model.json", "webloom.js", "webloom.js.map"]
     assert "2 layers -> 1 ops, weights 24 B" in out
     assert "alpha:" in out and "beta:" in out and "bundles" in out
 
@@ -139,7 +139,7 @@ def test_comma_separated_and_repeated_backends(fake_registry, tiny_graph, tmp_pa
     args = [str(model), "--backend", "beta,beta", "--out", str(tmp_path / "o")]
     assert cli.main(args) == 0
     written = sorted(p.name for p in (tmp_path / "o").iterdir())
-    assert written == ["index.html", "model.beta.txt", "webloom.js"]
+    assert written == ["index.html", "model.beta.txt", "model.json", "webloom.js", "webloom.js.map"]
 
 
 def test_unknown_backend_in_process(fake_registry, tmp_path, capsys):

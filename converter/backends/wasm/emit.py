@@ -10,15 +10,15 @@ kernels of different nodes share one function.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import jinja2
 
 from converter.backends.dialect import CDIALECT
 from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
+from converter.resources import kernel_dir
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "kernels" / "wasm"
+TEMPLATES = kernel_dir("wasm")  # the package data when installed (converter/resources.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True)
 CTYPES = {"float32": "float", "int32": "int32_t"}

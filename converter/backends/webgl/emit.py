@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import jinja2
 
@@ -39,8 +38,9 @@ from converter.backends.dialect import GLSL_DIALECT as GLSL
 from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
 from converter.ir import dims
+from converter.resources import kernel_dir
 
-KERNEL_DIR = Path(__file__).resolve().parents[3] / "kernels" / "webgl"
+KERNEL_DIR = kernel_dir("webgl")  # the package data when installed (converter/resources.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)), undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 
 from converter.backends.dialect import WGSL_DIALECT as WGSL
 from converter.backends.program import Binding, KernelSpec
+from converter.resources import kernel_dir
 
-KERNEL_DIR = Path(__file__).resolve().parents[3] / "kernels" / "webgpu"
+KERNEL_DIR = kernel_dir("webgpu")  # the package data when installed (converter/resources.py)
 WGSL_TYPES = {"float32": "f32", "int32": "i32"}
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(KERNEL_DIR)),

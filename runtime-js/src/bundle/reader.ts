@@ -130,6 +130,7 @@ export function parseBundle(buf: ArrayBuffer): BundleProgram {
     const root = Table.root(payload, FILE_IDENTIFIER);
     if (root === null) throw new BundleError("bundle is corrupted (the payload is not a Webloom program)");
     program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+    program.weights = expandWeights(root, program);
   } catch (err) {
     if (err instanceof PayloadError) {
       throw new BundleError(`bundle payload is malformed (${err.message}): rewrite it with this version of webloom`);
@@ -260,6 +261,92 @@ function readJson(text: string | null, what: string): Record<string, unknown> {
   } catch {
     throw new PayloadError(`${what} is not valid JSON`);
   }
+}
+
+// ---- encoded weights (converter/bundle/quantize.py): expanded to float32 at load
+
+/** The float32 weights blob: the stored one, or, with weight_encodings (field 11), its expansion. */
+function expandWeights(root: Table, p: BundleProgram): Uint8Array {
+  const entries = root.tables(11);
+  if (entries.length === 0) return p.weights;
+  const length = root.int64(12, -1);
+  if (!(length >= 0 && length <= 0x7fffffff)) throw invalid(`weights_length ${length} is out of range`);
+  const out = new Uint8Array(length);
+  for (const e of entries) {
+    const id = e.int32(0);
+    const t = p.tensors[id];
+    if (t === undefined || t.kind !== "weight") throw invalid(`a weight encoding names tensor ${id}, not a weight`);
+    const what = `weight '${t.name}'`;
+    const shape = t.shape.map((d) => (/^[0-9]+$/.test(d) ? Number(d) : NaN));
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
+      throw invalid(`${what} does not fit the ${length}-byte weights`);
+    }
+    const into = new Float32Array(out.buffer, t.weightOffset, n);
+    decodeWeight(p.weights, e, shape, n, into, what);
+  }
+  return out;
+}
+
+function stored(blob: Uint8Array, offset: number, nbytes: number, what: string): Uint8Array {
+  if (!(offset >= 0 && offset + nbytes <= blob.length)) {
+    throw invalid(`${what}: stored bytes [${offset}, ${offset + nbytes}) are outside the ${blob.length}-byte weights`);
+  }
+  return blob.subarray(offset, offset + nbytes);
+}
+
+function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
+  const encoding = e.string(1) ?? "";
+  const offset = e.int64(2);
+  if (encoding === "none") {
+    new Uint8Array(into.buffer, into.byteOffset, 4 * n).set(stored(blob, offset, 4 * n, what));
+  } else if (encoding === "float16") {
+    const src = stored(blob, offset, 2 * n, what);
+    if (src.byteOffset % 2 !== 0) throw invalid(`${what}: float16 values at an odd offset`);
+    const halves = new Uint16Array(src.buffer, src.byteOffset, n);   // little-endian, as every browser
+    const table = halfTable();
+    for (let i = 0; i < n; i++) into[i] = table[halves[i]!]!;
+  } else if (encoding === "int8") {
+    const axis = e.int32(3, -1);
+    if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
+    const len = shape[axis] ?? 1;
+    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const src = stored(blob, offset, n, what);
+    const q = new Int8Array(src.buffer, src.byteOffset, n);
+    const scaleBytes = stored(blob, e.int64(4, -1), (4 * n) / len, what);
+    const scales = new DataView(scaleBytes.buffer, scaleBytes.byteOffset, scaleBytes.byteLength);
+    // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
+    const scale = new Float32Array(scaleBytes.byteLength / 4);
+    for (let k = 0; k < scale.length; k++) scale[k] = scales.getFloat32(4 * k, true);
+    for (let o = 0, at = 0; at < n; o++) {
+      for (let i = 0; i < len; i++) {
+        for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
+      }
+    }
+  } else {
+    throw invalid(`${what} has unknown weight encoding '${encoding}'`);
+  }
+}
+
+let halves: Float32Array | null = null;
+
+/** All 65536 half values as floats (256 KiB, built on first use): one lookup per weight at load. */
+function halfTable(): Float32Array {
+  if (halves === null) {
+    halves = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halves[h] = halfToFloat(h);
+  }
+  return halves;
+}
+
+/** IEEE 754 half -> float (subnormals, infinities and NaN included). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 // ---- checks (the Python writer validates too; these guard the runtime against damaged or foreign files)

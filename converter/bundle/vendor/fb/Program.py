@@ -246,8 +246,40 @@ class Program(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Program
+    def WeightEncodings(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            from converter.bundle.vendor.fb.WeightEncoding import WeightEncoding
+            obj = WeightEncoding()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Program
+    def WeightEncodingsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Program
+    def WeightEncodingsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        return o == 0
+
+    # Program
+    def WeightsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return -1
+
 def ProgramStart(builder):
-    builder.StartObject(11)
+    builder.StartObject(13)
 
 def Start(builder):
     ProgramStart(builder)
@@ -366,6 +398,24 @@ def ProgramAddMeta(builder, meta):
 def AddMeta(builder, meta):
     ProgramAddMeta(builder, meta)
 
+def ProgramAddWeightEncodings(builder, weightEncodings):
+    builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(weightEncodings), 0)
+
+def AddWeightEncodings(builder, weightEncodings):
+    ProgramAddWeightEncodings(builder, weightEncodings)
+
+def ProgramStartWeightEncodingsVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def StartWeightEncodingsVector(builder, numElems):
+    return ProgramStartWeightEncodingsVector(builder, numElems)
+
+def ProgramAddWeightsLength(builder, weightsLength):
+    builder.PrependInt64Slot(12, weightsLength, -1)
+
+def AddWeightsLength(builder, weightsLength):
+    ProgramAddWeightsLength(builder, weightsLength)
+
 def ProgramEnd(builder):
     return builder.EndObject()
 
@@ -377,6 +427,7 @@ import converter.bundle.vendor.fb.KernelSpec
 import converter.bundle.vendor.fb.SlotSpec
 import converter.bundle.vendor.fb.StepSpec
 import converter.bundle.vendor.fb.TensorSpec
+import converter.bundle.vendor.fb.WeightEncoding
 try:
     from typing import List
 except:
@@ -398,6 +449,8 @@ class ProgramT(object):
         steps = None,
         module = None,
         meta = None,
+        weightEncodings = None,
+        weightsLength = -1,
     ):
         self.backend = backend  # type: Optional[str]
         self.graphName = graphName  # type: Optional[str]
@@ -410,6 +463,8 @@ class ProgramT(object):
         self.steps = steps  # type: Optional[List[converter.bundle.vendor.fb.StepSpec.StepSpecT]]
         self.module = module  # type: Optional[List[int]]
         self.meta = meta  # type: Optional[str]
+        self.weightEncodings = weightEncodings  # type: Optional[List[converter.bundle.vendor.fb.WeightEncoding.WeightEncodingT]]
+        self.weightsLength = weightsLength  # type: int
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -500,6 +555,15 @@ class ProgramT(object):
         self.meta = program.Meta()
         if self.meta is not None:
             self.meta = self.meta.decode('utf-8')
+        if not program.WeightEncodingsIsNone():
+            self.weightEncodings = []
+            for i in range(program.WeightEncodingsLength()):
+                if program.WeightEncodings(i) is None:
+                    self.weightEncodings.append(None)
+                else:
+                    weightEncoding_ = converter.bundle.vendor.fb.WeightEncoding.WeightEncodingT.InitFromObj(program.WeightEncodings(i))
+                    self.weightEncodings.append(weightEncoding_)
+        self.weightsLength = program.WeightsLength()
 
     # ProgramT
     def Pack(self, builder):
@@ -573,6 +637,14 @@ class ProgramT(object):
                 module = builder.EndVector()
         if self.meta is not None:
             meta = builder.CreateString(self.meta)
+        if self.weightEncodings is not None:
+            weightEncodingslist = []
+            for i in range(len(self.weightEncodings)):
+                weightEncodingslist.append(self.weightEncodings[i].Pack(builder))
+            ProgramStartWeightEncodingsVector(builder, len(self.weightEncodings))
+            for i in reversed(range(len(self.weightEncodings))):
+                builder.PrependUOffsetTRelative(weightEncodingslist[i])
+            weightEncodings = builder.EndVector()
         ProgramStart(builder)
         if self.backend is not None:
             ProgramAddBackend(builder, backend)
@@ -596,5 +668,8 @@ class ProgramT(object):
             ProgramAddModule(builder, module)
         if self.meta is not None:
             ProgramAddMeta(builder, meta)
+        if self.weightEncodings is not None:
+            ProgramAddWeightEncodings(builder, weightEncodings)
+        ProgramAddWeightsLength(builder, self.weightsLength)
         program = ProgramEnd(builder)
         return program

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.examples.pages import ROOT, build_example, page_results
+from tests.examples.pages import ROOT, build_example, check_backend_bar, page_results
 
 chainer = pytest.importorskip("chainer")
 
@@ -51,7 +51,7 @@ def test_page_greedy_words_match_chainer(page, web_dir, http_server, backend):
     assert result["seed"] == [EXPECTED["seed"]]
     assert result["words"] == EXPECTED["greedy"][:WORDS]
     assert result["msPerWord"] > 0 and "ms per word" in page.inner_text("#timing")
-    assert page.input_value("#backend") == backend
+    check_backend_bar(page, backend)
 
 
 def test_sampling_is_reproducible_and_unknown_words_are_named(page, web_dir, http_server):
@@ -62,4 +62,5 @@ def test_sampling_is_reproducible_and_unknown_words_are_named(page, web_dir, htt
     page.goto(f"{http_server}/{web_dir.name}/index.html?backend=wasm&seed=the%20dragon&auto=1")
     page.wait_for_selector("body[data-done]", timeout=60_000)
     assert "unknown seed word(s) dragon" in page.inner_text("#status")
+    assert page.get_attribute("body", "data-done") == "input-error"
     assert np.isfinite(EXPECTED["min_top2_logit_gap"])

@@ -5,10 +5,11 @@ from converter.ir.graph import Graph  # noqa: F401
 __version__ = "0.1.0"
 
 
-def from_keras(model, input_shapes=None) -> Graph:
-    """Read a Keras model (path to .h5/.keras, or an in-memory keras.Model) into an IR graph."""
+def from_keras(model, input_shapes=None, step=False) -> Graph:
+    """Read a Keras model (path to .h5/.keras, or an in-memory keras.Model) into an IR graph;
+    ``step=True``: the one-step stateful form of a window model (see converter.api.from_keras)."""
     from converter.api import from_keras as _from_keras
-    return _from_keras(model, input_shapes=input_shapes)
+    return _from_keras(model, input_shapes=input_shapes, step=step)
 
 
 def compile(graph: Graph, backend: str = "wasm", **opts):  # noqa: A001 (the API's verb)

@@ -15,15 +15,20 @@ def load_keras_spec(path_or_model) -> KerasModelSpec:
     return load_keras(path_or_model)
 
 
-def from_keras(path_or_model, input_shapes: Optional[dict] = None) -> Graph:
+def from_keras(path_or_model, input_shapes: Optional[dict] = None, step: bool = False) -> Graph:
     """An IR graph from a `.h5`/`.keras` path or an in-memory keras.Model.
 
     `input_shapes` maps an input name to a full shape (batch first) whose ints fix dims the model
     leaves free and whose `None`s stay symbolic, e.g. `{"x": [None, 20, 8]}`.
+    `step=True` builds the one-step stateful form of a window model (batch 1, one time step, every
+    recurrent layer's state carried; see converter/frontends/keras/step.py).
     Raises ConversionError with a one-line message for anything that cannot be converted.
     """
     from converter.frontends.keras.builder import build_graph
     spec = load_keras(path_or_model)
+    if step:
+        from converter.frontends.keras.step import step_spec
+        spec = step_spec(spec)
     return build_graph(spec, input_shapes)
 
 

@@ -71,6 +71,9 @@ def build_parser(prog: str, backends: dict) -> _Parser:
     parser.add_argument("--sample", type=Path, metavar="JSON",
                         help="copy this file to OUT/sample.json: the demo page then runs its inputs and "
                              "compares with its outputs ({inputs|outputs: {name: {shape, data}}})")
+    parser.add_argument("--step", action="store_true",
+                        help="compile the one-step stateful form of a window model: batch 1, one time "
+                             "step, every recurrent layer's state carried (for runner.step())")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     return parser
 
@@ -92,7 +95,8 @@ def pick_backends(requested: Sequence[str], backends: dict) -> list[str]:
 def load_keras_graph(args):
     from converter.api import from_keras
     shapes = dict(parse_input_shape(t) for t in args.input_shape)
-    return from_keras(args.model, input_shapes=shapes or None)
+    step = {"step": True} if getattr(args, "step", False) else {}
+    return from_keras(args.model, input_shapes=shapes or None, **step)
 
 
 def convert(args, backends: dict, out=None, load_graph=None) -> None:

@@ -2,7 +2,8 @@
 
     OUT/index.html, webloom.js, vocab.json, expected.json
     OUT/window/model.<backend>.wlm     (the window model, re-fed MAXLEN characters per new character)
-    OUT/step/model.<backend>.wlm       (the stateful single-step twin, one runner.step() per character)
+    OUT/step/model.<backend>.wlm       (the same model converted with --step: its one-step stateful form,
+                                        one runner.step() per character)
 
 then serve OUT (e.g. `python -m http.server -d OUT`) and open index.html.
 
@@ -14,9 +15,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-import build_page  # noqa: E402  (examples/build_page.py, shared by the multi-model examples)
+import build_page  # noqa: E402  (examples/build_page.py, shared by the examples)
 
-MODELS = {"window": "model.keras", "step": "model_step.keras"}
+MODELS = {"window": "model.keras", "step": ("model.keras", ("--step",))}
 PAGE_FILES = ("index.html", "vocab.json", "expected.json")
 
 

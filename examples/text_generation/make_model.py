@@ -1,13 +1,16 @@
-"""Train the text generation example: seed 001's character model (LSTM(128) over a window of MAXLEN
-one-hot characters, Dense softmax over the next character) on a slice of Tiny Shakespeare.
+"""Train the text generation example: the character model of Wei-Ying Wang's "Words Generator with LSTM
+on Keras" (LSTM(128) over a window of MAXLEN one-hot characters, Dense softmax over the next character)
+on a slice of Tiny Shakespeare.
 
 Writes, next to this file:
-- model.keras       the window model, input `chars` [batch, MAXLEN, V] -> `next_char` [batch, V];
-- model_step.keras  its stateful single-step twin (batch 1, T=1, stateful=True, the same weights), which
-                    the converter turns into a bundle with state inputs/outputs for runner.step();
+- model.keras       the window model, input `chars` [batch, MAXLEN, V] -> `next_char` [batch, V]
+                    (build_web.py also converts it with `convert_keras --step` into the one-step
+                    stateful form the page drives with runner.step());
 - vocab.json        the characters in id order and MAXLEN;
-- expected.json     a seed text and what Keras generates from it greedily in both modes, so the tests
-                    compare the page with Keras without retraining.
+- expected.json     a seed text and what Keras generates from it in both modes, greedily and sampled
+                    with the runtime's seeded sampler (examples/js_sampling.py), so the tests compare the
+                    page with Keras without retraining. Keras' side of the step mode is a stateful
+                    batch-1 twin built here in memory with the same weights.
 
 Training is deliberately short (a few minutes on 2 CPU cores): the text is Shakespeare-shaped, not good.
 
@@ -17,6 +20,7 @@ Training is deliberately short (a few minutes on 2 CPU cores): the text is Shake
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -28,17 +32,20 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import js_sampling  # noqa: E402  (examples/js_sampling.py: the runtime's sampler in Python)
 DEFAULT_CORPUS = Path("/work/shared/data/tinyshakespeare.txt")
-# Seed 001 reduces the text to lower case letters and a few punctuation marks (36 characters).
+# The tutorial reduces the text to lower case letters and a few punctuation marks (36 characters).
 CHARS = sorted(set("abcdefghijklmnopqrstuvwxyz") | set(" \n,.?!:;-'"))
 MAXLEN, UNITS = 40, 128
 TRAIN_CHARS, STRIDE = 300_000, 3
 GENERATE = 80              # characters Keras generates for expected.json
+SAMPLED = {"temperature": 0.7, "rng": 42}   # the page's defaults
 SEED_CANDIDATES = 40       # seed texts tried; the one whose greedy path is least ambiguous is kept
 
 
 def reduce_text(text: str) -> str:
-    """Lower case; any character outside CHARS becomes a space (as seed 001 does)."""
+    """Lower case; any character outside CHARS becomes a space (as the tutorial does)."""
     allowed = set(CHARS)
     return "".join(c if c in allowed else " " for c in text.lower())
 
@@ -103,6 +110,28 @@ def greedy_step(model, seeds: list, n: int) -> tuple[list, np.ndarray]:
     return out, gaps
 
 
+def sampled_window(model, seed: list, n: int) -> list:
+    """What the page draws in window mode with createRng(SAMPLED["rng"])."""
+    ids, random = list(seed), js_sampling.create_rng(SAMPLED["rng"])
+    for _ in range(n):
+        p = model(one_hot([ids[-MAXLEN:]]), training=False).numpy()[0]
+        ids.append(js_sampling.sample(js_sampling.log_probs(p), SAMPLED["temperature"], random))
+    return ids[len(seed):]
+
+
+def sampled_step(model, seed: list, n: int) -> list:
+    """What the page draws in step mode (its own createRng(SAMPLED["rng"])) with the stateful twin."""
+    model.get_layer("lstm").reset_state()
+    for t in seed:
+        p = model(one_hot([[t]]), training=False).numpy()[0]
+    out, random = [], js_sampling.create_rng(SAMPLED["rng"])
+    for i in range(n):
+        out.append(js_sampling.sample(js_sampling.log_probs(p), SAMPLED["temperature"], random))
+        if i < n - 1:
+            p = model(one_hot([[out[-1]]]), training=False).numpy()[0]
+    return out
+
+
 def top2_gaps(p: np.ndarray) -> np.ndarray:
     top = np.sort(p, axis=1)[:, -2:]
     return top[:, 1] - top[:, 0]
@@ -129,7 +158,7 @@ def pick_seed(text: str, window, step) -> dict:
 
 
 def train(text: str, epochs: int) -> None:
-    """Trains the window model on the first TRAIN_CHARS characters; saves it and its stateful twin."""
+    """Trains the window model on the first TRAIN_CHARS characters and saves it."""
     ids = np.array([CHARS.index(c) for c in text[:TRAIN_CHARS]], dtype="int32")
     model = window_model()
     model.compile(keras.optimizers.Adam(0.005, clipnorm=1.0), "sparse_categorical_crossentropy",
@@ -139,10 +168,7 @@ def train(text: str, epochs: int) -> None:
     print(f"trained in {time.perf_counter() - started:.0f} s")
     shipped = window_model()          # uncompiled twin: no optimizer state in the shipped file
     shipped.set_weights(model.get_weights())
-    step = step_model()
-    step.set_weights(model.get_weights())
     shipped.save(HERE / "model.keras")
-    step.save(HERE / "model_step.keras")
 
 
 def main():
@@ -150,7 +176,7 @@ def main():
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="Tiny Shakespeare text file")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--expected-only", action="store_true",
-                        help="keep the shipped models, only rewrite vocab.json and expected.json")
+                        help="keep the shipped model, only rewrite vocab.json and expected.json")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     text = reduce_text(args.corpus.read_text())
@@ -158,9 +184,14 @@ def main():
         train(text, args.epochs)
     # the expected outputs come from the files as shipped
     shipped = keras.models.load_model(HERE / "model.keras")
-    step = keras.models.load_model(HERE / "model_step.keras")
+    step = step_model()
+    step.set_weights(shipped.get_weights())
     held_out = text[TRAIN_CHARS:TRAIN_CHARS + 50_000]
     expected = pick_seed(held_out, shipped, step)
+    seed_ids = [CHARS.index(c) for c in expected["seed"]]
+    expected["sampled"] = {**SAMPLED, "n": GENERATE,
+                           "window": "".join(CHARS[i] for i in sampled_window(shipped, seed_ids, GENERATE)),
+                           "step": "".join(CHARS[i] for i in sampled_step(step, seed_ids, GENERATE))}
     first = shipped(one_hot([CHARS.index(c) for c in expected["seed"]])[None], training=False).numpy()[0]
     expected["first_probs"] = first.tolist()
     expected["generate"] = GENERATE

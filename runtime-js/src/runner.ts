@@ -17,6 +17,8 @@ import type { Dims, SizedInput } from "./dims.js";
 import { bindDims, evaluateShape, formatDims, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
+import type { StateSnapshot } from "./state.js";
+import { restoreState, snapshotState } from "./state.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -165,6 +167,21 @@ export class Runner {
       carried.set(values);
       this.inputs[i]!.set(carried);
     }
+  }
+
+  /**
+   * A snapshot of the carried state (every state input's values as the next run would use them), for
+   * going back to it with setState(), e.g. one per hypothesis in beamSearch(). The runner already holds
+   * the state on the host (step() reads the state outputs back with the other outputs), so this is a
+   * copy of a few small arrays with no device access.
+   */
+  getState(): StateSnapshot {
+    return snapshotState(this.inputs);
+  }
+
+  /** Makes a getState() snapshot the carried state again; the next run or step() starts from it. */
+  setState(snapshot: StateSnapshot): void {
+    restoreState(this.inputs, snapshot);
   }
 
   /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */

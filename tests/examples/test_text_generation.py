@@ -1,6 +1,8 @@
 """The text generation example end to end: build its page with build_web.py (convert_keras on the
-shipped window model and its stateful single-step twin), open it in Chromium, and compare what it
-generates greedily with what Keras generated from the same seed (expected.json, made by make_model.py).
+shipped window model, and again with --step for its one-step stateful form), open it in Chromium, press
+Generate like a visitor, and compare what it generates (sampled at the default temperature 0.7 with its
+seeded RNG, then greedily) with what Keras generated from the same seed with the same sampler
+(expected.json, made by make_model.py with examples/js_sampling.py).
 
 Window re-feed and stateful step are different computations after the first character (the window
 model restarts from zero state over the last MAXLEN characters, the stateful twin remembers everything),
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.examples.pages import ROOT, build_example, page_results
+from tests.examples.pages import (BACKENDS, ROOT, build_example, check_backend_bar, click_and_wait, open_page,
+                                  screenshot)
 
 EXAMPLE = ROOT / "examples" / "text_generation"
 EXPECTED = json.loads((EXAMPLE / "expected.json").read_text())
@@ -33,39 +36,54 @@ def test_shipped_files_are_small():
     assert total < 2 * 1024 * 1024, f"examples/text_generation holds {total} bytes"
     assert len(EXPECTED["seed"]) == VOCAB["maxlen"]
     assert set(EXPECTED["window_greedy"] + EXPECTED["step_greedy"]) <= set(VOCAB["chars"])
+    assert set(EXPECTED["sampled"]["window"] + EXPECTED["sampled"]["step"]) <= set(VOCAB["chars"])
 
 
 def test_web_dir_layout(web_dir):
     names = {p.relative_to(web_dir).as_posix() for p in web_dir.rglob("*") if p.is_file()}
-    bundles = {f"{mode}/model.{backend}.wlm" for mode in ("window", "step")
-               for backend in ("wasm", "webgpu", "webgl")}
-    assert {"index.html", "webloom.js", "vocab.json", "expected.json"} | bundles <= names
+    bundles = {f"{mode}/model.{backend}.wlm" for mode in ("window", "step") for backend in BACKENDS}
+    page_files = {"index.html", "webloom.js", "vocab.json", "expected.json", "page.js", "page.css"}
+    assert page_files | bundles <= names
+    assert not (EXAMPLE / "model_step.keras").exists()     # the step bundle comes from --step
 
 
-@pytest.mark.parametrize("backend", ["wasm", "webgpu", "webgl"])
-def test_greedy_generation_matches_keras(page, web_dir, http_server, backend):
-    n = EXPECTED["generate"]       # 80 characters: ~7 s on SwiftShader WebGPU, ~6 s WebGL, < 1 s wasm
-    result = page_results(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}&n={n}"
-                            "&temperature=0&auto=1")
-    assert result["backend"] == backend
-    assert result["seed"] == EXPECTED["seed"]
-    assert result["window"]["text"] == EXPECTED["window_greedy"][:n]
-    assert result["step"]["text"] == EXPECTED["step_greedy"][:n]
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generation_matches_keras(page, web_dir, http_server, backend):
+    open_page(page, f"{http_server}/{web_dir.name}/index.html?backend={backend}", wait="ready")
+    check_backend_bar(page, backend)
+    assert page.input_value("#temperature") == "0.7"       # sampling by default: greedy loops
+    sampled, n = EXPECTED["sampled"], 40      # each mode draws from its own createRng: a prefix
+    page.fill("#count", str(n))
+    result = click_and_wait(page, "#go")
+    assert result["backend"] == backend and result["seed"] == EXPECTED["seed"]
+    assert result["window"]["text"] == sampled["window"][:n]
+    assert result["step"]["text"] == sampled["step"][:n]
     keras_first = np.array(EXPECTED["first_probs"])
     for mode in ("window", "step"):
         np.testing.assert_allclose(result[mode]["firstProbs"], keras_first, atol=1e-4, err_msg=mode)
-        assert result[mode]["msPerChar"] > 0
+        assert result[mode]["charsPerSecond"] > 0
+        assert "characters/s" in page.inner_text(f"#{mode}-time")
     # both modes see the same seed from a zero state before the first choice
     np.testing.assert_allclose(result["window"]["firstProbs"], result["step"]["firstProbs"], atol=1e-5)
-    assert "ms per char" in page.inner_text("#step-time")
+    screenshot(page, f"text_generation-{backend}")
+    n = 30       # greedy: ~3 s per mode on SwiftShader WebGPU
+    page.fill("#temperature", "0")
+    page.fill("#count", str(n))
+    greedy = click_and_wait(page, "#go")
+    assert greedy["window"]["text"] == EXPECTED["window_greedy"][:n]
+    assert greedy["step"]["text"] == EXPECTED["step_greedy"][:n]
 
 
-def test_sampling_is_reproducible_with_a_seeded_rng(page, web_dir, http_server):
-    url = f"{http_server}/{web_dir.name}/index.html?backend=wasm&n=30&temperature=0.8&rng=7&auto=1"
-    first = page_results(page, url)
-    again = page_results(page, url)
-    assert first["window"]["text"] == again["window"]["text"]
-    assert first["step"]["text"] == again["step"]["text"]
-    assert set(first["window"]["text"] + first["step"]["text"]) <= set(VOCAB["chars"])
-    # temperature 0.8 draws from the distribution, so it departs from the greedy text
-    assert first["window"]["text"] != EXPECTED["window_greedy"][:30]
+def test_text_is_streamed_while_it_is_generated(page, web_dir, http_server):
+    open_page(page, f"{http_server}/{web_dir.name}/index.html?backend=wasm", wait="ready")
+    page.fill("#count", "400")
+    # record the window text's lengths as the page updates it
+    page.evaluate("""() => { window.seen = []; new MutationObserver(() => window.seen.push(
+        document.getElementById('window-text').textContent.length)).observe(
+        document.getElementById('window-text'), {childList: true, subtree: true, characterData: true}); }""")
+    click_and_wait(page, "#go")
+    seen = page.evaluate("window.seen")
+    seed = len(EXPECTED["seed"])
+    partial = sorted({n - seed for n in seen if seed < n < seed + 400})
+    assert len(partial) >= 10 and partial[0] <= 8, partial
+

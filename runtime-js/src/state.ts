@@ -1,0 +1,48 @@
+/**
+ * State snapshots: what Runner.getState() returns and Runner.setState() restores.
+ *
+ * A snapshot holds a copy of every state input's values (null: not set, the run uses zeros) and the shape
+ * given with them. It is immutable: setState() hands its arrays to the inputs, which only read them, and
+ * step() writes the next state into the runner's own arrays, never into a snapshot's.
+ */
+
+import type { HostArray } from "./backends/backend.js";
+import type { InputHandle } from "./tensor.js";
+
+/** One state input's saved values (null: zeros) and the shape given with them. */
+export interface SavedState {
+  readonly data: HostArray | null;
+  readonly shape: readonly number[] | null;
+}
+
+export interface StateSnapshot {
+  /** State input name -> its saved values. */
+  readonly states: ReadonlyMap<string, SavedState>;
+}
+
+export function snapshotState(inputs: readonly InputHandle[]): StateSnapshot {
+  const states = new Map<string, SavedState>();
+  for (const handle of inputs) {
+    if (handle.role !== "state") continue;
+    states.set(handle.name, { data: handle.data === null ? null : handle.data.slice(), shape: handle.given });
+  }
+  return { states };
+}
+
+export function restoreState(inputs: readonly InputHandle[], snapshot: StateSnapshot): void {
+  if (!snapshot || !(snapshot.states instanceof Map)) {
+    throw new Error("setState: expected a snapshot from runner.getState()");
+  }
+  const names = inputs.filter((h) => h.role === "state").map((h) => h.name);
+  const theirs = [...snapshot.states.keys()];
+  if (names.length !== theirs.length || !names.every((n) => snapshot.states.has(n))) {
+    throw new Error(`setState: the snapshot holds states [${theirs.join(", ")}], this runner has ` +
+      `[${names.join(", ")}]; take snapshots with getState() of a runner of the same model`);
+  }
+  for (const handle of inputs) {
+    const saved = snapshot.states.get(handle.name);
+    if (saved === undefined) continue;
+    if (saved.data === null) handle.clear();
+    else handle.set(saved.data, saved.shape ?? undefined);
+  }
+}

@@ -70,6 +70,11 @@ export class Runner {
     return this.context.name;
   }
 
+  /** Which build of the backend's code runs ("relaxed-simd" / "simd128" on wasm), "" when only one. */
+  get backendVariant(): string {
+    return this.context.variant ?? "";
+  }
+
   /** The dims bound by the last run (a copy). */
   get dims(): Dims {
     return { ...this.boundDims };

@@ -20,6 +20,8 @@ export type HostArray = Float32Array | Int32Array;
 export interface BackendContext {
   /** The backend's name as used in backendOrder and in bundle file names (model.<name>.wlm). */
   readonly name: string;
+  /** Which build of the backend's code runs, when it has several (wasm: "relaxed-simd" or "simd128"). */
+  readonly variant?: string;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;

@@ -246,8 +246,35 @@ class Program(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Program
+    def ModuleRelaxed(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Program
+    def ModuleRelaxedAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Program
+    def ModuleRelaxedLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Program
+    def ModuleRelaxedIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        return o == 0
+
 def ProgramStart(builder):
-    builder.StartObject(11)
+    builder.StartObject(12)
 
 def Start(builder):
     ProgramStart(builder)
@@ -366,6 +393,18 @@ def ProgramAddMeta(builder, meta):
 def AddMeta(builder, meta):
     ProgramAddMeta(builder, meta)
 
+def ProgramAddModuleRelaxed(builder, moduleRelaxed):
+    builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(moduleRelaxed), 0)
+
+def AddModuleRelaxed(builder, moduleRelaxed):
+    ProgramAddModuleRelaxed(builder, moduleRelaxed)
+
+def ProgramStartModuleRelaxedVector(builder, numElems):
+    return builder.StartVector(1, numElems, 1)
+
+def StartModuleRelaxedVector(builder, numElems):
+    return ProgramStartModuleRelaxedVector(builder, numElems)
+
 def ProgramEnd(builder):
     return builder.EndObject()
 
@@ -398,6 +437,7 @@ class ProgramT(object):
         steps = None,
         module = None,
         meta = None,
+        moduleRelaxed = None,
     ):
         self.backend = backend  # type: Optional[str]
         self.graphName = graphName  # type: Optional[str]
@@ -410,6 +450,7 @@ class ProgramT(object):
         self.steps = steps  # type: Optional[List[converter.bundle.vendor.fb.StepSpec.StepSpecT]]
         self.module = module  # type: Optional[List[int]]
         self.meta = meta  # type: Optional[str]
+        self.moduleRelaxed = moduleRelaxed  # type: Optional[List[int]]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -500,6 +541,13 @@ class ProgramT(object):
         self.meta = program.Meta()
         if self.meta is not None:
             self.meta = self.meta.decode('utf-8')
+        if not program.ModuleRelaxedIsNone():
+            if np is None:
+                self.moduleRelaxed = []
+                for i in range(program.ModuleRelaxedLength()):
+                    self.moduleRelaxed.append(program.ModuleRelaxed(i))
+            else:
+                self.moduleRelaxed = program.ModuleRelaxedAsNumpy()
 
     # ProgramT
     def Pack(self, builder):
@@ -573,6 +621,14 @@ class ProgramT(object):
                 module = builder.EndVector()
         if self.meta is not None:
             meta = builder.CreateString(self.meta)
+        if self.moduleRelaxed is not None:
+            if np is not None and type(self.moduleRelaxed) is np.ndarray:
+                moduleRelaxed = builder.CreateNumpyVector(self.moduleRelaxed)
+            else:
+                ProgramStartModuleRelaxedVector(builder, len(self.moduleRelaxed))
+                for i in reversed(range(len(self.moduleRelaxed))):
+                    builder.PrependUint8(self.moduleRelaxed[i])
+                moduleRelaxed = builder.EndVector()
         ProgramStart(builder)
         if self.backend is not None:
             ProgramAddBackend(builder, backend)
@@ -596,5 +652,7 @@ class ProgramT(object):
             ProgramAddModule(builder, module)
         if self.meta is not None:
             ProgramAddMeta(builder, meta)
+        if self.moduleRelaxed is not None:
+            ProgramAddModuleRelaxed(builder, moduleRelaxed)
         program = ProgramEnd(builder)
         return program

@@ -22,6 +22,8 @@ export interface BackendContext {
   readonly name: string;
   /** Which build of the backend's code runs, when it has several (wasm: "relaxed-simd" or "simd128"). */
   readonly variant?: string;
+  /** GPU backends: the distinct pipelines (WebGPU) / linked programs (WebGL) compile() built or reused. */
+  readonly pipelines?: number;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;

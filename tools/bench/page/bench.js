@@ -186,7 +186,7 @@ const OPENERS = {
     const input = runner.inputs.find((h) => h.role === "data");
     const output = runner.outputs.find((h) => h.role === "data");
     return {
-      detail: `webloom ${runner.backendName}`,
+      detail: `webloom ${runner.backendName}; load: ${JSON.stringify(runner.loadStats ?? {})}`,
       variant: runner.backendVariant ?? "",
       async infer(data) {
         input.set(data);

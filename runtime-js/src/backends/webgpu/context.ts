@@ -59,6 +59,11 @@ export class WebGpuContext implements BackendContext {
   private boundKey = "";
   private dims: Dims = {};
 
+  /** Distinct compute pipelines this model uses (identical kernels share one, see pipeline-cache.ts). */
+  get pipelines(): number {
+    return new Set(this.kernels.map((k) => k.pipeline)).size;
+  }
+
   /** The adapter's description, once init() succeeded. */
   get adapterInfo(): SharedDevice["info"] | null {
     return this.shared?.info ?? null;

@@ -40,7 +40,11 @@ class NativeRow:
             once()
 
     def run(self) -> float:
-        return self._once() / self._per
+        try:
+            return self._once() / self._per
+        except Exception as err:   # a runtime that breaks mid-way fails its row, not the whole bench
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise RuntimeError(f"{type(err).__name__}: {first}") from None
 
     def close(self) -> None:
         pass

@@ -216,10 +216,13 @@ export class Runner {
       this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
     }
     await this.context.run(this.program.steps, this.boundDims);
-    for (const output of this.outputs) {
-      const into = relayout ? output.prepare(this.boundDims) : output.view();
-      await this.context.read(output.info.tensor, into);
+    const reads = this.outputs.map((output) =>
+      ({ tensor: output.info.tensor, into: relayout ? output.prepare(this.boundDims) : output.view() }));
+    if (this.context.readMany) {
+      await this.context.readMany(reads);   // one round trip for all outputs, not one per output
+      return;
     }
+    for (const { tensor, into } of reads) await this.context.read(tensor, into);
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */

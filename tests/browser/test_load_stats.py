@@ -1,6 +1,7 @@
-"""Issue 14, start-up: WebGPU builds one compute pipeline per distinct kernel (createComputePipelineAsync,
-all at once, pipeline-cache.ts) and identical kernels share it, so a stack of equal LSTM layers needs no
-more pipelines than one layer; runner.loadStats reports the count and the compile/upload times."""
+"""Issue 14, WebGPU start-up and round trips. Start-up: one compute pipeline per distinct kernel
+(createComputePipelineAsync, all at once, pipeline-cache.ts), identical kernels share it, so a stack of
+equal LSTM layers needs no more pipelines than one layer; runner.loadStats reports the count and the
+compile/upload times. Round trips: a run reads all its outputs back with one submit and concurrent maps."""
 
 from __future__ import annotations
 
@@ -55,4 +56,43 @@ def test_equal_layers_share_pipelines_and_load_is_timed(page, bundles):
         seen[layers] = (r["stats"]["pipelines"], len(program.steps))
     # the lowering's three kernels (two matmul forms and the recurrence) serve 3 or 9 steps alike
     assert seen == {1: (3, 3), 3: (3, 9)}, seen
+    assert page.errors == []
+
+
+_COUNT = """async ([script, dir, feeds, dims, runs]) => {
+  const webloom = await import(script);
+  const runner = await webloom.load(dir, { backendOrder: ["webgpu"] });
+  runner.setDims(dims);
+  const count = { submits: 0, maps: 0 };
+  const submit = GPUQueue.prototype.submit, mapAsync = GPUBuffer.prototype.mapAsync;
+  GPUQueue.prototype.submit = function (...a) { count.submits++; return submit.apply(this, a); };
+  GPUBuffer.prototype.mapAsync = function (...a) { count.maps++; return mapAsync.apply(this, a); };
+  let outputs = {};
+  try {
+    for (let i = 0; i < runs; i++) outputs = await runner.predict(feeds);
+  } finally {
+    GPUQueue.prototype.submit = submit;
+    GPUBuffer.prototype.mapAsync = mapAsync;
+  }
+  const out = {};
+  for (const [name, values] of Object.entries(outputs)) out[name] = Array.from(values);
+  runner.dispose();
+  return { count, outputs: out, names: runner.outputs.map((o) => o.name) };
+}"""
+
+
+def test_webgpu_run_reads_every_output_back_in_one_round_trip(page, bundles):
+    """Per run: one submit for the dispatches, one for all the output copies, every map at once."""
+    from tests.browser.fixtures import lstm_feeds, lstm_graph, seq_dims
+    graph = lstm_graph()
+    feeds = lstm_feeds(8, batch=2, time=4)
+    out_dir = bundles.compile(graph, "webgpu", "round-trips")
+    url = bundles.url(out_dir)
+    runs = 4
+    r = page.evaluate(_COUNT, [f"{url}/webloom.js", url + "/",
+                               {k: v.ravel().tolist() for k, v in feeds.items()}, seq_dims(feeds["x"]), runs])
+    assert len(r["names"]) == 3                                    # y, h, c
+    assert r["count"] == {"submits": 2 * runs, "maps": 3 * runs}, r["count"]
+    for value, want in zip(graph.outputs, graph.run(feeds)):
+        assert_close(decode(r["outputs"][value.name]), want, f"round-trips on webgpu: {value.name}")
     assert page.errors == []

@@ -39,6 +39,8 @@ export interface BackendContext {
   run(steps: readonly StepSpec[], dims: Dims): Promise<void>;
   /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
   read(tensor: number, into: HostArray): Promise<void>;
+  /** Optional: read() of several tensors in one device round trip (WebGPU: one submit, maps at once). */
+  readMany?(reads: readonly { tensor: number; into: HostArray }[]): Promise<void>;
   /** Bytes of device/wasm memory the context holds now (for leak checks and diagnostics). */
   memoryBytes(): number;
   /** Frees what the context holds; the context is unusable afterwards. */

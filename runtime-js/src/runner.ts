@@ -70,6 +70,18 @@ export class Runner {
     return this.context.name;
   }
 
+  /**
+   * What load() spent setting this runner up: compile() (wasm module / WebGPU pipelines / WebGL programs)
+   * and upload() (weights) in ms, and the distinct GPU pipelines the model uses (null on wasm).
+   */
+  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null } =
+    { compileMs: 0, uploadMs: 0, pipelines: null };
+
+  /** Which build of the backend's code runs ("relaxed-simd" / "simd128" on wasm), "" when only one. */
+  get backendVariant(): string {
+    return this.context.variant ?? "";
+  }
+
   /** The dims bound by the last run (a copy). */
   get dims(): Dims {
     return { ...this.boundDims };
@@ -205,10 +217,13 @@ export class Runner {
       this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
     }
     await this.context.run(this.program.steps, this.boundDims);
-    for (const output of this.outputs) {
-      const into = relayout ? output.prepare(this.boundDims) : output.view();
-      await this.context.read(output.info.tensor, into);
+    const reads = this.outputs.map((output) =>
+      ({ tensor: output.info.tensor, into: relayout ? output.prepare(this.boundDims) : output.view() }));
+    if (this.context.readMany) {
+      await this.context.readMany(reads);   // one round trip for all outputs, not one per output
+      return;
     }
+    for (const { tensor, into } of reads) await this.context.read(tensor, into);
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */

@@ -34,6 +34,7 @@ export const MODELS = {
     },
     wordOutput: "next_word",
     /** Keras' greedy caption of each of the page's samples (samples.json, made by make_model.py). */
+    referenceFile: "samples.json",
     references: async (samples) => samples.samples.map((s) => s.keras),
     /** Runs the encoder on one image and sets the decoder's state from it. */
     async start({ encoder, decoder }, pixels) {
@@ -53,8 +54,9 @@ export const MODELS = {
     },
     wordOutput: "output",
     /** Chainer's greedy caption of each of the page's samples (chainer/samples.json, made by train.py). */
+    referenceFile: "chainer/samples.json",
     async references() {
-      return (await (await fetch("./chainer/samples.json")).json()).samples.map((s) => s.chainer);
+      return (await (await fetch(`./${this.referenceFile}`)).json()).samples.map((s) => s.chainer);
     },
     async start({ encoder, prime, decoder }, pixels, size) {
       encoder.input("image").set(nchw(pixels, size));

@@ -105,7 +105,7 @@ class Graph:
     def const(self, name: str, array, dtype: Optional[str] = None) -> Value:
         arr = np.asarray(array)
         dtype = dtype or ("int32" if np.issubdtype(arr.dtype, np.integer) else "float32")
-        arr = np.ascontiguousarray(arr.astype(dtype))
+        arr = np.ascontiguousarray(arr.astype(dtype)).reshape(arr.shape)   # keeps a 0-d scalar 0-d
         return Value(self.unique(name), dtype, tuple(arr.shape), arr)
 
     def add(self, op: str, inputs: Sequence[Optional[Value]], attrs: Optional[dict] = None,

@@ -242,10 +242,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("convert_chainer: error: ") and fragment in err[0], err
 
 
-def test_n_step_lstm_error_says_what_to_use_instead():
+def test_n_step_lstm_on_separate_inputs_says_to_use_a_list_input():
     model = L.NStepLSTM(1, 4, 5, 0.0)
     xs = [np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32)]
-    with pytest.raises(ConversionError, match="call L.LSTM once per step instead"):
+    with pytest.raises(ConversionError, match="must come from a list input or an NStep link's ys"):
         from_chainer(model, xs, forward=lambda m, *seqs: m(None, None, list(seqs))[0])
 
 
@@ -275,3 +275,126 @@ def test_stateful_gru_carries_h_like_chainer():
             want = model(x).array
         y, h = graph.run([x, h])
         np.testing.assert_allclose(y, want, **TOL)
+
+
+NSTEP_SCRIPT = textwrap.dedent("""
+    import chainer
+    import chainer.links as L
+
+
+    class Encoder(chainer.Chain):
+        def __init__(self):
+            super().__init__()
+            with self.init_scope():
+                self.rnn = L.NStepBiGRU(2, 5, 4, 0.0)
+
+        def __call__(self, xs):
+            hy, ys = self.rnn(None, xs)
+            return hy[-1], ys
+
+
+    def build():
+        return Encoder()
+""")
+
+
+def test_cli_list_input_and_missing_weights_warning(tmp_path, capsys):
+    """convert_chainer --input xs=list:B,T_MAX,D: the bundle takes xs padded and xs_lengths; without
+    --weights it warns that the factory's own parameters are converted; the wasm bundle runs variable
+    lengths like Chainer."""
+    from converter.bundle import read_bundle
+    from converter.cli import chainer_cli
+    from converter.frontends.chainer.cli import load_factory
+    from tests.cases.chainer_models import padded
+    script = tmp_path / "enc.py"
+    script.write_text(NSTEP_SCRIPT)
+    out = tmp_path / "web"
+    np.random.seed(9)        # the factory's random initialization is what gets converted
+    status = chainer_cli([f"{script}:build", "--input", "xs=list:3,7,5", "--backend", "wasm",
+                          "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and "warning: no --weights given" in warning[0], warning
+    program = read_bundle(out / "model.wasm.wlm")
+    assert [(i.name, i.dtype, tuple(i.shape)) for i in program.inputs] == [
+        ("xs", "float32", (3, 7, 5)), ("xs_lengths", "int32", (3,))]
+    assert [o.name for o in program.outputs] == ["output0", "output1"]
+    np.random.seed(9)
+    model = load_factory(f"{script}:build")()
+    rng = np.random.RandomState(10)
+    xs = [rng.uniform(-2, 2, (n, 5)).astype(np.float32) for n in (2, 7, 5)]
+    with chainer.using_config("train", False):
+        last, ys = model(xs)
+    graph = from_chainer(model, [xs])
+    if shutil.which("node"):
+        from tests.unit.wasm_run import run_program
+        got = run_program(program, graph, [padded(xs), np.array([2, 7, 5], np.int32)])
+        np.testing.assert_allclose(got[0], last.array, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[1], padded(ys), rtol=1e-4, atol=1e-5)
+
+
+class ListUser(chainer.Chain):
+    """An NStep link, and the ways a list of sequences cannot be used."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        with self.init_scope():
+            self.rnn = L.NStepGRU(1, 3, 4, 0.0)
+            self.lin = L.Linear(3, 3)
+        self.how = how
+
+    def __call__(self, xs):
+        if self.how == "concat":
+            return F.concat(xs, axis=0)
+        if self.how == "reordered":
+            return self.rnn(None, xs[::-1])[0]
+        if self.how == "different_links":
+            return self.rnn(None, [self.lin(xs[0])] + list(xs[1:]))[0]
+        if self.how == "pad_length":
+            return F.pad_sequence(xs, length=9)
+        return self.rnn(None, xs)[1][0]          # one sequence of ys as an output
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("concat", "sequence 0 of list input 'x' is used by Concat"),
+    ("reordered", "must hold every sequence of list input 'x' in its order"),
+    ("different_links", "apply the same functions to every sequence"),
+    ("pad_length", "pads to length 9, but list input 'x' is padded to 5"),
+    ("row_output", "sequence 0 of the ys of NStep link 'rnn' is used by the model's output"),
+])
+def test_list_misuse_is_a_one_line_error(how, fragment):
+    xs = [np.ones((n, 3), np.float32) for n in (5, 2)]
+    with pytest.raises(ConversionError) as err:
+        from_chainer(ListUser(how), [xs])
+    assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_ragged_example_input_is_a_one_line_error():
+    with pytest.raises(ConversionError, match="not an array .sequences of different lengths"):
+        from_chainer(ListUser("concat"), {"x": [[1.0, 2.0], [3.0]]})
+
+
+def test_sequences_max_length_pads_past_the_longest_example():
+    from converter.frontends.chainer import Sequences
+    from tests.cases.chainer_models import padded
+    model = L.NStepBiLSTM(1, 3, 4, 0.0)
+    rng = np.random.RandomState(8)
+    for param in model.params():
+        param.array[...] = rng.uniform(-1, 1, param.shape)
+    xs = [rng.randn(n, 3).astype(np.float32) for n in (3, 1)]
+    graph = from_chainer(model, {"xs": Sequences(xs, max_length=6)}, forward=lambda m, s: m(None, None, s))
+    assert [(v.name, tuple(v.shape)) for v in graph.inputs] == [("xs", (2, 6, 3)), ("xs_lengths", (2,))]
+    # other lengths than the traced ones, and garbage in the padding
+    longer = [rng.randn(n, 3).astype(np.float32) for n in (6, 2)]
+    feed = np.full((2, 6, 3), 7.0, np.float32)
+    feed[0], feed[1, :2] = longer[0], longer[1]
+    with chainer.using_config("train", False):
+        hy, cy, ys = model(None, None, longer)
+    got = graph.run({"xs": feed, "xs_lengths": np.array([6, 2], np.int32)})
+    for value, want in zip(got, (hy.array, cy.array, padded(ys))):
+        np.testing.assert_allclose(value, want, **TOL)
+    # a length above T_MAX counts as T_MAX (LengthMask)
+    clamped = graph.run({"xs": feed, "xs_lengths": np.array([60, 2], np.int32)})
+    for value, want in zip(clamped, got):
+        np.testing.assert_array_equal(value, want)

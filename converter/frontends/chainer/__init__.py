@@ -1,5 +1,6 @@
 """The Chainer frontend: ``trace`` runs a live chainer.Chain once and keeps its graph, ``builder`` (with
-the per-function handlers in ``functions``) turns that graph into IR."""
+the per-function handlers in ``functions``/``arrays``, the NStep links in ``nstep`` and lists of
+sequences in ``sequences``) turns that graph into IR."""
 
 from converter.frontends.chainer.builder import build_graph, chainer_function  # noqa: F401
-from converter.frontends.chainer.trace import trace  # noqa: F401
+from converter.frontends.chainer.trace import Sequences, trace  # noqa: F401

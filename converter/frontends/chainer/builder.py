@@ -26,8 +26,9 @@ TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 HANDLERS: dict[str, Callable] = {}
 # what to do instead, for unsupported functions that users meet often
-HINTS = {name: "NStepLSTM/NStepGRU (F.n_step_*) are not supported; call L.LSTM once per step instead"
-         for name in ("TransposeSequence", "Permutate", "Separate", "NStepLSTM", "NStepRNN")}
+NSTEP_HINT = ("call the NStep links (L.NStepLSTM, L.NStepBiGRU...) with a list input instead of F.n_step_* "
+              "and F.transpose_sequence")
+HINTS = {name: NSTEP_HINT for name in ("TransposeSequence", "NStepLSTM", "NStepRNN")}
 
 
 def chainer_function(*class_names: str):
@@ -97,10 +98,15 @@ class Builder:
         self.entries: dict[int, tuple[Value, str]] = {}
         self.transposed: dict[tuple[int, str], Value] = {}
         self.input_ids: set[int] = set()
+        self.consumers: list[str] = []      # function classes being converted (innermost last)
+        from converter.frontends.chainer.sequences import SequenceTable
+        self.seqs = SequenceTable(self)
 
     # ---- values ---------------------------------------------------------------------------------
     def entry(self, vnode) -> tuple[Value, str]:
         key = id(vnode)
+        if key not in self.entries:
+            self.seqs.resolve(vnode)          # an NStep result or a row of a list input/NStep ys
         if key not in self.entries:
             creator = vnode.creator_node
             if creator is None:
@@ -146,7 +152,11 @@ class Builder:
             hint = HINTS.get(cls, "compute it outside the converted model")
             raise ConversionError(f"Chainer function {cls} is not supported by the Chainer frontend; {hint} "
                                   "(supported functions: docs/chainer.md)")
-        results = handler(Call(self, fnode))
+        self.consumers.append(cls)
+        try:
+            results = handler(Call(self, fnode))
+        finally:
+            self.consumers.pop()
         for ref, result in zip(fnode.outputs, results):
             node = ref()
             if node is not None and result is not None:
@@ -160,11 +170,13 @@ class Builder:
         for name, var in feeds:
             self.entries[id(var.node)] = (self.g.input(name, _dtype(var), var.shape), CHAINER)
             self.input_ids.add(id(var.node))
+            self.seqs.add_input(name, var)
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20000))   # conversion recurses along the graph's depth
         try:
-            for name, var in t.outputs:
-                self._output(self.value(var.node), name)
+            for name, out in self.seqs.merge_outputs(t.outputs):
+                value = self.seqs.padded_output(out, name) if isinstance(out, list) else self.value(out.node)
+                self._output(value, name)
             for slot in t.states:
                 out = f"{slot.name}_next"
                 self._output(self.value(slot.result.node), out)
@@ -188,5 +200,5 @@ def _dtype(var) -> str:
 
 
 def build_graph(trace: Trace, name: str = "model") -> Graph:
-    from converter.frontends.chainer import functions  # noqa: F401  (registers the handlers)
+    from converter.frontends.chainer import arrays, functions  # noqa: F401  (registers the handlers)
     return Builder(trace, name).build()

@@ -32,7 +32,10 @@ def build_chainer_parser(prog: str, backends: dict) -> _Parser:
                         help="parameters saved with chainer.serializers.save_npz (no pickled objects)")
     parser.add_argument("--input", action="append", required=True, metavar="NAME=d0,d1,...[:DTYPE]",
                         help="one example input per forward argument, in call order; DTYPE float32 "
-                             "(default) or int32, e.g. --input ids=3:int32 (repeatable)")
+                             "(default) or int32, e.g. --input ids=3:int32 (repeatable). A list of "
+                             "variable-length sequences (for NStep links): NAME=list:B,T_MAX[,d...][:DTYPE], "
+                             "e.g. xs=list:4,20,8 (the bundle takes NAME [B, T_MAX, ...] padded and "
+                             "NAME_lengths int32 [B])")
     parser.add_argument("--forward", metavar="METHOD",
                         help="trace this method of the chain instead of calling it (e.g. predict)")
     parser.add_argument("--backend", action="append", required=True,
@@ -45,17 +48,28 @@ def build_chainer_parser(prog: str, backends: dict) -> _Parser:
     return parser
 
 
-def parse_input(text: str) -> tuple[str, np.ndarray]:
-    """`ids=3:int32` -> ("ids", zeros((3,), int32)); the dtype defaults to float32."""
+def parse_input(text: str):
+    """`ids=3:int32` -> ("ids", zeros((3,), int32)); the dtype defaults to float32.
+    `xs=list:B,T_MAX,d...` -> ("xs", Sequences of B zero arrays [T_MAX, d...]) for the NStep links."""
+    from converter.frontends.chainer.trace import Sequences
     name, sep, rest = text.partition("=")
-    shape_text, _, dtype = rest.partition(":")
+    is_list = rest.startswith("list:")
+    shape_text, _, dtype = rest[len("list:"):].partition(":") if is_list else rest.partition(":")
     dtype = dtype.strip() or "float32"
     if not sep or not name or dtype not in DTYPES:
-        raise _UsageError(f"--input {text!r}: expected NAME=d0,d1,...[:float32|int32] (e.g. ids=3:int32)")
+        raise _UsageError(f"--input {text!r}: expected NAME=d0,d1,...[:float32|int32] (e.g. ids=3:int32) "
+                          "or NAME=list:B,T_MAX[,d...][:DTYPE]")
     items = [d.strip() for d in shape_text.split(",") if d.strip()]
     if not all(d.isdigit() for d in items):
         raise _UsageError(f"--input {text!r}: dims must be non-negative integers (the traced shape)")
-    return name, np.zeros(tuple(int(d) for d in items), DTYPES[dtype])
+    shape = tuple(int(d) for d in items)
+    if not is_list:
+        return name, np.zeros(shape, DTYPES[dtype])
+    if len(shape) < 2 or min(shape[:2]) < 1:
+        raise _UsageError(f"--input {text!r}: a list needs B,T_MAX (both >= 1) and then each step's dims, "
+                          "e.g. xs=list:4,20,8")
+    # traced with every sequence T_MAX long; the graph itself takes any lengths in [0, T_MAX]
+    return name, Sequences([np.zeros(shape[1:], DTYPES[dtype]) for _ in range(shape[0])], shape[1])
 
 
 def load_factory(spec: str):
@@ -103,6 +117,10 @@ def load_chainer_graph(args):
         raise ConversionError(f"{args.model}: the factory raised {type(e).__name__}: {e}") from None
     if args.weights is not None:
         load_weights(args.weights, chain)
+    else:
+        print(f"convert_chainer: warning: no --weights given: converting the parameters {args.model} itself "
+              "made (a fresh model's random initialization, unless the factory loads trained ones)",
+              file=sys.stderr)
     forward = None
     if args.forward:
         if not callable(getattr(chain, args.forward, None)):

@@ -16,7 +16,7 @@ from converter.ir.graph import Value
 
 UNARY = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log",
          "Sqrt": "sqrt", "Absolute": "abs", "Neg": "neg", "Square": "square", "LeakyReLU": "leaky_relu",
-         "ELU": "elu"}
+         "ELU": "elu", "HardSigmoid": "hard_sigmoid_k2"}
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Maximum": "max", "Minimum": "min"}
 # class -> (IR fn, constant on the left?)
 WITH_CONSTANT = {"AddConstant": ("add", False), "MulConstant": ("mul", False),
@@ -31,6 +31,53 @@ def unary(call: Call):
     alpha = {"LeakyReLU": "slope", "ELU": "alpha"}.get(call.cls)
     attrs = {"fn": UNARY[call.cls], "alpha": float(getattr(call.fn, alpha)) if alpha else 0.0}
     return [(call.add1("Unary", [x], attrs), layout)]
+
+
+@chainer_function("Softplus")
+def softplus(call: Call):
+    # Chainer: log(1 + exp(beta * x)) / beta
+    x, layout = call.entry(0)
+    beta = float(call.fn.beta)
+    if beta != 1.0:
+        x = call.add1("Binary", [x, call.const("beta", np.float32(beta))], {"fn": "mul"}, "beta")
+    y = call.add1("Unary", [x], {"fn": "softplus"})
+    if beta != 1.0:
+        inverse = call.const("beta_inv", np.float32(1.0 / beta))
+        y = call.add1("Binary", [y, inverse], {"fn": "mul"}, "beta_inv")
+    return [(y, layout)]
+
+
+@chainer_function("Clip")
+def clip(call: Call):
+    x, layout = call.entry(0)
+    for tag, fn, bound in (("x_min", "max", call.fn.x_min), ("x_max", "min", call.fn.x_max)):
+        if bound is not None:
+            x = call.add1("Binary", [x, call.const(tag, np.float32(bound))], {"fn": fn}, tag)
+    return [(x, layout)]
+
+
+@chainer_function("LocalResponseNormalization")
+def local_response_normalization(call: Call):
+    """x / (k + alpha * sum of x^2 over the n channels around each)^beta, the sum a zero-padded window
+    of n over the channels: an average pool of n (times n) on [B, C, H*W, 1] read as NHWC."""
+    fn = call.fn
+    x = call.value(0)
+    b, c = (int(d) for d in x.shape[:2])
+    rest = int(np.prod(x.shape[2:], dtype=np.int64))
+    half = int(fn.n) // 2
+    sq = call.add1("Reshape", [call.add1("Unary", [x], {"fn": "square"}, "square")],
+                   {"shape": (b, c, rest, 1)}, "channels")
+    sq = call.add1("Pad", [sq], {"pads": ((0, 0), (half, half), (0, 0), (0, 0))}, "pad")
+    window = call.add1("Pool", [sq], {"fn": "avg", "size": (int(fn.n), 1), "strides": (1, 1),
+                                      "pads": ((0, 0), (0, 0))}, "window")
+    # alpha * n * mean = alpha * sum, then k + ..., then ^-beta as exp(-beta * log(.))
+    scale = call.add1("Binary", [window, call.const("alpha_n", np.float32(fn.alpha * fn.n))], {"fn": "mul"})
+    scale = call.add1("Binary", [scale, call.const("k", np.float32(fn.k))], {"fn": "add"}, "k")
+    scale = call.add1("Unary", [scale], {"fn": "log"}, "log")
+    scale = call.add1("Binary", [scale, call.const("neg_beta", np.float32(-fn.beta))], {"fn": "mul"}, "beta")
+    scale = call.add1("Unary", [scale], {"fn": "exp"}, "exp")
+    scale = call.add1("Reshape", [scale], {"shape": tuple(x.shape)}, "scale")
+    return [call.add1("Binary", [x, scale], {"fn": "mul"})]
 
 
 @chainer_function(*BINARY, "MultiAdd")
@@ -89,13 +136,6 @@ def log_softmax(call: Call):
     return [call.add1("Binary", [shifted, log_total], {"fn": "sub"})]
 
 
-@chainer_function("Sum")
-def reduce_sum(call: Call):
-    x = call.value(0)
-    axes = tuple(range(len(x.shape))) if call.fn.axis is None else tuple(int(a) for a in call.fn.axis)
-    return [call.add1("Reduce", [x], {"fn": "sum", "axes": axes, "keepdims": bool(call.fn.keepdims)})]
-
-
 # ---- linear and lookup ---------------------------------------------------------------------------
 
 @chainer_function("LinearFunction")
@@ -108,13 +148,27 @@ def linear(call: Call):
 
 @chainer_function("EmbedIDFunction")
 def embed_id(call: Call):
-    if call.fn.ignore_label is not None:
-        raise call.error(f"ignore_label={call.fn.ignore_label} is not supported; build the EmbedID link "
-                         "without ignore_label for inference")
+    """A Gather; ``ignore_label`` gives zeros: that row of the table is zeroed (an id in [0, V)), or for
+    -1 a zero row is put in front and the ids shifted by one (in float32, exact below 2^24)."""
     idx = call.value(0)
     if idx.dtype != "int32":
         raise call.error(f"the ids input is {idx.dtype}; feed int32 ids")
-    return [call.add1("Gather", [call.const("W", call.const_input(1, "W")), idx])]
+    table = call.const_input(1, "W")
+    ignore = call.fn.ignore_label
+    if ignore is None:
+        return [call.add1("Gather", [call.const("W", table), idx])]
+    ignore, vocab = int(ignore), int(table.shape[0])
+    if 0 <= ignore < vocab:
+        table = table.copy()
+        table[ignore] = 0
+        return [call.add1("Gather", [call.const("W", table), idx])]
+    if ignore != -1:
+        raise call.error(f"ignore_label={ignore} is not supported; use -1 or an id in [0, {vocab})")
+    shifted = call.add1("Cast", [idx], {"to": "float32"}, "ids")
+    shifted = call.add1("Binary", [shifted, call.const("one", np.float32(1))], {"fn": "add"}, "shift")
+    shifted = call.add1("Cast", [shifted], {"to": "int32"}, "shift")
+    table = np.concatenate([np.zeros((1,) + table.shape[1:], table.dtype), table])
+    return [call.add1("Gather", [call.const("W", table), shifted])]
 
 
 # ---- LSTM ------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class Case:
     input_names: tuple = ("x",)
     output_names: tuple = ("y",)
     dynamic: dict = field(default_factory=dict)   # input name -> {axis: dim name}
+    # from_onnx input_shapes: the dynamo exporter writes the GRU's time length into a Reshape constant
+    input_shapes: dict = field(default_factory=dict)
 
 
 def _torch():
@@ -156,7 +158,8 @@ def _torch_cases(exporter: str) -> list:
     s = "" if exporter == "torchscript" else "_dynamo"
     return [
         Case(f"lstm2_bf{s}", lstm_2layer_batch_first, _seq(), exporter, ("x",), ("y", "h", "c"), {"x": BT}),
-        Case(f"gru_bidir{s}", gru_bidirectional, _seq(6, 3, 5), exporter, ("x",), ("y", "h"), {"x": TB}),
+        Case(f"gru_bidir{s}", gru_bidirectional, _seq(6, 3, 5), exporter, ("x",), ("y", "h"), {"x": TB},
+             {"x": [6, None, 5]} if s else {}),
         Case(f"rnn_tanh_relu{s}", rnn_tanh_relu, _seq(), exporter, ("x",), ("y", "h"), {"x": BT}),
         Case(f"embed_lstm{s}", embed_lstm_step, _ids_state, exporter, ("ids", "h", "c"),
              ("logits", "h_next", "c_next"), {"ids": BT, "h": {1: "batch"}, "c": {1: "batch"}}),
@@ -176,21 +179,34 @@ def keras_lstm():
     return tf.keras.Model(inp, out)
 
 
-def keras_gru():
+def keras_gru(keras=None):
+    """A GRU through tf_keras (Keras 2): tf2onnx 1.17 rewrites its while loop into an ONNX GRU, but leaves
+    Keras 3's GRU loop as a Loop (which the frontend refuses by name; tested)."""
     import tensorflow as tf
+    import tf_keras
+    keras = keras or tf_keras
     tf.random.set_seed(0)
-    inp = tf.keras.Input((6, 5), name="x")
-    y = tf.keras.layers.GRU(6, kernel_initializer=_keras_init(), recurrent_initializer=_keras_init())(inp)
-    return tf.keras.Model(inp, y)
+    inp = keras.Input((6, 5), name="x")
+    y = keras.layers.GRU(6, kernel_initializer=_keras_init(keras),
+                         recurrent_initializer=_keras_init(keras))(inp)
+    return keras.Model(inp, y)
 
 
-def _keras_init():
+def keras3_gru():
     import tensorflow as tf
-    return tf.keras.initializers.RandomUniform(-SATURATE / 2, SATURATE / 2, seed=1)
+    return keras_gru(tf.keras)
+
+
+def _keras_init(keras=None):
+    import tensorflow as tf
+    keras = keras or tf.keras
+    return keras.initializers.RandomUniform(-SATURATE / 2, SATURATE / 2, seed=1)
 
 
 TF2ONNX_CASES = [Case("keras_lstm_tf2onnx", keras_lstm, _seq(), "tf2onnx", ("x",), ("y",)),
                  Case("keras_gru_tf2onnx", keras_gru, _seq(), "tf2onnx", ("x",), ("y",))]
+# tf2onnx's export of a Keras 3 GRU keeps TensorFlow's while loop as an ONNX Loop
+LOOP_CASE = Case("keras3_gru_tf2onnx", keras3_gru, _seq(), "tf2onnx", ("x",), ("y",))
 TORCH_CASES = _torch_cases("torchscript") + _torch_cases("dynamo")
 CASES = {c.name: c for c in TORCH_CASES + TF2ONNX_CASES}
 

@@ -12,20 +12,21 @@ from tests.cases import onnx_models
 TOL = 1e-5
 
 
-def _exported(name):
+def _exported(name, case=None):
+    case = case or onnx_models.CASES[name]
     pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
-    if onnx_models.CASES[name].exporter == "tf2onnx":
+    if case.exporter == "tf2onnx":
         pytest.importorskip("tf2onnx", reason="tf2onnx is in requirements-dev.txt")
     else:
         pytest.importorskip("torch", reason="torch==2.13.0 is in requirements-dev.txt")
-    return onnx_models.export(onnx_models.CASES[name])
+    return onnx_models.export(case)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(onnx_models.CASES))
 def test_export_matches_source_and_onnxruntime(name):
     made = _exported(name)
-    graph = from_onnx(made.path)
+    graph = from_onnx(made.path, input_shapes=made.case.input_shapes or None)
     got = graph.run(made.inputs)
     assert len(got) == len(made.outputs)
     for value, mine, source, ort in zip(graph.outputs, got, made.outputs, made.ort):
@@ -54,3 +55,11 @@ def test_batch_and_time_stay_free(name):
     want = session.run(None, {i.name: f for i, f in zip(session.get_inputs(), feeds)})
     for mine, ref in zip(graph.run(feeds), want):
         np.testing.assert_allclose(mine, ref, rtol=TOL, atol=TOL)
+
+
+@pytest.mark.slow
+def test_tf2onnx_loop_is_named():
+    from converter.errors import ConversionError
+    made = _exported(None, onnx_models.LOOP_CASE)
+    with pytest.raises(ConversionError, match=r"\(Loop\): control flow .* cannot be compiled"):
+        from_onnx(made.path)

@@ -35,12 +35,23 @@ DTYPE_NAMES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "
 IR_DTYPE = {1: "float32", 6: "int32", 7: "int32", 9: "float32"}   # bool becomes float32 0/1
 
 
-@dataclass
+@dataclass(eq=False)
 class Fill:
-    """A constant-valued tensor of a (partly symbolic) shape: ConstantOfShape before it is materialized."""
+    """Static data broadcast to a (partly symbolic) shape: ConstantOfShape, or torch.zeros(layers, batch,
+    hidden) and what exporters compute from it (zeros @ U + b), before anything needs it materialized.
+    ``value`` is a numpy array broadcastable to ``shape`` (a scalar for ConstantOfShape)."""
     shape: tuple
-    value: float
+    value: object
     dtype: str = "float32"
+
+    def __post_init__(self):
+        self.value = np.asarray(self.value, np.float32 if self.dtype == "float32" else np.int32)
+
+    @property
+    def scalar(self):
+        """The single value when every element is the same, else None."""
+        flat = self.value.reshape(-1)
+        return flat[0].item() if flat.size and np.all(flat == flat[0]) else None
 
 
 @dataclass
@@ -134,7 +145,7 @@ class NodeCall:
 
     def add(self, op: str, inputs, attrs=None, suffix: str = "") -> list:
         try:
-            return self.g.add(op, inputs, attrs, name=self.name(suffix))
+            return list(self.g.add(op, inputs, attrs, name=self.name(suffix)))
         except OpError as e:
             raise self.error(str(e)) from None
 
@@ -151,7 +162,7 @@ def to_value(call: NodeCall, x, suffix: str) -> Value:
     if isinstance(x, Fill):
         if all(dims.is_static(d) for d in x.shape):
             shape = tuple(dims.evaluate(d, {}) for d in x.shape)
-            return call.const(np.full(shape, x.value), suffix, x.dtype)
+            return call.const(np.broadcast_to(x.value, shape).copy(), suffix, x.dtype)
         raise call.error(f"a constant tensor of symbolic shape {dims.fmt_shape(x.shape)} is used as data "
                          "here; fix the free dims with --input-shape (input_shapes=)")
     return call.const(ir_array(call, x), suffix)
@@ -214,8 +225,8 @@ FILL_PASSTHROUGH = {"Slice", "Reshape", "Squeeze", "Unsqueeze", "Expand", "Trans
 
 def _through_fill(call: NodeCall, handler: OpHandler) -> list:
     """Run the handler on stand-in inputs of the Fills' shapes in a scratch graph; keep only the shapes."""
-    fills = {x.value for x in call.inputs if isinstance(x, Fill)}
-    if len(fills) != 1 or any(isinstance(x, Value) for x in call.inputs):
+    fills = {x.scalar for x in call.inputs if isinstance(x, Fill)}
+    if len(fills) != 1 or None in fills or any(isinstance(x, Value) for x in call.inputs):
         raise call.error("mixes a constant tensor of symbolic shape with other data; fix the free dims "
                          "with --input-shape (input_shapes=)")
     value = fills.pop()
@@ -311,6 +322,9 @@ class Builder:
         for index, vi in enumerate(graph.input):
             if vi.name not in self.model.initializers:
                 self.env[vi.name] = self.add_input(vi, index)
+        for node in graph.node:      # control flow is named even when other nodes would fail first
+            if node.op_type in CONTROL_FLOW:
+                dispatch(NodeCall(self.g, node, self.model.opset, [], builder=self))
         for node in graph.node:
             self.run_node(node)
         self.finish(graph)

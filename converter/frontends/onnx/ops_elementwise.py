@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.frontends.onnx.builder import Fill, NodeCall, onnx_op
+from converter.frontends.onnx.builder import Fill, NodeCall, ir_array, onnx_op
+from converter.ir import dims
+from converter.ir.graph import Value
+from converter.ops.common import broadcast
 from converter.frontends.onnx.ops_shape import fold_where
 from converter.ops import registry
 
@@ -106,6 +109,9 @@ def symbolic_arith(n: NodeCall):
 @onnx_op(*BINARY, fold=symbolic_arith)
 def binary(n: NodeCall):
     fn = BINARY[n.op]
+    with_fill = _with_fill(n, fn)
+    if with_fill is not None:
+        return [with_fill]
     values = [n.value(i) for i in range(len(n.inputs))]
     if fn in ("max", "min"):
         if not values:
@@ -118,6 +124,34 @@ def binary(n: NodeCall):
     for k, v in enumerate(values[1:]):
         y = n.add1("Binary", [y, v], {"fn": fn}, "" if k == len(values) - 2 else f"step{k}")
     return [y]
+
+
+NUMPY_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "max": np.maximum,
+                "min": np.minimum}
+
+
+def _with_fill(n: NodeCall, fn: str):
+    """Binary ops meeting static data of symbolic shape (Fill): with other static data the result is
+    still a Fill; with a computed x whose shape the Fill does not widen, the Fill's data is a constant
+    operand (numpy broadcasting is the same on both sides)."""
+    if len(n.inputs) != 2 or not any(isinstance(x, Fill) for x in n.inputs):
+        return None
+    a, b = n.inputs
+    if not any(isinstance(x, Value) for x in n.inputs):
+        data = [x.value if isinstance(x, Fill) else np.asarray(x) for x in (a, b)]
+        shape = broadcast(n.op, *(tuple(x.shape) for x in (a, b)))
+        with np.errstate(all="ignore"):
+            return Fill(shape, NUMPY_BINARY[fn](*data).astype(np.float32 if fn == "div" else data[0].dtype))
+    fill_pos = 0 if isinstance(a, Fill) else 1
+    fill, x = n.inputs[fill_pos], n.value(1 - fill_pos)
+    target = broadcast(n.op, tuple(x.shape), fill.shape)
+    data = n.const(ir_array(n, fill.value), "fill")
+    if broadcast(n.op, tuple(x.shape), tuple(data.shape)) != target:
+        # the Fill widens x beyond leading unit dims: only a materialized constant could say how
+        if dims.size(target) != dims.size(broadcast(n.op, tuple(x.shape), tuple(data.shape))):
+            return None
+    y = n.add1("Binary", [data, x] if fill_pos == 0 else [x, data], {"fn": fn}, "fill_op")
+    return y if tuple(y.shape) == target else n.add1("Reshape", [y], {"shape": target})
 
 
 @onnx_op("Sum")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.frontends.onnx.builder import NodeCall, onnx_op
+from converter.frontends.onnx.builder import Fill, NodeCall, onnx_op
 from converter.ir import dims
 
 REDUCE = {"ReduceMean": "mean", "ReduceMax": "max", "ReduceSum": "sum"}
@@ -54,8 +54,14 @@ def gemm(n: NodeCall):
 
 @onnx_op("MatMul")
 def matmul(n: NodeCall):
-    a = n.value(0)
     w = _weight(n, 1, "second operand")
+    fill = n.inputs[0]
+    if isinstance(fill, Fill) and w.ndim == 2 and fill.shape and fill.shape[-1] == w.shape[0]:
+        # data @ W stays static data: the dynamo exporter's unrolled RNN applies U to its zero state
+        data = np.broadcast_to(fill.value, fill.value.shape[:-1] + (w.shape[0],)) if fill.value.ndim \
+            else np.full((w.shape[0],), fill.value, np.float32)
+        return [Fill(tuple(fill.shape[:-1]) + (w.shape[1],), np.matmul(data, w, dtype=np.float32))]
+    a = n.value(0)
     if w.ndim > 2 or (w.ndim == 2 and w.shape[0] != a.shape[-1] and dims.is_static(a.shape[-1])):
         raise n.refuse(f"MatMul with a constant of shape {w.shape} (only a 2-D right operand)")
     if len(a.shape) == 1:

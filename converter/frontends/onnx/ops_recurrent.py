@@ -138,7 +138,7 @@ def _state(n: NodeCall, i: int, d: int, layout: int, batch, hidden: int):
     x = n.inputs[i]
     axis = 1 if layout else 0
     if isinstance(x, Fill):
-        if x.value == 0:
+        if x.scalar == 0:
             return None
         raise n.error("a constant non-zero initial state of symbolic shape; fix the free dims with --input-shape")
     data = n.static(i)
@@ -219,7 +219,7 @@ def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d):
         values["mask"] = mask
     if peep is not None:
         values["p"] = n.const(peep, f"p{d}")
-    outs = n.add(IR_OP[cell], _named_inputs(opdef, values), attrs, f"dir{d}")
+    outs = list(n.add(IR_OP[cell], _named_inputs(opdef, values), attrs, f"dir{d}"))
     if attrs["go_backwards"] and attrs["return_sequences"]:
         outs[0] = n.add1("Reverse", [outs[0]], {"axis": 1}, f"dir{d}/y")
     return outs

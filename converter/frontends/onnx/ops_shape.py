@@ -59,7 +59,7 @@ def constant_of_shape(n: NodeCall):
     if all(isinstance(d, int) for d in target):
         return [np.full(target, value.reshape(-1)[0], dtype=value.dtype)]
     dtype = "float32" if value.dtype.kind in "fb" else "int32"
-    return [Fill(target, float(value.reshape(-1)[0]), dtype)]
+    return [Fill(target, value.reshape(-1)[0], dtype)]
 
 
 @onnx_op("Range")
@@ -362,10 +362,9 @@ def expand(n: NodeCall):
     out = tuple(d if t == 1 else t for d, t in zip(s, target))
     if isinstance(x, Fill):
         return [Fill(out, x.value, x.dtype)]
-    uniform = isinstance(x, np.ndarray) and not is_symbolic(x) and x.size and np.all(x == x.reshape(-1)[0])
-    if uniform and not all(dims.is_static(d) for d in out):
-        # torch.zeros(layers, batch, hidden) of the dynamo exporter: a constant of symbolic shape
-        return [Fill(out, float(x.reshape(-1)[0]), "float32" if x.dtype.kind in "fb" else "int32")]
+    if isinstance(x, np.ndarray) and not is_symbolic(x) and not all(dims.is_static(d) for d in out):
+        # torch.zeros(layers, batch, hidden) of the dynamo exporter: constant data of symbolic shape
+        return [Fill(out, x.reshape(tuple(int(d) for d in s)), "float32" if x.dtype.kind in "fb" else "int32")]
     if isinstance(x, np.ndarray) and is_symbolic(x):
         return [np.broadcast_to(x.reshape(tuple(int(d) for d in s)), tuple(int(d) for d in out)).copy()]
     v = n.value(0)

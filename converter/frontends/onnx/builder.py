@@ -30,8 +30,6 @@ from converter.ops.common import OpError
 CONTROL_FLOW = {"Loop": "a loop whose trip count is data", "Scan": "a scan over a subgraph",
                 "If": "a branch on a run-time condition"}
 INT32 = (-2 ** 31, 2 ** 31)
-DTYPE_NAMES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
-               10: "float16", 11: "float64", 16: "bfloat16"}
 IR_DTYPE = {1: "float32", 6: "int32", 7: "int32", 9: "float32"}   # bool becomes float32 0/1
 
 
@@ -183,6 +181,14 @@ def ir_array(call: NodeCall, x) -> np.ndarray:
     if x.dtype in (np.float32, np.float16):
         return x.astype(np.float32)
     raise call.error(f"constant of dtype {x.dtype} is not supported (float32, int32/int64, bool)")
+
+
+def dtype_name(elem: int) -> str:
+    from onnx import TensorProto
+    try:
+        return TensorProto.DataType.Name(int(elem)).lower()
+    except ValueError:
+        return f"#{elem}"
 
 
 def parse_attrs(call: NodeCall, handler: OpHandler) -> dict:
@@ -338,7 +344,7 @@ class Builder:
             raise ConversionError(f"{where} is not a tensor (sequence/map inputs are not supported)")
         elem = int(ttype.elem_type)
         if elem not in IR_DTYPE:
-            raise ConversionError(f"{where} has dtype {DTYPE_NAMES.get(elem, elem)}; supported input dtypes "
+            raise ConversionError(f"{where} has dtype {dtype_name(elem)}; supported input dtypes "
                                   f"are float32, int32, int64 (read as int32) and bool; see {SUPPORTED_DOC}")
         if not ttype.HasField("shape"):
             raise ConversionError(f"{where} has no shape (rank unknown); export with named dims or give "
@@ -347,7 +353,6 @@ class Builder:
         v = self.g.input(vi.name, IR_DTYPE[elem], shape)
         if v.name != vi.name:
             raise ConversionError(f"{where}: the name clashes with another value; rename the input")
-        v.onnx_dtype = DTYPE_NAMES[elem]
         return v
 
     def _input_dims(self, name: str, proto_dims, index: int, where: str) -> list:

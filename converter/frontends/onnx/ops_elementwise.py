@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.frontends.onnx.builder import Fill, NodeCall, ir_array, onnx_op
+from converter.frontends.onnx.builder import Fill, NodeCall, dtype_name, ir_array, onnx_op
 from converter.ir import dims
 from converter.ir.graph import Value
 from converter.ops.common import broadcast
@@ -225,7 +225,7 @@ def _cast_fold(n: NodeCall):
 def cast(n: NodeCall):
     to = CAST_TO.get(int(n.attrs["to"]))
     if to is None:
-        raise n.refuse(f"Cast to dtype {n.attrs['to']}")
+        raise n.refuse(f"Cast to dtype {dtype_name(n.attrs['to'])}")
     x = n.value(0)
     if to == "bool":
         return [n.add1("NotEqualMask", [x], {"value": 0.0})]

@@ -199,4 +199,6 @@ def reduce(n: NodeCall):
     axes = tuple(sorted({int(a) % max(len(x.shape), 1) for a in axes}))
     if not x.shape:
         return [n.add1("Identity", [x])]
+    if any(x.shape[a] == 0 for a in axes):
+        raise n.refuse(f"{n.op} over an empty axis (shape {dims.fmt_shape(x.shape)})")
     return [n.add1("Reduce", [x], {"fn": REDUCE[n.op], "axes": axes, "keepdims": bool(n.attrs["keepdims"])})]

@@ -447,4 +447,7 @@ def _rename(g: Graph, v: Value, want: str) -> None:
 
 def build_graph(model: OnnxModel, input_shapes=None, states=None) -> Graph:
     from converter.frontends.onnx import ops_elementwise, ops_linear, ops_recurrent, ops_shape  # noqa: F401
-    return Builder(model, input_shapes, states).build()
+    from converter.frontends.onnx.simplify import simplify
+    graph = Builder(model, input_shapes, states).build()
+    simplify(graph)
+    return graph

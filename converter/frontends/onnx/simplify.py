@@ -1,0 +1,146 @@
+"""Layout clean-up after an ONNX import, as rewrite rules (converter/passes/rewrite.py).
+
+ONNX convolutions and pooling are channels first, the IR's channels last, so every Conv/Pool arrives
+wrapped in Transposes, and time-major recurrent ops ([T, B, D]) in Transposes too. These rules sink a
+Transpose through the elementwise ops and reductions after it, until it meets the next op's opposite
+Transpose and both vanish; a Transpose that only moves unit dims becomes a Reshape, and Reshape chains
+collapse. Every rule is exact (it reorders the same float32 operations).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from converter.ir import dims
+from converter.passes.rewrite import Context, Rule, apply_rules
+
+
+def _from_transpose(ctx: Context, value):
+    """The Transpose producing ``value`` when nothing else reads it."""
+    p = value.producer if value is not None else None
+    if p is None or p.op != "Transpose" or ctx.single_user(value) is None:
+        return None
+    return p
+
+
+def double_transpose(ctx, node):
+    if node.op != "Transpose":
+        return None
+    inner = node.inputs[0].producer
+    return inner if inner is not None and inner.op == "Transpose" else None
+
+
+def _compose(ctx, node, inner):
+    p1, p2 = inner.attrs["perm"], node.attrs["perm"]
+    y = ctx.insert(node, "Transpose", [inner.inputs[0]], {"perm": tuple(p1[k] for k in p2)})[0]
+    ctx.replace(node.outputs[0], y)
+
+
+def unary_after_transpose(ctx, node):
+    if node.op not in ("Unary", "Cast", "Identity"):
+        return None
+    return _from_transpose(ctx, node.inputs[0])
+
+
+def _sink_unary(ctx, node, t):
+    y = ctx.insert(node, node.op, [t.inputs[0]], dict(node.attrs))[0]
+    ctx.replace(node.outputs[0], ctx.insert(node, "Transpose", [y], dict(t.attrs))[0])
+
+
+def binary_after_transpose(ctx, node):
+    """Binary(Transpose(x), #c) with c of no higher rank: the constant is permuted instead."""
+    if node.op != "Binary":
+        return None
+    for pos in (0, 1):
+        t, c = _from_transpose(ctx, node.inputs[pos]), node.inputs[1 - pos]
+        if t is not None and c.is_const and c.data.ndim <= len(t.attrs["perm"]):
+            return pos, t
+    return None
+
+
+def _sink_binary(ctx, node, match):
+    pos, t = match
+    perm = t.attrs["perm"]
+    c = node.inputs[1 - pos].data
+    c = c.reshape((1,) * (len(perm) - c.ndim) + c.shape).transpose(np.argsort(perm))
+    const = ctx.const(node.inputs[1 - pos].name + "_t", np.ascontiguousarray(c), node.inputs[1 - pos].dtype)
+    args = [t.inputs[0], const] if pos == 0 else [const, t.inputs[0]]
+    y = ctx.insert(node, "Binary", args, dict(node.attrs))[0]
+    ctx.replace(node.outputs[0], ctx.insert(node, "Transpose", [y], dict(t.attrs))[0])
+
+
+def reduce_after_transpose(ctx, node):
+    if node.op != "Reduce" or node.inputs[1] is not None or not node.attrs["keepdims"]:
+        return None
+    return _from_transpose(ctx, node.inputs[0])
+
+
+def _sink_reduce(ctx, node, t):
+    perm = t.attrs["perm"]
+    axes = tuple(sorted(perm[a % len(perm)] for a in node.attrs["axes"]))
+    y = ctx.insert(node, "Reduce", [t.inputs[0], None], {**node.attrs, "axes": axes})[0]
+    ctx.replace(node.outputs[0], ctx.insert(node, "Transpose", [y], dict(t.attrs))[0])
+
+
+def unit_transpose(ctx, node):
+    """A Transpose whose non-unit axes keep their order is a Reshape."""
+    if node.op != "Transpose":
+        return None
+    shape = node.inputs[0].shape
+    moved = [a for a in node.attrs["perm"] if dims.normalize(shape[a]) != 1]
+    return True if moved == sorted(moved) else None
+
+
+def _to_reshape(ctx, node, _match):
+    y = ctx.insert(node, "Reshape", [node.inputs[0]], {"shape": tuple(node.outputs[0].shape)})[0]
+    ctx.replace(node.outputs[0], y)
+
+
+def double_reshape(ctx, node):
+    if node.op != "Reshape":
+        return None
+    inner = node.inputs[0].producer
+    return inner if inner is not None and inner.op == "Reshape" else None
+
+
+def _collapse_reshape(ctx, node, inner):
+    y = ctx.insert(node, "Reshape", [inner.inputs[0]], dict(node.attrs))[0]
+    ctx.replace(node.outputs[0], y)
+
+
+def bias_after_matmul(ctx, node):
+    """Binary add(MatMul(x, w), #b[N]) -> MatMul(x, w, b): the bias Gemm/Linear exports keep apart."""
+    if node.op != "Binary" or node.attrs["fn"] != "add":
+        return None
+    for pos in (0, 1):
+        m, b = node.inputs[pos].producer, node.inputs[1 - pos]
+        if (m is not None and m.op == "MatMul" and m.inputs[2] is None and m.attrs["activation"] == "linear"
+                and ctx.single_user(node.inputs[pos]) is node and b.is_const
+                and b.data.reshape(-1).shape[0] == dims.evaluate(m.inputs[1].shape[1], {})
+                and b.data.ndim <= len(m.outputs[0].shape) and tuple(node.outputs[0].shape) == tuple(m.outputs[0].shape)):
+            return m, b
+    return None
+
+
+def _fold_bias(ctx, node, match):
+    m, b = match
+    bias = ctx.const(b.name + "_bias", np.ascontiguousarray(b.data.reshape(-1)), "float32")
+    y = ctx.insert(node, "MatMul", [m.inputs[0], m.inputs[1], bias], dict(m.attrs))[0]
+    ctx.replace(node.outputs[0], y)
+
+
+RULES = [
+    Rule(double_transpose, _compose),                # Transpose(Transpose(x, p1), p2) -> Transpose(x, p1.p2)
+    Rule(unit_transpose, _to_reshape),               # Transpose moving only unit dims -> Reshape
+    Rule(double_reshape, _collapse_reshape),         # Reshape(Reshape(x)) -> Reshape(x)
+    Rule(unary_after_transpose, _sink_unary),        # f(Transpose(x)) -> Transpose(f(x))
+    Rule(binary_after_transpose, _sink_binary),      # Transpose(x) op #c -> Transpose(x op #c')
+    Rule(reduce_after_transpose, _sink_reduce),      # Reduce(Transpose(x)) -> Transpose(Reduce(x))
+    Rule(bias_after_matmul, _fold_bias),             # MatMul(x, w) + #b -> MatMul(x, w, b)
+]
+
+
+def simplify(graph) -> bool:
+    from converter.passes.remove_identity import remove_identity
+    changed = apply_rules(graph, RULES)
+    return remove_identity(graph) or changed

@@ -182,16 +182,25 @@ def write_doc(results: dict) -> None:
     DOC.write_text(doc[:start] + "\n" + table(results) + "\n" + doc[end:])
 
 
-def doc_results() -> dict:
-    """The interpreter column as the doc states it: {op: "passed/total"}."""
+def doc_results(backend: str = "interpreter") -> dict:
+    """One column of the doc's table: {op: "passed/total"}."""
     doc = DOC.read_text()
     body = doc[doc.index(BEGIN):doc.index(END)]
+    column = BACKENDS.index(backend) + 2
     rows = {}
     for line in body.splitlines():
-        m = re.match(r"^\| (\w+) \| ([^|]+) \|", line)
-        if m and m.group(1) != "op":
-            rows[m.group(1)] = m.group(2).strip()
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > column and re.match(r"^[A-Z]\w*$", cells[1]):
+            rows[cells[1]] = cells[column]
     return rows
+
+
+def op_counts(outcomes: dict) -> dict:
+    """{op: "passed/total"} from {case name: (outcome, detail)}."""
+    by_op: dict = {}
+    for c in cases():
+        by_op.setdefault(c.op, []).append(outcomes.get(c.name, ("?", ""))[0] == "pass")
+    return {op: f"{sum(v)}/{len(v)}" for op, v in sorted(by_op.items())}
 
 
 if __name__ == "__main__":
@@ -201,3 +210,33 @@ if __name__ == "__main__":
     write_doc(results)
     passed = sum(1 for r in results["interpreter"].values() if r[0] == "pass")
     print(f"{DOC}: interpreter {passed}/{len(results['interpreter'])}", file=sys.stderr)
+
+
+# ---- many cases in one graph (one bundle and one page load per backend) ----------------------------
+
+def merge(parts: list):
+    """One graph holding every (prefix, graph) part: values and nodes renamed ``<prefix>__<name>``."""
+    from converter.ir.graph import Graph
+    merged = Graph("onnx_node_tests")
+    for prefix, g in parts:
+        for v in g.values():
+            v.name = merged.unique(f"{prefix}__{v.name}")
+        for node in g.nodes:
+            node.name = merged.unique(f"{prefix}__{node.name}")
+        merged.inputs += g.inputs
+        merged.nodes += g.nodes
+        merged.outputs += g.outputs
+    return merged
+
+
+def browser_ready(case: NodeCase):
+    """(graph, feeds {name: array}, expected [arrays]) for data set 0 when the interpreter passes it and
+    its shapes are static (a merged bundle binds no symbols), else None."""
+    from converter.ir import dims
+    inputs, outputs = case.data_sets[0]
+    graph, feeds, _ = convert(case, inputs)
+    if graph is None or not all(dims.is_static(d) for v in graph.inputs for d in v.shape):
+        return None
+    if any(np.asarray(a).size == 0 for a in feeds) or any(0 in v.shape for v in graph.outputs):
+        return None
+    return graph, [np.asarray(a).astype(v.dtype) for a, v in zip(feeds, graph.inputs)], list(outputs)

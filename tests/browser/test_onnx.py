@@ -1,0 +1,144 @@
+"""The ONNX frontend on every backend in headless Chromium: the real PyTorch / tf2onnx exports against
+their source framework's outputs, and the onnx package's node test cases (tests/cases/onnx_node_cases.py),
+all cases of a backend in one merged bundle, against the cases' expected outputs; both at 1e-4 abs+rel.
+The per-backend outcomes are written to tests/.cache/onnx-conformance/<backend>.json for docs/onnx.md."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from converter.api import compile as compile_graph
+from converter.api import from_onnx
+from tests.browser.fixtures import assert_close
+from tests.cases import onnx_models, onnx_node_cases
+
+pytestmark = pytest.mark.browser
+BACKENDS = ("wasm", "webgpu", "webgl")
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def onnx_page(browser, http_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{http_server}/index.html")
+    yield page
+    context.close()
+
+
+def _exports():
+    pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
+    pytest.importorskip("torch", reason="torch==2.13.0 is in requirements-dev.txt")
+    pytest.importorskip("tf2onnx", reason="tf2onnx is in requirements-dev.txt")
+    return [onnx_models.export(c) for c in onnx_models.CASES.values()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exports_match_their_framework(onnx_page, bundles, backend):
+    failures = []
+    for made in _exports():
+        graph = from_onnx(made.path, input_shapes=made.case.input_shapes or None)
+        feeds = {v.name: a for v, a in zip(graph.inputs, made.inputs)}
+        out = bundles.compile(graph, backend, f"onnx-{backend}/{made.case.name}")
+        try:
+            run = bundles.run_on(onnx_page, out, feeds, backend)
+            for value, want in zip(graph.outputs, made.outputs):
+                assert_close(run.outputs[value.name], want, f"{made.case.name} on {backend}: {value.name}")
+        except AssertionError as e:
+            failures.append(" ".join(str(e).split())[:400])
+    assert not failures, "\n".join(failures)
+
+
+# Loads one bundle with one backend and runs it once.
+_RUN = """async ([script, dir, backend, feeds]) => {
+  const webloom = await import(script);
+  const runner = await webloom.load(dir, { backendOrder: [backend] });
+  try {
+    const out = await runner.predict(feeds);
+    const plain = {};
+    for (const [name, values] of Object.entries(out)) plain[name] = Array.from(values);
+    return { backend: runner.backendName, outputs: plain };
+  } finally {
+    runner.dispose();
+  }
+}"""
+
+
+def _mismatch(got, want) -> str:
+    want = np.asarray(want, np.float64).ravel()
+    if got.size != want.size:
+        return f"{got.size} values, expected {want.size}"
+    with np.errstate(invalid="ignore"):
+        close = np.isclose(got, want, rtol=TOL, atol=TOL, equal_nan=True)
+    if close.all():
+        return ""
+    i = int(np.flatnonzero(~close)[0])
+    return f"{int((~close).sum())}/{want.size} values differ, e.g. [{i}] got {got[i]!r} want {want[i]!r}"
+
+
+class NodeRun:
+    def __init__(self, page, bundles, backend):
+        self.page, self.bundles, self.backend = page, bundles, backend
+        self.outcomes: dict = {}
+        self.count = 0
+
+    def run(self, ready: list) -> None:
+        """``ready``: [(case, graph, feeds, expected)]; a failing bundle is split until its case is alone."""
+        try:
+            results = self._bundle(ready)
+        except Exception as err:  # noqa: BLE001 (narrowed down to the failing case)
+            if len(ready) == 1:
+                self.outcomes[ready[0][0].name] = ("error", " ".join(f"{type(err).__name__}: {err}".split())[:300])
+                return
+            self.run(ready[:len(ready) // 2])
+            self.run(ready[len(ready) // 2:])
+            return
+        for (case, graph, _, expected), outs in zip(ready, results):
+            bad = [f"output {k}: {m}" for k, (got, want) in enumerate(zip(outs, expected))
+                   if (m := _mismatch(got, want))]
+            self.outcomes[case.name] = ("wrong", "; ".join(bad)) if bad else ("pass", "")
+
+    def _bundle(self, ready: list) -> list:
+        import copy
+        parts = [(f"c{k}", copy.deepcopy(graph)) for k, (_, graph, _, _) in enumerate(ready)]
+        merged = onnx_node_cases.merge(parts)
+        feeds, names = {}, []
+        for (prefix, g), (_, _, arrays, _) in zip(parts, ready):
+            feeds.update({v.name: np.asarray(a).ravel().tolist() for v, a in zip(g.inputs, arrays)})
+            names.append([v.name for v in g.outputs])
+        self.count += 1
+        out = self.bundles.new_dir(f"onnx-node/{self.backend}-{self.count}")
+        compile_graph(merged, self.backend).save(out)
+        url = self.bundles.url(out)
+        r = self.page.evaluate(_RUN, [f"{url}/webloom.js", url + "/", self.backend, feeds])
+        assert r["backend"] == self.backend, r["backend"]
+        def decode(v):
+            return np.array([np.nan if x is None else float(x) for x in v], np.float64)
+        return [[decode(r["outputs"][n]) for n in case_names] for case_names in names]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_onnx_node_conformance(onnx_page, bundles, backend):
+    pytest.importorskip("onnx")
+    ready, outcomes = [], {}
+    for case in onnx_node_cases.cases():
+        interp = onnx_node_cases.run_interpreter(case)
+        prepared = onnx_node_cases.browser_ready(case) if interp[0] == "pass" else None
+        if prepared is None:
+            outcomes[case.name] = interp if interp[0] != "pass" else ("not run", "symbolic or empty shapes")
+        else:
+            ready.append((case, *prepared))
+    runner = NodeRun(onnx_page, bundles, backend)
+    runner.run(ready)
+    outcomes.update(runner.outcomes)
+    onnx_node_cases.RESULTS.mkdir(parents=True, exist_ok=True)
+    (onnx_node_cases.RESULTS / f"{backend}.json").write_text(json.dumps(outcomes, indent=1, sort_keys=True))
+    documented = onnx_node_cases.doc_results(backend)
+    current = onnx_node_cases.op_counts(outcomes)
+    assert current == documented, (f"docs/onnx.md's {backend} column is stale: regenerate it with "
+                                   "`python -m tests.cases.onnx_node_cases` after this run")

@@ -289,7 +289,7 @@ function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
 }
 
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
-function isShaped(feed: Feed): feed is { data: HostArray | BigInt64Array | readonly number[]; shape: number[] } {
+function isShaped(feed: Feed): feed is { data: HostFeed | readonly number[]; shape: number[] } {
   return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
 }
 

@@ -43,7 +43,8 @@ export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
   for (let i = 0; i < array.length; i++) {
     const v = array[i]!;
     if (v < -2147483648n || v > 2147483647n) {
-      throw new Error(`input "${name}": int64 value ${v} at index ${i} does not fit the model's int32 input; ` +
+      throw new Error(`input "${name}": int64 value ${v} at index ${i} does not fit the model's int32 ` +
+        "input; " +
         "pass values in the int32 range (token ids are small)");
     }
     out[i] = Number(v);

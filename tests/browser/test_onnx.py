@@ -12,7 +12,7 @@ import pytest
 
 from converter.api import compile as compile_graph
 from converter.api import from_onnx
-from tests.browser.fixtures import assert_close
+from converter.ir import dims
 from tests.cases import onnx_models, onnx_node_cases
 
 pytestmark = pytest.mark.browser
@@ -39,25 +39,27 @@ def _exports():
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_exports_match_their_framework(onnx_page, bundles, backend):
-    failures = []
+    """All PyTorch / tf2onnx exports in one bundle per backend, free dims bound per export."""
+    ready = []
     for made in _exports():
         graph = from_onnx(made.path, input_shapes=made.case.input_shapes or None)
-        feeds = {v.name: a for v, a in zip(graph.inputs, made.inputs)}
-        out = bundles.compile(graph, backend, f"onnx-{backend}/{made.case.name}")
-        try:
-            run = bundles.run_on(onnx_page, out, feeds, backend)
-            for value, want in zip(graph.outputs, made.outputs):
-                assert_close(run.outputs[value.name], want, f"{made.case.name} on {backend}: {value.name}")
-        except AssertionError as e:
-            failures.append(" ".join(str(e).split())[:400])
-    assert not failures, "\n".join(failures)
+        bindings: dict = {}
+        for v, a in zip(graph.inputs, made.inputs):
+            dims.bind(v.shape, a.shape, bindings, v.name)
+        feeds = [np.asarray(a).astype(v.dtype) for v, a in zip(graph.inputs, made.inputs)]
+        ready.append((made.case.name, graph, feeds, made.outputs, bindings))
+    runner = MergedRun(onnx_page, bundles, backend)
+    runner.run(ready)
+    bad = {name: r for name, r in runner.outcomes.items() if r[0] != "pass"}
+    assert len(runner.outcomes) == len(ready) and not bad, bad
 
 
 # Loads one bundle with one backend and runs it once.
-_RUN = """async ([script, dir, backend, feeds]) => {
+_RUN = """async ([script, dir, backend, feeds, dims]) => {
   const webloom = await import(script);
   const runner = await webloom.load(dir, { backendOrder: [backend] });
   try {
+    if (dims) runner.setDims(dims);
     const out = await runner.predict(feeds);
     const plain = {};
     for (const [name, values] of Object.entries(out)) plain[name] = Array.from(values);
@@ -80,41 +82,46 @@ def _mismatch(got, want) -> str:
     return f"{int((~close).sum())}/{want.size} values differ, e.g. [{i}] got {got[i]!r} want {want[i]!r}"
 
 
-class NodeRun:
+class MergedRun:
+    """Runs many graphs as one bundle per backend (one compile, one page load); a bundle that fails to
+    build or run is split until the failing part stands alone. Items are (name, graph, feed arrays,
+    expected outputs, symbol bindings); outcomes are (pass | wrong | error, detail) per name."""
+
     def __init__(self, page, bundles, backend):
         self.page, self.bundles, self.backend = page, bundles, backend
         self.outcomes: dict = {}
         self.count = 0
 
     def run(self, ready: list) -> None:
-        """``ready``: [(case, graph, feeds, expected)]; a failing bundle is split until its case is alone."""
         try:
             results = self._bundle(ready)
         except Exception as err:  # noqa: BLE001 (narrowed down to the failing case)
             if len(ready) == 1:
-                self.outcomes[ready[0][0].name] = ("error", " ".join(f"{type(err).__name__}: {err}".split())[:300])
+                message = " ".join(f"{type(err).__name__}: {err}".split())
+                self.outcomes[ready[0][0]] = ("error", message[:300])
                 return
             self.run(ready[:len(ready) // 2])
             self.run(ready[len(ready) // 2:])
             return
-        for (case, graph, _, expected), outs in zip(ready, results):
+        for (name, _, _, expected, _), outs in zip(ready, results):
             bad = [f"output {k}: {m}" for k, (got, want) in enumerate(zip(outs, expected))
                    if (m := _mismatch(got, want))]
-            self.outcomes[case.name] = ("wrong", "; ".join(bad)) if bad else ("pass", "")
+            self.outcomes[name] = ("wrong", "; ".join(bad)) if bad else ("pass", "")
 
     def _bundle(self, ready: list) -> list:
         import copy
-        parts = [(f"c{k}", copy.deepcopy(graph)) for k, (_, graph, _, _) in enumerate(ready)]
+        parts = [(f"c{k}", copy.deepcopy(item[1])) for k, item in enumerate(ready)]
         merged = onnx_node_cases.merge(parts)
-        feeds, names = {}, []
-        for (prefix, g), (_, _, arrays, _) in zip(parts, ready):
+        feeds, names, bindings = {}, [], {}
+        for (prefix, g), (_, _, arrays, _, binds) in zip(parts, ready):
             feeds.update({v.name: np.asarray(a).ravel().tolist() for v, a in zip(g.inputs, arrays)})
             names.append([v.name for v in g.outputs])
+            bindings.update({f"{prefix}_{k}": v for k, v in binds.items()})
         self.count += 1
         out = self.bundles.new_dir(f"onnx-node/{self.backend}-{self.count}")
         compile_graph(merged, self.backend).save(out)
         url = self.bundles.url(out)
-        r = self.page.evaluate(_RUN, [f"{url}/webloom.js", url + "/", self.backend, feeds])
+        r = self.page.evaluate(_RUN, [f"{url}/webloom.js", url + "/", self.backend, feeds, bindings or None])
         assert r["backend"] == self.backend, r["backend"]
         def decode(v):
             return np.array([np.nan if x is None else float(x) for x in v], np.float64)
@@ -132,8 +139,8 @@ def test_onnx_node_conformance(onnx_page, bundles, backend):
         if prepared is None:
             outcomes[case.name] = interp if interp[0] != "pass" else ("not run", "symbolic or empty shapes")
         else:
-            ready.append((case, *prepared))
-    runner = NodeRun(onnx_page, bundles, backend)
+            ready.append((case.name, *prepared, {}))
+    runner = MergedRun(onnx_page, bundles, backend)
     runner.run(ready)
     outcomes.update(runner.outcomes)
     onnx_node_cases.RESULTS.mkdir(parents=True, exist_ok=True)

@@ -262,7 +262,8 @@ def _export_tf2onnx(case: Case, path: Path, inputs: list) -> list:
     model = case.build()
     outs = model(*[tf.constant(a) for a in inputs])
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    spec = [tf.TensorSpec((None,) + a.shape[1:], tf.float32, name=n) for n, a in zip(case.input_names, inputs)]
+    spec = [tf.TensorSpec((None,) + a.shape[1:], tf.float32, name=n)
+            for n, a in zip(case.input_names, inputs)]
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
     path.write_bytes(proto.SerializeToString())
     return [np.asarray(o) for o in outs]

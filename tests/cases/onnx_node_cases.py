@@ -214,13 +214,32 @@ if __name__ == "__main__":
 
 # ---- many cases in one graph (one bundle and one page load per backend) ----------------------------
 
+_NAME = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\b")
+_FUNCTIONS = {"max", "min", "cdiv"}
+
+
+def rename_symbols(dim, prefix: str):
+    """``dim`` with every symbol prefixed (``batch`` -> ``c0_batch``): parts of a merged graph bind
+    their own symbols."""
+    from converter.ir import dims
+    if isinstance(dim, int):
+        return dim
+    text = _NAME.sub(lambda m: m.group(1) if m.group(1) in _FUNCTIONS else f"{prefix}_{m.group(1)}", str(dim))
+    return dims.normalize(text)
+
+
 def merge(parts: list):
-    """One graph holding every (prefix, graph) part: values and nodes renamed ``<prefix>__<name>``."""
+    """One graph holding every (prefix, graph) part: values and nodes renamed ``<prefix>__<name>``,
+    symbols ``<prefix>_<symbol>``."""
     from converter.ir.graph import Graph
     merged = Graph("onnx_node_tests")
     for prefix, g in parts:
         for v in g.values():
             v.name = merged.unique(f"{prefix}__{v.name}")
+            v.shape = tuple(rename_symbols(d, prefix) for d in v.shape)
+        for node in g.nodes:
+            if node.op == "Reshape":
+                node.attrs["shape"] = tuple(rename_symbols(d, prefix) for d in node.attrs["shape"])
         for node in g.nodes:
             node.name = merged.unique(f"{prefix}__{node.name}")
         merged.inputs += g.inputs

@@ -31,7 +31,8 @@ def test_export_matches_source_and_onnxruntime(name):
     assert len(got) == len(made.outputs)
     for value, mine, source, ort in zip(graph.outputs, got, made.outputs, made.ort):
         np.testing.assert_allclose(mine, source, rtol=TOL, atol=TOL, err_msg=f"{name} {value.name} vs source")
-        np.testing.assert_allclose(mine, ort, rtol=TOL, atol=TOL, err_msg=f"{name} {value.name} vs onnxruntime")
+        np.testing.assert_allclose(mine, ort, rtol=TOL, atol=TOL,
+                                   err_msg=f"{name} {value.name} vs onnxruntime")
 
 
 @pytest.mark.slow

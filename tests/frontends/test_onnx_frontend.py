@@ -243,9 +243,11 @@ def _step_model():
     rng = np.random.default_rng(4)
     W = rng.standard_normal((1, 4 * H, D)).astype(np.float32)
     R = rng.standard_normal((1, 4 * H, H)).astype(np.float32)
-    node = helper.make_node("LSTM", ["x", "W", "R", "", "", "h", "c"], ["", "h_next", "c_next"], hidden_size=H)
+    node = helper.make_node("LSTM", ["x", "W", "R", "", "", "h", "c"], ["", "h_next", "c_next"],
+                            hidden_size=H)
     st = [1, "batch", H]
-    inputs = [helper.make_tensor_value_info("x", F, [1, "batch", D]), helper.make_tensor_value_info("h", F, st),
+    inputs = [helper.make_tensor_value_info("x", F, [1, "batch", D]),
+              helper.make_tensor_value_info("h", F, st),
               helper.make_tensor_value_info("c", F, st)]
     outputs = [helper.make_tensor_value_info("h_next", F, st), helper.make_tensor_value_info("c_next", F, st)]
     return _model([node], inputs, outputs, [("W", W), ("R", R)])
@@ -357,14 +359,16 @@ def test_not_protobuf_and_truncated(tmp_path):
 def test_missing_initializer():
     model = _rnn_model("GRU")
     del model.graph.initializer[1]
-    with pytest.raises(ConversionError, match="reads 'R', which is no input, initializer or node output") as e:
+    with pytest.raises(ConversionError,
+                       match="reads 'R', which is no input, initializer or node output") as e:
         from_onnx(model)
     _one_line(e)
 
 
 def test_cyclic_graph():
     nodes = [helper.make_node("Relu", ["b"], ["a"], name="first"), helper.make_node("Relu", ["a"], ["b"])]
-    model = _model(nodes, [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("b", F, [2])])
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, [2])],
+                   [helper.make_tensor_value_info("b", F, [2])])
     with pytest.raises(ConversionError, match="node 'first' .* reads 'b' before it is produced"):
         from_onnx(model)
 
@@ -411,7 +415,8 @@ def test_convert_onnx_cli(tmp_path):
     r = _cli(path, "--backend", "wasm", "--out", out, "--state", "h=h_next", "--state", "c=c_next",
              "--input-shape", "x=1,2,4")
     assert r.returncode == 0, r.stderr
-    assert (out / "model.wasm.wlm").exists() and (out / "webloom.js").exists() and (out / "index.html").exists()
+    for name in ("model.wasm.wlm", "webloom.js", "index.html"):
+        assert (out / name).exists(), name
     assert "layers ->" in r.stdout
     from converter.bundle import read_bundle
     program = read_bundle(out / "model.wasm.wlm")

@@ -302,8 +302,9 @@ _RESERVED = {"max", "min", "cdiv"}
 
 
 def symbol_name(dim_param: str) -> str:
-    """A dim_param as an IR symbol (an identifier of the bundle's expression language)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", dim_param)
+    """A dim_param as an IR symbol: an identifier valid in the bundle's expressions and in C, WGSL and
+    GLSL (which reserves names with two consecutive underscores, such as tf2onnx's ``unk__74``)."""
+    name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", dim_param)).strip("_")
     if not _SYMBOL_OK.match(name) or name in _RESERVED:
         name = "d_" + name
     return name
@@ -317,6 +318,7 @@ class Builder:
         self.g = Graph(_graph_name(model))
         self.env: dict = {}
         self.fixed: dict = {}            # symbol -> int, from input_shapes
+        self.symbols: dict = {}          # dim_param -> IR symbol (distinct params stay distinct)
 
     def build(self) -> Graph:
         graph = self.model.graph
@@ -372,13 +374,22 @@ class Builder:
             if fix is not None and int(fix) != value:
                 raise ConversionError(f"{where}: dim {axis} is {value} in the model, input_shapes says {fix}")
             return value
-        symbol = symbol_name(d.dim_param) if d.dim_param else f"d{axis}_{index}"
+        symbol = self._symbol(d.dim_param) if d.dim_param else f"d{axis}_{index}"
         if fix is not None:
             if self.fixed.setdefault(symbol, int(fix)) != int(fix):
                 raise ConversionError(f"{where}: dim '{d.dim_param}' is fixed to both {self.fixed[symbol]} "
                                       f"and {fix}")
             return int(fix)
         return self.fixed.get(symbol, symbol)
+
+    def _symbol(self, dim_param: str) -> str:
+        if dim_param not in self.symbols:
+            base, taken = symbol_name(dim_param), set(self.symbols.values())
+            name, k = base, 1
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            self.symbols[dim_param] = name
+        return self.symbols[dim_param]
 
     # nodes -------------------------------------------------------------------------------------
     def run_node(self, node) -> None:
@@ -418,7 +429,8 @@ class Builder:
                                       f"(inputs {list(ins)}, outputs {list(outs)})")
             a, b = ins[inp], outs[out]
             if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
-                raise ConversionError(f"--state {inp}={out}: input {a.dtype}{dims.fmt_shape(a.shape)} and output "
+                raise ConversionError(f"--state {inp}={out}: input {a.dtype}{dims.fmt_shape(a.shape)} and "
+                                      f"output "
                                       f"{b.dtype}{dims.fmt_shape(b.shape)} differ; a state must round-trip")
             pairs.append({"input": inp, "output": out})
         if pairs:

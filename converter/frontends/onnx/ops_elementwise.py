@@ -42,7 +42,7 @@ SELU_DEFAULTS = (1.67326319217681884765625, 1.05070102214813232421875)
 def selu(n: NodeCall):
     x = n.value(0)
     alpha, gamma = float(n.attrs["alpha"]), float(n.attrs["gamma"])
-    if np.float32(alpha) == np.float32(SELU_DEFAULTS[0]) and np.float32(gamma) == np.float32(SELU_DEFAULTS[1]):
+    if (np.float32(alpha), np.float32(gamma)) == tuple(np.float32(SELU_DEFAULTS)):
         return [n.add1("Unary", [x], {"fn": "selu"})]
     # gamma * elu(x, alpha): the same float32 steps as the op's definition
     e = n.add1("Unary", [x], {"fn": "elu", "alpha": alpha}, "elu")

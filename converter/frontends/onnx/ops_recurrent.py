@@ -84,7 +84,8 @@ def _ir_activation(n: NodeCall, opdef, key: str, act, params, attrs: dict) -> No
     elif not params:
         attrs[key] = act.ir
     else:
-        raise n.refuse(f"activation {act.ir} with parameters {params} (this build's IR op {opdef.name} has no "
+        raise n.refuse(f"activation {act.ir} with parameters {params} (this build's IR op {opdef.name} "
+                       "has no "
                        f"{key}_params)")
 
 
@@ -140,7 +141,8 @@ def _state(n: NodeCall, i: int, d: int, layout: int, batch, hidden: int):
     if isinstance(x, Fill):
         if x.scalar == 0:
             return None
-        raise n.error("a constant non-zero initial state of symbolic shape; fix the free dims with --input-shape")
+        raise n.error("a constant non-zero initial state of symbolic shape; fix the free dims with "
+                      "--input-shape")
     data = n.static(i)
     if data is not None:
         data = np.asarray(data, np.float32)

@@ -117,7 +117,8 @@ def bias_after_matmul(ctx, node):
         if (m is not None and m.op == "MatMul" and m.inputs[2] is None and m.attrs["activation"] == "linear"
                 and ctx.single_user(node.inputs[pos]) is node and b.is_const
                 and b.data.reshape(-1).shape[0] == dims.evaluate(m.inputs[1].shape[1], {})
-                and b.data.ndim <= len(m.outputs[0].shape) and tuple(node.outputs[0].shape) == tuple(m.outputs[0].shape)):
+                and b.data.ndim <= len(m.outputs[0].shape)
+                and tuple(node.outputs[0].shape) == tuple(m.outputs[0].shape)):
             return m, b
     return None
 

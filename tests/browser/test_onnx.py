@@ -133,8 +133,9 @@ class MergedRun:
 def test_onnx_node_conformance(onnx_page, bundles, backend):
     pytest.importorskip("onnx")
     ready, outcomes = [], {}
+    interpreted = onnx_node_cases.interpreter_results()
     for case in onnx_node_cases.cases():
-        interp = onnx_node_cases.run_interpreter(case)
+        interp = interpreted[case.name]
         prepared = onnx_node_cases.browser_ready(case) if interp[0] == "pass" else None
         if prepared is None:
             outcomes[case.name] = interp if interp[0] != "pass" else ("not run", "symbolic or empty shapes")
@@ -149,3 +150,39 @@ def test_onnx_node_conformance(onnx_page, bundles, backend):
     current = onnx_node_cases.op_counts(outcomes)
     assert current == documented, (f"docs/onnx.md's {backend} column is stale: regenerate it with "
                                    "`python -m tests.cases.onnx_node_cases` after this run")
+
+
+# Two steps of a PyTorch step model (ids, h, c) -> (logits, h', c') with --state pairs: step() feeds h', c'
+# back; the ids go in as a BigInt64Array (int64, as PyTorch makes them).
+_STEPS = """
+  const r = await webloom.load(base + "/", { backendOrder: [args[0]] });
+  try {
+    const [ids1, ids2, h0, c0] = args[1];
+    r.input("h").set(Float32Array.from(h0), [1, 3, 10]);
+    r.input("c").set(Float32Array.from(c0), [1, 3, 10]);
+    r.input("ids").set(BigInt64Array.from(ids1.map(BigInt)), [3, ids1.length / 3]);
+    await r.step();
+    r.input("ids").set(BigInt64Array.from(ids2.map(BigInt)), [3, ids2.length / 3]);
+    await r.step();
+    return Array.from(r.output("logits").toActual());
+  } finally {
+    r.dispose();
+  }
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pytorch_step_model_with_states(onnx_page, bundles, backend):
+    import onnxruntime as ort
+    made = next(m for m in _exports() if m.case.name == "embed_lstm")
+    graph = from_onnx(made.path, states=[("h", "h_next"), ("c", "c_next")])
+    out = bundles.compile(graph, backend, f"onnx-step/{backend}")
+    ids1, h0, c0 = made.inputs
+    ids2 = np.random.default_rng(9).integers(0, 20, (3, 2)).astype(np.int64)
+    session = ort.InferenceSession(str(made.path), providers=["CPUExecutionProvider"])
+    _, h1, c1 = session.run(None, {"ids": ids1, "h": h0, "c": c0})
+    want, _, _ = session.run(None, {"ids": ids2, "h": h1, "c": c1})
+    args = [ids1.ravel().tolist(), ids2.ravel().tolist(), h0.ravel().tolist(), c0.ravel().tolist()]
+    got = np.asarray(bundles.call(onnx_page, out, _STEPS, backend, args), np.float64)
+    np.testing.assert_allclose(got, want.ravel(), rtol=TOL, atol=TOL)

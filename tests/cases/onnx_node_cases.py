@@ -136,8 +136,14 @@ def run_interpreter(case: NodeCase) -> tuple:
 
 # ---- the docs table ----------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
+def _interpreter_results() -> tuple:
+    return tuple((c.name, run_interpreter(c)) for c in cases())
+
+
 def interpreter_results() -> dict:
-    return {c.name: run_interpreter(c) for c in cases()}
+    """{case name: (outcome, detail)} under the interpreter, computed once per process."""
+    return dict(_interpreter_results())
 
 
 def load_results(backend: str) -> dict:

@@ -108,6 +108,19 @@ def test_recurrent_directions_and_layouts(op, direction, layout):
     _check(model, _rnn_feeds(model, layout))
 
 
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_opset_7_recurrent(op):
+    """The oldest definitions (no layout attribute): time-major, both directions."""
+    model = _rnn_model(op, "bidirectional", states=True)
+    for a in list(model.graph.node[0].attribute):
+        if a.name == "layout":
+            model.graph.node[0].attribute.remove(a)
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 7))
+    model.ir_version = 3
+    _check(model, _rnn_feeds(model))
+
+
 @pytest.mark.parametrize("lbr", [0, 1])
 def test_gru_linear_before_reset(lbr):
     model = _rnn_model("GRU", "bidirectional", linear_before_reset=lbr)

@@ -450,11 +450,13 @@ def _graph_name(model: OnnxModel) -> str:
 def _rename(g: Graph, v: Value, want: str) -> None:
     if v.name == want:
         return
-    taken = {x.name for x in g.values() if x is not v}
-    if want in taken:
+    if any(x.name == want for x in g.values() if x is not v):
         raise ConversionError(f"output name '{want}' is also the name of another value; rename the output")
-    g._names.add(want)
-    v.name = want
+    if hasattr(g, "rename"):
+        g.rename(v, want)
+    else:
+        g._names.add(want)
+        v.name = want
 
 
 def build_graph(model: OnnxModel, input_shapes=None, states=None) -> Graph:

@@ -39,13 +39,13 @@ class RnnActivation:
 ACTIVATIONS = {
     "sigmoid": RnnActivation("sigmoid"), "tanh": RnnActivation("tanh"), "relu": RnnActivation("relu"),
     "softsign": RnnActivation("softsign"), "softplus": RnnActivation("softplus"),
-    "hardsigmoid": RnnActivation("hard_sigmoid", 0.2, 0.5), "leakyrelu": RnnActivation("leaky_relu", 0.01),
+    "hardsigmoid": RnnActivation("hard_sigmoid_ab", 0.2, 0.5), "leakyrelu": RnnActivation("leaky_relu", 0.01),
     "elu": RnnActivation("elu", 1.0), "thresholdedrelu": RnnActivation("thresholded_relu", 1.0),
     "scaledtanh": RnnActivation("scaled_tanh", 1.0, 1.0), "affine": RnnActivation("affine", 1.0, 0.0),
 }
 # What an IR activation name computes when the op has no *_params attributes (older IR): the (alpha,
 # beta) those names imply, so that only exactly those parameter values convert.
-FIXED_PARAMS = {"hard_sigmoid": ("hard_sigmoid_k2", (0.2, 0.5)), "elu": ("elu", (1.0,)),
+FIXED_PARAMS = {"hard_sigmoid_ab": ("hard_sigmoid_k2", (0.2, 0.5)), "elu": ("elu", (1.0,)),
                 "leaky_relu": ("leaky_relu", (0.2,))}
 
 COMMON_ATTRS = {"activation_alpha": None, "activation_beta": None, "activations": None, "clip": None,

@@ -439,3 +439,14 @@ def test_convert_onnx_cli(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "expected INPUT=OUTPUT" in bad.stderr
     bad = _cli(tmp_path / "none.onnx", "--backend", "wasm", "--out", out)
     assert bad.returncode == 2 and "no such ONNX file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_malformed_attribute_is_one_line():
+    x = helper.make_tensor_value_info("x", F, [2, 3, 4])
+    node = helper.make_node("Transpose", ["x"], ["y"], perm=[5, 1], name="t")
+    with pytest.raises(ConversionError, match=r"node 't' \(Transpose\)") as e:
+        from_onnx(_model([node], [x], [helper.make_tensor_value_info("y", F, None)]))
+    _one_line(e)
+    node = helper.make_node("Softmax", ["x"], ["y"], axis="oops", name="s")
+    with pytest.raises(ConversionError, match=r"node 's' \(Softmax\)"):
+        from_onnx(_model([node], [x], [helper.make_tensor_value_info("y", F, None)]))

@@ -222,6 +222,10 @@ def dispatch(call: NodeCall) -> list:
         raise call.error(str(e)) from None
     except SymbolicValueError as e:
         raise call.error(f"{e}; fix the free dims with --input-shape (input_shapes=)") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+        # a parseable but malformed node (attribute of the wrong type, operand of the wrong rank)
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise call.error(f"malformed node: its attributes or inputs do not fit the op ({detail})") from None
 
 
 # Ops that only move or select elements: applied to a Fill they give a Fill of the output's shape.

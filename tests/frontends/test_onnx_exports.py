@@ -64,3 +64,14 @@ def test_tf2onnx_loop_is_named():
     made = _exported(None, onnx_models.LOOP_CASE)
     with pytest.raises(ConversionError, match=r"\(Loop\): control flow .* cannot be compiled"):
         from_onnx(made.path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,transposes", [("lstm2_bf", 0), ("lstm2_bf_dynamo", 0), ("embed_lstm", 0),
+                                             ("cnn", 1), ("cnn_dynamo", 1)])
+def test_layout_transposes_cancel(name, transposes):
+    """Batch-first LSTMs import without the exporter's time-major Transposes, CNNs channels last with
+    only the input's NCHW -> NHWC Transpose."""
+    graph = from_onnx(_exported(name).path)
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("Transpose") == transposes, graph.dump()

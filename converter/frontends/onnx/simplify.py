@@ -108,6 +108,35 @@ def _collapse_reshape(ctx, node, inner):
     ctx.replace(node.outputs[0], y)
 
 
+def _non_unit(shape) -> list:
+    return [d for d in shape if dims.normalize(d) != 1]
+
+
+def unit_reshape_after_transpose(ctx, node):
+    """Reshape(Transpose(x)) that only drops or adds unit dims, when x has unit dims: the Transpose can
+    act on x without them (time-major recurrent outputs: [B,T,1,H] -> [T,1,B,H] -> [T,B,H])."""
+    if node.op != "Reshape":
+        return None
+    t = _from_transpose(ctx, node.inputs[0])
+    if t is None:
+        return None
+    x = t.inputs[0]
+    if len(_non_unit(x.shape)) == len(x.shape):
+        return None
+    if _non_unit(node.inputs[0].shape) != _non_unit(node.outputs[0].shape):
+        return None
+    return t
+
+
+def _transpose_without_units(ctx, node, t):
+    x, perm = t.inputs[0], t.attrs["perm"]
+    kept = [a for a in range(len(x.shape)) if dims.normalize(x.shape[a]) != 1]
+    squeezed = ctx.insert(node, "Reshape", [x], {"shape": tuple(x.shape[a] for a in kept)})[0]
+    order = [kept.index(a) for a in perm if a in kept]
+    moved = ctx.insert(node, "Transpose", [squeezed], {"perm": tuple(order)})[0]
+    ctx.replace(node.outputs[0], ctx.insert(node, "Reshape", [moved], dict(node.attrs))[0])
+
+
 def bias_after_matmul(ctx, node):
     """Binary add(MatMul(x, w), #b[N]) -> MatMul(x, w, b): the bias Gemm/Linear exports keep apart."""
     if node.op != "Binary" or node.attrs["fn"] != "add":
@@ -134,6 +163,7 @@ RULES = [
     Rule(double_transpose, _compose),                # Transpose(Transpose(x, p1), p2) -> Transpose(x, p1.p2)
     Rule(unit_transpose, _to_reshape),               # Transpose moving only unit dims -> Reshape
     Rule(double_reshape, _collapse_reshape),         # Reshape(Reshape(x)) -> Reshape(x)
+    Rule(unit_reshape_after_transpose, _transpose_without_units),  # R(T(x)) -> R(T(R(x))), units out
     Rule(unary_after_transpose, _sink_unary),        # f(Transpose(x)) -> Transpose(f(x))
     Rule(binary_after_transpose, _sink_binary),      # Transpose(x) op #c -> Transpose(x op #c')
     Rule(reduce_after_transpose, _sink_reduce),      # Reduce(Transpose(x)) -> Transpose(Reduce(x))
@@ -142,6 +172,7 @@ RULES = [
 
 
 def simplify(graph) -> bool:
-    from converter.passes.remove_identity import remove_identity
-    changed = apply_rules(graph, RULES)
-    return remove_identity(graph) or changed
+    # with remove_identity's rules in the same sweeps: an identity Reshape left between two Transposes
+    # must go before the pair can cancel
+    from converter.passes.remove_identity import RULES as IDENTITY_RULES
+    return apply_rules(graph, list(IDENTITY_RULES) + RULES)

@@ -137,6 +137,49 @@ def _transpose_without_units(ctx, node, t):
     ctx.replace(node.outputs[0], ctx.insert(node, "Reshape", [moved], dict(node.attrs))[0])
 
 
+def _groups(shape, target):
+    """Consecutive groups of ``shape``'s axes whose sizes multiply to ``target``'s dims, or None."""
+    groups, start = [], 0
+    for want in target:
+        end, size = start, 1
+        while end < len(shape) and dims.normalize(size) != dims.normalize(want):
+            size = dims.mul(size, shape[end])
+            end += 1
+        if dims.normalize(size) != dims.normalize(want) or end == start:
+            return None
+        groups.append(list(range(start, end)))
+        start = end
+    return groups if start == len(shape) else None
+
+
+def merging_reshape_after_transpose(ctx, node):
+    """Reshape(Transpose(x)) merging output axes that are consecutive in x too (a bidirectional
+    layer's [T, B, 2, H] -> [T, B, 2H]): merge them in x first, then transpose the groups."""
+    if node.op != "Reshape":
+        return None
+    t = _from_transpose(ctx, node.inputs[0])
+    if t is None or 1 in [dims.normalize(d) for d in node.inputs[0].shape]:
+        return None
+    groups = _groups(node.inputs[0].shape, node.outputs[0].shape)
+    if groups is None or all(len(g) == 1 for g in groups):
+        return None
+    perm = t.attrs["perm"]
+    sources = [[perm[a] for a in g] for g in groups]
+    if any(src != list(range(src[0], src[0] + len(src))) for src in sources):
+        return None
+    return t, sources
+
+
+def _merge_then_transpose(ctx, node, match):
+    t, sources = match
+    x = t.inputs[0]
+    by_start = sorted(range(len(sources)), key=lambda k: sources[k][0])
+    merged = tuple(dims.size([x.shape[a] for a in sources[k]]) for k in by_start)
+    y = ctx.insert(node, "Reshape", [x], {"shape": merged})[0]
+    perm = tuple(by_start.index(k) for k in range(len(sources)))
+    ctx.replace(node.outputs[0], ctx.insert(node, "Transpose", [y], {"perm": perm})[0])
+
+
 def bias_after_matmul(ctx, node):
     """Binary add(MatMul(x, w), #b[N]) -> MatMul(x, w, b): the bias Gemm/Linear exports keep apart."""
     if node.op != "Binary" or node.attrs["fn"] != "add":
@@ -164,6 +207,7 @@ RULES = [
     Rule(unit_transpose, _to_reshape),               # Transpose moving only unit dims -> Reshape
     Rule(double_reshape, _collapse_reshape),         # Reshape(Reshape(x)) -> Reshape(x)
     Rule(unit_reshape_after_transpose, _transpose_without_units),  # R(T(x)) -> R(T(R(x))), units out
+    Rule(merging_reshape_after_transpose, _merge_then_transpose),   # R(T(x)) -> T(R(x)), merged axes
     Rule(unary_after_transpose, _sink_unary),        # f(Transpose(x)) -> Transpose(f(x))
     Rule(binary_after_transpose, _sink_binary),      # Transpose(x) op #c -> Transpose(x op #c')
     Rule(reduce_after_transpose, _sink_reduce),      # Reduce(Transpose(x)) -> Transpose(Reduce(x))

@@ -68,13 +68,13 @@ def lstm_2layer_batch_first():
     return _saturate(M())
 
 
-def gru_bidirectional():
+def gru_bidirectional():  # two layers: the second reads the first one's [T, B, 2H]
     torch = _torch()
 
     class M(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = torch.nn.GRU(5, 6, bidirectional=True)     # time-major, layout 0
+            self.rnn = torch.nn.GRU(5, 6, num_layers=2, bidirectional=True)     # time-major, layout 0
 
         def forward(self, x):
             y, h = self.rnn(x)

@@ -178,7 +178,10 @@ def table(results: dict) -> str:
 
 
 def _short(reason: str) -> str:
-    text = re.sub(r"\s+", " ", reason or "").replace("|", "\\|")
+    """One line for the doc: no page-run boilerplate, no server URLs (they change from run to run)."""
+    text = re.sub(r"\s+", " ", reason or "")
+    text = re.sub(r"(Error: )?Page\.evaluate: Error: no backend could load \S+: ", "", text)
+    text = re.sub(r"https?://\S+", "<bundle>", text).replace("|", "\\|")
     return text[:240]
 
 

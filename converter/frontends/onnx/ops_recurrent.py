@@ -209,7 +209,18 @@ def _named_inputs(opdef, values: dict) -> list:
     return [values.get(name) for name in names]
 
 
-def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d):
+def _empty_rows(n: NodeCall, mask):
+    """[B, 1] float32, 0 for rows of length 0, when sequence_lens may hold a 0: onnxruntime gives such
+    rows Y_h = Y_c = 0 (not the initial state), and so does this frontend."""
+    if mask is None:
+        return None
+    lens = n.static(4)
+    if lens is not None and np.all(np.asarray(lens) > 0):
+        return None
+    return n.add1("Slice", [mask], {"axis": 1, "start": 0, "end": 1}, "nonempty")
+
+
+def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d, nonempty=None):
     W, U, b_in, b_rec = weights
     values = {"x": x, "W": n.const(W, f"W{d}"), "U": n.const(U, f"U{d}")}
     if cell == "GRU" and attrs["reset_after"]:
@@ -222,6 +233,9 @@ def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d):
     if peep is not None:
         values["p"] = n.const(peep, f"p{d}")
     outs = list(n.add(IR_OP[cell], _named_inputs(opdef, values), attrs, f"dir{d}"))
+    if nonempty is not None:
+        outs[1:] = [n.add1("Binary", [s, nonempty], {"fn": "mul"}, f"dir{d}/state{k}")
+                    for k, s in enumerate(outs[1:])]
     if attrs["go_backwards"] and attrs["return_sequences"]:
         outs[0] = n.add1("Reverse", [outs[0]], {"axis": 1}, f"dir{d}/y")
     return outs
@@ -260,6 +274,7 @@ def recurrent(n: NodeCall, cell: str):
         raise n.error(f"W holds {len(weights)} directions, direction={direction!r} needs {dirs}")
     acts = _activations(n, len(DEFAULT_ACTS[cell]), dirs)
     mask = _mask(n, x)
+    nonempty = _empty_rows(n, mask)
     peeps = _peepholes(n, opdef, dirs, hidden) if cell == "LSTM" else [None] * dirs
     needs_y = bool(n.node.output) and bool(n.node.output[0])
     results = []
@@ -269,7 +284,7 @@ def recurrent(n: NodeCall, cell: str):
         states = {"h0": _state(n, 5, d, layout, batch, hidden)}
         if cell == "LSTM":
             states["c0"] = _state(n, 6, d, layout, batch, hidden)
-        results.append(_direction(n, cell, opdef, x, weights[d], states, mask, peeps[d], attrs, d))
+        results.append(_direction(n, cell, opdef, x, weights[d], states, mask, peeps[d], attrs, d, nonempty))
     return _stack_outputs(n, results, layout, needs_y, batch, hidden)
 
 

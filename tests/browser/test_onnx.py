@@ -13,6 +13,7 @@ import pytest
 from converter.api import compile as compile_graph
 from converter.api import from_onnx
 from converter.ir import dims
+from converter.ops import registry
 from tests.cases import onnx_models, onnx_node_cases
 
 pytestmark = pytest.mark.browser
@@ -186,3 +187,48 @@ def test_pytorch_step_model_with_states(onnx_page, bundles, backend):
     args = [ids1.ravel().tolist(), ids2.ravel().tolist(), h0.ravel().tolist(), c0.ravel().tolist()]
     got = np.asarray(bundles.call(onnx_page, out, _STEPS, backend, args), np.float64)
     np.testing.assert_allclose(got, want.ravel(), rtol=TOL, atol=TOL)
+
+
+def _option_models():
+    """The ONNX recurrent options as hand-built models (tests/frontends/test_onnx_frontend.py) with
+    onnxruntime's outputs: peepholes, clip, input_forget, activations with parameters, sequence_lens."""
+    from tests.frontends import test_onnx_frontend as f
+    specs = {
+        "peepholes": ("LSTM", "bidirectional", dict(peep=True, states=True)),
+        "clip_lstm": ("LSTM", "forward", dict(clip=0.7)),
+        "clip_gru": ("GRU", "reverse", dict(clip=0.5, linear_before_reset=1)),
+        "clip_rnn": ("RNN", "bidirectional", dict(clip=0.6)),
+        "input_forget": ("LSTM", "reverse", dict(input_forget=1)),
+        "acts_lstm": ("LSTM", "forward", dict(activations=["HardSigmoid", "Tanh", "Softsign"],
+                                              activation_alpha=[0.3], activation_beta=[0.4])),
+        "acts_gru": ("GRU", "forward", dict(activations=["Sigmoid", "LeakyRelu"], activation_alpha=[0.05])),
+        "seq_lens_gru": ("GRU", "bidirectional", dict(seq_lens=True, states=True)),
+        "seq_lens_lstm": ("LSTM", "reverse", dict(seq_lens=True)),
+    }
+    out = []
+    for name, (op, direction, kw) in specs.items():
+        model = f._rnn_model(op, direction, **kw)
+        feeds = f._rnn_feeds(model)
+        out.append((name, model, feeds, f._ort(model, feeds)))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(not {"clip", "input_forget", "activation_params"} <= set(registry.get("LSTM").attrs)
+                   or "LengthMask" not in registry.all_ops(), strict=True,
+                   reason="the IR's recurrent options and LengthMask (arch issue 9 phase 2)")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_recurrent_options_on_backends(onnx_page, bundles, backend):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")
+    ready = []
+    for name, model, feeds, want in _option_models():
+        graph = from_onnx(model)
+        arrays = [np.asarray(feeds[v.name]).astype(v.dtype) for v in graph.inputs]
+        bindings: dict = {}
+        for v, a in zip(graph.inputs, arrays):
+            dims.bind(v.shape, a.shape, bindings, v.name)
+        ready.append((name, graph, arrays, want, bindings))
+    runner = MergedRun(onnx_page, bundles, backend)
+    runner.run(ready)
+    bad = {name: r for name, r in runner.outcomes.items() if r[0] != "pass"}
+    assert len(runner.outcomes) == len(ready) and not bad, bad

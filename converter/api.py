@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Optional
 
@@ -41,14 +40,8 @@ class Bundle:
         return encode_bundle(self.program)
 
     def save(self, path) -> "Path":
-        from converter.backends import bundle_name
-        from converter.bundle import write_bundle
-        path = Path(path)
-        if path.is_dir() or not path.suffix:
-            path = path / bundle_name(self.backend)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bundle(self.program, path)
-        return path
+        from converter.bundle import save_bundle
+        return save_bundle(self.program, path)
 
     def __repr__(self):
         p = self.program
@@ -59,7 +52,7 @@ class Bundle:
 def compile(graph: Graph, backend: str = "wasm", **opts) -> Bundle:  # noqa: A001 (the API's verb)
     """Optimize and lower a copy of ``graph`` for ``backend`` ("wasm", "webgpu", "webgl")."""
     from converter import backends
-    return Bundle(backend, backends.lower(backend, copy.deepcopy(graph), **opts))
+    return Bundle(backend, backends.lower(backend, graph, **opts))
 
 
 def from_onnx(path_or_proto, input_shapes: Optional[dict] = None, states=None) -> Graph:

@@ -1,60 +1,57 @@
-"""Backend registry.
+"""Backend registry and the driver every conversion goes through.
 
-Each backend provides ``lower(graph, **opts) -> Program`` (optimizes the graph in place, lowers it and
-compiles its kernels). ``available() -> {name: compile_fn}`` gives, per backend, ``compile_fn(graph,
-out_dir, **opts) -> list[Path]`` writing ``model.<backend>.wlm`` into ``out_dir``.
+A backend is a package ``converter/backends/<name>/`` whose ``__init__`` provides ``NAME``, ``PASSES``
+(its optimization pipeline) and ``lower_program(graph, **opts) -> Program`` (lowering of an already optimized
+graph, module compiled). The driver here is the only caller: ``lower(name, graph, **opts)`` optimizes a
+copy of ``graph`` with the backend's passes (the caller's graph is never changed) and lowers it;
+``write(name, graph, out_dir, **opts)`` also saves the bundle (``converter.bundle.save_bundle``, the one
+bundle writer). ``available() -> {name: compile_fn}`` gives ``compile_fn(graph, out_dir, **opts) ->
+[Path]`` per backend for the CLI and tools.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
+from functools import partial
 from pathlib import Path
-from typing import Callable
+
+_MODULES = {"wasm": "converter.backends.wasm", "webgpu": "converter.backends.webgpu",
+            "webgl": "converter.backends.webgl"}
+_EXTRA: dict = {}
 
 
-def _lower_wasm(graph, **opts):
-    from converter.backends.wasm import lower_wasm
-    return lower_wasm(graph, **opts)
+def register(name: str, backend) -> None:
+    """Add a backend: an object (module) with ``PASSES`` and ``lower_program(graph, **opts) -> Program``."""
+    _EXTRA[name] = backend
 
 
-def _lower_webgpu(graph, **opts):
-    from converter.backends.webgpu import lower_program
-    return lower_program(graph, **opts)
+def backend(name: str):
+    """The backend module ``name``."""
+    if name in _EXTRA:
+        return _EXTRA[name]
+    if name not in _MODULES:
+        raise KeyError(f"unknown backend {name!r}; available: {', '.join(sorted(names()))}")
+    return importlib.import_module(_MODULES[name])
 
 
-def _lower_webgl(graph, **opts):
-    from converter.backends.webgl import lower_program
-    return lower_program(graph, **opts)
-
-
-_LOWER: dict[str, Callable] = {"wasm": _lower_wasm, "webgpu": _lower_webgpu, "webgl": _lower_webgl}
-
-
-def register(name: str, lower_fn: Callable) -> None:
-    """Add a backend: ``lower_fn(graph, **opts) -> Program``."""
-    _LOWER[name] = lower_fn
+def names() -> list[str]:
+    return list(_MODULES) + [n for n in _EXTRA if n not in _MODULES]
 
 
 def lower(name: str, graph, **opts):
-    """The Program of ``graph`` for backend ``name``."""
-    if name not in _LOWER:
-        raise KeyError(f"unknown backend {name!r}; available: {', '.join(sorted(_LOWER))}")
-    return _LOWER[name](graph, **opts)
+    """The Program of ``graph`` for backend ``name``: optimized (on a copy) with the backend's passes."""
+    from converter.passes import optimize
+    chosen = backend(name)
+    work = optimize(copy.deepcopy(graph), passes=chosen.PASSES)
+    return chosen.lower_program(work, **opts)
 
 
-def bundle_name(backend: str) -> str:
-    return f"model.{backend}.wlm"
+def write(name: str, graph, out_dir, **opts) -> list[Path]:
+    """Lower ``graph`` for ``name`` and save ``model.<name>.wlm`` into ``out_dir``."""
+    from converter.bundle import bundle_name, save_bundle
+    return [save_bundle(lower(name, graph, **opts), Path(out_dir) / bundle_name(name))]
 
 
-def _compile_fn(name: str) -> Callable:
-    def compile_fn(graph, out_dir, **opts) -> list[Path]:
-        from converter.bundle import write_bundle
-        path = Path(out_dir) / bundle_name(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bundle(lower(name, graph, **opts), path)
-        return [path]
-    compile_fn.__name__ = f"compile_{name}"
-    return compile_fn
-
-
-def available() -> dict[str, Callable]:
-    return {name: _compile_fn(name) for name in _LOWER}
+def available() -> dict:
+    return {name: partial(write, name) for name in names()}

@@ -1,9 +1,10 @@
 """Backend-neutral lowering: an IR graph to a Program (docs/design.md section 4), minus the module.
 
-Every backend reuses this part. ``lower(graph, backend, table)`` optimizes the graph, plans memory,
-builds the tensor table (graph values in their planned slots; constants as 64-byte aligned weights,
-created only when a kernel asks for them, possibly in a backend-chosen packed layout) and the I/O
-specs, then asks the backend's legalization table for the steps of every node.
+Every backend reuses this part. ``lower(graph, backend, table)`` (the graph already optimized by the
+driver, ``converter.backends.lower``) plans memory, builds the tensor table (graph values in their
+planned slots; constants as 64-byte aligned weights, created only when a kernel asks for them,
+possibly in a backend-chosen packed layout) and the I/O specs, then asks the backend's legalization
+table for the steps of every node.
 
 A legalization table maps every catalogue op to either a kernel generator
 ``fn(node, ctx: LoweringContext) -> None`` (which adds kernels and steps through ``ctx``) or a string:
@@ -12,10 +13,12 @@ the written reason why the backend has no kernel for it (e.g. a pass always rewr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 import numpy as np
 
+from converter.backends.dialect import Dialect
 from converter.backends.program import (IOSpec, KernelSpec, Program, SlotSpec, StepSpec,
                                         TensorSpec, WEIGHT_ALIGN)
 from converter.errors import ConversionError
@@ -28,20 +31,105 @@ Legalization = dict  # op name -> Generator | reason (str)
 
 
 class SymbolDims:
-    """Mixin for kernel builders: ``dim`` renders an IR dim as an integer expression of ``dim_lang``
-    ("c", "glsl", "wgsl"); each symbol it uses is recorded in ``self.symbols`` and read from the kernel
-    param ``s_<symbol>``."""
+    """Mixin for kernel builders: ``dim`` renders an IR dim as an integer expression of the builder's
+    ``dialect``; each symbol it uses is recorded in ``self.symbols`` and read from the kernel param
+    ``s_<symbol>``. ``index`` is the dialect's index math over these dims."""
 
-    dim_lang = "c"
+    dialect: Dialect
     symbols: list
 
     def dim(self, d) -> str:
-        return dims.render(d, self._symbol, self.dim_lang)
+        return self.dialect.dim(d, self._symbol)
+
+    @property
+    def index(self):
+        return self.dialect.index(self.dim)
 
     def _symbol(self, name: str) -> str:
         if name not in self.symbols:
             self.symbols.append(name)
         return f"s_{name}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A channels-last window op (Conv, Pool) seen as 2D (1D runs with height 1): IR dims and ints."""
+    h: object
+    w: object
+    oh: object
+    ow: object
+    size: tuple
+    strides: tuple
+    dilations: tuple
+    pads: tuple       # (top, left)
+
+
+def window(x, y, size, strides, dilations, pads) -> Window:
+    """The 2D view of a window op on x[B, (H,) W, C] -> y; 1D attrs get a leading height of 1."""
+    size, strides, dilations, pads = tuple(size), tuple(strides), tuple(dilations), tuple(pads)
+    if len(x.shape) == 3:
+        size, strides, dilations, pads = (1,) + size, (1,) + strides, (1,) + dilations, ((0, 0),) + pads
+        hw, ohw = (1, x.shape[1]), (1, y.shape[1])
+    else:
+        hw, ohw = x.shape[1:3], y.shape[1:3]
+    return Window(hw[0], hw[1], ohw[0], ohw[1], size, strides, dilations, (pads[0][0], pads[1][0]))
+
+
+def recurrence_flags(node: Node) -> dict:
+    """What every backend's recurrence templates are told about a *Recurrence node, under one set of
+    names: every attr of the node (so a new cell option reaches every template without lowering code),
+    ``cell`` (kind), ``G`` (gates), ``H`` (units), ``has_<input>`` for each optional input, and the
+    short names ``zero_output`` (zero_output_for_mask), ``reset_after``/``reset_before``."""
+    from converter.ops.recurrent import CELLS, cell_of
+    cell, a = cell_of(node.op), node.attrs
+    flags = {**a, "cell": cell.kind, "G": cell.n_gates, "H": int(node.input("U").shape[0]),
+             "zero_output": a["zero_output_for_mask"], "reset_after": a.get("reset_after", True)}
+    flags["reset_before"] = cell.kind == "gru" and not flags["reset_after"]
+    optional = {n for c in CELLS.values() for n in c.carried}      # the same flags for every cell
+    named = node.named_inputs()
+    flags.update({f"has_{name}": named.get(name) is not None for name in sorted(optional | set(named))})
+    return flags
+
+
+def cell_functions(node: Node, dialect: Dialect) -> dict:
+    """``act``, ``ract`` (recurrent) and ``oact`` (LSTM output) of a *Recurrence node as callables
+    ``f(expr) -> text`` in ``dialect``: the function with its params, ``act``/``ract`` after the cell
+    clip (ONNX applies it to every gate input, not to the cell state before the output activation)."""
+    from converter.ops.activations import unpack_params
+    a, clip = node.attrs, float(node.attrs.get("clip", 0.0))
+
+    def fn(name: str, params, bounded: bool):
+        alpha, beta = unpack_params(params)
+        return lambda x: dialect.unary(name, dialect.bound(x, clip) if bounded else x, alpha, beta)
+    out_name = a.get("output_activation") or a["activation"]
+    out_params = a["output_activation_params"] if a.get("output_activation") else a["activation_params"]
+    rec_name, rec_params = a.get("recurrent_activation", "sigmoid"), a.get("recurrent_activation_params", ())
+    return {"act": fn(a["activation"], a["activation_params"], True), "ract": fn(rec_name, rec_params, True),
+            "oact": fn(out_name, out_params, False)}
+
+
+def layer_norm_start(node: Node, ctx: "LoweringContext") -> int:
+    """The first normalized axis of a LayerNorm node; the kernels normalize trailing axes only."""
+    rank = len(node.inputs[0].shape)
+    axes = sorted({a % rank for a in node.attrs["axes"]})
+    if axes != list(range(rank - len(axes), rank)):
+        ctx.fail(f"LayerNorm over axes {tuple(axes)} of a rank-{rank} tensor: the {ctx.backend} kernel "
+                 f"normalizes trailing axes only; transpose them to the end")
+    return axes[0]
+
+
+def window_of(node: Node) -> Window:
+    """The Window of a Conv or Pool node (attrs normalized by the op's own rule)."""
+    from converter.ops.conv import pool_attrs, spatial_attrs
+    x, y = node.inputs[0], node.outputs[0]
+    n, a = len(x.shape) - 2, node.attrs
+    if node.op == "Conv":
+        strides, dilations, pads = spatial_attrs("Conv", n, a["strides"], a["dilations"], a["pads"])
+        size = tuple(int(k) for k in node.input("w").shape[:n])
+    else:
+        size, strides, pads = pool_attrs(n, a["size"], a["strides"], a["pads"])
+        dilations = (1,) * n
+    return window(x, y, size, strides, dilations, pads)
 
 
 def check_table(table: Legalization, backend: str) -> list[str]:
@@ -60,10 +148,14 @@ class LoweringContext:
     ``tensor(value)`` gives the tensor id of a graph value (constants become weights on first use);
     ``weight(value, array, tag)`` registers a backend-specific layout of a constant as its own weight;
     ``add_step(kernel, tensors, params, dispatch)`` appends a step, sharing identical kernels.
+    ``options`` are the backend's lowering options (e.g. WebGPU's recurrence mode); ``state`` holds
+    what a backend's generators collect for its Program meta (e.g. WebGL's texture formats).
     """
 
-    def __init__(self, graph: Graph, backend: str, plan):
+    def __init__(self, graph: Graph, backend: str, plan, options: Optional[dict] = None):
         self.graph, self.backend, self.plan = graph, backend, plan
+        self.options: dict = dict(options or {})
+        self.state: dict = {}
         self.tensors: list[TensorSpec] = []
         self.kernels: list[KernelSpec] = []
         self.steps: list[StepSpec] = []
@@ -126,17 +218,16 @@ class LoweringContext:
         raise ConversionError(f"{self.backend} backend: {where}: {message}")
 
 
-def lower(graph: Graph, backend: str, table: Legalization,
-          output_copy: Optional[Generator] = None) -> tuple[Program, LoweringContext]:
-    """Optimize ``graph`` in place and lower it to a Program (``module`` left empty for the backend).
+def lower(graph: Graph, backend: str, table: Legalization, output_copy: Optional[Generator] = None,
+          options: Optional[dict] = None) -> tuple[Program, LoweringContext]:
+    """Lower an optimized ``graph`` to a Program (``module`` left empty for the backend).
 
     ``output_copy(node, ctx)`` is the backend's copy kernel, used when a graph output is a graph
     input or a constant (a value no step writes).
     """
-    from converter.passes import memory_plan, optimize
-    optimize(graph)
+    from converter.passes import memory_plan
     _check_legal(graph, backend, table)
-    ctx = LoweringContext(graph, backend, memory_plan(graph))
+    ctx = LoweringContext(graph, backend, memory_plan(graph), options)
     outputs = {id(v) for v in graph.outputs}
     for v in graph.inputs:
         ctx.add_value(v, "input")

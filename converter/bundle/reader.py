@@ -10,7 +10,7 @@ from typing import Union
 
 from converter.backends import program as prog
 from converter.bundle import format as fmt
-from converter.bundle.fb import Program as fb_program
+from converter.bundle.vendor.fb import Program as fb_program
 
 
 def _list(items) -> list:

@@ -1,6 +1,6 @@
-"""Regenerate converter/bundle/fb/ (the flatc Python code) from webloom.fbs.
+"""Regenerate converter/bundle/vendor/fb/ (the flatc Python code, generated) from webloom.fbs.
 
-flatc writes a package tree for the schema's namespace (``converter.bundle.fb``) and would add an
+flatc writes a package tree for the schema's namespace (``converter.bundle.vendor.fb``) and would add an
 ``__init__.py`` to every folder on the way, so it runs into a scratch folder and only ``fb/`` is copied.
 Run from anywhere: ``.venv/bin/python -m converter.bundle.regenerate``.
 """
@@ -31,13 +31,13 @@ def flatc_path() -> str:
 def generate(out_dir: Path) -> Path:
     """Run flatc into ``out_dir``; return the folder holding the generated modules."""
     subprocess.run([flatc_path(), *FLATC_ARGS, "-o", str(out_dir), str(SCHEMA)], check=True)
-    return out_dir / "converter" / "bundle" / "fb"
+    return out_dir / "converter" / "bundle" / "vendor" / "fb"
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         generated = generate(Path(tmp))
-        target = HERE / "fb"
+        target = HERE / "vendor" / "fb"
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(generated, target)
     print(f"regenerated {target}")

@@ -12,15 +12,15 @@ import numpy as np
 
 from converter.backends import program as prog
 from converter.bundle import format as fmt
-from converter.bundle.fb import Binding as fb_binding
-from converter.bundle.fb import IOSpec as fb_io
-from converter.bundle.fb import KernelSpec as fb_kernel
-from converter.bundle.fb import Program as fb_program
-from converter.bundle.fb import SlotSpec as fb_slot
-from converter.bundle.fb import StepSpec as fb_step
-from converter.bundle.fb import TensorSpec as fb_tensor
-from converter.bundle.fb import ValueRange as fb_range
-from converter.bundle.fb import Workgroup as fb_workgroup
+from converter.bundle.vendor.fb import Binding as fb_binding
+from converter.bundle.vendor.fb import IOSpec as fb_io
+from converter.bundle.vendor.fb import KernelSpec as fb_kernel
+from converter.bundle.vendor.fb import Program as fb_program
+from converter.bundle.vendor.fb import SlotSpec as fb_slot
+from converter.bundle.vendor.fb import StepSpec as fb_step
+from converter.bundle.vendor.fb import TensorSpec as fb_tensor
+from converter.bundle.vendor.fb import ValueRange as fb_range
+from converter.bundle.vendor.fb import Workgroup as fb_workgroup
 
 
 def _json(meta: dict) -> str:
@@ -94,3 +94,19 @@ def write_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> int:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return len(data)
+
+
+def bundle_name(backend: str) -> str:
+    """The file name of a backend's bundle in an output folder."""
+    return f"model.{backend}.wlm"
+
+
+def save_bundle(p: prog.Program, path: Union[str, os.PathLike]) -> Path:
+    """The one way bundles reach disk: ``path`` is a file, or a folder (existing, or without a suffix)
+    that gets ``model.<backend>.wlm``; parent folders are made. Returns the written path."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / bundle_name(p.backend)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bundle(p, path)
+    return path

@@ -46,6 +46,20 @@ class Node:
     def opdef(self) -> registry.OpDef:
         return registry.get(self.op)
 
+    def named_inputs(self) -> dict:
+        """Input name (as the op declares it, without ``?``) -> value or None; variadic ops by position."""
+        names = self.opdef.inputs
+        if self.opdef.variadic:
+            return {f"{names[-1].rstrip('*')}{i}": v for i, v in enumerate(self.inputs)}
+        return dict(zip((n.rstrip("?") for n in names), self.inputs))
+
+    def input(self, name: str) -> Optional["Value"]:
+        """The input the op declares as ``name`` (None when an optional input is absent)."""
+        named = self.named_inputs()
+        if name not in named:
+            raise KeyError(f"op {self.op} has no input {name!r}; inputs: {', '.join(named)}")
+        return named[name]
+
 
 class Graph:
     """A DAG of nodes kept in topological order. ``inputs``/``outputs`` are the model's signature.
@@ -71,6 +85,17 @@ class Graph:
             name = f"{base}_{next(self._counter)}"
         self._names.add(name)
         return name
+
+    def rename(self, value: Value, want: str) -> bool:
+        """Give ``value`` the user-facing name ``want`` unless another value already carries it (then it
+        keeps its name); the name is reserved so that later ``unique`` calls never reuse it."""
+        if value.name == want:
+            return True
+        if want in {x.name for x in self.values() if x is not value}:
+            return False
+        self._names.add(want)
+        value.name = want
+        return True
 
     def input(self, name: str, dtype: str, shape: Sequence[dims.Dim]) -> Value:
         v = Value(self.unique(name), dtype, tuple(dims.normalize(d) for d in shape))

@@ -1,9 +1,10 @@
 """Activation and elementwise functions: the numpy spec every backend's expressions must match.
 
-``ACTIVATIONS[name](x, alpha)`` computes in float32 with Keras' own formulas (including where those
-formulas give NaN at ±inf, e.g. softsign and swish at -inf), without numpy warnings. ``alpha`` is the
-op's ``alpha`` attribute; functions that take no parameter ignore it. Contexts that have no ``alpha``
-attribute (the recurrent ops) use ``DEFAULT_ALPHA``, which holds Keras' defaults.
+``ACTIVATIONS[name](x, alpha, beta)`` computes in float32 with Keras' own formulas (including where
+those formulas give NaN at ±inf, e.g. softsign and swish at -inf), without numpy warnings. ``alpha`` and
+``beta`` are the op's attributes; functions that take no parameter ignore them. Where no parameter is
+given (recurrent activations with ``*_params == ()``) ``DEFAULT_PARAMS`` holds the defaults: Keras' for
+Keras names, ONNX's for the ONNX-only ones (hard_sigmoid_ab, thresholded_relu, scaled_tanh, affine).
 
 ``ELEMENTWISE_FNS[name] = (arity, fn)`` lists every function a ``FusedElementwise`` step may use: the
 unary ones (``fn(x, alpha)``) and the binary ones (``fn(a, b)``). Backends map these names to their own
@@ -21,8 +22,10 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
-# Keras' default parameter for activations named by string (no alpha attribute available).
-DEFAULT_ALPHA = {"elu": 1.0, "leaky_relu": 0.2}
+# (alpha, beta) of activations named without parameters; functions not listed take none (0.0, 0.0).
+DEFAULT_PARAMS = {"elu": (1.0, 0.0), "leaky_relu": (0.2, 0.0), "hard_sigmoid_ab": (0.2, 0.5),
+                  "thresholded_relu": (1.0, 0.0), "scaled_tanh": (1.0, 1.0), "affine": (1.0, 0.0)}
+DEFAULT_ALPHA = {name: ab[0] for name, ab in DEFAULT_PARAMS.items()}
 
 _erf64 = np.frompyfunc(math.erf, 1, 1)
 
@@ -63,17 +66,24 @@ def gelu_tanh(x, alpha=0.0):
 
 
 def _unary(fn):
-    """Wrap a float32 formula so that it ignores ``alpha`` and never warns on NaN/inf/0."""
-    def apply(x, alpha=0.0):
+    """Wrap a float32 formula so that it ignores the parameters and never warns on NaN/inf/0."""
+    def apply(x, alpha=0.0, beta=0.0):
         with np.errstate(all="ignore"):
             return np.asarray(fn(_f(x)), dtype=F32)
     return apply
 
 
 def _with_alpha(fn):
-    def apply(x, alpha=0.0):
+    def apply(x, alpha=0.0, beta=0.0):
         with np.errstate(all="ignore"):
             return np.asarray(fn(_f(x), F32(alpha)), dtype=F32)
+    return apply
+
+
+def _with_alpha_beta(fn):
+    def apply(x, alpha=0.0, beta=0.0):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(_f(x), F32(alpha), F32(beta)), dtype=F32)
     return apply
 
 
@@ -102,6 +112,11 @@ ACTIVATIONS = {
     "abs": _unary(np.abs),
     "square": _unary(np.square),
     "reciprocal": _unary(lambda x: F32(1) / x),
+    # ONNX's parameterized functions (RNN activations and node-level ops)
+    "hard_sigmoid_ab": _with_alpha_beta(lambda x, a, b: np.clip(a * x + b, F32(0), F32(1))),
+    "thresholded_relu": _with_alpha(lambda x, a: np.where((x > a) | np.isnan(x), x, F32(0))),
+    "scaled_tanh": _with_alpha_beta(lambda x, a, b: a * np.tanh(b * x)),
+    "affine": _with_alpha_beta(lambda x, a, b: a * x + b),
 }
 
 
@@ -133,6 +148,20 @@ def activation(name: str):
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}") from None
 
 
-def apply_default(name: str, x):
-    """Apply an activation named without a parameter (recurrent ops): Keras' default alpha."""
-    return activation(name)(x, DEFAULT_ALPHA.get(name, 0.0))
+def param_defaults(name: str, alpha=None, beta=None) -> tuple:
+    """(alpha, beta) for ``name`` with None replaced by the function's default."""
+    da, db = DEFAULT_PARAMS.get(name, (0.0, 0.0))
+    return (da if alpha is None else float(alpha)), (db if beta is None else float(beta))
+
+
+def unpack_params(params) -> tuple:
+    """An ``*_params`` attribute (``()``, ``(alpha,)`` or ``(alpha, beta)``) as (alpha|None, beta|None)."""
+    params = tuple(params or ())
+    if len(params) > 2:
+        raise ValueError(f"activation params {params}: at most (alpha, beta)")
+    return tuple(params) + (None,) * (2 - len(params))
+
+
+def apply_default(name: str, x, params=()):
+    """Apply an activation named with optional ``params`` (recurrent ops); defaults from DEFAULT_PARAMS."""
+    return activation(name)(x, *param_defaults(name, *unpack_params(params)))

@@ -103,13 +103,13 @@ class Pool:
         if need_attr("Pool", attrs, "fn") not in POOL_FNS:
             fail("Pool", f"unknown fn {attrs['fn']!r}; use one of {POOL_FNS}")
         n = len(x.shape) - 2
-        size, strides, pads = _pool_attrs(n, attrs["size"], attrs["strides"], attrs["pads"])
+        size, strides, pads = pool_attrs(n, attrs["size"], attrs["strides"], attrs["pads"])
         spatial = tuple(out_dim("Pool", x.shape[1 + i], size[i], strides[i], 1, pads[i]) for i in range(n))
         return [("float32", (x.shape[0],) + spatial + (x.shape[-1],))]
 
     def reference(x, *, fn, size, strides, pads):
         n = x.ndim - 2
-        size, strides, pads = _pool_attrs(n, size, strides, pads)
+        size, strides, pads = pool_attrs(n, size, strides, pads)
         ones = (1,) * n
         if fn == "max":
             views = [v for _, v in windows(x, size, strides, ones, pads, -np.inf)]
@@ -120,7 +120,7 @@ class Pool:
         return ((total / count).astype(np.float32),)
 
 
-def _pool_attrs(n, size, strides, pads):
+def pool_attrs(n, size, strides, pads):
     size = need_attr("Pool", {"size": size}, "size")
     size = (int(size),) * n if isinstance(size, int) else tuple(int(s) for s in size)
     if len(size) != n or min(size) < 1:

@@ -1,4 +1,4 @@
-"""Elementwise ops: Unary, Binary, FusedElementwise, Softmax, Cast, Identity."""
+"""Elementwise ops: Unary, Binary, Where, FusedElementwise, Softmax, Cast, Identity."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from converter.ops.registry import register
 _ARG = re.compile(r"^(in|t)(\d+)$")
 
 
-@register("Unary", inputs=("x",), attrs={"fn": None, "alpha": 0.0}, elementwise=True)
+@register("Unary", inputs=("x",), attrs={"fn": None, "alpha": 0.0, "beta": 0.0}, elementwise=True)
 class Unary:
-    """y = fn(x, alpha) with fn from ACTIVATIONS."""
+    """y = fn(x, alpha, beta) with fn from ACTIVATIONS (most ignore beta, many alpha)."""
 
     def infer(x, *, attrs):
         fn = need_attr("Unary", attrs, "fn")
@@ -24,8 +24,8 @@ class Unary:
         need_dtype("Unary", "x", x, "float32")
         return [("float32", x.shape)]
 
-    def reference(x, *, fn, alpha):
-        return (ACTIVATIONS[fn](x, alpha),)
+    def reference(x, *, fn, alpha, beta):
+        return (ACTIVATIONS[fn](x, alpha, beta),)
 
 
 @register("Binary", inputs=("a", "b"), attrs={"fn": None}, elementwise=True)
@@ -46,14 +46,30 @@ class Binary:
         return (np.asarray(BINARY_FNS[fn](a, b), dtype=np.result_type(a, b)),)
 
 
+@register("Where", inputs=("cond", "x", "y"), attrs={})
+class Where:
+    """x where cond != 0 else y, numpy broadcasting; cond float32 (0/1; NaN counts as true, -0 as false)
+    or int32. A pure select: NaN/inf in the branch not taken never reaches the output."""
+
+    def infer(cond, x, y, *, attrs):
+        need_dtype("Where", "cond", cond, "float32", "int32")
+        if x.dtype != y.dtype:
+            fail("Where", f"x {fmt(x)} and y {fmt(y)}: dtypes differ; insert a Cast")
+        return [(x.dtype, broadcast("Where", cond.shape, x.shape, y.shape))]
+
+    def reference(cond, x, y):
+        return (np.where(np.asarray(cond) != 0, x, y).astype(np.asarray(x).dtype),)
+
+
 def parse_step(step, n_inputs: int, index: int):
-    """Split a FusedElementwise step into (fn, args, alpha); check names and argument references."""
+    """Split a FusedElementwise step into (fn, args, (alpha, beta)); check names and argument references."""
     step = tuple(step)
     if not step or step[0] not in ELEMENTWISE_FNS:
         fail("FusedElementwise", f"step {index} {step!r}: unknown fn; known: {sorted(ELEMENTWISE_FNS)}")
     arity = ELEMENTWISE_FNS[step[0]][0]
-    if len(step) not in (1 + arity, 2 + arity):
-        fail("FusedElementwise", f"step {index} {step!r}: {step[0]} takes {arity} args and an optional alpha")
+    if len(step) not in (1 + arity, 2 + arity, 3 + arity) or (arity == 2 and len(step) != 3):
+        fail("FusedElementwise", f"step {index} {step!r}: {step[0]} takes {arity} args"
+                                 + (" and optional alpha, beta" if arity == 1 else ""))
     args = step[1:1 + arity]
     for a in args:
         m = _ARG.match(str(a))
@@ -61,16 +77,16 @@ def parse_step(step, n_inputs: int, index: int):
         if not m or int(m.group(2)) >= limit:
             fail("FusedElementwise", f"step {index} {step!r}: argument {a!r} is not in<k> (k < {n_inputs})"
                                      f" or t<j> (j < {index})")
-    alpha = float(step[1 + arity]) if len(step) == 2 + arity else 0.0
-    return step[0], args, alpha
+    params = tuple(float(p) for p in step[1 + arity:])
+    return step[0], args, ((params + (0.0,) * (2 - len(params))) if arity == 1 else ())
 
 
 @register("FusedElementwise", inputs=("xs*",), attrs={"program": None}, elementwise=True)
 class FusedElementwise:
-    """A chain of elementwise steps (fn, arg[, arg][, alpha]); the last step's result is the output.
+    """A chain of elementwise steps (fn, arg[, arg][, alpha[, beta]]); the last step's result is the output.
 
     Args are "in<k>" (k-th input) or "t<j>" (result of step j). Unary fns take one arg and the optional
-    alpha; binary fns take two args. Inputs broadcast like numpy; the output has the broadcast shape
+    alpha and beta; binary fns take two args. Inputs broadcast like numpy; the output has the broadcast shape
     of all inputs.
     """
 
@@ -87,10 +103,10 @@ class FusedElementwise:
     def reference(*xs, program):
         results = []
         for i, step in enumerate(program):
-            fn, args, alpha = parse_step(step, len(xs), i)
+            fn, args, params = parse_step(step, len(xs), i)
             vals = [xs[int(a[2:])] if a.startswith("in") else results[int(a[1:])] for a in args]
-            arity, f = ELEMENTWISE_FNS[fn]
-            results.append(np.asarray(f(vals[0], alpha) if arity == 1 else f(*vals), dtype=np.float32))
+            f = ELEMENTWISE_FNS[fn][1]
+            results.append(np.asarray(f(*vals, *params), dtype=np.float32))
         shape = np.broadcast_shapes(*(np.shape(x) for x in xs))
         return (np.broadcast_to(results[-1], shape),)
 

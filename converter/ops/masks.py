@@ -67,3 +67,22 @@ class Reduce:
             if fn == "sum":
                 return (total.astype(np.float32),)
             return ((total / np.sum(m, axis=1, keepdims=keepdims)).astype(np.float32),)
+
+
+@register("LengthMask", inputs=("lengths", "like"), attrs={})
+class LengthMask:
+    """float32 mask[b, t] = t < lengths[b] for like[B, T, ...] (only like's shape is used; T may be
+    symbolic). Lengths outside [0, T] give all-zero / all-one rows (ONNX sequence_lens, Chainer NStep)."""
+
+    def infer(lengths, like, *, attrs):
+        need_dtype("LengthMask", "lengths", lengths, "int32")
+        if len(lengths.shape) != 1 or len(like.shape) < 2:
+            fail("LengthMask", f"needs lengths[B] and like[B, T, ...]; got lengths {fmt(lengths)}, "
+                               f"like {fmt(like)}")
+        check_dim("LengthMask", f"lengths {fmt(lengths)} vs like {fmt(like)}", lengths.shape[0],
+                  like.shape[0])
+        return [("float32", (like.shape[0], like.shape[1]))]
+
+    def reference(lengths, like):
+        steps = np.arange(like.shape[1], dtype=np.int64)
+        return ((steps[None, :] < np.asarray(lengths, np.int64)[:, None]).astype(np.float32),)

@@ -17,8 +17,9 @@ _ELEMENTWISE = ("Unary", "Binary", "FusedElementwise")
 def program_of(node) -> tuple:
     """A node's computation as FusedElementwise steps over its own inputs."""
     if node.op == "Unary":
-        alpha = node.attrs["alpha"]
-        return ((node.attrs["fn"], "in0", alpha) if alpha else (node.attrs["fn"], "in0"),)
+        alpha, beta = node.attrs["alpha"], node.attrs.get("beta", 0.0)
+        params = (alpha, beta) if beta else ((alpha,) if alpha else ())
+        return ((node.attrs["fn"], "in0") + params,)
     if node.op == "Binary":
         return ((node.attrs["fn"], "in0", "in1"),)
     return tuple(tuple(s) for s in node.attrs["program"])
@@ -89,15 +90,14 @@ def activation_into_linear(ctx: Context, node):
     if node.op not in ("MatMul", "Conv") or node.attrs["activation"] != "linear":
         return None
     user = ctx.single_user(node.outputs[0])
-    if user is None or user.op != "Unary":
-        return None
+    if user is None or user.op != "Unary" or user.attrs.get("beta", 0.0):
+        return None     # MatMul/Conv carry alpha only
     return user if ctx.can_replace(user.outputs[0], node.outputs[0]) else None
 
 
 def _absorb_activation(ctx: Context, node, unary):
-    node.attrs["activation"] = unary.attrs["fn"]
-    node.attrs["alpha"] = unary.attrs["alpha"]
-    ctx.replace(unary.outputs[0], node.outputs[0])
+    out = ctx.rebuild(node, attrs={"activation": unary.attrs["fn"], "alpha": unary.attrs["alpha"]})[0]
+    ctx.replace(unary.outputs[0], out)
 
 
 RULES = [

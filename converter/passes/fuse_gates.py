@@ -1,48 +1,22 @@
 """fuse_gates: recurrent weights in one fused matrix per input, in the canonical gate order.
 
-Backends accept only the canonical layouts (LSTM ``ifco``, GRU ``zrh``: gate-major blocks of H columns,
-as Keras). A ``gate_layout`` is an order of the gate letters, optionally with ``_interleaved`` (column
-``u * gates + g`` for unit u and gate g instead of ``g * H + u``: Chainer's LSTM). The letter ``a`` names
-the candidate gate (LSTM ``c``, GRU ``h``), as Chainer does. Weights that arrive as a Concat of
-per-gate constants are first joined into one constant.
+Backends accept only the canonical layouts (``Cell.gates`` of ``converter/ops/recurrent.py``: LSTM
+``ifco``, GRU ``zrh``, gate-major blocks of H columns, as Keras). A ``gate_layout`` is an order of the
+gate letters, optionally with ``_interleaved`` (column ``u * gates + g`` for unit u and gate g instead of
+``g * H + u``: Chainer's LSTM); ``Cell.permutation`` is the one place that turns it canonical. Weights
+that arrive as a Concat of per-gate constants are first joined into one constant.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
+from converter.ops.recurrent import cell_of
 from converter.passes.rewrite import Context, Rule, apply_rules
 
-CANONICAL = {"LSTM": "ifco", "GRU": "zrh"}
-_CANDIDATE = {"LSTM": "c", "GRU": "h"}
-# positions of W, U, b (and GRU's rb) among the op's inputs; their last axis holds the gates
-WEIGHT_INPUTS = {"LSTM": (1, 2, 3), "GRU": (1, 2, 3, 4)}
-_SUFFIX = "_interleaved"
 
-
-def parse_layout(op: str, layout: str) -> tuple[str, bool]:
-    """(gate order in canonical letters, interleaved) or a one-line error naming the layout."""
-    order, interleaved = layout, layout.endswith(_SUFFIX)
-    if interleaved:
-        order = layout[:-len(_SUFFIX)]
-    order = order.replace("a", _CANDIDATE[op])
-    if sorted(order) != sorted(CANONICAL[op]):
-        raise ValueError(f"{op}: gate_layout {layout!r} is not understood; expected an order of "
-                         f"{CANONICAL[op]!r} (a = candidate) with optional {_SUFFIX!r}")
-    return order, interleaved
-
-
-def column_permutation(op: str, layout: str, units: int) -> np.ndarray:
-    """perm such that ``w[..., perm]`` turns ``layout`` columns into the canonical order."""
-    order, interleaved = parse_layout(op, layout)
-    gates = len(order)
-    perm = np.empty(gates * units, dtype=np.int64)
-    for new_pos, gate in enumerate(CANONICAL[op]):
-        old_pos = order.index(gate)
-        for u in range(units):
-            old = u * gates + old_pos if interleaved else old_pos * units + u
-            perm[new_pos * units + u] = old
-    return perm
+def _gated(node):
+    """The cell of a full recurrent op whose weights carry a gate layout, else None."""
+    cell = cell_of(node.op)
+    return cell if cell is not None and node.op == cell.op and cell.n_gates > 1 else None
 
 
 def _const_concat(v):
@@ -54,38 +28,40 @@ def _const_concat(v):
 
 
 def per_gate_concat(ctx: Context, node):
-    if node.op not in WEIGHT_INPUTS:
+    cell = _gated(node)
+    if cell is None:
         return None
-    found = [i for i in WEIGHT_INPUTS[node.op] if i < len(node.inputs) and _const_concat(node.inputs[i])]
+    found = [w for w in cell.weights if _const_concat(node.input(w))]
     return found or None
 
 
-def _join_concat(ctx: Context, node, positions):
-    for i in positions:
-        concat = node.inputs[i].producer
+def _join_concat(ctx: Context, node, names):
+    joined = {}
+    for w in names:
+        v = node.input(w)
+        concat = v.producer
         data = concat.opdef.reference(*(x.data for x in concat.inputs), **concat.attrs)[0]
-        node.inputs[i] = ctx.const(node.inputs[i].name, data, node.inputs[i].dtype)
-    ctx.changed()
+        joined[w] = ctx.const(v.name, data, v.dtype)
+    ctx.rebuild(node, inputs=joined)
 
 
 def non_canonical_layout(ctx: Context, node):
-    if node.op not in CANONICAL or node.attrs["gate_layout"] == CANONICAL[node.op]:
+    cell = _gated(node)
+    if cell is None or node.attrs["gate_layout"] == cell.layout:
         return None
-    weights = [node.inputs[i] for i in WEIGHT_INPUTS[node.op] if i < len(node.inputs)]
-    if not all(w is None or w.is_const for w in weights):
+    if not all(node.input(w) is None or node.input(w).is_const for w in cell.weights):
         return None
-    return True
+    return cell
 
 
-def _permute_gates(ctx: Context, node, _match):
-    units = node.inputs[2].shape[0]          # U is [H, gates*H]
-    perm = column_permutation(node.op, node.attrs["gate_layout"], units)
-    for i in WEIGHT_INPUTS[node.op]:
-        w = node.inputs[i] if i < len(node.inputs) else None
-        if w is not None:
-            node.inputs[i] = ctx.const(w.name + "_" + CANONICAL[node.op], w.data[..., perm], w.dtype)
-    node.attrs["gate_layout"] = CANONICAL[node.op]
-    ctx.changed()
+def _permute_gates(ctx: Context, node, cell):
+    layout = node.attrs["gate_layout"]
+    canonical = {}
+    for w in cell.weights:
+        v = node.input(w)
+        if v is not None:
+            canonical[w] = ctx.const(f"{v.name}_{cell.layout}", cell.to_canonical(v.data, layout), v.dtype)
+    ctx.rebuild(node, inputs=canonical, attrs={"gate_layout": cell.layout})
 
 
 RULES = [

@@ -2,44 +2,34 @@
 
 ``x @ W + b`` does not depend on the state, so it runs as one large MatMul (fast on every backend) and
 only ``h @ U`` stays inside the sequential recurrence. GRU with ``reset_after`` keeps its recurrent bias
-``rb`` in the recurrence (it is multiplied by the reset gate there).
+``rb`` in the recurrence (it is multiplied by the reset gate there). What moves to the hoisted op is the
+cell descriptor's ``carried`` inputs (``converter/ops/recurrent.py``).
 """
 
 from __future__ import annotations
 
 from converter.ops import registry
+from converter.ops.recurrent import cell_of
 from converter.passes.rewrite import Context, Rule, apply_rules
-
-# op -> (recurrence op, input positions that move to the recurrence after xw and U)
-RECURRENCES = {
-    "LSTM": ("LSTMRecurrence", ("h0", "c0", "mask")),
-    "GRU": ("GRURecurrence", ("rb", "h0", "mask")),
-    "SimpleRNN": ("SimpleRNNRecurrence", ("h0", "mask")),
-}
-CANONICAL = {"LSTM": "ifco", "GRU": "zrh"}
-
-
-def _named_inputs(node) -> dict:
-    names = [n.rstrip("?") for n in node.opdef.inputs]
-    return dict(zip(names, node.inputs))
 
 
 def recurrent_layer(ctx: Context, node):
-    """LSTM/GRU/SimpleRNN in canonical gate order (fuse_gates runs first for other layouts)."""
-    if node.op not in RECURRENCES:
+    """A full recurrent op in canonical gate order (fuse_gates runs first for other layouts)."""
+    cell = cell_of(node.op)
+    if cell is None or node.op != cell.op:
         return None
-    if node.op in CANONICAL and node.attrs["gate_layout"] != CANONICAL[node.op]:
+    if node.attrs.get("gate_layout", cell.layout) != cell.layout:
         return None
-    return True
+    return cell
 
 
-def _hoist(ctx: Context, node, _match):
-    rec_op, moved = RECURRENCES[node.op]
-    args = _named_inputs(node)
-    xw = ctx.insert(node, "MatMul", [args["x"], args["W"], args["b"]], {}, node.name + "_xw")[0]
-    rec_def = registry.get(rec_op)
-    attrs = {k: v for k, v in node.attrs.items() if k in rec_def.attrs}
-    outs = ctx.insert(node, rec_op, [xw, args["U"]] + [args[m] for m in moved], attrs, node.name)
+def _hoist(ctx: Context, node, cell):
+    xw = ctx.insert(node, "MatMul", [node.input("x"), node.input("W"), node.input("b")], {},
+                    node.name + "_xw")[0]
+    rec_attrs = registry.get(cell.recurrence).attrs
+    attrs = {k: v for k, v in node.attrs.items() if k in rec_attrs}
+    inputs = [xw, node.input("U")] + [node.input(n) for n in cell.carried]
+    outs = ctx.insert(node, cell.recurrence, inputs, attrs, node.name)
     for old, new in zip(node.outputs, outs):
         ctx.replace(old, new)
 

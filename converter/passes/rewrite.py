@@ -2,7 +2,8 @@
 
 A rule is a ``(pattern, rewrite)`` pair. ``pattern(ctx, node)`` looks at one node and returns a match
 (anything but ``None``) when the rule applies; ``rewrite(ctx, node, match)`` changes the graph through
-the context helpers (``insert``, ``replace``). Rewrites never delete nodes: a replaced node loses its
+the context helpers (``insert``, ``replace``, ``rebuild``) and never edits a node in place (a node's
+inputs and attrs are fixed once it is built). Rewrites never delete nodes: a replaced node loses its
 users and dead-code elimination drops it at the end of the sweep.
 
 Graph outputs keep their names through rewrites (the runtime finds outputs by name), so a value can
@@ -86,6 +87,20 @@ class Context:
             old.name, new.name = self.graph.unique(old.name + "_replaced"), old.name
         self.graph.replace_uses(old, new)
         self.changed()
+
+    def rebuild(self, node: Node, inputs: Optional[dict] = None, attrs: Optional[dict] = None) -> list[Value]:
+        """A copy of ``node`` with some named inputs and attrs changed, taking over its uses and its names
+        (node and output names, so that a rebuilt node reads like the one it replaces)."""
+        named = dict(node.named_inputs(), **(inputs or {}))
+        new_attrs = dict(node.attrs, **(attrs or {}))
+        outs = self.insert(node, node.op, list(named.values()), new_attrs, node.name)
+        unique = self.graph.unique
+        outs[0].producer.name, node.name = node.name, unique(node.name + "_old")
+        for old, new in zip(node.outputs, outs):
+            old.name, new.name = unique(old.name + "_old"), old.name
+            self.graph.replace_uses(old, new)
+        self.changed()
+        return outs
 
     def const(self, name: str, array, dtype: Optional[str] = None) -> Value:
         return self.graph.const(name, array, dtype)

@@ -31,6 +31,22 @@ def test_gru_modes_match_interpreter(page, bundles, recurrence, reset_after):
                         seq_dims(feeds["x"]), recurrence=recurrence)
 
 
+@pytest.mark.parametrize("recurrence", ["sequence", "step"])
+def test_lstm_onnx_options_in_both_modes(page, bundles, recurrence):
+    """Peepholes (packed into U's buffer), clip, input_forget and an output activation with params."""
+    import numpy as np
+    g = lstm_graph(masked=True)
+    node = g.nodes[0]
+    p = g.const("p", np.random.default_rng(4).uniform(-1.5, 1.5, 24).astype(np.float32))
+    attrs = {**node.attrs, "clip": 0.8, "input_forget": True, "output_activation": "scaled_tanh",
+             "output_activation_params": (1.2, 0.9)}
+    g.nodes, g.outputs = [], []
+    g.outputs = g.add("LSTM", node.inputs[:7] + [p], attrs)
+    feeds = {**lstm_feeds(6, batch=3, time=5), "mask": length_mask([5, 2, 0], 5)}
+    bundles.check_graph(page, g, feeds, "webgpu", f"lstm-options-{recurrence}", seq_dims(feeds["x"]),
+                        recurrence=recurrence)
+
+
 def test_repeated_runs_identical_without_buffer_growth(page, bundles):
     feeds = lstm_feeds(7, batch=2, time=4)
     run = bundles.check_graph(page, lstm_graph(), feeds, "webgpu", "lstm-repeat", seq_dims(feeds["x"]),

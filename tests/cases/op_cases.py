@@ -32,7 +32,9 @@ SYMBOLIC_RUNS = ({"batch": 2, "time": 5}, {"batch": 3, "time": 1}, {"batch": 1, 
 FINITE = np.array([-1e4, -100, -20, -6, -3, -1, -0.5, -1e-3, -0.0, 0.0, 1e-3, 0.25, 0.5, 1, 2.5, 3, 6,
                    20, 88, 100, 1e4, 3.7], F32).reshape(2, 11)
 SPECIAL = np.array([NAN, INF, -INF, 1.0, -0.0, NAN, -INF, INF], F32).reshape(2, 4)
-ALPHAS = {"elu": 0.7, "leaky_relu": 0.3}
+ALPHAS = {"elu": 0.7, "leaky_relu": 0.3, "hard_sigmoid_ab": 0.3, "thresholded_relu": 0.4, "scaled_tanh": 1.5,
+          "affine": -0.7}
+BETAS = {"hard_sigmoid_ab": 0.45, "scaled_tanh": 0.6, "affine": 0.25}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _u(rng, shape, scale=1.0):
 def _unary_cases() -> list:
     cases = []
     for fn in ACTIVATIONS:
-        attrs = {"fn": fn, "alpha": ALPHAS.get(fn, 0.0)}
+        attrs = {"fn": fn, "alpha": ALPHAS.get(fn, 0.0), "beta": BETAS.get(fn, 0.0)}
 
         def build(g, x, attrs=attrs):
             return [g.add1("Unary", [x["x"]], attrs)]
@@ -104,6 +106,26 @@ def _fused_chain(g, x):
     t = g.add1("Unary", [t], {"fn": "relu"})
     t = g.add1("Binary", [t, g.add1("Unary", [x["b"]], {"fn": "sigmoid"})], {"fn": "sub"})
     return [g.add1("Binary", [t, g.const("two", np.float32(2.0))], {"fn": "min"})]
+
+
+def _where_cases() -> list:
+    """Where: broadcasting, cond with NaN / -0 (NaN counts as true, -0 as false), NaN/inf in the branch
+    not taken (must not leak), int32 cond and int32 values."""
+    rng = _rng("where")
+    cond = np.array([[[1, 0, 1, 0]], [[0, 0, 1, 1]]], F32)                  # [2, 1, 4]
+    x, y = _u(rng, (2, 3, 4), 3), _u(rng, (4,), 3)
+    special_cond = np.array([[1, 0, NAN, -0.0], [0, 1, 1, 0]], F32)
+    special_x = np.array([[2.0, NAN, 3.0, INF], [-INF, 4.0, 5.0, NAN]], F32)
+    special_y = np.array([[NAN, -1.0, INF, 6.0], [7.0, -INF, NAN, 8.0]], F32)
+    int_cond = np.array([[3, 0, -1], [0, 0, 2]], np.int32)
+    int_x = np.array([[1, 2, 16777217], [-5, 6, 7]], np.int32)
+    int_y = np.array([[-1, -2, -3]], np.int32)
+
+    def build(g, v):
+        return [g.add1("Where", [v["c"], v["x"], v["y"]])]
+    return [OpCase("where_broadcast", build, ({"c": cond, "x": x, "y": y},)),
+            OpCase("where_special", build, ({"c": special_cond, "x": special_x, "y": special_y},)),
+            OpCase("where_int32", build, ({"c": int_cond, "x": int_x, "y": int_y},))]
 
 
 def _softmax_cases() -> list:
@@ -292,6 +314,8 @@ HOLE_MASK = np.array([[0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1]], F32)     # mask
 
 
 def _recurrent_graph(op, g, v, w, attrs, with_states, masked):
+    attrs = dict(attrs)
+    peepholes = attrs.pop("peepholes", False)
     x = v["x"]
     inputs = [x, g.const("W", w["W"]), g.const("U", w["U"]), g.const("b", w["b"])]
     if op == "GRU":
@@ -300,13 +324,15 @@ def _recurrent_graph(op, g, v, w, attrs, with_states, masked):
     if op == "LSTM":
         inputs.append(v["c0"] if with_states else None)
     inputs.append(v["mask"] if masked else None)
+    if peepholes:
+        inputs.append(g.const("p", w["p"]))
     return g.add(op, inputs, attrs)
 
 
 def _weights(op, rng, d, h):
     k = RNN_OPS[op]
     return {"W": _u(rng, (d, k * h), 1.2), "U": _u(rng, (h, k * h), 0.9), "b": _u(rng, (k * h,)),
-            "rb": _u(rng, (k * h,))}
+            "rb": _u(rng, (k * h,)), "p": _u(rng, (3 * h,), 1.5)}
 
 
 def _recurrent_variants(op):
@@ -328,6 +354,37 @@ def _recurrent_variants(op):
     if op == "GRU":
         variants.append(("reset_before", {"return_sequences": True, "reset_after": False}, True,
                          HOLE_MASK, 4))
+    return variants + _onnx_option_variants(op)
+
+
+def _onnx_option_variants(op):
+    """The ONNX cell options: clip, parameterized activations, LSTM peepholes / input_forget /
+    output_activation; masks and states included, and saturating weights (``saturate``: U scaled x4)."""
+    params = {"activation": "scaled_tanh", "activation_params": (1.3, 0.8), "clip": 1.5}
+    if op == "SimpleRNN":
+        return [("clip_params", {"return_sequences": True, **params}, True, HOLE_MASK, 4),
+                ("thresholded", {"return_sequences": True, "activation": "thresholded_relu",
+                                 "activation_params": (0.1,), "saturate": True}, True, LENGTH_MASK, 4)]
+    gates = {"recurrent_activation": "hard_sigmoid_ab", "recurrent_activation_params": (0.25, 0.4)}
+    variants = [("clip_params", {"return_sequences": True, **params, **gates}, True, HOLE_MASK, 4),
+                ("clip_saturated", {"return_sequences": True, "clip": 0.6, "saturate": True}, True,
+                 LENGTH_MASK, 4)]
+    if op == "GRU":
+        variants.append(("reset_before_clip", {"return_sequences": True, "reset_after": False, "clip": 0.9,
+                                               **gates}, True, HOLE_MASK, 4))
+    if op == "LSTM":
+        variants += [
+            ("peepholes", {"return_sequences": True, "peepholes": True, "clip": 2.0}, True, HOLE_MASK, 4),
+            ("peepholes_saturated", {"peepholes": True, "saturate": True, "zero_output_for_mask": True},
+             True, LENGTH_MASK, 4),
+            ("input_forget_output_act", {"return_sequences": True, "input_forget": True, "peepholes": True,
+                                         "output_activation": "affine",
+                                         "output_activation_params": (0.5, 0.1),
+                                         "activation": "elu", "activation_params": (0.6,)},
+             True, HOLE_MASK, 4),
+            ("input_forget_backwards", {"go_backwards": True, "input_forget": True, "clip": 0.8}, True,
+             HOLE_MASK, 4),
+        ]
     return variants
 
 
@@ -338,6 +395,9 @@ def _recurrent_cases() -> list:
         for tag, attrs, with_states, mask, steps in _recurrent_variants(op):
             rng = _rng(f"{op}_{tag}")
             w = _weights(op, rng, d, h)
+            if attrs.get("saturate"):
+                attrs = {k: v for k, v in attrs.items() if k != "saturate"}
+                w["U"], w["W"] = w["U"] * 4, w["W"] * 3
             feeds = {"x": _u(rng, (batch, steps, d), 1.5)}
             if with_states:
                 feeds["h0"] = _u(rng, (batch, h))
@@ -388,6 +448,15 @@ def _symbolic_cases() -> list:
                 g.add1("Transpose", [v["x"]], {"perm": (1, 0, 2)}),
                 g.add1("Reverse", [v["x"]], {"axis": 1})]
 
+    def lengths_feeds(rng, b, t):
+        return {"lengths": np.array([t, 0, t + 3, 1, -2][:b], np.int32), "x": _u(rng, (b, t, d))}
+
+    def length_mask(g, v):
+        mask = g.add1("LengthMask", [v["lengths"], v["x"]])
+        column = g.add1("Reshape", [mask], {"shape": ("batch", "time", 1)})
+        masked = g.add1("Where", [column, v["x"], g.const("fill", np.full((1, 1, 1), -INF, F32))])
+        return [mask, masked]
+
     def ids_feeds(rng, b, t):
         return {"ids": rng.integers(0, 5, (b, t)).astype(np.int32)}
 
@@ -401,11 +470,14 @@ def _symbolic_cases() -> list:
         OpCase("symbolic_elementwise", elementwise, _symbolic_feeds("sym_elem", seq_feeds), seq_shapes),
         OpCase("symbolic_embedding", embed, _symbolic_feeds("sym_ids", ids_feeds),
                {"ids": ("batch", "time")}),
+        OpCase("symbolic_length_mask_where", length_mask, _symbolic_feeds("sym_len", lengths_feeds),
+               {"lengths": ("batch",), "x": ("batch", "time", d)}),
     ]
 
 
 def all_cases() -> list:
-    cases = (_unary_cases() + _binary_cases() + _softmax_cases() + _cast_cases() + _matmul_cases()
+    cases = (_unary_cases() + _binary_cases() + _where_cases() + _softmax_cases() + _cast_cases()
+             + _matmul_cases()
              + _gather_cases() + _mask_cases() + _reduce_cases() + _shape_cases() + _conv_cases()
              + _pool_cases() + _layer_norm_cases() + _recurrent_cases() + _symbolic_cases())
     names = [c.name for c in cases]

@@ -30,7 +30,7 @@ def test_seed002_masks_padded_steps():
     np.testing.assert_array_equal(y[0, 4:], np.broadcast_to(y[0, 3], y[0, 4:].shape))
     assert graph.inputs[0].dtype == "int32" and graph.inputs[0].shape == ("batch", 10)
     cells = [n for n in graph.nodes if n.op == "LSTM"]
-    assert len(cells) == 2 and all(n.inputs[-1] is not None for n in cells)
+    assert len(cells) == 2 and all(n.input("mask") is not None for n in cells)
 
 
 def test_seed003_shapes_and_dynamic_batch():

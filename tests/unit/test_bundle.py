@@ -327,12 +327,12 @@ def test_expr_validate_and_bindings():
 
 def test_generated_python_matches_schema(tmp_path):
     generated = regenerate.generate(tmp_path)
-    checked_in = Path(regenerate.HERE) / "fb"
+    checked_in = Path(regenerate.HERE) / "vendor" / "fb"
     names = sorted(f.name for f in generated.glob("*.py"))
     assert names == sorted(f.name for f in checked_in.glob("*.py"))
     _, mismatch, errors = filecmp.cmpfiles(generated, checked_in, names, shallow=False)
     assert not mismatch and not errors, (
-        f"converter/bundle/fb/ is stale ({mismatch + errors}): "
+        f"converter/bundle/vendor/fb/ is stale ({mismatch + errors}): "
         f"run .venv/bin/python -m converter.bundle.regenerate")
 
 

@@ -11,14 +11,18 @@ from converter.ir import Graph, dims
 from converter.ops import registry
 from converter.ops.activations import ACTIVATIONS, ELEMENTWISE_FNS
 from converter.ops.common import OpError
-from converter.ops.recurrent import to_ifco
+from converter.ops.recurrent import LSTM_CELL
 from converter.ops.registry import ValueInfo
 
 RNG = np.random.default_rng(7)
 
 # The catalogue of docs/design.md section 1: op -> (inputs, attrs with defaults; None = required).
+_RNN = {"activation": "tanh", "return_sequences": False, "go_backwards": False, "zero_output_for_mask": False,
+        "clip": 0.0, "activation_params": ()}
+_GATED = {**_RNN, "recurrent_activation": "sigmoid", "recurrent_activation_params": ()}
+_LSTM = {**_GATED, "input_forget": False, "output_activation": "", "output_activation_params": ()}
 CATALOGUE = {
-    "Unary": (("x",), {"fn": None, "alpha": 0.0}),
+    "Unary": (("x",), {"fn": None, "alpha": 0.0, "beta": 0.0}),
     "Binary": (("a", "b"), {"fn": None}),
     "FusedElementwise": (("xs*",), {"program": None}),
     "Softmax": (("x",), {"axis": -1}),
@@ -26,25 +30,14 @@ CATALOGUE = {
     "Identity": (("x",), {}),
     "MatMul": (("x", "w", "b?"), {"activation": "linear", "alpha": 0.0}),
     "Gather": (("table", "idx"), {}),
-    "LSTM": (("x", "W", "U", "b?", "h0?", "c0?", "mask?"),
-             {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-              "go_backwards": False, "zero_output_for_mask": False, "gate_layout": "ifco"}),
-    "GRU": (("x", "W", "U", "b?", "rb?", "h0?", "mask?"),
-            {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-             "go_backwards": False, "zero_output_for_mask": False, "gate_layout": "zrh",
-             "reset_after": True}),
-    "SimpleRNN": (("x", "W", "U", "b?", "h0?", "mask?"),
-                  {"activation": "tanh", "return_sequences": False, "go_backwards": False,
-                   "zero_output_for_mask": False}),
-    "LSTMRecurrence": (("xw", "U", "h0?", "c0?", "mask?"),
-                       {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-                        "go_backwards": False, "zero_output_for_mask": False}),
-    "GRURecurrence": (("xw", "U", "rb?", "h0?", "mask?"),
-                      {"activation": "tanh", "recurrent_activation": "sigmoid", "return_sequences": False,
-                       "go_backwards": False, "zero_output_for_mask": False, "reset_after": True}),
-    "SimpleRNNRecurrence": (("xw", "U", "h0?", "mask?"),
-                            {"activation": "tanh", "return_sequences": False, "go_backwards": False,
-                             "zero_output_for_mask": False}),
+    "LSTM": (("x", "W", "U", "b?", "h0?", "c0?", "mask?", "p?"), {**_LSTM, "gate_layout": "ifco"}),
+    "GRU": (("x", "W", "U", "b?", "rb?", "h0?", "mask?"), {**_GATED, "gate_layout": "zrh", "reset_after": True}),
+    "SimpleRNN": (("x", "W", "U", "b?", "h0?", "mask?"), _RNN),
+    "LSTMRecurrence": (("xw", "U", "h0?", "c0?", "mask?", "p?"), _LSTM),
+    "GRURecurrence": (("xw", "U", "rb?", "h0?", "mask?"), {**_GATED, "reset_after": True}),
+    "SimpleRNNRecurrence": (("xw", "U", "h0?", "mask?"), _RNN),
+    "Where": (("cond", "x", "y"), {}),
+    "LengthMask": (("lengths", "like"), {}),
     "NotEqualMask": (("x",), {"value": 0.0, "reduce_last": False}),
     "Reduce": (("x", "mask?"), {"fn": "mean", "axes": (1,), "keepdims": False}),
     "Reshape": (("x",), {"shape": None}),
@@ -442,7 +435,7 @@ def test_interleaved_gate_layout_equals_ifco_after_permutation():
               gate_layout="aifo_interleaved")
     for g, w in zip(got, want):
         close(g, w)
-    np.testing.assert_array_equal(to_ifco(to_interleaved(U), "aifo_interleaved"), U)
+    np.testing.assert_array_equal(LSTM_CELL.to_canonical(to_interleaved(U), "aifo_interleaved"), U)
     # unit 0's four columns are [a_0, i_0, f_0, o_0]
     np.testing.assert_array_equal(to_interleaved(b)[:4], [b[2 * H], b[0], b[H], b[3 * H]])
 
@@ -463,9 +456,9 @@ def test_recurrent_shape_rules_with_symbols():
     ("LSTM", ([2, "time", D], [D + 1, 4 * H], [H, 4 * H]), {}, "W's rows"),
     ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 3 * H]), {}, "width"),
     ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H], None, [2, H]), {}, "batch dim"),
-    ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H]), {"gate_layout": "fico"}, "gate_layout"),
+    ("LSTM", (["batch", "time", D], [D, 4 * H], [H, 4 * H]), {"gate_layout": "ifxo"}, "gate_layout"),
     ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H], None, [3 * H]), {"reset_after": False}, "rb"),
-    ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H]), {"gate_layout": "rzh"}, "zrh"),
+    ("GRU", (["batch", "time", D], [D, 3 * H], [H, 3 * H]), {"gate_layout": "rzx"}, "zrh"),
     ("GRURecurrence", (["batch", "time", 3 * H], [H, 3 * H], None, None, ["batch", 4]), {}, "mask"),
     ("SimpleRNN", (["batch", D], [D, H], [H, H]), {}, "rank 3"),
     ("SimpleRNN", (["batch", "time", D], [D, H], [H, H]), {"activation": "nope"}, "activation"),

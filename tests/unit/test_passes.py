@@ -10,7 +10,8 @@ from converter.ir.graph import Graph
 from converter.passes import optimize
 from converter.passes.fold_constants import fold_constants
 from converter.passes.fuse_elementwise import MAX_FUSED_INPUTS, fuse_elementwise
-from converter.passes.fuse_gates import column_permutation, fuse_gates, parse_layout
+from converter.ops.recurrent import LSTM_CELL
+from converter.passes.fuse_gates import fuse_gates
 from converter.passes.hoist import hoist_input_projection
 from converter.passes.remove_identity import remove_identity
 from converter.passes.rewrite import Rule, apply_rules, eliminate_dead_code
@@ -151,11 +152,11 @@ def lstm_graph(layout, gen, hidden=3, features=4, with_mask=True, **attrs):
 
 def test_column_permutation_matches_chainer_interleaving():
     # Chainer: per unit u the columns (a_u, i_u, f_u, o_u); ifco wants gate-major blocks
-    perm = column_permutation("LSTM", "aifo_interleaved", 2)
+    perm = LSTM_CELL.permutation("aifo_interleaved", 2)
     assert perm.tolist() == [1, 5, 2, 6, 0, 4, 3, 7]
-    assert parse_layout("LSTM", "ifco") == ("ifco", False)
+    assert LSTM_CELL.parse_layout("ifco") == ("ifco", False)
     with pytest.raises(ValueError, match="gate_layout 'ifxo'"):
-        parse_layout("LSTM", "ifxo")
+        LSTM_CELL.parse_layout("ifxo")
 
 
 def test_fuse_gates_permutes_interleaved_weights():

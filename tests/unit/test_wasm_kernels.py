@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from converter.backends.wasm import lower_wasm
+from converter.backends import lower
 from converter.ir.graph import Graph
 from converter.ops.activations import ACTIVATIONS
 from tests.unit.wasm_run import run_program
@@ -19,7 +19,7 @@ def rand(*shape, scale=1.0):
 
 def check(g: Graph, feeds: list, rtol=1e-4, atol=1e-5):
     want = copy.deepcopy(g).run(feeds)
-    program = lower_wasm(g)
+    program = lower("wasm", g)
     got = run_program(program, g, feeds)
     for v, a, b in zip(g.outputs, got, want):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True, err_msg=v.name)

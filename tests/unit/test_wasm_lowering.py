@@ -7,7 +7,8 @@ import numpy as np
 from converter.backends import available
 from converter.backends.lowering import check_table
 from converter.backends.program import WEIGHT_ALIGN
-from converter.backends.wasm import lower_wasm
+from converter.backends import lower
+from converter.backends.dialect import CDIALECT, missing
 from converter.backends.wasm.emit import TEMPLATES
 from converter.backends.wasm.lower import TABLE
 from converter.bundle import read_bundle
@@ -35,13 +36,13 @@ def test_every_catalogue_op_has_a_kernel_or_a_reason():
 
 
 def test_every_elementwise_fn_has_a_c_function():
-    prelude = (TEMPLATES / "prelude.c.j2").read_text()
-    defined = set(re.findall(r"static inline f4 (?:act|bin)_(\w+)\(", prelude))
+    assert missing(CDIALECT) == []
+    defined = set(re.findall(r"static inline f4 (?:act|bin)_(\w+)\(", "".join(CDIALECT.HELPERS.values())))
     assert set(ELEMENTWISE_FNS) == defined
 
 
 def test_lstm_is_one_recurrence_step_after_a_projection_matmul():
-    program = lower_wasm(lstm_graph(), keep_sources=True)
+    program = lower("wasm", lstm_graph(), keep_sources=True)
     names = [program.kernels[s.kernel].name for s in program.steps]
     assert names.count("LSTMRecurrence") == 1
     assert names.index("MatMul") < names.index("LSTMRecurrence")      # x @ W + b hoisted out of the loop
@@ -49,11 +50,11 @@ def test_lstm_is_one_recurrence_step_after_a_projection_matmul():
     rec = program.steps[names.index("LSTMRecurrence")]
     assert program.kernels[rec.kernel].params == ["s_batch", "s_time"] and rec.params == ["batch", "time"]
     assert "for (int32_t s = 0; s < T; s++)" in program.kernels[rec.kernel].source
-    assert all(k.source == "" for k in lower_wasm(lstm_graph()).kernels), "bundles carry the module only"
+    assert all(k.source == "" for k in lower("wasm", lstm_graph()).kernels), "bundles carry the module only"
 
 
 def test_tensors_slots_and_aligned_weights():
-    program = lower_wasm(lstm_graph())
+    program = lower("wasm", lstm_graph())
     weights = [t for t in program.tensors if t.kind == "weight"]
     assert weights and all(t.weight_offset % WEIGHT_ALIGN == 0 for t in weights)
     packed_u = next(t for t in weights if t.name.startswith("U"))
@@ -72,7 +73,7 @@ def test_gather_input_gets_valid_range_and_states_get_roles():
     g.outputs = [h_out]
     out_name = h_out.name        # passes keep output names (the Value object may be replaced)
     g.meta["states"] = [{"input": "h_in", "output": out_name}]
-    program = lower_wasm(g)
+    program = lower("wasm", g)
     ids_spec, h_spec = program.inputs
     assert ids_spec.valid_range == (0, 9) and ids_spec.role == "data"
     assert h_spec.role == "state" and h_spec.state_of == out_name
@@ -84,7 +85,7 @@ def test_identical_kernels_are_shared():
     x = g.input("x", "float32", ("batch", 4))
     a = g.add1("Softmax", [x])
     g.outputs = [a, g.add1("Softmax", [g.add1("Reverse", [a], {"axis": 1})])]
-    program = lower_wasm(g)
+    program = lower("wasm", g)
     assert len(program.steps) == 3 and len(program.kernels) == 2
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from converter.backends import lowering
-from converter.backends.webgl import compile as webgl_compile
-from converter.backends.webgl import emit, lower_program
+from converter.backends import lower, write
+from converter.backends.dialect import GLSL_DIALECT
 from converter.backends.webgl.lower import TABLE
 from converter.errors import ConversionError
 from converter.ir.graph import Graph
@@ -28,14 +28,21 @@ def _rnn_graph(op: str, hidden: int = 5, masked: bool = True, **attrs) -> Graph:
 
 
 def _loops(program) -> list:
-    """(iterations, [kernel templates]) per loop of the step list."""
+    """(iteration count, [kernel templates]) per loop (meta.loop) of the step list; a plain step is a
+    loop of one iteration."""
     out, i = [], 0
     while i < len(program.steps):
         step = program.steps[i]
-        body = int(step.dispatch[1])
-        templates = [program.kernels[s.kernel].meta["template"] for s in program.steps[i:i + body]]
-        out.append((step.dispatch[0], templates))
-        i += body
+        kernel = program.kernels[step.kernel]
+        loop = kernel.meta.get("loop")
+        if loop is None:
+            out.append(("1", [kernel.meta["template"]]))
+            i += 1
+            continue
+        assert step.dispatch == ("1", "1", "1") and loop["index"] == "u_iter"
+        templates = [program.kernels[s.kernel].meta["template"] for s in program.steps[i:i + loop["span"]]]
+        out.append((step.params[kernel.params.index(loop["count"])], templates))
+        i += loop["span"]
     return out
 
 
@@ -44,7 +51,7 @@ def test_every_catalogue_op_has_a_kernel_or_a_reason():
 
 
 def test_lstm_is_one_projection_then_one_draw_per_step():
-    program = lower_program(_rnn_graph("LSTM"))
+    program = lower("webgl", _rnn_graph("LSTM"))
     loops = _loops(program)
     assert loops[0] == ("1", ["matmul.glsl.j2"])                       # x @ W + b for all steps at once
     assert [l for l in loops if l[0] == "time"] == [("time", ["recurrence_step.glsl.j2"])]
@@ -59,7 +66,7 @@ def test_recurrent_weights_are_packed_rgba_and_histories_blocked():
     hidden = 5
     graph = _rnn_graph("LSTM", hidden)
     U = next(c for c in graph.constants() if c.name == "U").data.copy()
-    program = lower_program(graph)
+    program = lower("webgl", graph)
     meta = program.meta["webgl"]
     (tid,) = meta["rgba_weights"]
     tensor = program.tensors[tid]
@@ -74,13 +81,13 @@ def test_recurrent_weights_are_packed_rgba_and_histories_blocked():
 
 @pytest.mark.parametrize("reset_after,body", [(True, 1), (False, 2)])
 def test_gru_draws_per_step(reset_after, body):
-    program = lower_program(_rnn_graph("GRU", reset_after=reset_after))
+    program = lower("webgl", _rnn_graph("GRU", reset_after=reset_after))
     (loop,) = [l for l in _loops(program) if l[0] == "time"]
     assert len(loop[1]) == body
 
 
 def test_simple_rnn_keeps_its_weights_unpacked():
-    program = lower_program(_rnn_graph("SimpleRNN", masked=False, go_backwards=True))
+    program = lower("webgl", _rnn_graph("SimpleRNN", masked=False, go_backwards=True))
     assert program.meta["webgl"]["rgba_weights"] == []
     step = next(k for k in program.kernels if k.meta["template"] == "recurrence_step.glsl.j2")
     assert "int t = T - 1 - s;" in step.source           # go_backwards reads the input reversed
@@ -89,11 +96,11 @@ def test_simple_rnn_keeps_its_weights_unpacked():
 def test_compile_writes_a_bundle_that_reads_back(tmp_path):
     from converter.bundle import read_bundle
     graph = _rnn_graph("LSTM")
-    (path,) = webgl_compile(graph, tmp_path, max_texture_width=64)
+    (path,) = write("webgl", graph, tmp_path, max_texture_width=64)
     assert path.name == "model.webgl.wlm"
     program = read_bundle(path)
     assert program.backend == "webgl" and program.meta["webgl"]["max_width"] == 64
-    assert program == lower_program(_rnn_graph("LSTM"), 64)
+    assert program == lower("webgl", _rnn_graph("LSTM"), max_texture_width=64)
 
 
 def test_elementwise_broadcast_and_helpers_only_when_used():
@@ -101,7 +108,7 @@ def test_elementwise_broadcast_and_helpers_only_when_used():
     x = g.input("x", "float32", ("batch", 4))
     y = g.add1("Binary", [x, g.const("b", np.arange(4, dtype=np.float32))], {"fn": "add"})
     g.outputs = [g.add1("Unary", [y], {"fn": "relu"})]
-    program = lower_program(g)
+    program = lower("webgl", g)
     (kernel,) = program.kernels                            # add + relu fused into one draw
     assert "wl_sigmoid" not in kernel.source and "wl_tanh" not in kernel.source
     assert "ld_x0(idx)" in kernel.source                   # same shape as the output: no index math
@@ -109,9 +116,9 @@ def test_elementwise_broadcast_and_helpers_only_when_used():
 
 
 def test_literals_cover_non_finite_values():
-    assert emit.lit(0.5) == "0.5" and emit.lit(2) == "2.0"
-    assert emit.lit(float("inf")) == "wl_inf()" and emit.lit(float("-inf")) == "(-wl_inf())"
-    assert emit.lit(float("nan")) == "wl_nan()"
+    assert GLSL_DIALECT.lit(0.5) == "0.5" and GLSL_DIALECT.lit(2) == "2.0"
+    assert GLSL_DIALECT.lit(float("inf")) == "wl_inf()" and GLSL_DIALECT.lit(float("-inf")) == "(-wl_inf())"
+    assert GLSL_DIALECT.lit(float("nan")) == "wl_nan()"
 
 
 def test_unsupported_layer_norm_axes_fail_with_the_node_name():
@@ -119,9 +126,9 @@ def test_unsupported_layer_norm_axes_fail_with_the_node_name():
     x = g.input("x", "float32", ("batch", 3, 4))
     g.outputs = [g.add1("LayerNorm", [x], {"axes": (1,)}, name="ln_mid")]
     with pytest.raises(ConversionError, match="ln_mid.*trailing"):
-        lower_program(g)
+        lower("webgl", g)
 
 
 def test_bad_max_texture_width_is_rejected():
     with pytest.raises(ValueError, match="max_texture_width"):
-        lower_program(_rnn_graph("SimpleRNN"), max_texture_width=0)
+        lower("webgl", _rnn_graph("SimpleRNN"), max_texture_width=0)

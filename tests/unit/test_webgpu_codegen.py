@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from converter.backends import lowering
-from converter.backends.webgpu import emit, lower_program
+from converter.backends import lower
+from converter.backends.dialect import WGSL_DIALECT, missing
 from converter.backends.webgpu import lower as webgpu_lower
 from converter.ir.graph import Graph
 from converter.ops.activations import ACTIVATIONS, BINARY_FNS
@@ -32,7 +33,7 @@ def _kernel_of(program, step):
 
 
 def test_small_lstm_is_one_dispatch_for_the_whole_sequence():
-    program = lower_program(_lstm())
+    program = lower("webgpu", _lstm())
     recurrent = [s for s in program.steps if _kernel_of(program, s).meta.get("recurrence")]
     assert len(recurrent) == 1
     kernel = _kernel_of(program, recurrent[0])
@@ -47,7 +48,7 @@ def test_small_lstm_is_one_dispatch_for_the_whole_sequence():
 
 
 def test_input_projection_is_a_matmul_outside_the_recurrence():
-    program = lower_program(_lstm())
+    program = lower("webgpu", _lstm())
     names = [_kernel_of(program, s).name for s in program.steps]
     # M = batch*time is symbolic: both matmul paths are emitted, the dispatch gates pick one at run time
     assert names == ["matmul_gemv", "matmul", "lstm_sequence"]
@@ -59,7 +60,7 @@ def test_input_projection_is_a_matmul_outside_the_recurrence():
 
 
 def test_step_mode_repeats_one_dispatch_per_time_step():
-    program = lower_program(_lstm(masked=True), recurrence="step")
+    program = lower("webgpu", _lstm(masked=True), recurrence="step")
     step = program.steps[-1]
     kernel = _kernel_of(program, step)
     assert kernel.meta["loop"] == {"index": "s", "count": "steps", "span": 1}
@@ -70,7 +71,7 @@ def test_step_mode_repeats_one_dispatch_per_time_step():
 
 
 def test_large_state_falls_back_to_step_mode():
-    program = lower_program(_lstm(hidden=webgpu_lower.SEQUENCE_MAX_UNITS + 8))
+    program = lower("webgpu", _lstm(hidden=webgpu_lower.SEQUENCE_MAX_UNITS + 8))
     assert _kernel_of(program, program.steps[-1]).meta["recurrence"] == "step"
 
 
@@ -81,13 +82,13 @@ def test_gru_reset_before_in_step_mode_repeats_two_phases():
     y, _ = g.add("GRU", [x, g.const("W", rng.random((3, 12))), g.const("U", rng.random((4, 12)))],
                  {"reset_after": False})
     g.outputs = [y]
-    program = lower_program(g, recurrence="step")
+    program = lower("webgpu", g, recurrence="step")
     loops = [_kernel_of(program, s).meta["loop"] for s in program.steps[-2:]]
     assert loops[0]["span"] == 2 and loops[1]["span"] == 1
 
 
 def test_metadata_matches_the_wgsl_declarations():
-    program = lower_program(_lstm(masked=True))
+    program = lower("webgpu", _lstm(masked=True))
     for kernel in program.kernels:
         for i, binding in enumerate(kernel.bindings):
             mode = "read" if binding.access == "read" else "read_write"
@@ -109,24 +110,23 @@ def test_identical_kernels_are_shared_and_entries_hash_the_source():
     h = g.add1("MatMul", [x, g.const("w1", rng.random((4, 4))), g.const("b1", rng.random(4))])
     y = g.add1("MatMul", [h, g.const("w2", rng.random((4, 4))), g.const("b2", rng.random(4))])
     g.outputs = [y]
-    program = lower_program(g)
+    program = lower("webgpu", g)
     assert len(program.steps) == 4 and len(program.kernels) == 2     # (gemv, tiled) per MatMul, shared
     assert re.fullmatch(r"k_[0-9a-f]{16}", program.kernels[0].entry)
 
 
 def test_every_catalogue_op_is_lowered_or_explained():
-    assert lowering.check_table(webgpu_lower.table(), "webgpu") == []
+    assert lowering.check_table(webgpu_lower.TABLE, "webgpu") == []
 
 
 def test_every_elementwise_fn_has_wgsl():
-    assert set(emit.UNARY) >= set(ACTIVATIONS)
-    assert set(emit.BINARY) >= set(BINARY_FNS)
+    assert missing(WGSL_DIALECT) == []
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_non_finite_constants_are_rejected_with_a_clear_error(value):
     with pytest.raises(ValueError, match="not finite"):
-        emit.lit(value)
+        WGSL_DIALECT.lit(value)
 
 
 def test_broadcast_strides_reach_the_kernel_as_params():
@@ -134,7 +134,7 @@ def test_broadcast_strides_reach_the_kernel_as_params():
     x = g.input("x", "float32", ("batch", "time", 3))
     y = g.add1("Binary", [x, g.input("r", "float32", ("batch", 1, 3))], {"fn": "add"})
     g.outputs = [y]
-    program = lower_program(g)
+    program = lower("webgpu", g)
     kernel, step = _kernel_of(program, program.steps[0]), program.steps[0]
     params = dict(zip(kernel.params, step.params))
     assert params["s1_0"] == "3" and params["s1_2"] == "1" and "s1_1" not in params
@@ -154,7 +154,7 @@ def _matmul_steps(program):
 
 
 def test_one_row_matmul_is_a_gemv_that_splits_k():
-    (step, kernel), = _matmul_steps(lower_program(_dense(1)))
+    (step, kernel), = _matmul_steps(lower("webgpu", _dense(1)))
     assert kernel.meta["matmul"] == "gemv" and kernel.name == "matmul_gemv"
     # 64 columns x 4 K slices whose partial sums meet in workgroup memory
     assert kernel.workgroup == (64, 4, 1) and "var<workgroup> part" in kernel.source
@@ -163,12 +163,12 @@ def test_one_row_matmul_is_a_gemv_that_splits_k():
 
 
 def test_narrow_gemv_trades_columns_for_k_slices():
-    (_, kernel), = _matmul_steps(lower_program(_dense(1, n=10)))
+    (_, kernel), = _matmul_steps(lower("webgpu", _dense(1, n=10)))
     assert kernel.workgroup == (16, 16, 1)
 
 
 def test_many_rows_use_the_register_blocked_tiled_matmul():
-    (step, kernel), = _matmul_steps(lower_program(_dense(200)))
+    (step, kernel), = _matmul_steps(lower("webgpu", _dense(200)))
     assert kernel.meta["matmul"] == "tiled" and kernel.workgroup == (16, 16, 1)
     # each invocation accumulates a 4x4 block in registers: 64x64 outputs per workgroup
     assert "var accs: array<array<f32, 4>, 4>;" in kernel.source
@@ -177,7 +177,7 @@ def test_many_rows_use_the_register_blocked_tiled_matmul():
 
 
 def test_symbolic_rows_gate_exactly_one_matmul_path_at_run_time():
-    steps = _matmul_steps(lower_program(_dense("batch")))
+    steps = _matmul_steps(lower("webgpu", _dense("batch")))
     assert [k.meta["matmul"] for _, k in steps] == ["gemv", "tiled"]
     for batch in range(0, 100):
         running = [k.meta["matmul"] for s, k in steps
@@ -190,7 +190,7 @@ def _reduction_kernel(build):
     g = Graph("red")
     x = g.input("x", "float32", ("batch", 70, 40))
     g.outputs = [build(g, x)]
-    program = lower_program(g)
+    program = lower("webgpu", g)
     (step,) = program.steps
     return step, _kernel_of(program, step)
 
@@ -220,7 +220,7 @@ def test_row_reduction_shape_follows_the_line_layout():
 
 
 def test_lstm_weights_are_repacked_as_one_vec4_per_unit_and_input():
-    program = lower_program(_lstm(hidden=8))
+    program = lower("webgpu", _lstm(hidden=8))
     step = program.steps[-1]
     kernel = _kernel_of(program, step)
     assert "var<storage, read> U: array<vec4<f32>>;" in kernel.source

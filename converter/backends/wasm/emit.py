@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 
+from converter.backends.dialect import CDIALECT
 from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
 
@@ -23,16 +24,10 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefi
 CTYPES = {"float32": "float", "int32": "int32_t"}
 
 
-def cfloat(x: float) -> str:
-    """A C float literal that reads back as the same float32."""
-    text = repr(float(x))
-    if text in ("inf", "-inf", "nan"):
-        return {"inf": "__builtin_inff()", "-inf": "(-__builtin_inff())", "nan": "__builtin_nanf(\"\")"}[text]
-    return text + ("f" if ("." in text or "e" in text) else ".0f")
-
-
 class CKernel(SymbolDims):
     """One kernel under construction: its pointer arguments, the symbols its dims use, its template."""
+
+    dialect = CDIALECT
 
     def __init__(self, op: str, template: str):
         self.op, self.template = op, template
@@ -66,6 +61,8 @@ def _snake(name: str) -> str:
 
 
 def module_source(graph_name: str, kernels: list) -> str:
-    """The whole C file: the prelude (SIMD math, activations) then every kernel function once."""
+    """The whole C file: the prelude (SIMD math), the activation and binary functions the kernels call
+    (from the C dialect), then every kernel function once."""
     prelude = _ENV.get_template("prelude.c.j2").render(graph_name=graph_name)
-    return prelude + "\n" + "\n".join(k.source for k in kernels)
+    body = "\n".join(k.source for k in kernels)
+    return prelude + "\n" + CDIALECT.helpers(body) + "\n" + body

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.backends.lowering import Legalization, LoweringContext
-from converter.backends.wasm.emit import CKernel, cfloat
+from converter.backends.dialect import CDIALECT as C
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
+                                         recurrence_flags, window_of)
+from converter.backends.wasm.emit import CKernel
 from converter.ir import dims
 from converter.ir.graph import Node
-from converter.ops.activations import BINARY_FNS, DEFAULT_ALPHA
+from converter.ops.elementwise import parse_step
+from converter.ops.recurrent import cell_of
 
 
 def _cdiv4(n: int) -> int:
@@ -54,14 +57,8 @@ def _contiguous_strides(shape) -> list:
 # ---- elementwise ---------------------------------------------------------------------------------
 
 def _expr_lines(program) -> tuple[list, str]:
-    lines = []
-    for j, step in enumerate(program):
-        fn, args = step[0], [str(a) for a in step[1:]]
-        if fn in BINARY_FNS:
-            lines.append(f"f4 t{j} = bin_{fn}({args[0]}, {args[1]});")
-        else:
-            alpha = float(args[1]) if len(args) > 1 else 0.0
-            lines.append(f"f4 t{j} = act_{fn}({args[0]}, {cfloat(alpha)});")
+    """C lines for parsed steps (fn, args, params); operands in<k> and t<j> are the template's names."""
+    lines = [f"f4 t{j} = {C.step(step, str)};" for j, step in enumerate(program)]
     return lines, f"t{len(program) - 1}"
 
 
@@ -89,9 +86,11 @@ def _broadcast_axes(out_shape, in_shapes) -> list:
     return merged or [(1, [0] * len(in_shapes))]
 
 
-def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
+def _elementwise(node: Node, ctx: LoweringContext, program, bits: bool = False) -> None:
+    """The elementwise kernel over parsed steps, or over ``(lines, result)`` when ``bits`` (a select:
+    lanes carry raw bits, so int32 tensors pass through unchanged)."""
     out = node.outputs[0]
-    if out.dtype != "float32" or any(v.dtype != "float32" for v in node.inputs):
+    if not bits and (out.dtype != "float32" or any(v.dtype != "float32" for v in node.inputs)):
         ctx.fail("the wasm elementwise kernel handles float32 only; int32 arithmetic is not supported")
     k = CKernel(node.op, "elementwise.c.j2")
     for i, v in enumerate(node.inputs):
@@ -99,7 +98,7 @@ def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
     k.ptr("y", ctx.tensor(out), access="read_write")
     axes = _broadcast_axes(out.shape, [v.shape for v in node.inputs])
     inner_dim, inner_strides = axes[-1]
-    lines, result = _expr_lines(program)
+    lines, result = program if bits else _expr_lines(program)
     outer = [{"dim": k.dim(d), "strides": [k.dim(s) if s != 0 else "0" for s in st]}
              for d, st in axes[:-1]]
     outer_size = k.dim(dims.size([d for d, _ in axes[:-1]]))
@@ -107,27 +106,34 @@ def _elementwise(node: Node, ctx: LoweringContext, program) -> None:
           splat=[s == 0 for s in inner_strides], body=lines, result=result)
 
 
-def gen_unary(node: Node, ctx: LoweringContext) -> None:
-    _elementwise(node, ctx, [(node.attrs["fn"], "in0", node.attrs["alpha"])])
+def lower_unary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(node, ctx, [(node.attrs["fn"], ("in0",), (node.attrs["alpha"], node.attrs["beta"]))])
 
 
-def gen_binary(node: Node, ctx: LoweringContext) -> None:
-    _elementwise(node, ctx, [(node.attrs["fn"], "in0", "in1")])
+def lower_binary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(node, ctx, [(node.attrs["fn"], ("in0", "in1"), ())])
 
 
-def gen_fused(node: Node, ctx: LoweringContext) -> None:
-    program = []
-    for step in node.attrs["program"]:
-        fn, arity = step[0], (2 if step[0] in BINARY_FNS else 1)
-        args = list(step[1:1 + arity])
-        alpha = float(step[1 + arity]) if len(step) > 1 + arity else 0.0
-        program.append((fn, *args) if arity == 2 else (fn, args[0], alpha))
-    _elementwise(node, ctx, program)
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    expr = C.where("in0", "in1", "in2", node.input("cond").dtype)
+    _elementwise(node, ctx, ([f"f4 t0 = {expr};"], "t0"), bits=True)
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    k = CKernel("LengthMask", "length_mask.c.j2")
+    k.ptr("lengths", ctx.tensor(lengths), "int32").ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
+    _step(ctx, k, B=k.dim(like.shape[0]), T=k.dim(like.shape[1]))
+
+
+def lower_fused(node: Node, ctx: LoweringContext) -> None:
+    n = len(node.inputs)
+    _elementwise(node, ctx, [parse_step(step, n, i) for i, step in enumerate(node.attrs["program"])])
 
 
 # ---- linear / lookup -----------------------------------------------------------------------------
 
-def gen_matmul(node: Node, ctx: LoweringContext) -> None:
+def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     if not w.is_const or (b is not None and not b.is_const):
         ctx.fail("the weight and bias must be constants for the wasm MatMul kernel")
@@ -140,10 +146,11 @@ def gen_matmul(node: Node, ctx: LoweringContext) -> None:
         k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
     _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N8=n8, has_b=b is not None,
-          act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
+          act=node.attrs["activation"],
+          act_params=C.params(node.attrs["activation"], node.attrs["alpha"], 0.0))
 
 
-def gen_gather(node: Node, ctx: LoweringContext) -> None:
+def lower_gather(node: Node, ctx: LoweringContext) -> None:
     table, idx = node.inputs
     V, E = (_static(ctx, d, "Gather table dims") for d in table.shape)
     k = CKernel("Gather", "gather.c.j2")
@@ -168,14 +175,15 @@ def _block_pack(u: np.ndarray, gates: int, hp: int, nu: int) -> np.ndarray:
 _GROUPS_PER_BLOCK = {"lstm": 1, "gru": 1, "rnn": 4}
 
 
-def _recurrence(node: Node, ctx: LoweringContext, cell: str, gates: int, names: list) -> None:
-    ins = dict(zip(names, node.inputs))
-    U, a = ins["U"], node.attrs
+def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
+    cell = cell_of(node.op)
+    ins, a, gates = node.named_inputs(), node.attrs, cell.n_gates
+    U = ins["U"]
     if not U.is_const:
         ctx.fail("the recurrent kernel U must be a constant")
     H = _static(ctx, U.shape[0], "hidden size")
-    two_pass = cell == "gru" and not a.get("reset_after", True)
-    nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell]
+    two_pass = cell.kind == "gru" and not a.get("reset_after", True)
+    nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell.kind]
     hp = -(-H // (4 * nu)) * 4 * nu
     k = CKernel(node.op, "recurrence.c.j2")
     k.ptr("xw", ctx.tensor(ins["xw"]))
@@ -193,47 +201,34 @@ def _recurrence(node: Node, ctx: LoweringContext, cell: str, gates: int, names: 
     for name in ("h0", "c0", "mask"):
         if ins.get(name) is not None:
             k.ptr(name, ctx.tensor(ins[name]))
+    p = ins.get("p")
+    if p is not None:          # peepholes [3H] (i, f, o), each gate padded to HP like rb
+        if not p.is_const:
+            ctx.fail("the peephole weights p must be a constant")
+        k.ptr("p", ctx.weight(p, np.pad(p.data.reshape(3, H), [(0, 0), (0, hp - H)]).ravel(), "padded"))
     outs = ["y", "h_out", "c_out"][:len(node.outputs)]
     for name, v in zip(outs, node.outputs):
         k.ptr(name, ctx.tensor(v), access="read_write")
     B, T = ins["xw"].shape[:2]
-    ns = 5 if two_pass else (4 if cell == "lstm" else 3)
+    ns = 5 if two_pass else max(gates, 3)     # scratch rows per batch row (see recurrence.c.j2)
     k.ptr("scratch", ctx.add_temp(f"{node.name}#state", "float32", (B, ns * hp)), access="read_write")
-    act, ract = a["activation"], a.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, cell=cell, G=gates, H=H, HP=hp, NU=nu, NS=ns, B=k.dim(B), T=k.dim(T),
-          has_h0=ins.get("h0") is not None, has_c0=ins.get("c0") is not None,
-          has_mask=ins.get("mask") is not None, has_rb=rb is not None,
-          backwards=a["go_backwards"], zero_output=a["zero_output_for_mask"],
-          return_sequences=a["return_sequences"], reset_after=a.get("reset_after", True),
-          act=act, alpha=cfloat(DEFAULT_ALPHA.get(act, 0.0)),
-          ract=ract, ralpha=cfloat(DEFAULT_ALPHA.get(ract, 0.0)))
-
-
-def gen_lstm(node: Node, ctx: LoweringContext) -> None:
-    _recurrence(node, ctx, "lstm", 4, ["xw", "U", "h0", "c0", "mask"])
-
-
-def gen_gru(node: Node, ctx: LoweringContext) -> None:
-    _recurrence(node, ctx, "gru", 3, ["xw", "U", "rb", "h0", "mask"])
-
-
-def gen_simple_rnn(node: Node, ctx: LoweringContext) -> None:
-    _recurrence(node, ctx, "rnn", 1, ["xw", "U", "h0", "mask"])
+    _step(ctx, k, **recurrence_flags(node), **cell_functions(node, C), HP=hp, NU=nu, NS=ns, B=k.dim(B),
+          T=k.dim(T))
 
 
 # ---- masks and reductions ------------------------------------------------------------------------
 
-def gen_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
+def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     k = CKernel("NotEqualMask", "not_equal_mask.c.j2")
     k.ptr("x", ctx.tensor(x), x.dtype).ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
     inner = x.shape[-1] if node.attrs["reduce_last"] else 1
     value = node.attrs["value"]
-    cvalue = cfloat(value) if x.dtype == "float32" else str(int(value))
+    cvalue = C.lit(value) if x.dtype == "float32" else str(int(value))
     _step(ctx, k, outer=k.dim(dims.size(node.outputs[0].shape)), inner=k.dim(inner), value=cvalue)
 
 
-def gen_reduce(node: Node, ctx: LoweringContext) -> None:
+def lower_reduce(node: Node, ctx: LoweringContext) -> None:
     x, mask = node.inputs
     if x.dtype != "float32":
         ctx.fail("the wasm Reduce kernel handles float32 only")
@@ -253,7 +248,7 @@ def gen_reduce(node: Node, ctx: LoweringContext) -> None:
           rest=k.dim(dims.size(x.shape[2:])), T=k.dim(x.shape[1]) if rank > 1 else "1")
 
 
-def gen_softmax(node: Node, ctx: LoweringContext) -> None:
+def lower_softmax(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     axis = node.attrs["axis"] % len(x.shape)
     k = CKernel("Softmax", "softmax.c.j2")
@@ -262,7 +257,7 @@ def gen_softmax(node: Node, ctx: LoweringContext) -> None:
           inner=k.dim(dims.size(x.shape[axis + 1:])))
 
 
-def gen_cast(node: Node, ctx: LoweringContext) -> None:
+def lower_cast(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype == y.dtype:
         return _copy_step(ctx, node.op, ctx.tensor(x), ctx.tensor(y), [(d, (1, s), (1, s)) for d, s in
@@ -312,7 +307,7 @@ def _plain_axes(shape, src_strides=None, dst_strides=None) -> list:
     return list(zip(shape, src_strides, dst_strides))
 
 
-def gen_reshape(node: Node, ctx: LoweringContext) -> None:
+def lower_reshape(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     _copy_step(ctx, "Reshape", ctx.tensor(x), ctx.tensor(node.outputs[0]),
                [(dims.size(x.shape), (1, 1), (1, 1))], "0", "0")
@@ -324,18 +319,18 @@ def output_copy(node: Node, ctx: LoweringContext, dst: int) -> None:
     _copy_step(ctx, "Copy", ctx.tensor(x), dst, [(dims.size(x.shape), (1, 1), (1, 1))], "0", "0")
 
 
-def gen_identity(node: Node, ctx: LoweringContext) -> None:
-    gen_reshape(node, ctx)
+def lower_identity(node: Node, ctx: LoweringContext) -> None:
+    lower_reshape(node, ctx)
 
 
-def gen_transpose(node: Node, ctx: LoweringContext) -> None:
+def lower_transpose(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
     xs = _contiguous_strides(x.shape)
     src = [(1, xs[p]) for p in node.attrs["perm"]]
     _copy_step(ctx, "Transpose", ctx.tensor(x), ctx.tensor(y), _plain_axes(y.shape, src), "0", "0")
 
 
-def gen_reverse(node: Node, ctx: LoweringContext) -> None:
+def lower_reverse(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     axis = node.attrs["axis"] % len(x.shape)
     xs = _contiguous_strides(x.shape)
@@ -348,7 +343,7 @@ def gen_reverse(node: Node, ctx: LoweringContext) -> None:
                src_off, "0")
 
 
-def gen_slice(node: Node, ctx: LoweringContext) -> None:
+def lower_slice(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
     axis = node.attrs["axis"] % len(x.shape)
     start = node.attrs["start"] or 0
@@ -363,7 +358,7 @@ def gen_slice(node: Node, ctx: LoweringContext) -> None:
     _copy_step(ctx, "Slice", ctx.tensor(x), ctx.tensor(y), _plain_axes(y.shape, src), src_off, "0")
 
 
-def gen_tile(node: Node, ctx: LoweringContext) -> None:
+def lower_tile(node: Node, ctx: LoweringContext) -> None:
     # y viewed as [r0, d0, r1, d1, ...]: the repeat axes read the source with stride 0
     x, y = node.inputs[0], node.outputs[0]
     xs, ys = _contiguous_strides(x.shape), _contiguous_strides(y.shape)
@@ -374,7 +369,7 @@ def gen_tile(node: Node, ctx: LoweringContext) -> None:
     _copy_step(ctx, "Tile", ctx.tensor(x), ctx.tensor(y), axes, "0", "0")
 
 
-def gen_concat(node: Node, ctx: LoweringContext) -> None:
+def lower_concat(node: Node, ctx: LoweringContext) -> None:
     y = node.outputs[0]
     axis = node.attrs["axis"] % len(y.shape)
     ys = _contiguous_strides(y.shape)
@@ -389,7 +384,7 @@ def gen_concat(node: Node, ctx: LoweringContext) -> None:
         offset = dims.add(offset, x.shape[axis])
 
 
-def gen_pad(node: Node, ctx: LoweringContext) -> None:
+def lower_pad(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
     value = np.array([node.attrs["value"]], dtype=y.dtype).view(np.int32)[0]
     k = CKernel("Pad", "fill.c.j2")
@@ -406,100 +401,82 @@ def gen_pad(node: Node, ctx: LoweringContext) -> None:
 
 # ---- conv / pool / norm --------------------------------------------------------------------------
 
-def _spatial(ctx, node, k: CKernel, x, y) -> dict:
-    """B, H, W, OH, OW (1D: H = OH = 1) as C expressions."""
-    if len(x.shape) == 3:
-        return {"B": k.dim(x.shape[0]), "H": "1", "W": k.dim(x.shape[1]), "OH": "1", "OW": k.dim(y.shape[1])}
-    return {"B": k.dim(x.shape[0]), "H": k.dim(x.shape[1]), "W": k.dim(x.shape[2]),
-            "OH": k.dim(y.shape[1]), "OW": k.dim(y.shape[2])}
+def _window(k: CKernel, node: Node) -> dict:
+    """Template dims of a Conv/Pool window as C expressions (1D: H = OH = 1)."""
+    win, x = window_of(node), node.inputs[0]
+    (KH, KW), (SH, SW), (DH, DW), (PT, PL) = win.size, win.strides, win.dilations, win.pads
+    return dict(B=k.dim(x.shape[0]), H=k.dim(win.h), W=k.dim(win.w), OH=k.dim(win.oh), OW=k.dim(win.ow),
+                KH=KH, KW=KW, SH=SH, SW=SW, DH=DH, DW=DW, PT=PT, PL=PL)
 
 
-def _two_d(values, one_d_default) -> tuple:
-    """(vertical, horizontal) from 1D or 2D attrs."""
-    values = tuple(values)
-    return (one_d_default,) + values if len(values) == 1 else values
-
-
-def gen_conv(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.conv import spatial_attrs
+def lower_conv(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     y = node.outputs[0]
     if not w.is_const or (b is not None and not b.is_const):
         ctx.fail("the wasm Conv kernel needs constant weights")
-    n = len(x.shape) - 2
-    strides, dilations, pads = spatial_attrs("Conv", n, node.attrs["strides"], node.attrs["dilations"],
-                                             node.attrs["pads"])
-    wdata = w.data if n == 2 else w.data[None]
-    KH, KW, C, F = wdata.shape
+    wdata = w.data if len(x.shape) == 4 else w.data[None]
+    C_in, F = wdata.shape[2:]
     k = CKernel("Conv", "conv.c.j2")
     k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, _pad_cols(wdata), "f4"))
     if b is not None:
         k.ptr("bias", ctx.weight(b, _pad_cols(b.data), "f4"))
     k.ptr("y", ctx.tensor(y), access="read_write")
-    (SH, SW), (DH, DW) = _two_d(strides, 1), _two_d(dilations, 1)
-    PT, PL = [p[0] for p in _two_d(pads, (0, 0))]
-    _step(ctx, k, **_spatial(ctx, node, k, x, y), KH=KH, KW=KW, C=C, F=F, F4=_cdiv4(F), NF=_cdiv4(F) // 4,
-          SH=SH, SW=SW, DH=DH, DW=DW, PT=PT, PL=PL, has_b=b is not None,
-          act=node.attrs["activation"], alpha=cfloat(node.attrs["alpha"]))
+    act = node.attrs["activation"]
+    _step(ctx, k, **_window(k, node), C=C_in, F=F, F4=_cdiv4(F), NF=_cdiv4(F) // 4, has_b=b is not None,
+          act=act, act_params=C.params(act, node.attrs["alpha"], 0.0))
 
 
-def gen_pool(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.conv import _pool_attrs
+def lower_pool(node: Node, ctx: LoweringContext) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    n = len(x.shape) - 2
-    size, strides, pads = _pool_attrs(n, node.attrs["size"], node.attrs["strides"], node.attrs["pads"])
     k = CKernel("Pool", "pool.c.j2")
     k.ptr("x", ctx.tensor(x)).ptr("y", ctx.tensor(y), access="read_write")
-    (KH, KW), (SH, SW), (PT, PL) = _two_d(size, 1), _two_d(strides, 1), [p[0] for p in _two_d(pads, (0, 0))]
-    C = _static(ctx, x.shape[-1], "channels")
-    _step(ctx, k, **_spatial(ctx, node, k, x, y), C=C, fn=node.attrs["fn"],
-          KH=KH, KW=KW, SH=SH, SW=SW, PT=PT, PL=PL)
+    geo = _window(k, node)
+    del geo["DH"], geo["DW"]
+    _step(ctx, k, **geo, C=_static(ctx, x.shape[-1], "channels"), fn=node.attrs["fn"])
 
 
-def gen_layer_norm(node: Node, ctx: LoweringContext) -> None:
+def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     x, gamma, beta = node.inputs
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(rank - len(axes), rank)):
-        ctx.fail(f"LayerNorm over axes {node.attrs['axes']} of rank {rank}: the wasm kernel normalizes "
-                 f"trailing axes only; transpose them to the end")
+    start = layer_norm_start(node, ctx)
     k = CKernel("LayerNorm", "layer_norm.c.j2")
     k.ptr("x", ctx.tensor(x))
     for name, v in (("gamma", gamma), ("beta", beta)):
         if v is not None:
             k.ptr(name, ctx.tensor(v))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
-    _step(ctx, k, rows=k.dim(dims.size(x.shape[:axes[0]])), n=k.dim(dims.size(x.shape[axes[0]:])),
-          epsilon=cfloat(node.attrs["epsilon"]), has_gamma=gamma is not None, has_beta=beta is not None)
+    _step(ctx, k, rows=k.dim(dims.size(x.shape[:start])), n=k.dim(dims.size(x.shape[start:])),
+          epsilon=C.lit(node.attrs["epsilon"]), has_gamma=gamma is not None, has_beta=beta is not None)
 
 
 _HOISTED = "rewritten by passes.hoist_input_projection into MatMul + {}Recurrence, which has a kernel"
 
 TABLE: Legalization = {
-    "Unary": gen_unary,
-    "Binary": gen_binary,
-    "FusedElementwise": gen_fused,
-    "Softmax": gen_softmax,
-    "Cast": gen_cast,
-    "Identity": gen_identity,
-    "MatMul": gen_matmul,
-    "Gather": gen_gather,
+    "Unary": lower_unary,
+    "Binary": lower_binary,
+    "FusedElementwise": lower_fused,
+    "Where": lower_where,
+    "LengthMask": lower_length_mask,
+    "Softmax": lower_softmax,
+    "Cast": lower_cast,
+    "Identity": lower_identity,
+    "MatMul": lower_matmul,
+    "Gather": lower_gather,
     "LSTM": _HOISTED.format("LSTM"),
     "GRU": _HOISTED.format("GRU"),
     "SimpleRNN": _HOISTED.format("SimpleRNN"),
-    "LSTMRecurrence": gen_lstm,
-    "GRURecurrence": gen_gru,
-    "SimpleRNNRecurrence": gen_simple_rnn,
-    "NotEqualMask": gen_not_equal_mask,
-    "Reduce": gen_reduce,
-    "Reshape": gen_reshape,
-    "Transpose": gen_transpose,
-    "Concat": gen_concat,
-    "Reverse": gen_reverse,
-    "Tile": gen_tile,
-    "Slice": gen_slice,
-    "Pad": gen_pad,
-    "Conv": gen_conv,
-    "Pool": gen_pool,
-    "LayerNorm": gen_layer_norm,
+    "LSTMRecurrence": lower_recurrence,
+    "GRURecurrence": lower_recurrence,
+    "SimpleRNNRecurrence": lower_recurrence,
+    "NotEqualMask": lower_not_equal_mask,
+    "Reduce": lower_reduce,
+    "Reshape": lower_reshape,
+    "Transpose": lower_transpose,
+    "Concat": lower_concat,
+    "Reverse": lower_reverse,
+    "Tile": lower_tile,
+    "Slice": lower_slice,
+    "Pad": lower_pad,
+    "Conv": lower_conv,
+    "Pool": lower_pool,
+    "LayerNorm": lower_layer_norm,
 }

@@ -1,10 +1,10 @@
 """The WebGL2 legalization table: one fragment-shader generator per catalogue op (or why there is none).
 
 Generators get a node and the shared ``LoweringContext`` (converter/backends/lowering.py), render a
-kernel with ``emit.GlKernel`` and add one step. Step dispatch on this backend means
-``(iterations, body, 1)``: a step with ``body = k >= 1`` starts a loop that draws it and the k-1 steps
-after it ``iterations`` times (the runtime sets ``u_iter`` = 0, 1, ...); steps inside a body carry
-``body = 0``. Everything but the recurrences is a loop of one iteration.
+kernel with ``emit.GlKernel`` and add one step (dispatch is always (1, 1, 1): one draw). Loops are
+encoded as on every backend (docs/design.md section 4): the first kernel of a loop body carries
+``meta.loop``, and the runtime draws the body ``loop_count`` times with ``u_iter`` = 0, 1, ....
+Backend facts for the runtime (packed weights, history slots) are collected in ``ctx.state``.
 
 Recurrences (after hoist_input_projection, so xw = x @ W + b is one MatMul over all steps): each time
 step is one draw (LSTM with two render targets h and c; GRU reset_after; SimpleRNN), or two for GRU with
@@ -16,24 +16,24 @@ shaders; after the loop, one draw per result assembles y, h_T (and c_T) from the
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from converter.backends.lowering import LoweringContext
-from converter.backends.webgl import emit
-from converter.backends.webgl.emit import GlKernel, coords, linear, lit
+from converter.backends.dialect import GLSL_DIALECT as GLSL
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
+                                         recurrence_flags, window_of)
+from converter.backends.webgl.emit import GlKernel
 from converter.ir import dims
 from converter.ir.graph import Node
-from converter.ops.conv import spatial_attrs
+from converter.ops.elementwise import parse_step
+from converter.ops.recurrent import cell_of
 
 ONE = ("1", "1", "1")
-_STATE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+lit = GLSL.lit
 
 
 def texture_state(ctx: LoweringContext) -> dict:
-    """Per-lowering texture facts for the runtime: packed weights and history (blocked) slots."""
-    return _STATE.setdefault(ctx, {"rgba_weights": [], "blocked_slots": {}})
+    """Texture facts for the runtime, kept on the context: packed weights and history (blocked) slots."""
+    return ctx.state.setdefault("webgl", {"rgba_weights": [], "blocked_slots": {}})
 
 
 def d(dim) -> str:
@@ -45,9 +45,16 @@ def _same(a, b) -> bool:
     return [d(x) for x in a] == [d(x) for x in b]
 
 
-def _step(ctx: LoweringContext, k: GlKernel, dispatch=ONE, **context) -> None:
-    kernel, tensors, symbols = k.render(**context)
-    ctx.add_step(kernel, tensors, symbols, dispatch)
+def _step(ctx: LoweringContext, k: GlKernel, **context) -> None:
+    kernel, tensors, params = k.render(**context)
+    ctx.add_step(kernel, tensors, params, ONE)
+
+
+def _read(ctx: LoweringContext, node: Node, k: GlKernel, *names: str) -> None:
+    """Bind the node's named inputs that are present, each under its own name."""
+    for name in names:
+        if node.input(name) is not None:
+            k.read(name, ctx.tensor(node.input(name)))
 
 
 def _out(ctx: LoweringContext, node: Node, k: GlKernel, index: int = 0, tid=None) -> None:
@@ -65,7 +72,7 @@ def _broadcast_index(k: GlKernel, in_shape, out_shape) -> str:
     if dims.size(padded) == 1:
         return "0"
     terms = [f"c{i}" if not (padded[i] == 1 and out_shape[i] != 1) else "0" for i in range(rank)]
-    return linear(terms, padded, k)
+    return k.index.linear(terms, padded)
 
 
 def _elementwise(ctx: LoweringContext, node: Node, step_lines, result: str) -> None:
@@ -74,39 +81,50 @@ def _elementwise(ctx: LoweringContext, node: Node, step_lines, result: str) -> N
     loads = []
     for j, v in enumerate(node.inputs):
         loads.append((k.read(f"x{j}", ctx.tensor(v)), _broadcast_index(k, v.shape, out.shape)))
-    index_lines = coords(out.shape, k) if any(ix not in ("idx", "0") for _, ix in loads) else []
+    index_lines = k.index.coords(out.shape) if any(ix not in ("idx", "0") for _, ix in loads) else []
     _out(ctx, node, k)
     _step(ctx, k, index_lines=index_lines, loads=loads, steps=step_lines, result=result)
 
 
-def unary(node: Node, ctx: LoweringContext) -> None:
-    _elementwise(ctx, node, [], emit.unary(node.attrs["fn"], "v_x0", node.attrs.get("alpha", 0.0)))
+def lower_unary(node: Node, ctx: LoweringContext) -> None:
+    expr = GLSL.unary(node.attrs["fn"], "v_x0", node.attrs["alpha"], node.attrs["beta"])
+    _elementwise(ctx, node, [], expr)
 
 
-def binary(node: Node, ctx: LoweringContext) -> None:
-    _elementwise(ctx, node, [], emit.binary(node.attrs["fn"], "v_x0", "v_x1"))
+def lower_binary(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(ctx, node, [], GLSL.binary(node.attrs["fn"], "v_x0", "v_x1"))
 
 
-def fused(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.activations import ELEMENTWISE_FNS
-    lines = []
-    for i, step in enumerate(node.attrs["program"]):
-        fn = step[0]
-        arity = ELEMENTWISE_FNS[fn][0]
-        args = [f"v_x{a[2:]}" if a.startswith("in") else f"t{a[1:]}" for a in step[1:1 + arity]]
-        alpha = float(step[1 + arity]) if len(step) == 2 + arity else 0.0
-        expr = emit.unary(fn, args[0], alpha) if arity == 1 else emit.binary(fn, *args)
-        lines.append(f"float t{i} = {expr};")
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    _elementwise(ctx, node, [], GLSL.where("v_x0", "v_x1", "v_x2", node.input("cond").dtype))
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    k = GlKernel(node.op, "length_mask.glsl.j2")
+    k.read("lengths", ctx.tensor(lengths))
+    _out(ctx, node, k)
+    _step(ctx, k, T=k.dim(like.shape[1]))
+
+
+def _operand(arg: str) -> str:
+    return f"v_x{arg[2:]}" if arg.startswith("in") else arg
+
+
+def lower_fused(node: Node, ctx: LoweringContext) -> None:
+    n = len(node.inputs)
+    lines = [f"float t{i} = {GLSL.step(parse_step(step, n, i), _operand)};"
+             for i, step in enumerate(node.attrs["program"])]
     _elementwise(ctx, node, lines, f"t{len(lines) - 1}")
 
 
-def cast(node: Node, ctx: LoweringContext) -> None:
+def lower_cast(node: Node, ctx: LoweringContext) -> None:
     # int32 lives in float textures, so only float -> int changes values (truncation toward zero)
     to_int = node.attrs["to"] == "int32" and node.inputs[0].dtype == "float32"
     _elementwise(ctx, node, [], "trunc(v_x0)" if to_int else "v_x0")
 
 
-def not_equal_mask(node: Node, ctx: LoweringContext) -> None:
+def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     k = GlKernel(node.op, "not_equal_mask.glsl.j2")
     k.read("x", ctx.tensor(x))
@@ -117,19 +135,16 @@ def not_equal_mask(node: Node, ctx: LoweringContext) -> None:
 
 # ---- linear / lookup / normalization --------------------------------------------------------------
 
-def matmul(node: Node, ctx: LoweringContext) -> None:
-    x, w, b = (node.inputs + [None])[:3]
+def lower_matmul(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = node.inputs
     k = GlKernel(node.op, "matmul.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    k.read("w", ctx.tensor(w))
-    if b is not None:
-        k.read("b", ctx.tensor(b))
+    _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
     _step(ctx, k, K=k.dim(w.shape[0]), N=k.dim(w.shape[1]), bias=b is not None,
-          activation=emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"]))
+          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0))
 
 
-def gather(node: Node, ctx: LoweringContext) -> None:
+def lower_gather(node: Node, ctx: LoweringContext) -> None:
     table, ids = node.inputs
     k = GlKernel(node.op, "gather.glsl.j2")
     k.read("table", ctx.tensor(table))
@@ -138,7 +153,7 @@ def gather(node: Node, ctx: LoweringContext) -> None:
     _step(ctx, k, V=k.dim(table.shape[0]), E=k.dim(table.shape[1]))
 
 
-def softmax(node: Node, ctx: LoweringContext) -> None:
+def lower_softmax(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
     axis = node.attrs["axis"] % len(x.shape)
     k = GlKernel(node.op, "softmax.glsl.j2")
@@ -147,39 +162,29 @@ def softmax(node: Node, ctx: LoweringContext) -> None:
     _step(ctx, k, L=k.dim(x.shape[axis]), inner=k.size(x.shape[axis + 1:]))
 
 
-def layer_norm(node: Node, ctx: LoweringContext) -> None:
-    x, gamma, beta = (node.inputs + [None, None])[:3]
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(rank - len(axes), rank)):
-        ctx.fail(f"normalizes axes {axes} of a rank-{rank} tensor; only trailing axes are supported "
-                 f"(transpose the normalized axes last)")
+def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
+    x, gamma, beta = node.inputs
+    start = layer_norm_start(node, ctx)
     k = GlKernel(node.op, "layer_norm.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    if gamma is not None:
-        k.read("gamma", ctx.tensor(gamma))
-    if beta is not None:
-        k.read("beta", ctx.tensor(beta))
+    _read(ctx, node, k, "x", "gamma", "beta")
     _out(ctx, node, k)
-    _step(ctx, k, L=k.size([x.shape[a] for a in axes]), epsilon=lit(node.attrs["epsilon"]),
+    _step(ctx, k, L=k.size(x.shape[start:]), epsilon=lit(node.attrs["epsilon"]),
           gamma=gamma is not None, beta=beta is not None)
 
 
-def reduce(node: Node, ctx: LoweringContext) -> None:
-    x, mask = (node.inputs + [None])[:2]
+def lower_reduce(node: Node, ctx: LoweringContext) -> None:
+    x, mask = node.inputs
     rank = len(x.shape)
     axes = sorted({a % rank for a in node.attrs["axes"]})
     kept = [a for a in range(rank) if a not in axes]
     k = GlKernel(node.op, "reduce.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    if mask is not None:
-        k.read("mask", ctx.tensor(mask))
+    _read(ctx, node, k, "x", "mask")
     _out(ctx, node, k)
-    index_lines = coords([x.shape[a] for a in kept], k, prefix="o")
-    inner_lines = coords([x.shape[a] for a in axes], k, var="q", prefix="r")
+    index_lines = k.index.coords([x.shape[a] for a in kept], prefix="o")
+    inner_lines = k.index.coords([x.shape[a] for a in axes], var="q", prefix="r")
     names = {a: f"o{i}" for i, a in enumerate(kept)}
     names.update({a: f"r{i}" for i, a in enumerate(axes)})
-    x_index = linear([names[a] for a in range(rank)], x.shape, k)
+    x_index = k.index.linear([names[a] for a in range(rank)], x.shape)
     mask_index = f"{names[0]} * {k.dim(x.shape[1])} + {names[1]}" if mask is not None else ""
     _step(ctx, k, index_lines=index_lines, inner_lines=inner_lines, x_index=x_index,
           mask_index=mask_index, masked=mask is not None, fn=node.attrs["fn"],
@@ -188,44 +193,30 @@ def reduce(node: Node, ctx: LoweringContext) -> None:
 
 # ---- conv / pool ----------------------------------------------------------------------------------
 
-def _spatial(k: GlKernel, x, y, size, strides, dilations, pads) -> dict:
-    """Template dims for a channels-last 1D (as height 1) or 2D window op."""
-    if len(x.shape) == 3:
-        size, strides, dilations, pads = (1,) + size, (1,) + strides, (1,) + dilations, ((0, 0),) + pads
-        hw, ohw = (1, x.shape[1]), (1, y.shape[1])
-    else:
-        hw, ohw = x.shape[1:3], y.shape[1:3]
-    return dict(H=k.dim(hw[0]), W=k.dim(hw[1]), OH=k.dim(ohw[0]), OW=k.dim(ohw[1]), KH=size[0], KW=size[1],
-                SH=strides[0], SW=strides[1], DH=dilations[0], DW=dilations[1], PT=pads[0][0], PL=pads[1][0])
+def _window(k: GlKernel, node: Node) -> dict:
+    """Template dims of a channels-last 1D (as height 1) or 2D window op."""
+    win = window_of(node)
+    return dict(H=k.dim(win.h), W=k.dim(win.w), OH=k.dim(win.oh), OW=k.dim(win.ow), KH=win.size[0],
+                KW=win.size[1], SH=win.strides[0], SW=win.strides[1], DH=win.dilations[0],
+                DW=win.dilations[1], PT=win.pads[0], PL=win.pads[1])
 
 
-def conv(node: Node, ctx: LoweringContext) -> None:
-    x, w, b = (node.inputs + [None])[:3]
-    y = node.outputs[0]
-    n = len(x.shape) - 2
-    strides, dilations, pads = spatial_attrs("Conv", n, node.attrs["strides"], node.attrs["dilations"],
-                                             node.attrs["pads"])
+def lower_conv(node: Node, ctx: LoweringContext) -> None:
+    x, w, b = node.inputs
     k = GlKernel(node.op, "conv.glsl.j2")
-    k.read("x", ctx.tensor(x))
-    k.read("w", ctx.tensor(w))
-    if b is not None:
-        k.read("b", ctx.tensor(b))
+    _read(ctx, node, k, "x", "w", "b")
     _out(ctx, node, k)
-    geo = _spatial(k, x, y, tuple(int(s) for s in w.shape[:n]), strides, dilations, pads)
     _step(ctx, k, C=k.dim(x.shape[-1]), F=k.dim(w.shape[-1]), bias=b is not None,
-          activation=emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"]), **geo)
+          activation=GLSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0),
+          **_window(k, node))
 
 
-def pool(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.conv import _pool_attrs
-    x, y = node.inputs[0], node.outputs[0]
-    n = len(x.shape) - 2
-    size, strides, pads = _pool_attrs(n, node.attrs["size"], node.attrs["strides"], node.attrs["pads"])
+def lower_pool(node: Node, ctx: LoweringContext) -> None:
+    x = node.inputs[0]
     k = GlKernel(node.op, "pool.glsl.j2")
     k.read("x", ctx.tensor(x))
     _out(ctx, node, k)
-    geo = _spatial(k, x, y, size, strides, (1,) * n, pads)
-    _step(ctx, k, C=k.dim(x.shape[-1]), fn=node.attrs["fn"], **geo)
+    _step(ctx, k, C=k.dim(x.shape[-1]), fn=node.attrs["fn"], **_window(k, node))
 
 
 # ---- data movement --------------------------------------------------------------------------------
@@ -241,43 +232,48 @@ def _remap(ctx: LoweringContext, node: Node, sources, index_lines, default="0.0"
 
 
 def _out_coords(node: Node):
-    return lambda k: coords(node.outputs[0].shape, k)
+    return lambda k: k.index.coords(node.outputs[0].shape)
 
 
-def copy(node: Node, ctx: LoweringContext, tid=None) -> None:
+def lower_copy(node: Node, ctx: LoweringContext, tid=None) -> None:
     """Reshape, and the copy of graph outputs no step writes: textures are linear, so a plain copy."""
     _remap(ctx, node, lambda k: [("true", node.inputs[0], "idx")], None, tid=tid)
 
 
 def output_copy(node: Node, ctx: LoweringContext, tid: int) -> None:
-    copy(node, ctx, tid)
+    lower_copy(node, ctx, tid)
 
 
-def transpose(node: Node, ctx: LoweringContext) -> None:
+def lower_transpose(node: Node, ctx: LoweringContext) -> None:
     x, perm = node.inputs[0], node.attrs["perm"]
     src = [""] * len(perm)
     for i, p in enumerate(perm):
         src[p] = f"c{i}"
-    _remap(ctx, node, lambda k: [("true", x, linear(src, x.shape, k))], _out_coords(node))
+    _remap(ctx, node, lambda k: [("true", x, k.index.linear(src, x.shape))], _out_coords(node))
 
 
-def reverse(node: Node, ctx: LoweringContext) -> None:
+def _axis_remap(ctx: LoweringContext, node: Node, source) -> None:
+    """y = x except along ``axis``, where output coordinate c reads x at ``source(k, dim, c)``."""
     x = node.inputs[0]
     axis = node.attrs["axis"] % len(x.shape)
 
     def sources(k):
         c = [f"c{i}" for i in range(len(x.shape))]
-        c[axis] = f"({k.dim(x.shape[axis])} - 1 - c{axis})"
-        return [("true", x, linear(c, x.shape, k))]
+        c[axis] = source(k, x.shape[axis], c[axis])
+        return [("true", x, k.index.linear(c, x.shape))]
     _remap(ctx, node, sources, _out_coords(node))
 
 
-def tile(node: Node, ctx: LoweringContext) -> None:
+def lower_reverse(node: Node, ctx: LoweringContext) -> None:
+    _axis_remap(ctx, node, lambda k, dim, c: f"({k.dim(dim)} - 1 - {c})")
+
+
+def lower_tile(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
 
     def sources(k):
         c = [f"(c{i} % {k.dim(x.shape[i])})" for i in range(len(x.shape))]
-        return [("true", x, linear(c, x.shape, k))]
+        return [("true", x, k.index.linear(c, x.shape))]
     _remap(ctx, node, sources, _out_coords(node))
 
 
@@ -290,18 +286,12 @@ def _slice_start(k: GlKernel, dim, start) -> str:
     return str(start) if start >= 0 else f"max({k.dim(dim)} + ({start}), 0)"
 
 
-def slice_(node: Node, ctx: LoweringContext) -> None:
-    x = node.inputs[0]
-    axis = node.attrs["axis"] % len(x.shape)
-
-    def sources(k):
-        c = [f"c{i}" for i in range(len(x.shape))]
-        c[axis] = f"(c{axis} + {_slice_start(k, x.shape[axis], node.attrs['start'])})"
-        return [("true", x, linear(c, x.shape, k))]
-    _remap(ctx, node, sources, _out_coords(node))
+def lower_slice(node: Node, ctx: LoweringContext) -> None:
+    start = node.attrs["start"]
+    _axis_remap(ctx, node, lambda k, dim, c: f"({c} + {_slice_start(k, dim, start)})")
 
 
-def concat(node: Node, ctx: LoweringContext) -> None:
+def lower_concat(node: Node, ctx: LoweringContext) -> None:
     axis = node.attrs["axis"] % len(node.outputs[0].shape)
 
     def sources(k):
@@ -310,13 +300,13 @@ def concat(node: Node, ctx: LoweringContext) -> None:
             end = dims.add(offset, v.shape[axis])
             c = [f"c{i}" for i in range(len(v.shape))]
             c[axis] = f"(c{axis} - {k.dim(offset)})"
-            out.append((f"c{axis} < {k.dim(end)}", v, linear(c, v.shape, k)))
+            out.append((f"c{axis} < {k.dim(end)}", v, k.index.linear(c, v.shape)))
             offset = end
         return out
     _remap(ctx, node, sources, _out_coords(node))
 
 
-def pad(node: Node, ctx: LoweringContext) -> None:
+def lower_pad(node: Node, ctx: LoweringContext) -> None:
     x, pads = node.inputs[0], node.attrs["pads"]
 
     def sources(k):
@@ -324,16 +314,11 @@ def pad(node: Node, ctx: LoweringContext) -> None:
         for i, (before, _after) in enumerate(pads):
             c.append(f"(c{i} - {int(before)})")
             inside.append(f"c{i} >= {int(before)} && c{i} < {int(before)} + {k.dim(x.shape[i])}")
-        return [(" && ".join(inside) or "true", x, linear(c, x.shape, k))]
+        return [(" && ".join(inside) or "true", x, k.index.linear(c, x.shape))]
     _remap(ctx, node, sources, _out_coords(node), default=lit(node.attrs["value"]))
 
 
 # ---- recurrences ----------------------------------------------------------------------------------
-
-CELLS = {"LSTMRecurrence": ("lstm", 4, ("h0", "c0", "mask")),
-         "GRURecurrence": ("gru", 3, ("rb", "h0", "mask")),
-         "SimpleRNNRecurrence": ("rnn", 1, ("h0", "mask"))}
-
 
 def _packed_gates(U: np.ndarray, gates: int) -> np.ndarray:
     """U[H, G*H] -> [H, H, 4] with the G gates of unit j in one RGBA texel (unused channels zero)."""
@@ -355,10 +340,10 @@ def _history(ctx: LoweringContext, name: str, time, batch, hidden: int) -> tuple
     return out[0], out[1]
 
 
-def recurrence(node: Node, ctx: LoweringContext) -> None:
-    cell, gates, optional = CELLS[node.op]
-    xw, U = node.inputs[:2]
-    extra = dict(zip(optional, node.inputs[2:] + [None] * len(optional)))
+def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
+    desc = cell_of(node.op)
+    cell, gates, extra = desc.kind, desc.n_gates, node.named_inputs()
+    xw, U = extra["xw"], extra["U"]
     batch, time = xw.shape[0], xw.shape[1]
     hidden = int(U.shape[0])
     reset_before = cell == "gru" and not node.attrs.get("reset_after", True)
@@ -373,17 +358,19 @@ def recurrence(node: Node, ctx: LoweringContext) -> None:
     rh = ctx.add_temp(f"{node.name}#rh", "float32", (batch, hidden)) if reset_before else None
     phases = ["reset", "update"] if reset_before else [""]
     for i, phase in enumerate(phases):
-        dispatch = (d(time), str(len(phases)), "1") if i == 0 else ("1", "0", "1")
-        _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, dispatch)
+        loop = (d(time), len(phases)) if i == 0 else None     # one loop over the time steps
+        _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, loop)
     _recurrence_outputs(ctx, node, cell, extra, hist)
 
 
-def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, dispatch) -> None:
+def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, loop) -> None:
     k = GlKernel(node.op, "recurrence_step.glsl.j2")
+    if loop is not None:
+        k.loop(*loop)
     batch, time, hidden = xw.shape[0], xw.shape[1], int(node.inputs[1].shape[0])
     k.read("xw", ctx.tensor(xw))
     k.read("U", u_tid, "R32F" if cell == "rnn" else "RGBA32F")
-    for name in ("rb", "h0", "c0", "mask"):
+    for name in ("rb", "h0", "c0", "mask", "p"):
         if extra.get(name) is not None:
             k.read(name, ctx.tensor(extra[name]))
     even_h, odd_h = hist["h"]
@@ -403,13 +390,8 @@ def _recurrence_step(ctx, node, cell, gates, phase, xw, u_tid, extra, hist, rh, 
             k.write("c", hist["c"][0])
             k.meta["swap"].append([k.index_of("cp"), k.index_of("c")])
         k.meta["region"] = "block"
-    act = node.attrs["activation"]
-    ract = node.attrs.get("recurrent_activation", "sigmoid")
-    _step(ctx, k, dispatch, cell=cell, phase=phase, H=hidden, G=gates, T=k.dim(time),
-          BH=k.size((batch, hidden)), go_backwards=node.attrs["go_backwards"],
-          has_h0=extra.get("h0") is not None, has_c0=extra.get("c0") is not None,
-          has_mask=extra.get("mask") is not None, has_rb=extra.get("rb") is not None,
-          act=lambda x: emit.unary(act, x, None), ract=lambda x: emit.unary(ract, x, None))
+    _step(ctx, k, **recurrence_flags(node), **cell_functions(node, GLSL), phase=phase, T=k.dim(time),
+          BH=k.size((batch, hidden)))
 
 
 def _recurrence_outputs(ctx, node, cell, extra, hist) -> None:
@@ -438,13 +420,15 @@ def _recurrence_outputs(ctx, node, cell, extra, hist) -> None:
 
 HOISTED = "hoist_input_projection always rewrites it to MatMul + {}Recurrence before lowering"
 
-TABLE = {
-    "Unary": unary, "Binary": binary, "FusedElementwise": fused, "Cast": cast,
-    "NotEqualMask": not_equal_mask, "Softmax": softmax, "MatMul": matmul, "Gather": gather,
-    "Reduce": reduce, "LayerNorm": layer_norm, "Conv": conv, "Pool": pool,
-    "Reshape": copy, "Transpose": transpose, "Concat": concat, "Reverse": reverse, "Tile": tile,
-    "Slice": slice_, "Pad": pad,
-    "LSTMRecurrence": recurrence, "GRURecurrence": recurrence, "SimpleRNNRecurrence": recurrence,
+TABLE: Legalization = {
+    "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused, "Cast": lower_cast,
+    "Where": lower_where, "LengthMask": lower_length_mask,
+    "NotEqualMask": lower_not_equal_mask, "Softmax": lower_softmax, "MatMul": lower_matmul,
+    "Gather": lower_gather, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm, "Conv": lower_conv,
+    "Pool": lower_pool, "Reshape": lower_copy, "Transpose": lower_transpose, "Concat": lower_concat,
+    "Reverse": lower_reverse, "Tile": lower_tile, "Slice": lower_slice, "Pad": lower_pad,
+    "LSTMRecurrence": lower_recurrence, "GRURecurrence": lower_recurrence,
+    "SimpleRNNRecurrence": lower_recurrence,
     "Identity": "remove_identity always removes it before lowering",
     "LSTM": HOISTED.format("LSTM"), "GRU": HOISTED.format("GRU"), "SimpleRNN": HOISTED.format("SimpleRNN"),
 }

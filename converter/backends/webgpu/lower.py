@@ -5,7 +5,8 @@ kernels rendered by ``emit.render`` plus steps whose params and dispatch sizes a
 program's symbols. Shapes are computed here and handed to kernels as u32 params; kernels never
 recompute them.
 
-Recurrences run in one of two modes (``RecurrenceMode``): ``sequence`` is one dispatch for the whole
+Recurrences run in one of two modes (lowering option ``recurrence``): ``sequence`` is one dispatch for the
+whole
 sequence (one workgroup per batch row, h in workgroup memory); ``step`` is one dispatch per time step,
 repeated by the runtime inside one command buffer (KernelSpec.meta["loop"]). ``auto`` picks sequence
 when the state fits one workgroup (H <= SEQUENCE_MAX_UNITS). LSTM recurrent weights are repacked so a
@@ -20,13 +21,17 @@ combine partials in workgroup memory; the workgroup shape follows the line lengt
 
 from __future__ import annotations
 
-from functools import partial
+import numpy as np
 
-from converter.backends.lowering import LoweringContext
+from converter.backends.dialect import WGSL_DIALECT as WGSL
+from converter.backends.lowering import (Legalization, LoweringContext, cell_functions, layer_norm_start,
+                                         recurrence_flags, window_of)
 from converter.backends.webgpu import emit
 from converter.backends.webgpu.emit import Buf
 from converter.ir import dims
 from converter.ir.graph import Node
+from converter.ops.elementwise import parse_step
+from converter.ops.recurrent import cell_of
 
 LINEAR_WG = 256          # invocations per workgroup of the one-invocation-per-element kernels
 MATMUL_WG = (16, 16)     # tiled matmul: each invocation computes a MATMUL_BLOCK x MATMUL_BLOCK block
@@ -116,22 +121,36 @@ def elementwise(ctx: LoweringContext, name: str, inputs: list, out, steps: list,
 
 
 def lower_unary(node: Node, ctx: LoweringContext) -> None:
-    expr = emit.unary(node.attrs["fn"], "v0", node.attrs["alpha"])
+    expr = WGSL.unary(node.attrs["fn"], "v0", node.attrs["alpha"], node.attrs["beta"])
     elementwise(ctx, f"unary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
 
 
 def lower_binary(node: Node, ctx: LoweringContext) -> None:
-    expr = emit.binary(node.attrs["fn"], "v0", "v1")
+    expr = WGSL.binary(node.attrs["fn"], "v0", "v1")
     elementwise(ctx, f"binary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
 
 
+def lower_where(node: Node, ctx: LoweringContext) -> None:
+    expr = WGSL.where("v0", "v1", "v2", node.input("cond").dtype)
+    elementwise(ctx, "where", node.inputs, node.outputs[0], [], expr)
+
+
+def lower_length_mask(node: Node, ctx: LoweringContext) -> None:
+    lengths, like = node.inputs
+    y = node.outputs[0]
+    n = prod(y.shape)
+    kernel = _render(ctx, "length_mask", "length_mask.wgsl.j2",
+                     [Buf("lengths", "i32"), Buf("y", access="read_write")], ["n", "t"], (LINEAR_WG,))
+    ctx.add_step(kernel, [ctx.tensor(lengths), ctx.tensor(y)], [n, d(like.shape[1])], linear_dispatch(n))
+
+
+def _operand(arg: str) -> str:
+    return f"v{arg[2:]}" if arg.startswith("in") else arg
+
+
 def lower_fused(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.elementwise import parse_step
-    steps = []
-    for i, step in enumerate(node.attrs["program"]):
-        fn, args, alpha = parse_step(step, len(node.inputs), i)
-        names = [f"v{a[2:]}" if a.startswith("in") else a for a in args]
-        steps.append(emit.unary(fn, names[0], alpha) if len(names) == 1 else emit.binary(fn, *names))
+    n = len(node.inputs)
+    steps = [WGSL.step(parse_step(step, n, i), _operand) for i, step in enumerate(node.attrs["program"])]
     elementwise(ctx, "fused", node.inputs, node.outputs[0], steps, f"t{len(steps) - 1}")
 
 
@@ -147,14 +166,14 @@ def lower_copy(node: Node, ctx: LoweringContext) -> None:
 
 def lower_not_equal_mask(node: Node, ctx: LoweringContext) -> None:
     x = node.inputs[0]
-    value = emit.lit(node.attrs["value"]) if x.dtype == "float32" else str(int(node.attrs["value"]))
+    value = WGSL.lit(node.attrs["value"]) if x.dtype == "float32" else str(int(node.attrs["value"]))
     if node.attrs["reduce_last"]:
         rows = prod(x.shape[:-1])
-        ne = emit.not_equal("v", value, x.dtype)
+        ne = WGSL.not_equal("v", value, x.dtype)
         _reduce(ctx, node, "any_ne", [x], [rows, d(x.shape[-1]), "1"], ne=ne)
         return
     elementwise(ctx, "not_equal", [x], node.outputs[0], [],
-                f"select(0.0, 1.0, {emit.not_equal('v0', value, x.dtype)})")
+                f"select(0.0, 1.0, {WGSL.not_equal('v0', value, x.dtype)})")
 
 
 # ---- linear, lookup, reductions, norms ------------------------------------------------------------
@@ -190,7 +209,7 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     y = node.outputs[0]
     m_dim = dims.size(tuple(x.shape[:-1]))
     m, k, n = d(m_dim), d(x.shape[-1]), d(w.shape[1])
-    act = emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0)
     bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
     for path, gate in _matmul_paths(m_dim):
@@ -269,17 +288,14 @@ def lower_reduce(node: Node, ctx: LoweringContext) -> None:
 
 def lower_layer_norm(node: Node, ctx: LoweringContext) -> None:
     x, gamma, beta = node.inputs
-    rank = len(x.shape)
-    axes = sorted({a % rank for a in node.attrs["axes"]})
-    if axes != list(range(axes[0], rank)):
-        ctx.fail(f"axes {tuple(axes)} are not the trailing axes; the webgpu kernel normalizes rows")
+    start = layer_norm_start(node, ctx)
     bufs = [Buf("x")] + [Buf(n) for n, v in (("gamma", gamma), ("beta", beta)) if v is not None]
-    length = prod(x.shape[axes[0]:])
+    length = prod(x.shape[start:])
     group = _row_group(length, "1")
-    kernel = _render(ctx, "layernorm", "layernorm.wgsl.j2", bufs + [Buf("y", access="read_write")],
+    kernel = _render(ctx, "layer_norm", "layer_norm.wgsl.j2", bufs + [Buf("y", access="read_write")],
                      ["rows", "l"], group, gamma=gamma is not None, beta=beta is not None,
-                     epsilon=emit.lit(node.attrs["epsilon"]), group_ops=_group_ops("sum"))
-    rows = prod(x.shape[:axes[0]])
+                     epsilon=WGSL.lit(node.attrs["epsilon"]), group_ops=_group_ops("sum"))
+    rows = prod(x.shape[:start])
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(node.outputs[0])]
     ctx.add_step(kernel, tensors, [rows, length], linear_dispatch(rows, group[0]))
 
@@ -337,7 +353,7 @@ def lower_tile(node: Node, ctx: LoweringContext) -> None:
 def lower_pad(node: Node, ctx: LoweringContext) -> None:
     pads = [tuple(p) for p in node.attrs["pads"]]
     kinds = ["pad" if sum(p) else "copy" for p in pads]
-    _remap(ctx, node, kinds, list(range(len(pads))), [p[0] for p in pads], emit.lit(node.attrs["value"]))
+    _remap(ctx, node, kinds, list(range(len(pads))), [p[0] for p in pads], WGSL.lit(node.attrs["value"]))
 
 
 def lower_concat(node: Node, ctx: LoweringContext) -> None:
@@ -356,29 +372,22 @@ def lower_concat(node: Node, ctx: LoweringContext) -> None:
 
 # ---- conv and pool (1D runs as 2D with height 1) ----------------------------------------------------
 
-def _spatial(x, y, size, strides, dilations, pads):
-    """Params for a channels-last window op, 1D promoted to 2D."""
-    if len(x.shape) == 3:
-        h, w, oh, ow = 1, x.shape[1], 1, y.shape[1]
-        size, strides, dilations, pads = (1,) + size, (1,) + strides, (1,) + dilations, ((0, 0),) + pads
-    else:
-        h, w, oh, ow = x.shape[1], x.shape[2], y.shape[1], y.shape[2]
-    return {"oh": d(oh), "ow": d(ow), "h": d(h), "w": d(w), "kh": str(size[0]), "kw": str(size[1]),
-            "sh": str(strides[0]), "sw": str(strides[1]), "dh": str(dilations[0]), "dw": str(dilations[1]),
-            "pt": str(pads[0][0]), "pl": str(pads[1][0])}
+def _window(node: Node) -> dict:
+    """u32 params of a channels-last window op (1D as 2D with height 1)."""
+    win = window_of(node)
+    return {"oh": d(win.oh), "ow": d(win.ow), "h": d(win.h), "w": d(win.w),
+            "kh": str(win.size[0]), "kw": str(win.size[1]), "sh": str(win.strides[0]),
+            "sw": str(win.strides[1]), "dh": str(win.dilations[0]), "dw": str(win.dilations[1]),
+            "pt": str(win.pads[0]), "pl": str(win.pads[1])}
 
 
 def lower_conv(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.conv import spatial_attrs
     x, w, b = node.inputs
     y = node.outputs[0]
-    n_sp = len(x.shape) - 2
-    strides, dilations, pads = spatial_attrs("Conv", n_sp, node.attrs["strides"], node.attrs["dilations"],
-                                             node.attrs["pads"])
-    geo = _spatial(x, y, tuple(int(k) for k in w.shape[:n_sp]), strides, dilations, pads)
+    geo = _window(node)
     geo.update(n=prod(y.shape), f=d(y.shape[-1]), c=d(x.shape[-1]))
     bufs = [Buf("x"), Buf("w")] + ([Buf("b")] if b is not None else []) + [Buf("y", access="read_write")]
-    act = emit.unary(node.attrs["activation"], "acc", node.attrs["alpha"])
+    act = WGSL.unary(node.attrs["activation"], "acc", node.attrs["alpha"], 0.0)
     kernel = _render(ctx, "conv", "conv.wgsl.j2", bufs, list(geo), (LINEAR_WG,), bias=b is not None,
                      activation=act)
     tensors = [ctx.tensor(v) for v in node.inputs if v is not None] + [ctx.tensor(y)]
@@ -386,11 +395,8 @@ def lower_conv(node: Node, ctx: LoweringContext) -> None:
 
 
 def lower_pool(node: Node, ctx: LoweringContext) -> None:
-    from converter.ops.conv import _pool_attrs
     x, y = node.inputs[0], node.outputs[0]
-    size, strides, pads = _pool_attrs(len(x.shape) - 2, node.attrs["size"], node.attrs["strides"],
-                                      node.attrs["pads"])
-    geo = _spatial(x, y, size, strides, (1,) * len(size), pads)
+    geo = _window(node)
     del geo["dh"], geo["dw"]
     geo.update(n=prod(y.shape), c=d(x.shape[-1]))
     bufs = [Buf("x"), Buf("y", access="read_write")]
@@ -401,23 +407,8 @@ def lower_pool(node: Node, ctx: LoweringContext) -> None:
 
 # ---- recurrences ----------------------------------------------------------------------------------
 
-CELLS = {"LSTMRecurrence": ("lstm", 4), "GRURecurrence": ("gru", 3), "SimpleRNNRecurrence": ("rnn", 1)}
-
-
-def _recurrence_inputs(node: Node) -> dict:
-    names = [n.rstrip("?") for n in node.opdef.inputs]
-    return dict(zip(names, node.inputs))
-
-
-def _cell_context(node: Node, cell: str, hidden: int, gates: int, ins: dict) -> dict:
-    a = node.attrs
-    return {"cell": cell, "H": hidden, "G": gates, "h0": ins.get("h0") is not None,
-            "c0": ins.get("c0") is not None, "mask": ins.get("mask") is not None,
-            "rb": ins.get("rb") is not None, "go_backwards": a["go_backwards"],
-            "return_sequences": a["return_sequences"], "zero_output": a["zero_output_for_mask"],
-            "reset_before": cell == "gru" and not a["reset_after"],
-            "act": partial(emit.unary, a["activation"], alpha=None),
-            "rec": partial(emit.unary, a.get("recurrent_activation", "sigmoid"), alpha=None)}
+def _cell_context(node: Node) -> dict:
+    return {**recurrence_flags(node), **cell_functions(node, WGSL)}
 
 
 def _gate_vectors(cell: str, U) -> bool:
@@ -434,23 +425,32 @@ def _recurrence_bufs(cell: str, ins: dict, extra: list) -> list:
     return bufs + extra
 
 
-def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> None:
-    cell, gates = CELLS[node.op]
-    ins = _recurrence_inputs(node)
+def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
+    desc = cell_of(node.op)
+    cell, gates, mode = desc.kind, desc.n_gates, ctx.options.get("recurrence", "auto")
+    ins = node.named_inputs()
     hidden = ins["U"].shape[0]
     if not isinstance(hidden, int):
         ctx.fail(f"the state size {hidden} must be static")
     if mode == "auto":
         mode = "sequence" if hidden <= SEQUENCE_MAX_UNITS else "step"
-    c = _cell_context(node, cell, hidden, gates, ins)
+    c = _cell_context(node)
     c["u4"] = _gate_vectors(cell, ins["U"])
+    p = ins.get("p")
+    if p is not None and not (c["u4"] and p.is_const):
+        ctx.fail("peepholes need constant U and p on webgpu (they are packed into U's buffer)")
+
     def tensor_of(v):
         if v is ins["U"] and c["u4"]:
-            # U[k, g*H + u] -> U4[k, u, g]; only the packed copy goes into the bundle
+            # U[k, g*H + u] -> U4[k, u, g]; only the packed copy goes into the bundle. Peepholes ride
+            # along as row H, (p_i, p_f, 0, p_o) per unit: WebGPU guarantees only 8 storage buffers.
             packed = v.data.reshape(hidden, gates, hidden).transpose(0, 2, 1)
-            return ctx.weight(v, packed, "gates_vec4")
+            if p is not None:
+                pi, pf, po = p.data.reshape(3, hidden)
+                packed = np.concatenate([packed, np.stack([pi, pf, np.zeros_like(pi), po], -1)[None]])
+            return ctx.weight(v, packed, "gates_vec4_p" if p is not None else "gates_vec4")
         return ctx.tensor(v)
-    tensors = [tensor_of(v) for v in node.inputs if v is not None]
+    tensors = [tensor_of(v) for v in node.inputs if v is not None and v is not p]
     tensors += [ctx.tensor(v) for v in node.outputs]
     batch, time = d(ins["xw"].shape[0]), d(ins["xw"].shape[1])
     name = f"{cell}_{mode}"
@@ -479,23 +479,21 @@ def lower_recurrence(node: Node, ctx: LoweringContext, mode: str = "auto") -> No
                      (f"cdiv({hidden},{STEP_WG})", batch, "1"))
 
 
-def table(recurrence: str = "auto") -> dict:
-    """The legalization table (op -> generator or the reason there is none)."""
-    hoisted = "hoist_input_projection rewrites it into MatMul + {}Recurrence before lowering"
-    return {
-        "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused,
-        "Cast": lower_cast, "Identity": lower_copy, "Reshape": lower_copy,
-        "NotEqualMask": lower_not_equal_mask, "MatMul": lower_matmul, "Gather": lower_gather,
-        "Softmax": lower_softmax, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm,
-        "Transpose": lower_transpose, "Slice": lower_slice, "Reverse": lower_reverse,
-        "Tile": lower_tile, "Pad": lower_pad, "Concat": lower_concat,
-        "Conv": lower_conv, "Pool": lower_pool,
-        "LSTMRecurrence": partial(lower_recurrence, mode=recurrence),
-        "GRURecurrence": partial(lower_recurrence, mode=recurrence),
-        "SimpleRNNRecurrence": partial(lower_recurrence, mode=recurrence),
-        "LSTM": hoisted.format("LSTM"), "GRU": hoisted.format("GRU"),
-        "SimpleRNN": hoisted.format("SimpleRNN"),
-    }
+_HOISTED = "hoist_input_projection rewrites it into MatMul + {}Recurrence before lowering"
+
+TABLE: Legalization = {
+    "Unary": lower_unary, "Binary": lower_binary, "FusedElementwise": lower_fused,
+    "Where": lower_where, "LengthMask": lower_length_mask, "Cast": lower_cast, "Identity": lower_copy,
+    "Reshape": lower_copy,
+    "NotEqualMask": lower_not_equal_mask, "MatMul": lower_matmul, "Gather": lower_gather,
+    "Softmax": lower_softmax, "Reduce": lower_reduce, "LayerNorm": lower_layer_norm,
+    "Transpose": lower_transpose, "Slice": lower_slice, "Reverse": lower_reverse,
+    "Tile": lower_tile, "Pad": lower_pad, "Concat": lower_concat,
+    "Conv": lower_conv, "Pool": lower_pool,
+    "LSTMRecurrence": lower_recurrence, "GRURecurrence": lower_recurrence,
+    "SimpleRNNRecurrence": lower_recurrence,
+    "LSTM": _HOISTED.format("LSTM"), "GRU": _HOISTED.format("GRU"), "SimpleRNN": _HOISTED.format("SimpleRNN"),
+}
 
 
 def output_copy(node: Node, ctx: LoweringContext, out_tid: int) -> None:

@@ -179,21 +179,12 @@ class Builder:
     def _output(self, v: Value, want: str) -> None:
         if v in self.g.outputs or v.is_const or any(v is i for i in self.g.inputs):
             v = self.g.add1("Identity", [v], name=f"{want}/output")
-        _rename(self.g, v, want)
+        self.g.rename(v, want)
         self.g.outputs.append(v)
 
 
 def _dtype(var) -> str:
     return "int32" if np.issubdtype(var.dtype, np.integer) else "float32"
-
-
-def _rename(g: Graph, v: Value, want: str) -> None:
-    """Give ``v`` the user-facing name ``want`` unless another value already carries it."""
-    if v.name == want:
-        return
-    if want not in {x.name for x in g.values() if x is not v}:
-        g._names.add(want)   # reserve it so later g.unique() calls never reuse it
-        v.name = want
 
 
 def build_graph(trace: Trace, name: str = "model") -> Graph:

@@ -197,11 +197,11 @@ class _Builder:
             if v in self.g.outputs or v.is_const or any(v is i for i in self.g.inputs):
                 v = self.g.add1("Identity", [v], name=f"{layer_name}/output")
             want = layer_name if out_index == 0 else f"{layer_name}:{out_index}"
-            _rename(self.g, v, want)
+            self.g.rename(v, want)
             self.g.outputs.append(v)
         for st in self.g.meta.get("states", []):
             v = self.g_value(st["output_value"])
-            _rename(self.g, v, st["output"])
+            self.g.rename(v, st["output"])
             self.g.outputs.append(v)
             del st["output_value"]
         self.g.meta["source"] = f"keras {getattr(self.spec, 'keras_version', self.major)}"
@@ -218,16 +218,6 @@ def _call_order(spec) -> list:
         return spec.call_order()
     except ValueError as e:
         raise ConversionError(str(e)) from None
-
-
-def _rename(g: Graph, v: Value, want: str) -> None:
-    """Give ``v`` the user-facing name ``want`` unless another value already carries it."""
-    if v.name == want:
-        return
-    taken = {x.name for x in g.values() if x is not v}
-    if want not in taken:
-        g._names.add(want)   # reserve it so later g.unique() calls never reuse it
-        v.name = want
 
 
 def _explicit_masks(mask, count: int) -> list:

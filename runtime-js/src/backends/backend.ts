@@ -27,7 +27,11 @@ export interface BackendContext {
   bind(dims: Dims): void;
   /** Copies an input's values in; `data.length` is the tensor's size under the last bind(). */
   write(tensor: number, data: HostArray): void;
-  /** Runs the steps in order with the dims of the last bind(). */
+  /**
+   * Runs the steps in order with the dims of the last bind(). `steps` must be the compiled program's
+   * own list (`program.steps`): every context prepares per-step state (arguments, bind groups, draws)
+   * at bind(), and loops (meta.loop, ./loop.ts) span consecutive steps of that list.
+   */
   run(steps: readonly StepSpec[], dims: Dims): Promise<void>;
   /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
   read(tensor: number, into: HostArray): Promise<void>;

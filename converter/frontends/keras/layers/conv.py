@@ -72,16 +72,6 @@ def _conv(lc: LayerCall, n: int):
     return [lc.g.add1("Conv", [x, w, b], {**attrs, "activation": fn, "alpha": alpha}, name=lc.node())], None
 
 
-@keras_layer("Conv1D")
-def conv1d(lc: LayerCall):
-    return _conv(lc, 1)
-
-
-@keras_layer("Conv2D")
-def conv2d(lc: LayerCall):
-    return _conv(lc, 2)
-
-
 def _pool(lc: LayerCall, fn: str, n: int):
     _channels_last(lc)
     x = lc.inputs[0]
@@ -93,53 +83,12 @@ def _pool(lc: LayerCall, fn: str, n: int):
     return [lc.g.add1("Pool", [x], attrs, name=lc.node())], None
 
 
-@keras_layer("MaxPooling1D", "MaxPool1D")
-def max_pool1d(lc: LayerCall):
-    return _pool(lc, "max", 1)
-
-
-@keras_layer("MaxPooling2D", "MaxPool2D")
-def max_pool2d(lc: LayerCall):
-    return _pool(lc, "max", 2)
-
-
-@keras_layer("AveragePooling1D", "AvgPool1D")
-def avg_pool1d(lc: LayerCall):
-    return _pool(lc, "avg", 1)
-
-
-@keras_layer("AveragePooling2D", "AvgPool2D")
-def avg_pool2d(lc: LayerCall):
-    return _pool(lc, "avg", 2)
-
-
 def _global(lc: LayerCall, fn: str, n: int, masked: bool):
     _channels_last(lc)
     x = lc.inputs[0]
     mask = lc.masks[0] if masked and lc.masks else None
     attrs = {"fn": fn, "axes": tuple(range(1, n + 1)), "keepdims": bool(lc.config.get("keepdims", False))}
     return [lc.g.add1("Reduce", [x, mask], attrs, name=lc.node())], [None]
-
-
-@keras_layer("GlobalAveragePooling1D", "GlobalAvgPool1D")
-def global_avg1d(lc: LayerCall):
-    # Keras' masked average: sum(x * m) / sum(m) over time
-    return _global(lc, "mean", 1, True)
-
-
-@keras_layer("GlobalMaxPooling1D", "GlobalMaxPool1D")
-def global_max1d(lc: LayerCall):
-    return _global(lc, "max", 1, False)
-
-
-@keras_layer("GlobalAveragePooling2D", "GlobalAvgPool2D")
-def global_avg2d(lc: LayerCall):
-    return _global(lc, "mean", 2, False)
-
-
-@keras_layer("GlobalMaxPooling2D", "GlobalMaxPool2D")
-def global_max2d(lc: LayerCall):
-    return _global(lc, "max", 2, False)
 
 
 def _padding_pairs(lc: LayerCall, n: int) -> tuple:
@@ -162,11 +111,19 @@ def _zero_pad(lc: LayerCall, n: int):
     return [lc.g.add1("Pad", [x], {"pads": pads, "value": 0.0}, name=lc.node())], None
 
 
-@keras_layer("ZeroPadding1D")
-def zero_pad1d(lc: LayerCall):
-    return _zero_pad(lc, 1)
+# Keras class names -> (handler, args): the layer families that differ only by rank and reduce fn.
+# Keras' masked 1D global average is sum(x * m) / sum(m) over time.
+RULES = {
+    ("Conv1D",): (_conv, 1), ("Conv2D",): (_conv, 2),
+    ("MaxPooling1D", "MaxPool1D"): (_pool, "max", 1), ("MaxPooling2D", "MaxPool2D"): (_pool, "max", 2),
+    ("AveragePooling1D", "AvgPool1D"): (_pool, "avg", 1),
+    ("AveragePooling2D", "AvgPool2D"): (_pool, "avg", 2),
+    ("GlobalAveragePooling1D", "GlobalAvgPool1D"): (_global, "mean", 1, True),
+    ("GlobalMaxPooling1D", "GlobalMaxPool1D"): (_global, "max", 1, False),
+    ("GlobalAveragePooling2D", "GlobalAvgPool2D"): (_global, "mean", 2, False),
+    ("GlobalMaxPooling2D", "GlobalMaxPool2D"): (_global, "max", 2, False),
+    ("ZeroPadding1D",): (_zero_pad, 1), ("ZeroPadding2D",): (_zero_pad, 2),
+}
+for _names, (_handler, *_args) in RULES.items():
+    keras_layer(*_names)(lambda lc, handler=_handler, args=tuple(_args): handler(lc, *args))
 
-
-@keras_layer("ZeroPadding2D")
-def zero_pad2d(lc: LayerCall):
-    return _zero_pad(lc, 2)

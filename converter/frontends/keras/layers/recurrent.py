@@ -14,13 +14,12 @@ from converter.frontends.keras.builder import LayerCall, inner_layer, keras_laye
 from converter.frontends.keras.layers import activation
 from converter.ir.graph import Value
 from converter.ops import registry
+from converter.ops.recurrent import CELLS as IR_CELLS
+from converter.ops.recurrent import Cell
 
-# cell class -> (IR op, gates per unit, state names)
-CELLS = {
-    "LSTMCell": ("LSTM", 4, ("h", "c")),
-    "GRUCell": ("GRU", 3, ("h",)),
-    "SimpleRNNCell": ("SimpleRNN", 1, ("h",)),
-}
+# Keras cell class -> the IR cell (op, gate count, states: converter/ops/recurrent.py)
+CELLS: dict[str, Cell] = {"LSTMCell": IR_CELLS["lstm"], "GRUCell": IR_CELLS["gru"],
+                          "SimpleRNNCell": IR_CELLS["rnn"]}
 LAYER_CELLS = {"LSTM": "LSTMCell", "GRU": "GRUCell", "SimpleRNN": "SimpleRNNCell"}
 
 
@@ -68,8 +67,9 @@ def _weight_count(cell: str, cfg: dict) -> int:
 
 
 def _cell_weights(lc: LayerCall, cell: str, cfg: dict, weights: list, d: int, tag: str) -> list:
-    """[W, U, b, rb] constants for the IR op (rb only for GRU), shapes checked against the config."""
-    op, gates, _ = CELLS[cell]
+    """The cell's weight inputs (W, U, b, and GRU's rb) as constants, shapes checked against the config."""
+    desc = CELLS[cell]
+    op, gates = desc.op, desc.n_gates
     h = int(cfg["units"])
     sub = lc.sub(lc.class_name, lc.name, cfg, weights, [], [])
     w = lc.const(f"{tag}kernel", sub.weight(0, (d, gates * h), "kernel"))
@@ -81,7 +81,8 @@ def _cell_weights(lc: LayerCall, cell: str, cfg: dict, weights: list, d: int, ta
             b, rb = lc.const(f"{tag}bias", both[0]), lc.const(f"{tag}recurrent_bias", both[1])
         else:
             b = lc.const(f"{tag}bias", sub.weight(2, (gates * h,), "bias"))
-    return [w, u, b] + ([rb] if op == "GRU" else [])
+    given = {"W": w, "U": u, "b": b, "rb": rb}
+    return [given[name] for name in desc.weights]
 
 
 def _cell_attrs(lc: LayerCall, op: str, cfg: dict, return_sequences: bool, go_backwards: bool,
@@ -120,7 +121,7 @@ def run_layer(lc: LayerCall, cls: str, cfg: dict, weights: list, x: Value, mask:
     if len(weights) != sum(counts):
         raise lc.error(f"expected {sum(counts)} weights for {len(cells)} cell(s), the file holds "
                        f"{len(weights)}; the file's weights do not match its config")
-    n_states = sum(len(CELLS[c][2]) for c, _ in cells)
+    n_states = sum(len(CELLS[c].states) for c, _ in cells)
     if opts.stateful and init:
         raise lc.error("a stateful layer called with initial_state is not supported")
     if init and len(init) != n_states:
@@ -129,7 +130,7 @@ def run_layer(lc: LayerCall, cls: str, cfg: dict, weights: list, x: Value, mask:
     seq_mask = mask
     for i, (cell, ccfg) in enumerate(cells):
         last = i == len(cells) - 1
-        op, _, state_names = CELLS[cell]
+        op, state_names = CELLS[cell].op, CELLS[cell].states
         d = y.shape[-1]
         if not isinstance(d, int):
             raise lc.error(f"input feature size {d} is symbolic; it must be fixed")

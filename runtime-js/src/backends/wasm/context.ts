@@ -135,12 +135,8 @@ export class WasmContext implements BackendContext {
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
     if (!this.laidOut) throw new Error("wasm run() before bind(): the memory slots are not laid out");
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
-      // The runner passes program.steps, whose argument lists line up by index; others are looked up.
-      const args = steps === program.steps ? this.stepArgs[i]! : this.stepArgs[program.steps.indexOf(step)]!;
-      this.kernelFns[step.kernel]!.apply(null, args);
-    }
+    if (steps !== program.steps) throw new Error("the wasm context runs only the bundle's own step list");
+    for (let i = 0; i < steps.length; i++) this.kernelFns[steps[i]!.kernel]!.apply(null, this.stepArgs[i]!);
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {

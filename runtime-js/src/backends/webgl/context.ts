@@ -11,8 +11,8 @@
  *   - a texture is never sampled by the draw that renders into it: the converter gives a node's
  *     outputs other slots than its inputs, and recurrences ping-pong between two textures (`swap`).
  * A draw covers the rows of its output texture(s): the whole tensor, or for "block" kernels the rows
- * of block u_iter. Steps run in loops (see converter/backends/webgl/lower.py): dispatch is
- * (iterations, body length, 1).
+ * of block u_iter. Loops follow the Program's one encoding (../loop.ts): a kernel with meta.loop
+ * starts a body of `span` steps drawn `count` times with u_iter = 0, 1, ...; other steps draw once.
  */
 
 import { evaluateExpr } from "../../bundle/expr.js";
@@ -234,17 +234,20 @@ export class WebglContext implements BackendContext {
     this.canvas = null;
   }
 
-  /** Loops of draws for `dims`: a step with body k >= 1 starts a loop over it and the k-1 next steps. */
+  /** Loops of draws for `dims`: a step whose kernel has meta.loop starts a body of `span` steps. */
   private schedule(steps: readonly StepSpec[], dims: Dims): Loop[] {
     const loops: Loop[] = [];
     for (let i = 0; i < steps.length;) {
-      const body = evaluateExpr(steps[i]!.dispatch[1], dims);
-      if (body < 1 || i + body > steps.length) {
-        throw new Error(`step ${i} starts a loop of ${body} steps; the bundle has ${steps.length - i} left`);
+      const first = this.prepareDraw(steps[i]!, dims);
+      const loop = first.kernel.loop;
+      const span = loop ? loop.span : 1;
+      if (i + span > steps.length) {
+        throw new Error(`step ${i} starts a loop of ${span} steps; the bundle has ${steps.length - i} left`);
       }
-      const iterations = evaluateExpr(steps[i]!.dispatch[0], dims);
-      loops.push({ iterations, draws: steps.slice(i, i + body).map((s) => this.prepareDraw(s, dims)) });
-      i += body;
+      const iterations = loop ? first.params[first.kernel.spec.params.indexOf(loop.count)]! : 1;
+      const rest = steps.slice(i + 1, i + span).map((s) => this.prepareDraw(s, dims));
+      loops.push({ iterations, draws: [first, ...rest] });
+      i += span;
     }
     return loops;
   }

@@ -7,6 +7,8 @@
  */
 
 import type { KernelSpec } from "../../bundle/reader.js";
+import type { LoopMeta } from "../loop.js";
+import { kernelLoop } from "../loop.js";
 
 const VERTEX_SHADER = `#version 300 es
 void main() {
@@ -34,6 +36,8 @@ export interface GlKernel {
   region: "whole" | "block";
   /** Pairs of binding indices whose tensors trade places on odd iterations. */
   swap: [number, number][];
+  /** The loop this kernel starts (meta.loop), or null. */
+  loop: LoopMeta | null;
 }
 
 /** Compiles and links every kernel; throws naming the kernel and the driver's log on failure. */
@@ -104,5 +108,6 @@ function locate(gl: WebGL2RenderingContext, spec: KernelSpec, program: WebGLProg
     outN: gl.getUniformLocation(program, "u_out_n"),
     region: meta.region === "block" ? "block" : "whole",
     swap: meta.swap ?? [],
+    loop: kernelLoop(spec),
   };
 }

@@ -187,8 +187,11 @@ export class WebGpuContext implements BackendContext {
     this.device.queue.writeBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, data);
   }
 
-  async run(_steps: readonly StepSpec[], dims: Dims): Promise<void> {
+  async run(steps: readonly StepSpec[], dims: Dims): Promise<void> {
     const device = this.device;
+    if (steps !== this.requireProgram().steps) {
+      throw new Error("the webgpu context runs only the bundle's own step list (its plans are built per step)");
+    }
     this.bind(dims);
     device.pushErrorScope("validation");
     const encoder = device.createCommandEncoder({ label: "webloom run" });

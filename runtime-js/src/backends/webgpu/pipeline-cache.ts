@@ -7,17 +7,10 @@
  */
 
 import type { KernelSpec } from "../../bundle/reader.js";
+import type { LoopMeta } from "../loop.js";
+import { kernelLoop } from "../loop.js";
 import type { GpuBindGroupLayout, GpuComputePipeline, GpuDevice, GpuBindGroupLayoutEntry } from "./gpu-types.js";
 import { SHADER_STAGE_COMPUTE } from "./gpu-types.js";
-
-export interface LoopMeta {
-  /** The param set to the iteration number. */
-  index: string;
-  /** The param whose value is the number of iterations. */
-  count: string;
-  /** How many consecutive steps, this one first, are repeated together. */
-  span: number;
-}
 
 export interface CompiledKernel {
   spec: KernelSpec;
@@ -28,16 +21,6 @@ export interface CompiledKernel {
 }
 
 const caches = new WeakMap<GpuDevice, Map<string, Promise<CompiledKernel>>>();
-
-export function kernelLoop(spec: KernelSpec): LoopMeta | null {
-  const loop = spec.meta["loop"] as LoopMeta | undefined;
-  if (!loop) return null;
-  if (!spec.params.includes(loop.index) || !spec.params.includes(loop.count) || !(loop.span >= 1)) {
-    throw new Error(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
-      `(${spec.params.join(", ")}) and a span >= 1`);
-  }
-  return loop;
-}
 
 function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boolean): GpuBindGroupLayoutEntry[] {
   const entries: GpuBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({

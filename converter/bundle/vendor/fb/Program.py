@@ -69,7 +69,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.IOSpec import IOSpec
+            from converter.bundle.vendor.fb.IOSpec import IOSpec
             obj = IOSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -94,7 +94,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.IOSpec import IOSpec
+            from converter.bundle.vendor.fb.IOSpec import IOSpec
             obj = IOSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -119,7 +119,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.TensorSpec import TensorSpec
+            from converter.bundle.vendor.fb.TensorSpec import TensorSpec
             obj = TensorSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -144,7 +144,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.SlotSpec import SlotSpec
+            from converter.bundle.vendor.fb.SlotSpec import SlotSpec
             obj = SlotSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -169,7 +169,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.KernelSpec import KernelSpec
+            from converter.bundle.vendor.fb.KernelSpec import KernelSpec
             obj = KernelSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -194,7 +194,7 @@ class Program(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.StepSpec import StepSpec
+            from converter.bundle.vendor.fb.StepSpec import StepSpec
             obj = StepSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -372,11 +372,11 @@ def ProgramEnd(builder):
 def End(builder):
     return ProgramEnd(builder)
 
-import converter.bundle.fb.IOSpec
-import converter.bundle.fb.KernelSpec
-import converter.bundle.fb.SlotSpec
-import converter.bundle.fb.StepSpec
-import converter.bundle.fb.TensorSpec
+import converter.bundle.vendor.fb.IOSpec
+import converter.bundle.vendor.fb.KernelSpec
+import converter.bundle.vendor.fb.SlotSpec
+import converter.bundle.vendor.fb.StepSpec
+import converter.bundle.vendor.fb.TensorSpec
 try:
     from typing import List
 except:
@@ -402,12 +402,12 @@ class ProgramT(object):
         self.backend = backend  # type: Optional[str]
         self.graphName = graphName  # type: Optional[str]
         self.symbols = symbols  # type: Optional[List[Optional[str]]]
-        self.inputs = inputs  # type: Optional[List[converter.bundle.fb.IOSpec.IOSpecT]]
-        self.outputs = outputs  # type: Optional[List[converter.bundle.fb.IOSpec.IOSpecT]]
-        self.tensors = tensors  # type: Optional[List[converter.bundle.fb.TensorSpec.TensorSpecT]]
-        self.slots = slots  # type: Optional[List[converter.bundle.fb.SlotSpec.SlotSpecT]]
-        self.kernels = kernels  # type: Optional[List[converter.bundle.fb.KernelSpec.KernelSpecT]]
-        self.steps = steps  # type: Optional[List[converter.bundle.fb.StepSpec.StepSpecT]]
+        self.inputs = inputs  # type: Optional[List[converter.bundle.vendor.fb.IOSpec.IOSpecT]]
+        self.outputs = outputs  # type: Optional[List[converter.bundle.vendor.fb.IOSpec.IOSpecT]]
+        self.tensors = tensors  # type: Optional[List[converter.bundle.vendor.fb.TensorSpec.TensorSpecT]]
+        self.slots = slots  # type: Optional[List[converter.bundle.vendor.fb.SlotSpec.SlotSpecT]]
+        self.kernels = kernels  # type: Optional[List[converter.bundle.vendor.fb.KernelSpec.KernelSpecT]]
+        self.steps = steps  # type: Optional[List[converter.bundle.vendor.fb.StepSpec.StepSpecT]]
         self.module = module  # type: Optional[List[int]]
         self.meta = meta  # type: Optional[str]
 
@@ -448,7 +448,7 @@ class ProgramT(object):
                 if program.Inputs(i) is None:
                     self.inputs.append(None)
                 else:
-                    iOSpec_ = converter.bundle.fb.IOSpec.IOSpecT.InitFromObj(program.Inputs(i))
+                    iOSpec_ = converter.bundle.vendor.fb.IOSpec.IOSpecT.InitFromObj(program.Inputs(i))
                     self.inputs.append(iOSpec_)
         if not program.OutputsIsNone():
             self.outputs = []
@@ -456,7 +456,7 @@ class ProgramT(object):
                 if program.Outputs(i) is None:
                     self.outputs.append(None)
                 else:
-                    iOSpec_ = converter.bundle.fb.IOSpec.IOSpecT.InitFromObj(program.Outputs(i))
+                    iOSpec_ = converter.bundle.vendor.fb.IOSpec.IOSpecT.InitFromObj(program.Outputs(i))
                     self.outputs.append(iOSpec_)
         if not program.TensorsIsNone():
             self.tensors = []
@@ -464,7 +464,7 @@ class ProgramT(object):
                 if program.Tensors(i) is None:
                     self.tensors.append(None)
                 else:
-                    tensorSpec_ = converter.bundle.fb.TensorSpec.TensorSpecT.InitFromObj(program.Tensors(i))
+                    tensorSpec_ = converter.bundle.vendor.fb.TensorSpec.TensorSpecT.InitFromObj(program.Tensors(i))
                     self.tensors.append(tensorSpec_)
         if not program.SlotsIsNone():
             self.slots = []
@@ -472,7 +472,7 @@ class ProgramT(object):
                 if program.Slots(i) is None:
                     self.slots.append(None)
                 else:
-                    slotSpec_ = converter.bundle.fb.SlotSpec.SlotSpecT.InitFromObj(program.Slots(i))
+                    slotSpec_ = converter.bundle.vendor.fb.SlotSpec.SlotSpecT.InitFromObj(program.Slots(i))
                     self.slots.append(slotSpec_)
         if not program.KernelsIsNone():
             self.kernels = []
@@ -480,7 +480,7 @@ class ProgramT(object):
                 if program.Kernels(i) is None:
                     self.kernels.append(None)
                 else:
-                    kernelSpec_ = converter.bundle.fb.KernelSpec.KernelSpecT.InitFromObj(program.Kernels(i))
+                    kernelSpec_ = converter.bundle.vendor.fb.KernelSpec.KernelSpecT.InitFromObj(program.Kernels(i))
                     self.kernels.append(kernelSpec_)
         if not program.StepsIsNone():
             self.steps = []
@@ -488,7 +488,7 @@ class ProgramT(object):
                 if program.Steps(i) is None:
                     self.steps.append(None)
                 else:
-                    stepSpec_ = converter.bundle.fb.StepSpec.StepSpecT.InitFromObj(program.Steps(i))
+                    stepSpec_ = converter.bundle.vendor.fb.StepSpec.StepSpecT.InitFromObj(program.Steps(i))
                     self.steps.append(stepSpec_)
         if not program.ModuleIsNone():
             if np is None:

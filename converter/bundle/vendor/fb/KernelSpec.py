@@ -56,7 +56,7 @@ class KernelSpec(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from converter.bundle.fb.Binding import Binding
+            from converter.bundle.vendor.fb.Binding import Binding
             obj = Binding()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -99,7 +99,7 @@ class KernelSpec(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             x = o + self._tab.Pos
-            from converter.bundle.fb.Workgroup import Workgroup
+            from converter.bundle.vendor.fb.Workgroup import Workgroup
             obj = Workgroup()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -178,8 +178,8 @@ def KernelSpecEnd(builder):
 def End(builder):
     return KernelSpecEnd(builder)
 
-import converter.bundle.fb.Binding
-import converter.bundle.fb.Workgroup
+import converter.bundle.vendor.fb.Binding
+import converter.bundle.vendor.fb.Workgroup
 try:
     from typing import List, Optional
 except:
@@ -201,9 +201,9 @@ class KernelSpecT(object):
         self.name = name  # type: Optional[str]
         self.entry = entry  # type: Optional[str]
         self.source = source  # type: Optional[str]
-        self.bindings = bindings  # type: Optional[List[converter.bundle.fb.Binding.BindingT]]
+        self.bindings = bindings  # type: Optional[List[converter.bundle.vendor.fb.Binding.BindingT]]
         self.params = params  # type: Optional[List[Optional[str]]]
-        self.workgroup = workgroup  # type: Optional[converter.bundle.fb.Workgroup.WorkgroupT]
+        self.workgroup = workgroup  # type: Optional[converter.bundle.vendor.fb.Workgroup.WorkgroupT]
         self.meta = meta  # type: Optional[str]
 
     @classmethod
@@ -242,14 +242,14 @@ class KernelSpecT(object):
                 if kernelSpec.Bindings(i) is None:
                     self.bindings.append(None)
                 else:
-                    binding_ = converter.bundle.fb.Binding.BindingT.InitFromObj(kernelSpec.Bindings(i))
+                    binding_ = converter.bundle.vendor.fb.Binding.BindingT.InitFromObj(kernelSpec.Bindings(i))
                     self.bindings.append(binding_)
         if not kernelSpec.ParamsIsNone():
             self.params = []
             for i in range(kernelSpec.ParamsLength()):
                 self.params.append(kernelSpec.Params(i))
         if kernelSpec.Workgroup() is not None:
-            self.workgroup = converter.bundle.fb.Workgroup.WorkgroupT.InitFromObj(kernelSpec.Workgroup())
+            self.workgroup = converter.bundle.vendor.fb.Workgroup.WorkgroupT.InitFromObj(kernelSpec.Workgroup())
         self.meta = kernelSpec.Meta()
         if self.meta is not None:
             self.meta = self.meta.decode('utf-8')

@@ -81,7 +81,7 @@ class IOSpec(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
         if o != 0:
             x = o + self._tab.Pos
-            from converter.bundle.fb.ValueRange import ValueRange
+            from converter.bundle.vendor.fb.ValueRange import ValueRange
             obj = ValueRange()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -154,7 +154,7 @@ def IOSpecEnd(builder):
 def End(builder):
     return IOSpecEnd(builder)
 
-import converter.bundle.fb.ValueRange
+import converter.bundle.vendor.fb.ValueRange
 try:
     from typing import List, Optional
 except:
@@ -178,7 +178,7 @@ class IOSpecT(object):
         self.dtype = dtype  # type: Optional[str]
         self.shape = shape  # type: Optional[List[Optional[str]]]
         self.role = role  # type: Optional[str]
-        self.validRange = validRange  # type: Optional[converter.bundle.fb.ValueRange.ValueRangeT]
+        self.validRange = validRange  # type: Optional[converter.bundle.vendor.fb.ValueRange.ValueRangeT]
         self.stateOf = stateOf  # type: Optional[str]
 
     @classmethod
@@ -217,7 +217,7 @@ class IOSpecT(object):
         if self.role is not None:
             self.role = self.role.decode('utf-8')
         if iospec.ValidRange() is not None:
-            self.validRange = converter.bundle.fb.ValueRange.ValueRangeT.InitFromObj(iospec.ValidRange())
+            self.validRange = converter.bundle.vendor.fb.ValueRange.ValueRangeT.InitFromObj(iospec.ValidRange())
         self.stateOf = iospec.StateOf()
         if self.stateOf is not None:
             self.stateOf = self.stateOf.decode('utf-8')

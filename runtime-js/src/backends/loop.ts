@@ -1,0 +1,29 @@
+/**
+ * The one loop encoding of a Program (docs/design.md section 4), read the same way by every backend:
+ * a kernel whose `meta.loop` is `{index, count, span}` starts a loop over its step and the `span - 1`
+ * steps after it, run `count` times, where `count` names the kernel param holding the number of
+ * iterations and `index` the param the runtime sets to 0, 1, ... for each iteration (WebGL: the
+ * `u_iter` uniform). Steps inside a body are ordinary steps.
+ */
+
+import type { KernelSpec } from "../bundle/reader.js";
+
+export interface LoopMeta {
+  /** The param set to the iteration number. */
+  index: string;
+  /** The param whose value is the number of iterations. */
+  count: string;
+  /** How many consecutive steps, this one first, are repeated together. */
+  span: number;
+}
+
+/** The kernel's loop, or null; throws naming the kernel when the metadata is malformed. */
+export function kernelLoop(spec: KernelSpec): LoopMeta | null {
+  const loop = spec.meta["loop"] as LoopMeta | undefined;
+  if (!loop) return null;
+  if (!spec.params.includes(loop.index) || !spec.params.includes(loop.count) || !(loop.span >= 1)) {
+    throw new Error(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
+      `(${spec.params.join(", ")}) and a span >= 1`);
+  }
+  return loop;
+}

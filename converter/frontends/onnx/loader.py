@@ -79,12 +79,10 @@ def _parse_file(onnx, path: Path):
 
 def _opset(model, where: str) -> int:
     versions = {o.domain: int(o.version) for o in model.opset_import}
-    others = sorted(d for d in versions if d not in DEFAULT_DOMAINS)
     used = {n.domain for n in model.graph.node} - set(DEFAULT_DOMAINS)
     if used:
         raise ConversionError(f"{where}: nodes of the custom domain(s) {', '.join(sorted(used))} cannot be "
                               f"converted (only standard ONNX ops); see {SUPPORTED_DOC}")
-    del others
     opset = max([versions.get(d, 0) for d in DEFAULT_DOMAINS] or [0])
     if opset == 0:
         raise ConversionError(f"{where}: the model imports no default-domain opset; the file looks damaged")

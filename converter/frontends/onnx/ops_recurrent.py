@@ -159,7 +159,7 @@ def _mask(n: NodeCall, x):
     """sequence_lens -> float32 mask [B, T] (None when absent or every row is full length)."""
     if not n.has(4):
         return None
-    batch, time = x.shape[0], x.shape[1]
+    time = x.shape[1]
     lens = n.static(4)
     if lens is not None:
         lens = np.asarray(lens).astype(np.int64).reshape(-1)
@@ -175,7 +175,6 @@ def _mask(n: NodeCall, x):
     lengths = n.value(4)
     if lengths.dtype != "int32":
         lengths = n.add1("Cast", [lengths], {"to": "int32"}, "lengths")
-    del batch
     return n.add1("LengthMask", [lengths, x], suffix="mask")
 
 

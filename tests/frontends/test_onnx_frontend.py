@@ -450,3 +450,17 @@ def test_malformed_attribute_is_one_line():
     node = helper.make_node("Softmax", ["x"], ["y"], axis="oops", name="s")
     with pytest.raises(ConversionError, match=r"node 's' \(Softmax\)"):
         from_onnx(_model([node], [x], [helper.make_tensor_value_info("y", F, None)]))
+
+
+@pytest.mark.parametrize("op,inits", [
+    ("ConstantOfShape", [("s", np.array([100000, 100000, 1000], np.int64))]),
+    ("Range", [("a", np.array(0, np.int64)), ("b", np.array(10 ** 12, np.int64)),
+               ("c", np.array(1, np.int64))]),
+    ("Expand", [("a", np.ones((1, 1), np.float32)), ("s", np.array([10 ** 6, 10 ** 6], np.int64))]),
+])
+def test_huge_conversion_time_tensors_are_refused(op, inits):
+    node = helper.make_node(op, [n for n, _ in inits], ["y"], name="big")
+    model = _model([node], [], [helper.make_tensor_value_info("y", F, None)], inits)
+    with pytest.raises(ConversionError, match=r"node 'big' .*would create a constant of shape") as e:
+        from_onnx(model)
+    _one_line(e)

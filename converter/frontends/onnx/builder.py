@@ -30,6 +30,9 @@ from converter.ops.common import OpError
 CONTROL_FLOW = {"Loop": "a loop whose trip count is data", "Scan": "a scan over a subgraph",
                 "If": "a branch on a run-time condition"}
 INT32 = (-2 ** 31, 2 ** 31)
+# The largest tensor conversion-time arithmetic may create (64 Mi elements): a model file asking for
+# more (ConstantOfShape, Expand, Tile, Range of a huge size) is refused instead of exhausting memory.
+MAX_FOLD_ELEMENTS = 1 << 26
 IR_DTYPE = {1: "float32", 6: "int32", 7: "int32", 9: "float32"}   # bool becomes float32 0/1
 
 
@@ -154,12 +157,25 @@ class NodeCall:
         return self.g.const(self.name(suffix), array, dtype)
 
 
+def check_fold_size(call: NodeCall, shape) -> None:
+    """Refuse a conversion-time tensor of ``shape`` (ints) that is negative or too large."""
+    count = 1
+    for d in shape:
+        if int(d) < 0:
+            raise call.error(f"negative dim in shape {tuple(shape)}")
+        count *= int(d)
+    if count > MAX_FOLD_ELEMENTS:
+        raise call.error(f"would create a constant of shape {tuple(shape)} ({count} elements, more than "
+                         f"{MAX_FOLD_ELEMENTS}); the model file is damaged or hostile")
+
+
 def to_value(call: NodeCall, x, suffix: str) -> Value:
     if isinstance(x, Value):
         return x
     if isinstance(x, Fill):
         if all(dims.is_static(d) for d in x.shape):
             shape = tuple(dims.evaluate(d, {}) for d in x.shape)
+            check_fold_size(call, shape)
             return call.const(np.broadcast_to(x.value, shape).copy(), suffix, x.dtype)
         raise call.error(f"a constant tensor of symbolic shape {dims.fmt_shape(x.shape)} is used as data "
                          "here; fix the free dims with --input-shape (input_shapes=)")
@@ -278,9 +294,31 @@ def _static_entry(x):
     return arr
 
 
+def _fold_output_shape(call: NodeCall):
+    """The output shape of the ops whose folded result can be far larger than their inputs."""
+    x = [np.asarray(a) if a is not None else None for a in call.inputs]
+    if call.op in ("Expand", "ConstantOfShape") and x[-1] is not None:
+        target = [int(d) for d in x[-1].reshape(-1)]
+        if call.op == "ConstantOfShape":
+            return target
+        return [max(a, b) for a, b in zip([1] * (len(target) - x[0].ndim) + list(x[0].shape),
+                                          [1] * (x[0].ndim - len(target)) + target)]
+    if call.op == "Tile" and len(x) > 1:
+        return [a * int(r) for a, r in zip(x[0].shape, x[1].reshape(-1))]
+    if call.op == "Range" and len(x) == 3 and all(a is not None and a.size == 1 for a in x):
+        start, limit, delta = (float(a.reshape(-1)[0]) for a in x)
+        if delta == 0:
+            raise call.error("Range with delta 0")
+        return [max(int(np.ceil((limit - start) / delta)), 0)]
+    return None
+
+
 def reference_fold(call: NodeCall) -> Optional[list]:
     """Evaluate a node on constants with the onnx package's reference implementation of its op."""
     from onnx import helper
+    shape = _fold_output_shape(call)
+    if shape is not None:
+        check_fold_size(call, shape)
     from onnx.reference import ReferenceEvaluator
     names = [f"i{k}" if x is not None else "" for k, x in enumerate(call.inputs)]
     outs = [f"o{k}" if o else "" for k, o in enumerate(call.node.output)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.frontends.onnx.builder import Fill, NodeCall, onnx_op
+from converter.frontends.onnx.builder import Fill, NodeCall, check_fold_size, onnx_op
 from converter.frontends.onnx.symbolic import as_shape, divide, is_symbolic, shape_array
 from converter.ir import dims
 from converter.ir.graph import Value
@@ -57,6 +57,7 @@ def constant_of_shape(n: NodeCall):
     value = np.zeros(1, np.float32) if n.attrs["value"] is None else numpy_helper.to_array(n.attrs["value"])
     target = as_shape(n.need_static(0, "shape"))
     if all(isinstance(d, int) for d in target):
+        check_fold_size(n, target)
         return [np.full(target, value.reshape(-1)[0], dtype=value.dtype)]
     dtype = "float32" if value.dtype.kind in "fb" else "int32"
     return [Fill(target, value.reshape(-1)[0], dtype)]

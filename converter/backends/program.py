@@ -141,12 +141,14 @@ class Program:
     weights: bytes = b""                           # every weight WEIGHT_ALIGN-aligned in it
     module: bytes = b""                            # backend-level code (the compiled wasm module)
     meta: dict = field(default_factory=dict)       # JSON data
+    module_relaxed: bytes = b""                    # wasm: `module` built with relaxed SIMD (FMA), optional
 
     def __post_init__(self):
         for name in ("symbols", "inputs", "outputs", "tensors", "slots", "kernels", "steps"):
             setattr(self, name, list(getattr(self, name)))
         self.weights = bytes(self.weights)
         self.module = bytes(self.module)
+        self.module_relaxed = bytes(self.module_relaxed)
 
     def validate(self) -> "Program":
         """Raise ProgramError naming the first part that does not fit; return self."""

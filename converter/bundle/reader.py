@@ -59,14 +59,15 @@ def _step(s) -> prog.StepSpec:
 
 
 def _program(root, weights: bytes) -> prog.Program:
-    module = root.module
+    module, relaxed = root.module, root.moduleRelaxed
     return prog.Program(
         backend=root.backend, graph_name=root.graphName, symbols=_texts(root.symbols),
         inputs=[_io(t) for t in _list(root.inputs)], outputs=[_io(t) for t in _list(root.outputs)],
         tensors=[_tensor(t) for t in _list(root.tensors)],
         slots=[prog.SlotSpec(s.id, _texts(s.sizes)) for s in _list(root.slots)],
         kernels=[_kernel(k) for k in _list(root.kernels)], steps=[_step(s) for s in _list(root.steps)],
-        weights=weights, module=bytes(module) if module is not None else b"", meta=_meta(root.meta))
+        weights=weights, module=bytes(module) if module is not None else b"", meta=_meta(root.meta),
+        module_relaxed=bytes(relaxed) if relaxed is not None else b"")
 
 
 def decode_bundle(data) -> prog.Program:

@@ -68,10 +68,12 @@ def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
         tensors=[_tensor(t) for t in p.tensors],
         slots=[fb_slot.SlotSpecT(id=s.id, sizes=list(s.sizes)) for s in p.slots],
         kernels=[_kernel(k) for k in p.kernels], steps=[_step(s) for s in p.steps],
-        module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta))
+        module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta),
+        moduleRelaxed=np.frombuffer(p.module_relaxed, dtype=np.uint8) if p.module_relaxed else None)
     if weight_encodings is not None:
         root.weightEncodings, root.weightsLength = weight_encodings, len(p.weights)
-    builder = flatbuffers.Builder(1024 + len(p.module) + sum(len(k.source) for k in p.kernels))
+    size = len(p.module) + len(p.module_relaxed) + sum(len(k.source) for k in p.kernels)
+    builder = flatbuffers.Builder(1024 + size)
     builder.Finish(root.Pack(builder), file_identifier=fmt.FILE_IDENTIFIER)
     return bytes(builder.Output())
 

@@ -33,7 +33,8 @@ export const MODELS = {
                decoder: await load("./decoder/", { backendOrder }) };
     },
     wordOutput: "next_word",
-    /** Keras' own greedy caption of each sample picture (samples.json). */
+    /** Keras' greedy caption of each of the page's samples (samples.json, made by make_model.py). */
+    referenceFile: "samples.json",
     references: async (samples) => samples.samples.map((s) => s.keras),
     /** Runs the encoder on one image and sets the decoder's state from it. */
     async start({ encoder, decoder }, pixels) {
@@ -52,10 +53,10 @@ export const MODELS = {
       return runners;
     },
     wordOutput: "output",
-    /** Chainer's own greedy caption of each sample picture (chainer/samples.json, same order). */
+    /** Chainer's greedy caption of each of the page's samples (chainer/samples.json, made by train.py). */
+    referenceFile: "chainer/samples.json",
     async references() {
-      const own = await (await fetch("./chainer/samples.json")).json();
-      return own.samples.map((s) => s.chainer);
+      return (await (await fetch(`./${this.referenceFile}`)).json()).samples.map((s) => s.chainer);
     },
     async start({ encoder, prime, decoder }, pixels, size) {
       encoder.input("image").set(nchw(pixels, size));

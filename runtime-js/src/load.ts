@@ -100,9 +100,17 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   return makeRunner(context, program, []);
 }
 
+/** compile() and upload() times of the last successful prepare(), for Runner.loadStats. */
+const lastPrepare = new WeakMap<BackendContext, { compileMs: number; uploadMs: number }>();
+
 async function prepare(context: BackendContext, program: BundleProgram): Promise<string | null> {
-  return (await attempt(context, "compile", () => context.compile(program))) ??
-    (await attempt(context, "upload", () => context.upload(program.weights)));
+  const t0 = performance.now();
+  const failed = await attempt(context, "compile", () => context.compile(program));
+  if (failed) return failed;
+  const t1 = performance.now();
+  const failedUpload = await attempt(context, "upload", () => context.upload(program.weights));
+  lastPrepare.set(context, { compileMs: t1 - t0, uploadMs: performance.now() - t1 });
+  return failedUpload;
 }
 
 /** Runs one set-up phase; returns the failure reason (and frees the context) or null. */
@@ -121,5 +129,8 @@ function makeRunner(context: BackendContext, program: BundleProgram, reasons: Fa
     console.warn(`webloom: using backend ${context.name}; skipped ` +
       reasons.map((r) => `${r.backend} (${r.reason})`).join(", "));
   }
-  return new Runner(context, program, [...reasons]);
+  const runner = new Runner(context, program, [...reasons]);
+  const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
+  runner.loadStats = { ...times, pipelines: context.pipelines ?? null };
+  return runner;
 }

@@ -30,7 +30,9 @@ export interface FallbackReason {
  * What predict() accepts per input: a typed array of the input's dtype or plain numbers, optionally
  * with its concrete shape ({data, shape}) to bind symbolic dims such as batch and time.
  */
-export type Feed = HostArray | readonly number[] | { data: HostArray | readonly number[]; shape: number[] };
+// BigInt64Array: for int32 inputs only (int64 ids), converted with a range check (tensor.ts int64ToInt32).
+export type Feed = HostArray | BigInt64Array | readonly number[] |
+  { data: HostArray | BigInt64Array | readonly number[]; shape: number[] };
 
 export class Runner {
   readonly inputs: readonly InputHandle[];
@@ -68,6 +70,18 @@ export class Runner {
   /** The backend this runner uses: "webgpu", "webgl" or "wasm". */
   get backendName(): string {
     return this.context.name;
+  }
+
+  /**
+   * What load() spent setting this runner up: compile() (wasm module / WebGPU pipelines / WebGL programs)
+   * and upload() (weights) in ms, and the distinct GPU pipelines the model uses (null on wasm).
+   */
+  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null } =
+    { compileMs: 0, uploadMs: 0, pipelines: null };
+
+  /** Which build of the backend's code runs ("relaxed-simd" / "simd128" on wasm), "" when only one. */
+  get backendVariant(): string {
+    return this.context.variant ?? "";
   }
 
   /** The dims bound by the last run (a copy). */
@@ -205,10 +219,13 @@ export class Runner {
       this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
     }
     await this.context.run(this.program.steps, this.boundDims);
-    for (const output of this.outputs) {
-      const into = relayout ? output.prepare(this.boundDims) : output.view();
-      await this.context.read(output.info.tensor, into);
+    const reads = this.outputs.map((output) =>
+      ({ tensor: output.info.tensor, into: relayout ? output.prepare(this.boundDims) : output.view() }));
+    if (this.context.readMany) {
+      await this.context.readMany(reads);   // one round trip for all outputs, not one per output
+      return;
     }
+    for (const { tensor, into } of reads) await this.context.read(tensor, into);
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
@@ -316,12 +333,14 @@ function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
 }
 
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
-function isShaped(feed: Feed): feed is { data: HostArray | readonly number[]; shape: number[] } {
+function isShaped(feed: Feed): feed is { data: HostFeed | readonly number[]; shape: number[] } {
   return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
 }
 
-function toHostArray(feed: HostArray | readonly number[], info: IOInfo): HostArray {
-  if (!Array.isArray(feed)) return feed as HostArray;
+type HostFeed = HostArray | BigInt64Array;
+
+function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed {
+  if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
     const type = arrayTypeName(info.dtype);
     throw new Error(`input "${info.name}": expected integers for an ${type}, got fractions`);

@@ -68,12 +68,14 @@ test("expression cases shared with Python give the same values and messages", ()
 
 test("the fixture bundle reads as the Program the Python writer stored", () => {
   const program = parseBundle(fixtureBuffer());
-  const { weights, module, ...rest } = program;
-  const { weightsBase64, moduleBase64, ...want } = expected;
+  const { weights, module, moduleRelaxed, ...rest } = program;
+  const { weightsBase64, moduleBase64, moduleRelaxedBase64, ...want } = expected;
   assert.deepEqual(rest, want);
   assert.equal(Buffer.from(weights).toString("base64"), weightsBase64);
   assert.equal(Buffer.from(module).toString("base64"), moduleBase64);
   assert.ok(WebAssembly.validate(module), "the module bytes are the wasm module written");
+  assert.equal(Buffer.from(moduleRelaxed).toString("base64"), moduleRelaxedBase64);
+  assert.notEqual(moduleRelaxedBase64, moduleBase64);
 });
 
 test("weights are an aligned view into the file, usable as Float32Array without a copy", () => {

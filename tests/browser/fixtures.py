@@ -245,17 +245,20 @@ class Bundles:
         return self.run_page(page, bundle_dir, feeds, dims, backend_order).outputs
 
     def run_node(self, bundle_dir: Path, feeds: dict, dims: Optional[dict] = None,
-                 backend_order=("wasm",)) -> dict:
+                 backend_order=("wasm",), node_flags=(), variant: Optional[list] = None) -> dict:
+        """Outputs of a Node run (node ``node_flags``); ``variant``, a list, gets runner.backendVariant."""
         request = {"dir": str(bundle_dir), "webloom": str(bundle_dir / "webloom.js"),
                    "backendOrder": list(backend_order), "dims": dims, "inputs": _feeds_json(feeds)}
         req_path = bundle_dir / "request.json"
         req_path.write_text(json.dumps(request))
-        proc = subprocess.run(["node", str(NODE_RUN), str(req_path)], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(["node", *node_flags, str(NODE_RUN), str(req_path)], capture_output=True,
+                              text=True, timeout=120)
         result = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
         if proc.returncode != 0 or "error" in result:
             cause = result.get("error") or proc.stderr.strip()
             raise RuntimeError(f"node run of {bundle_dir} failed: {cause}")
+        if variant is not None:
+            variant.append(result.get("variant"))
         return {name: decode(values) for name, values in result["outputs"].items()}
 
     def call(self, page, bundle_dir: Path, body: str, *args):

@@ -50,41 +50,104 @@ def test_smoke_run_checks_webloom_and_every_peer():
     assert "swiftshader" in adapters.lower()
 
 
-def _fake_results(webloom_ok: bool) -> dict:
-    def row(runtime, backend, ms, ok=True, error=None):
+def _fake_results(webloom_ok: bool, cpu: str = "Test CPU 9000") -> dict:
+    def row(runtime, backend, times, ok=True, error=None):
+        ms = sorted(times)
         return {"runtime": runtime, "backend": backend, "ok": ok, "max_err": 1e-7 if ok else 0.3,
-                "median_ms": ms, "min_ms": ms, "runs": 30, "load_ms": 5.0, "bytes": 1100, "error": error}
-    rows = [row("webloom", "wasm", 0.5, webloom_ok, None if webloom_ok else "wrong output: max error 3e-01"),
-            row("webloom", "webgl", None, False, "not available: the converter has no webgl backend yet"),
-            row("ort", "wasm", 1.0), row("tfjs", "webgl", 100.0), row("onnxruntime", "cpu", 0.2)]
+                "times": times if ok else [], "median_ms": ms[len(ms) // 2] if ok else None,
+                "min_ms": ms[0] if ok else None, "runs": len(times) if ok else 0, "load_ms": 5.0,
+                "first_run_ms": 7.5, "bytes": 1100, "error": error}
+    # per-pair ort/webloom ratios 1.8, 2.0, 2.0, 2.2, 2.4: median 2.0, IQR 2.0-2.2
+    rows = [row("webloom", "wasm", [0.5] * 5, webloom_ok,
+                None if webloom_ok else "wrong output: max error 3e-01"),
+            row("webloom", "webgl", [], False, "not available: the converter has no webgl backend yet"),
+            row("ort", "wasm", [0.9, 1.0, 1.0, 1.1, 1.2]), row("tfjs", "webgl", [100.0] * 5),
+            row("onnxruntime", "cpu", [0.2] * 5)]
     return {"args": {"runs": 30, "budget_s": 15}, "started": "2026-01-01 00:00:00 UTC", "seconds": 1.0,
+            "machine": {"cpu": cpu, "cores": 2, "features": ["fma"], "l2": "2 MiB", "os": "Linux",
+                        "python": "3.11"},
             "browser": {"version": "156", "webgpu": "google swiftshader", "webgl": "SwiftShader",
-                        "flags": []},
+                        "flags": [], "hardwareConcurrency": 2},
             "models": {"m2": {"title": "M2 char", "twin_gap": 0.0, "raw_bytes": 1000, "rows": rows,
                               "problems": {}}}}
 
 
-def _report():
+def _bench(name: str):
     sys.path.insert(0, str(BENCH))
     try:
-        import report
+        return __import__(name)
     finally:
         sys.path.remove(str(BENCH))
-    return report
 
 
 def test_report_quotes_ratios_and_targets(tmp_path):
-    md_path, png_path = _report().write(_fake_results(True), tmp_path)
+    md_path, png_path = _bench("report").write(_fake_results(True), tmp_path)
     md = md_path.read_text()
-    assert "| Webloom wasm vs ORT-web wasm | 2.00x |" in md
+    assert "| Webloom wasm vs ORT-web wasm | 2.00x (2.00-2.20, n 5) |" in md
     assert "wasm >= 1.5x faster than ORT-web wasm: M2 2x met" in md
     assert "M2 2.5x **missed** by 25.0%" in md            # 0.5 ms vs native onnxruntime 0.2 ms: goal 2x
     assert "not available: the converter has no webgl backend yet" in md
     assert "SwiftShader: CPU emulation" in md
+    assert "## Test CPU 9000" in md and "CPU features: fma" in md
+    assert "| 5.000 | 7.500 | 1,100 |" in md               # load and first-run columns
+    assert png_path.name == "benchmarks-test-cpu-9000.png"
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_report_pairs_runs_rather_than_medians():
+    report = _bench("report")
+    # the machine slowed down during the peer's later runs: per-row medians say 2.5x, side-by-side pairs 1.5x
+    rows = [{"runtime": "webloom", "backend": "wasm", "ok": True, "median_ms": 2.0, "times": [1, 2, 4]},
+            {"runtime": "ort", "backend": "wasm", "ok": True, "median_ms": 5.0, "times": [1.5, 5, 6]}]
+    assert report.pair_ratios(rows, "wasm", "ort", "wasm") == {"median": 1.5, "q1": 1.5, "q3": 2.0, "n": 3}
+    legacy = [{**r, "times": None} for r in rows]                    # results from before the pairing
+    assert report.pair_ratios(legacy, "wasm", "ort", "wasm")["n"] == 0
+    assert report.speedup(legacy, "wasm", "ort", "wasm") == 2.5
+
+
+def test_report_keeps_one_section_per_machine(tmp_path):
+    report = _bench("report")
+    report.write(_fake_results(True, cpu="CPU A"), tmp_path)
+    report.write(_fake_results(True, cpu="CPU B"), tmp_path)
+    again = _fake_results(False, cpu="CPU A")       # a new run on machine A replaces A's section only
+    md = report.write(again, tmp_path)[0].read_text()
+    assert list(report.sections(md)) == ["CPU A", "CPU B"]
+    a, b = report.sections(md).values()
+    assert "**FAILED**: wrong output" in a and "**FAILED**" not in b
+    assert md.count("# Benchmarks") == 1
+
+
 def test_report_never_times_a_wrong_answer(tmp_path):
-    md = _report().write(_fake_results(False), tmp_path)[0].read_text()
+    md = _bench("report").write(_fake_results(False), tmp_path)[0].read_text()
     assert "**FAILED**: wrong output" in md
     assert "| Webloom wasm vs ORT-web wasm | n/a |" in md
+
+
+class _FakeRow:
+    def __init__(self, name, log, fail_at=None, slow=False):
+        self.name, self.log, self.fail_at = name, log, fail_at
+        self.info = {"ok": True, "slow": slow}
+
+    def run(self):
+        self.log.append(self.name)
+        if len(self.log) == self.fail_at:
+            raise RuntimeError("page crashed")
+        return 1.0
+
+
+def test_bench_alternates_rows_and_reverses_each_round():
+    run = _bench("run")
+    log = []
+    rows = [_FakeRow("A", log), _FakeRow("B", log), _FakeRow("C", log)]
+    times = run.alternate(rows, runs=4, budget_s=60)
+    assert "".join(log) == "ABCCBAABCCBA"
+    assert all(len(times[id(r)]) == 4 for r in rows)
+    log.clear()
+    crash = [_FakeRow("A", log), _FakeRow("B", log, fail_at=2)]   # B's page dies in round 0
+    times = run.alternate(crash, runs=3, budget_s=60)
+    assert "".join(log) == "ABAA" and times[id(crash[1])] == []
+    assert crash[1].info["error"] == "page failed while timing: page crashed"
+    log.clear()
+    slow = [_FakeRow("A", log, slow=True), _FakeRow("B", log)]    # past the budget: 1 run vs >= 3
+    run.alternate(slow, runs=10, budget_s=0)
+    assert "".join(log) == "ABBB"

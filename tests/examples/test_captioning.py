@@ -109,6 +109,19 @@ def picture(page) -> dict:
     return page.evaluate("window.webloomPicture")
 
 
+def check_page_beam_search(page, reference, starter: dict, backend: str) -> None:
+    """Beam search, width 3, chosen on the page: the samples' and the starter picture's hypotheses
+    against ``reference``'s numpy beam search (test_captioning_chainer.py uses it too)."""
+    page.evaluate("delete document.body.dataset.done")
+    page.select_option("#mode", "beam")
+    wait_done(page)
+    beams = page.evaluate("window.webloomResults")
+    for i, s in enumerate(SAMPLES["samples"]):
+        check_beams(beams["hypotheses"][i], reference.beam(s["pixels"]), f"sample {i} on {backend}")
+    check_beams(picture(page)["hypotheses"], reference.beam(starter["pixels"]), f"starter on {backend}")
+    assert page.eval_on_selector_all("#hypotheses tbody tr", "rows => rows.length") == WIDTH
+
+
 def test_shipped_files_are_small_and_the_model_is_trained():
     total = sum(p.stat().st_size for p in EXAMPLE.iterdir() if p.is_file())
     assert total < 2 * 1024 * 1024, f"examples/captioning holds {total} bytes"
@@ -131,15 +144,7 @@ def test_page_captions_like_the_reference(page, web_dir, http_server, backend, r
     assert result["captions"] == [s["keras"] for s in SAMPLES["samples"]]
     starter = picture(page)
     assert starter["caption"] == reference.sampled(starter["pixels"], 0, None) == "a big red circle"
-    # beam search, width 3: the samples and the picture against numpy's beam search
-    page.evaluate("delete document.body.dataset.done")
-    page.select_option("#mode", "beam")
-    wait_done(page)
-    beams = page.evaluate("window.webloomResults")
-    for i, s in enumerate(SAMPLES["samples"]):
-        check_beams(beams["hypotheses"][i], reference.beam(s["pixels"]), f"sample {i} on {backend}")
-    check_beams(picture(page)["hypotheses"], reference.beam(starter["pixels"]), f"starter on {backend}")
-    assert page.eval_on_selector_all("#hypotheses tbody tr", "rows => rows.length") == WIDTH
+    check_page_beam_search(page, reference, starter, backend)
     # upload a picture twice the model's size: the page resizes it to 32x32
     sample = np.array(SAMPLES["samples"][0]["pixels"], np.uint8).reshape(32, 32, 3)
     upload = tmp_path / "shape.png"

@@ -32,6 +32,8 @@ FIXTURE_JSON = HERE / "bundle_fixture.json"
 EXPR_CASES = json.loads((HERE / "expr_cases.json").read_text(encoding="utf-8"))["cases"]
 # the smallest valid WebAssembly module: magic + version
 EMPTY_WASM = b"\0asm\x01\0\0\0"
+# the relaxed-SIMD module slot: a valid module told apart from the plain one by a custom section "relaxed"
+RELAXED_WASM = EMPTY_WASM + b"\x00\x08\x07relaxed"
 
 
 def make_program(source_pad: int = 0) -> Program:
@@ -69,7 +71,7 @@ def make_program(source_pad: int = 0) -> Program:
         tensors=tensors,
         slots=[SlotSpec(0, ["4*batch*time"]), SlotSpec(1, ["32*batch"]), SlotSpec(2, ["32*batch*time"]),
                SlotSpec(3, ["32*batch"]), SlotSpec(4, ["32*batch", "max(32*batch, 64)"])],
-        kernels=kernels, steps=steps, weights=weights, module=EMPTY_WASM,
+        kernels=kernels, steps=steps, weights=weights, module=EMPTY_WASM, module_relaxed=RELAXED_WASM,
         meta={"source": "keras 3.15", "layers": 3, "ratio": 0.5, "flags": [True, None]})
 
 
@@ -113,7 +115,8 @@ def ts_view(p: Program) -> dict:
         "steps": [{"kernel": s.kernel, "tensors": s.tensors, "params": s.params, "dispatch": list(s.dispatch)}
                   for s in p.steps],
         "meta": p.meta, "weightsBase64": base64.b64encode(p.weights).decode(),
-        "moduleBase64": base64.b64encode(p.module).decode()}
+        "moduleBase64": base64.b64encode(p.module).decode(),
+        "moduleRelaxedBase64": base64.b64encode(p.module_relaxed).decode()}
 
 
 # ---- round trips ------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ def test_round_trip_bytes_and_file(tmp_path):
 def test_round_trip_minimal_program():
     p = Program("webgl", "empty", [], [], [], [], [], [], [])
     q = read_bundle(encode_bundle(p))
-    assert q == p and q.weights == b"" and q.module == b"" and q.meta == {}
+    assert q == p and q.weights == b"" and q.module == b"" and q.module_relaxed == b"" and q.meta == {}
 
 
 def test_encoding_is_deterministic():

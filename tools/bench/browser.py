@@ -1,6 +1,7 @@
 """The page side: a loopback HTTP server for the repository root and one headless Chromium session in
-which every browser row runs, each in a fresh page (so one runtime's globals, caches and GPU state never
-leak into another's numbers).
+which every browser row runs, each in its own page (so one runtime's globals, caches and GPU state never
+leak into another's numbers). A model's rows are open at the same time, so run.py can alternate their
+timed runs; Playwright launches Chromium without background-tab timer throttling.
 """
 
 from __future__ import annotations
@@ -51,13 +52,38 @@ def serve(root: Path):
         server.server_close()
 
 
-_RACE = """({spec, ms}) => Promise.race([window.benchRow(spec), new Promise((resolve) => setTimeout(
-  () => resolve({runtime: spec.runtime, backend: spec.backend, ok: false,
-                 error: `timed out after ${ms / 1000} s`}), ms))])"""
+_RACE = """({call, arg, ms}) => Promise.race([window[call](arg), new Promise((_, reject) => setTimeout(
+  () => reject(new Error(`timed out after ${ms / 1000} s`)), ms))])"""
+
+
+class PageRow:
+    """One row's page: `info` is what benchOpen reported (ok, max_err, load_ms, first_run_ms, ...);
+    run() times one run (ms) and raises RuntimeError when the page hangs or crashes."""
+
+    def __init__(self, page, spec: dict, timeout_s: float):
+        self.page, self.spec, self.timeout_ms = page, spec, timeout_s * 1e3
+        try:
+            # evaluate() itself never times out; the race bounds a row whose runtime hangs (awaits forever)
+            self.info = self._call("benchOpen", spec)
+        except RuntimeError as err:   # a hung or crashed page is that row's failure, not the run's
+            self.info = {"runtime": spec["runtime"], "backend": spec["backend"], "ok": False,
+                         "error": f"page failed: {err}"}
+
+    def _call(self, name: str, arg=None):
+        try:
+            return self.page.evaluate(_RACE, {"call": name, "arg": arg, "ms": self.timeout_ms})
+        except Exception as err:
+            raise RuntimeError(str(err).splitlines()[0]) from None
+
+    def run(self) -> float:
+        return float(self._call("benchRun"))
+
+    def close(self) -> None:
+        self.page.close()
 
 
 class Browser:
-    """One Chromium for the whole run; `row(spec)` opens a fresh page, runs benchRow(spec), closes it."""
+    """One Chromium for the whole run; `open(spec)` gives a PageRow in a fresh page."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url
@@ -92,13 +118,5 @@ class Browser:
         finally:
             page.close()
 
-    def row(self, spec: dict, timeout_s: float) -> dict:
-        page = self._page()
-        try:
-            # evaluate() itself never times out; the race bounds a row whose runtime hangs (awaits forever)
-            return page.evaluate(_RACE, {"spec": spec, "ms": timeout_s * 1e3})
-        except Exception as err:  # a hung or crashed page is that row's failure, not the run's
-            return {"runtime": spec["runtime"], "backend": spec["backend"], "ok": False,
-                    "error": f"page failed: {str(err).splitlines()[0]}"}
-        finally:
-            page.close()
+    def open(self, spec: dict, timeout_s: float) -> PageRow:
+        return PageRow(self._page(), spec, timeout_s)

@@ -1,8 +1,8 @@
 """The native ceilings, in this Python process: Keras 3 (a tf.function on TensorFlow's CPU kernels) and
 onnxruntime's CPU provider on the same ONNX file the page runs.
 
-Each returns a row dict shaped like the page's (see page/bench.js `row`), so the report treats all rows
-alike: correctness first (`max_err` vs Keras' own eager outputs), then timings of runs that include
+Each returns a NativeRow shaped like browser.PageRow, so run.py alternates native and page rows alike:
+correctness first (`max_err` vs Keras' own eager outputs), then one timed run at a time, each including
 reading the output back into numpy.
 """
 
@@ -26,24 +26,37 @@ def rel_err(got, want) -> float:
     return float(np.max(np.abs(got - want) / (1.0 + np.abs(want)))) if got.size else 0.0
 
 
-def timed(fn, runs: int, budget_s: float) -> list:
-    """Per-run milliseconds of `runs` calls after one warm-up, stopping early (>= 3 runs) past budget_s."""
-    fn()
-    times, start = [], time.perf_counter()
-    for i in range(runs):
+class NativeRow:
+    """A native row shaped like browser.PageRow: `info` from opening and checking it (the check is the
+    first run), run() times one run in ms (per generated character for M5), after one warm-up run."""
+
+    def __init__(self, runtime: str, backend: str, err: float, load_ms: float, first_ms: float,
+                 nbytes: int, once, per: int = 1):
+        self.info = {"runtime": runtime, "backend": backend, "ok": err <= TOLERANCE, "max_err": err,
+                     "load_ms": load_ms, "first_run_ms": first_ms, "bytes": nbytes, "slow": False,
+                     "error": None if err <= TOLERANCE else f"wrong output: max error {err:.2e}"}
+        self._once, self._per = once, per
+        if self.info["ok"]:
+            once()
+
+    def run(self) -> float:
+        try:
+            return self._once() / self._per
+        except Exception as err:   # a runtime that breaks mid-way fails its row, not the whole bench
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise RuntimeError(f"{type(err).__name__}: {first}") from None
+
+    def close(self) -> None:
+        pass
+
+
+def _ms(fn):
+    """A function timing one call of fn in ms."""
+    def once():
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if i >= 2 and time.perf_counter() - start > budget_s:
-            break
-    return times
-
-
-def _row(runtime: str, backend: str, err: float, times: list, load_ms: float, nbytes: int, per: int = 1):
-    ms = [t / per for t in times]
-    return {"runtime": runtime, "backend": backend, "ok": err <= TOLERANCE, "max_err": err,
-            "median_ms": float(np.median(ms)) if ms else None, "min_ms": float(np.min(ms)) if ms else None,
-            "runs": len(ms), "load_ms": load_ms, "bytes": nbytes, "error": None}
+        return (time.perf_counter() - t0) * 1e3
+    return once
 
 
 def failed_row(runtime: str, backend: str, message: str) -> dict:
@@ -51,22 +64,24 @@ def failed_row(runtime: str, backend: str, message: str) -> dict:
             "min_ms": None, "runs": 0, "load_ms": None, "bytes": None, "error": message}
 
 
-def keras_row(built, model_path: Path, runs: int, budget_s: float) -> dict:
+def keras_row(built, model_path: Path) -> NativeRow:
     import keras
     import tensorflow as tf
     if built.generation:
-        return _keras_generation(built, model_path.parent / "model-step.keras", runs, budget_s)
+        return _keras_generation(built, model_path.parent / "model-step.keras")
     t0 = time.perf_counter()
     model = keras.models.load_model(model_path, compile=False)
     load_ms = (time.perf_counter() - t0) * 1e3
     x = tf.constant(built.x)
     fn = tf.function(lambda v: model(v, training=False))
+    t0 = time.perf_counter()
     err = rel_err(fn(x).numpy(), built.expected)
-    times = timed(lambda: fn(x).numpy(), runs, budget_s)
-    return _row("keras", "tf cpu", err, times, load_ms, model_path.stat().st_size)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    return NativeRow("keras", "tf cpu", err, load_ms, first_ms, model_path.stat().st_size,
+                     _ms(lambda: fn(x).numpy()))
 
 
-def _keras_generation(built, step_path: Path, runs: int, budget_s: float) -> dict:
+def _keras_generation(built, step_path: Path) -> NativeRow:
     """M5 natively: the stateful twin stepped one character per tf.function call."""
     import keras
     import tensorflow as tf
@@ -84,16 +99,11 @@ def _keras_generation(built, step_path: Path, runs: int, budget_s: float) -> dic
         model(prime, training=False)   # priming is not timed: the window runtimes have no such phase
         return _step_chars(fn, gen["step_first"])
 
+    t0 = time.perf_counter()
     probs, _ = generate()
-    err = rel_err(probs, gen["step_probs"])
-    times = []
-    for _ in range(runs + 1):
-        _, ms = generate()
-        times.append(ms)
-        if len(times) > 3 and sum(times[1:]) > budget_s * 1e3:
-            break
-    return _row("keras", "tf cpu", err, times[1:], load_ms, step_path.stat().st_size,
-                per=GEN_CHARS)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    return NativeRow("keras", "tf cpu", rel_err(probs, gen["step_probs"]), load_ms, first_ms,
+                     step_path.stat().st_size, lambda: generate()[1], per=GEN_CHARS)
 
 
 def _step_chars(fn, first: int):
@@ -109,10 +119,10 @@ def _step_chars(fn, first: int):
     return np.stack(probs), ms
 
 
-def ort_row(built, onnx_path: Path, runs: int, budget_s: float) -> dict:
+def ort_row(built, onnx_path: Path) -> NativeRow:
     import onnxruntime as ort
     opts = ort.SessionOptions()
-    # one thread, like every runtime in the page (no cross-origin isolation there, so no wasm threads)
+    # one thread, like every runtime in the page (Webloom's wasm has no threads yet)
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     t0 = time.perf_counter()
@@ -120,16 +130,17 @@ def ort_row(built, onnx_path: Path, runs: int, budget_s: float) -> dict:
     load_ms = (time.perf_counter() - t0) * 1e3
     name = session.get_inputs()[0].name
     size = onnx_path.stat().st_size
+    t0 = time.perf_counter()
     if built.generation:
         gen = built.generation
         run_window = lambda w: session.run(None, {name: w})[0]  # noqa: E731
         chars, probs = _window_chars(run_window, gen["seed"])
         err = rel_err(probs, gen["window_probs"]) if chars == gen["window_chars"] else float("inf")
-        times = timed(lambda: _window_chars(run_window, gen["seed"]), runs, budget_s)
-        return _row("onnxruntime", "cpu", err, times, load_ms, size, per=GEN_CHARS)
+        return NativeRow("onnxruntime", "cpu", err, load_ms, (time.perf_counter() - t0) * 1e3, size,
+                         _ms(lambda: _window_chars(run_window, gen["seed"])), per=GEN_CHARS)
     err = rel_err(session.run(None, {name: built.x})[0], built.expected)
-    times = timed(lambda: session.run(None, {name: built.x})[0], runs, budget_s)
-    return _row("onnxruntime", "cpu", err, times, load_ms, size)
+    return NativeRow("onnxruntime", "cpu", err, load_ms, (time.perf_counter() - t0) * 1e3, size,
+                     _ms(lambda: session.run(None, {name: built.x})[0]))
 
 
 def _window_chars(run_window, seed: list):

@@ -1,14 +1,20 @@
-"""docs/benchmarks.md and docs/benchmarks.png from run.py's results: the rows per model, the ratios we
-quote (speedup = peer median / Webloom median, > 1 means Webloom is faster) and the issue's targets, each
-met or missed by how much. Only rows that passed the correctness check enter a ratio.
+"""docs/benchmarks.md and its chart from run.py's results: the rows per model, the ratios we quote and the
+issue's targets, each met or missed by how much. Only rows that passed the correctness check enter a ratio.
+
+A ratio is the median over pairs of runs taken side by side (run.py alternates the rows, run i of each row
+is in round i) of peer time / Webloom time, with the interquartile range of those per-pair ratios: > 1
+means Webloom is faster, and an IQR that straddles 1 means this machine cannot tell the two apart.
+docs/benchmarks.md keeps one section per machine (CPU model); a run replaces its machine's section only.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
+import machine
 import png
 
 COMPARISONS = [   # (label, webloom backend, peer runtime, peer backend, colour)
@@ -31,9 +37,39 @@ def find(rows: list, runtime: str, backend) -> dict | None:
     return None
 
 
-def speedup(rows: list, ours: str, runtime: str, backend) -> float | None:
+def pair_ratios(rows: list, ours: str, runtime: str, backend) -> dict | None:
+    """{median, q1, q3, n} of peer / Webloom time over paired runs; rows without per-run times (results
+    written before the bench alternated) give the ratio of medians with n = 0."""
     mine, peer = find(rows, "webloom", ours), find(rows, runtime, backend)
-    return peer["median_ms"] / mine["median_ms"] if mine and peer else None
+    if not mine or not peer:
+        return None
+    pairs = sorted(p / m for p, m in zip(peer.get("times") or [], mine.get("times") or []) if m > 0)
+    if not pairs:
+        value = peer["median_ms"] / mine["median_ms"]
+        return {"median": value, "q1": value, "q3": value, "n": 0}
+    return {"median": _quantile(pairs, 0.5), "q1": _quantile(pairs, 0.25), "q3": _quantile(pairs, 0.75),
+            "n": len(pairs)}
+
+
+def _quantile(sorted_values: list, q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on an already sorted list."""
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def speedup(rows: list, ours: str, runtime: str, backend) -> float | None:
+    stats = pair_ratios(rows, ours, runtime, backend)
+    return stats["median"] if stats else None
+
+
+def _ratio_cell(stats: dict | None) -> str:
+    if not stats:
+        return "n/a"
+    if not stats["n"]:
+        return f"{stats['median']:.2f}x"
+    return f"{stats['median']:.2f}x ({stats['q1']:.2f}-{stats['q3']:.2f}, n {stats['n']})"
 
 
 def _emulated(results: dict, backend: str) -> bool:
@@ -55,14 +91,18 @@ def _ms(value) -> str:
 
 def model_table(results: dict, key: str, model: dict) -> list:
     unit = "ms per generated character" if key == "m5" else "ms per run"
-    lines = [f"### {model['title']}", "",
+    lines = [f"#### {model['title']}", "",
              f"Raw float32 weights: {model['raw_bytes']:,} bytes. tf_keras twin vs Keras 3: max |diff| "
-             f"{model['twin_gap']:.1e}. Times in {unit}.", "",
-             "| runtime | backend | check (max err) | median | min | runs | load ms | bytes on disk |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             f"{model['twin_gap']:.1e}. Times in {unit}; first run: the check, the first whole run after "
+             "load (lazy compiles included).", "",
+             "| runtime | backend | check (max err) | median | min | runs | load ms | first run ms "
+             "| bytes on disk |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in model["rows"]:
         backend = row["backend"] + (" (SwiftShader: CPU emulation)" if _emulated(results, row["backend"])
                                     and row["runtime"] in ("webloom", "tfjs", "ort") else "")
+        if row.get("variant"):
+            backend += f" ({row['variant']})"      # which wasm module ran: relaxed-simd (FMA) or simd128
         if key == "m5" and row["runtime"] == "webloom":
             backend += ", stateful step()"
         elif key == "m5":
@@ -70,20 +110,19 @@ def model_table(results: dict, key: str, model: dict) -> list:
         nbytes = f"{row['bytes']:,}" if row.get("bytes") else ""
         lines.append(f"| {RUNTIME_NAMES.get(row['runtime'], row['runtime'])} | {backend} | {_status(row)} | "
                      f"{_ms(row.get('median_ms'))} | {_ms(row.get('min_ms'))} | {row.get('runs') or ''} | "
-                     f"{_ms(row.get('load_ms'))} | {nbytes} |")
+                     f"{_ms(row.get('load_ms'))} | {_ms(row.get('first_run_ms'))} | {nbytes} |")
     return lines + [""]
 
 
 def ratio_table(results: dict) -> list:
     keys = list(results["models"])
-    lines = ["## Ratios (speedup = peer median / Webloom median; > 1: Webloom faster)", "",
+    lines = ["### Ratios (median of per-pair peer / Webloom times (IQR, pairs); > 1: Webloom faster)", "",
              "| comparison | " + " | ".join(k.upper() for k in keys) + " |",
              "|---|" + "---:|" * len(keys)]
     for label, ours, runtime, backend, _ in COMPARISONS:
         cells = []
         for key in keys:
-            value = speedup(results["models"][key]["rows"], ours, runtime, backend)
-            cells.append(f"{value:.2f}x" if value else "n/a")
+            cells.append(_ratio_cell(pair_ratios(results["models"][key]["rows"], ours, runtime, backend)))
         lines.append(f"| Webloom {label} | " + " | ".join(cells) + " |")
     return lines + ["", "n/a: one side did not run, is not available, or failed its check. M5 compares "
                     "Webloom's stateful step() (one character in per call) with the peers re-feeding the "
@@ -113,7 +152,7 @@ def targets(results: dict) -> list:
         native[k] = 1 / s if s else None
     gpu = {k: speedup(m["rows"], "webgpu", "ort", "webgpu") for k, m in ms.items()}
     gl = {k: speedup(m["rows"], "webgl", "tfjs", "webgl") for k, m in ms.items()}
-    lines = ["## Targets (goals, not gates)", "",
+    lines = ["### Targets (goals, not gates; met only when met on every machine in this file)", "",
              _target("wasm >= 1.5x faster than ORT-web wasm", wasm_ort, 1.5, True),
              _target("wasm within 2x of native onnxruntime (Webloom / onnxruntime time)", native, 2.0, False),
              _target("webgpu >= 3x faster than ORT-web webgpu", gpu, 3.0, True),
@@ -130,23 +169,39 @@ def targets(results: dict) -> list:
     return lines + [""]
 
 
+TITLE = "# Benchmarks: Webloom vs TensorFlow.js vs ONNX Runtime Web vs native"
+INTRO = ("Generated by `bash tools/bench/run.sh` (tools/bench/run.py); do not edit by hand. One section per "
+         "machine (CPU model) the bench ran on: a run replaces its own machine's section and keeps the "
+         "others. A target counts as met only when it is met on every machine below.")
+SECTION = re.compile(r"<!-- machine: (.*?) -->\n(.*?)<!-- end machine -->\n?", re.S)
+
+
+def machine_of(results: dict) -> dict:
+    """results['machine'] (run.py records it); older results: this process's CPU."""
+    return results.get("machine") or {"cpu": _cpu_name(), "cores": os.cpu_count(), "features": [],
+                                      "os": f"{platform.system()} {platform.release()}",
+                                      "python": platform.python_version()}
+
+
 def header(results: dict) -> list:
     b = results.get("browser", {})
-    cpu = _cpu_name()
+    m = machine_of(results)
     a = results["args"]
-    return ["# Benchmarks: Webloom vs TensorFlow.js vs ONNX Runtime Web vs native", "",
-            "Generated by `bash tools/bench/run.sh` (tools/bench/run.py); do not edit by hand.", "",
+    extra = "".join(f", {k} {m[k]}" for k in ("l2", "hypervisor") if m.get(k))
+    features = ", ".join(m.get("features") or []) or "none of " + ", ".join(machine.FEATURES)
+    return [f"## {m['cpu']}", "",
             f"- Date: {results['started']}; whole run {results['seconds']:.0f} s",
-            f"- Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}",
+            f"- Machine: {m['cpu']}, {m['cores']} cores{extra}; CPU features: {features}; {m['os']}, "
+            f"Python {m['python']}; navigator.hardwareConcurrency {b.get('hardwareConcurrency', 'n/a')}",
             f"- Browser: Chromium {b.get('version', 'not run')} headless; WebGPU adapter: "
             f"{b.get('webgpu') or 'none'}; WebGL2 renderer: {b.get('webgl') or 'none'}",
             f"- Flags: `{' '.join(b.get('flags', []))}`",
             f"- Page cross-origin isolated (5 us timer): {b.get('crossOriginIsolated')}; every runtime "
             "single-threaded (ORT-web numThreads 1, TF.js wasm threads 1, native onnxruntime 1 thread)",
-            f"- Runs: batch 1, one warm-up after the check, then up to {a['runs']} timed runs per row, "
-            f"stopping past {a['budget_s']:g} s after >= 3 runs (after 1 run, with the check as warm-up, "
-            "when the check took over half that); each run includes reading the output back",
+            f"- Runs: batch 1; per model every row is opened and checked, warmed up once, then timed in "
+            f"rounds that alternate the rows (A B C, C B A, ...), up to {a['runs']} runs per row, a row "
+            f"stopping past {a['budget_s']:g} s of its own runs after >= 3 (after 1, with the check as "
+            "warm-up, when the check took over half that); each run includes reading the output back",
             "- Check: every row first compares its output with Keras 3's: max |got - want| / (1 + |want|) "
             "<= 1e-4; a row that fails is printed as FAILED and not timed",
             "- Peers: TF.js runs the tensorflowjs layers-model converted from a tf_keras twin with the same "
@@ -155,13 +210,7 @@ def header(results: dict) -> list:
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return machine.describe()["cpu"]
 
 
 def chart(results: dict, path: Path) -> Path:
@@ -171,16 +220,33 @@ def chart(results: dict, path: Path) -> Path:
             value = speedup(model["rows"], ours, runtime, backend)
             rows.append((f"{key} {label}", value, colour))
     note = "LOG2 AXIS. GPU ROWS ARE SWIFTSHADER (CPU EMULATION). " + str(results["started"])
-    title = "WEBLOOM SPEEDUP = PEER MEDIAN / WEBLOOM MEDIAN (>1: WEBLOOM FASTER)"
+    title = "WEBLOOM SPEEDUP = MEDIAN PAIRED PEER / WEBLOOM TIME (>1: WEBLOOM FASTER)"
     return png.bar_chart(rows, path, title, note)
 
 
-def write(results: dict, docs: Path) -> list:
-    docs.mkdir(parents=True, exist_ok=True)
-    lines = header(results) + ["![speedups](benchmarks.png)", ""] + ratio_table(results) + targets(results)
-    lines += ["## Rows", ""]
+def section(results: dict, chart_name: str) -> str:
+    lines = header(results) + [f"![speedups on this machine]({chart_name})", ""] + ratio_table(results)
+    lines += targets(results) + ["### Rows", ""]
     for key, model in results["models"].items():
         lines += model_table(results, key, model)
+    return "\n".join(lines)
+
+
+def sections(text: str) -> dict:
+    """{cpu: section body} of an existing benchmarks.md, in file order."""
+    return {cpu: body for cpu, body in SECTION.findall(text)}
+
+
+def write(results: dict, docs: Path) -> list:
+    """Writes this machine's section (and chart) into docs/benchmarks.md, keeping other machines'."""
+    docs.mkdir(parents=True, exist_ok=True)
+    cpu = machine_of(results)["cpu"]
+    png_path = docs / f"benchmarks-{machine.slug(cpu)}.png"
     md = docs / "benchmarks.md"
-    md.write_text("\n".join(lines))
-    return [md, chart(results, docs / "benchmarks.png")]
+    kept = sections(md.read_text()) if md.exists() else {}
+    kept[cpu] = section(results, png_path.name).rstrip("\n") + "\n"
+    body = [TITLE, "", INTRO, ""]
+    for name, text in kept.items():
+        body += [f"<!-- machine: {name} -->", text.rstrip("\n"), "<!-- end machine -->", ""]
+    md.write_text("\n".join(body))
+    return [md, chart(results, png_path)]

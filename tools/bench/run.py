@@ -13,6 +13,7 @@ ort, keras, onnxruntime) or runtime:backend pairs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ for path in (str(ROOT), str(HERE)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import machine  # noqa: E402
 import models  # noqa: E402
 import native  # noqa: E402
 
@@ -123,7 +125,7 @@ def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tupl
     mode = "infer" if key != "m5" else ("step" if runtime == "webloom" else "window")
     spec = {"runtime": runtime, "backend": backend, "mode": mode, "caseUrl": f"{rel}/case.json",
             "webloomUrl": "/" + (args.work / "webloom.js").relative_to(ROOT).as_posix(),
-            "runs": args.runs, "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE}
+            "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE}
     if runtime == "webloom":
         compiled = info["webloom"].get(backend)
         if compiled is None:
@@ -139,52 +141,101 @@ def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tupl
     return spec, info[what].parent if runtime == "tfjs" else info[what]
 
 
-def run_browser_rows(key: str, info: dict, rows: list, browser, args) -> list:
+def open_row(key: str, runtime: str, backend, info: dict, chromium, args):
+    """Opens and checks one row; returns its PageRow/NativeRow, or a failed row dict saying why not."""
     import exports
-    out = []
-    for runtime, backend in rows:
-        if runtime in NATIVE:
-            continue
-        spec, target = browser_spec(key, runtime, backend, info, args)
-        if isinstance(target, str):
-            row = native.failed_row(runtime, backend, target)
-        else:
-            row = browser.row(spec, timeout_s=args.budget_s * 4 + 240)
-            row["bytes"] = exports.folder_bytes(Path(target))
-        log(f"{key} {runtime}:{backend} {describe(row)}")
-        out.append(row)
-    return out
+    if runtime == "keras":
+        return _native(lambda: native.keras_row(info["built"], info["keras"]), "keras", "tf cpu")
+    if runtime == "onnxruntime":
+        if info.get("onnx") is None:
+            return native.failed_row("onnxruntime", "cpu", info["problems"].get("onnx", "no ONNX file"))
+        return _native(lambda: native.ort_row(info["built"], info["onnx"]), "onnxruntime", "cpu")
+    spec, target = browser_spec(key, runtime, backend, info, args)
+    if isinstance(target, str):
+        return native.failed_row(runtime, backend, target)
+    handle = chromium.open(spec, timeout_s=args.budget_s * 4 + 240)
+    handle.info["bytes"] = exports.folder_bytes(Path(target))
+    return handle
 
 
-def run_native_rows(key: str, info: dict, rows: list, args) -> list:
-    out = []
-    for runtime, _ in rows:
-        if runtime == "keras":
-            row = _native(lambda: native.keras_row(info["built"], info["keras"], args.runs, args.budget_s),
-                          "keras", "tf cpu")
-        elif runtime == "onnxruntime":
-            if info.get("onnx") is None:
-                row = native.failed_row("onnxruntime", "cpu", info["problems"].get("onnx", "no ONNX file"))
-            else:
-                row = _native(lambda: native.ort_row(info["built"], info["onnx"], args.runs, args.budget_s),
-                              "onnxruntime", "cpu")
-        else:
-            continue
-        log(f"{key} {runtime} {describe(row)}")
-        out.append(row)
-    return out
-
-
-def _native(fn, runtime: str, backend: str) -> dict:
+def _native(fn, runtime: str, backend: str):
     try:
         return fn()
     except Exception as err:
         return native.failed_row(runtime, backend, f"{type(err).__name__}: {str(err).splitlines()[0]}")
 
 
+def alternate(handles: list, runs: int, budget_s: float) -> dict:
+    """Times the rows in rounds: round r runs every row still going once, in the rows' order on even rounds
+    and reversed on odd ones (A B C, C B A, ...), so machine noise (a neighbour's burst, thermal drift) hits
+    every row alike and run i of two rows is a pair taken side by side. A row stops after `runs` runs, or
+    past budget_s of its own timed runs after >= 3 (1 for a row whose check took over half the budget).
+    Returns {id(handle): [ms per run]}; a row whose page dies mid-way gets an error and keeps its runs."""
+    times = {id(h): [] for h in handles}
+    spent = dict.fromkeys(times, 0.0)
+    active, rnd = list(handles), 0
+    while active:
+        for h in (active if rnd % 2 == 0 else active[::-1]):
+            t0 = time.perf_counter()
+            try:
+                times[id(h)].append(h.run())
+            except RuntimeError as err:
+                h.info.update(ok=False, error=f"page failed while timing: {err}")
+            spent[id(h)] += time.perf_counter() - t0
+        active = [h for h in active if h.info.get("ok") and not _finished(h, times[id(h)], spent[id(h)],
+                                                                            runs, budget_s)]
+        rnd += 1
+    return times
+
+
+def _finished(h, times: list, spent_s: float, runs: int, budget_s: float) -> bool:
+    least = 1 if h.info.get("slow") else 3
+    return len(times) >= runs or (len(times) >= least and spent_s > budget_s)
+
+
+def summarize(info: dict, times: list) -> dict:
+    """The report's row: what opening said, every timed run (for the pair ratios), median and min."""
+    ms = sorted(times)
+    mid = len(ms) // 2
+    median = (ms[mid] if len(ms) % 2 else (ms[mid - 1] + ms[mid]) / 2) if ms else None
+    return {**info, "times": list(times), "median_ms": median, "min_ms": ms[0] if ms else None,
+            "runs": len(ms)}
+
+
+def run_model(key: str, info: dict, rows: list, chromium, args) -> list:
+    """Opens every row of one model (all pages at once), alternates their timed runs, closes them."""
+    opened = []
+    for runtime, backend in rows:
+        handle = open_row(key, runtime, backend, info, chromium, args)
+        log(f"{key} {runtime}:{backend} opened: " + describe_open(handle))
+        opened.append(handle)
+    live = [h for h in opened if not isinstance(h, dict) and h.info.get("ok")]
+    times = alternate(live, args.runs, args.budget_s)
+    out = []
+    for h in opened:
+        if isinstance(h, dict):
+            out.append(h)
+            continue
+        row = summarize(h.info, times.get(id(h), []))
+        h.close()
+        log(f"{key} {row['runtime']}:{row['backend']} {describe(row)}")
+        out.append(row)
+    return out
+
+
+def describe_open(handle) -> str:
+    info = handle if isinstance(handle, dict) else handle.info
+    if info.get("error"):
+        return info["error"]
+    return (f"ok (max err {info['max_err']:.1e}), load {info['load_ms']:.0f} ms, "
+            f"first run {info['first_run_ms']:.1f} ms")
+
+
 def describe(row: dict) -> str:
     if row.get("error"):
         return row["error"]
+    if not row.get("runs"):
+        return "ok, no timed runs"
     return (f"ok (max err {row['max_err']:.1e}) median {row['median_ms']:.3f} ms, "
             f"min {row['min_ms']:.3f} ms, n={row['runs']}, load {row['load_ms']:.0f} ms")
 
@@ -204,16 +255,18 @@ def main(argv=None) -> int:
         results["models"][key] = {"title": models.MODELS[key].title, "twin_gap": infos[key]["twin_gap"],
                                   "raw_bytes": infos[key]["raw_bytes"], "rows": [],
                                   "problems": infos[key]["problems"]}
-    if any(r not in NATIVE for r, _ in args.rows):
-        import browser
-        snapshot_runtime(args.work)
-        with browser.serve(ROOT) as base, browser.Browser(base) as chromium:
+    results["machine"] = machine.describe()
+    with contextlib.ExitStack() as stack:
+        chromium = None
+        if any(r not in NATIVE for r, _ in args.rows):
+            import browser
+            snapshot_runtime(args.work)
+            base = stack.enter_context(browser.serve(ROOT))
+            chromium = stack.enter_context(browser.Browser(base))
             results["browser"] = {"version": chromium.version, **chromium.environment(),
                                   "flags": browser.FLAGS}
-            for key in args.models:
-                results["models"][key]["rows"] += run_browser_rows(key, infos[key], args.rows, chromium, args)
-    for key in args.models:
-        results["models"][key]["rows"] += run_native_rows(key, infos[key], args.rows, args)
+        for key in args.models:
+            results["models"][key]["rows"] = run_model(key, infos[key], args.rows, chromium, args)
     results["seconds"] = time.time() - started
     (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs:

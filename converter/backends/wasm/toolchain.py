@@ -1,5 +1,9 @@
 """Compiling the C module to WebAssembly: zig's clang (the ziglang wheel), or a system clang that has the
 wasm32 target. Modules are cached by a hash of source, compiler and flags in a user cache directory.
+
+Every model is built twice, in parallel: the plain SIMD module (runs everywhere with wasm SIMD) and a
+relaxed-SIMD one (the prelude's vmadd becomes f32x4.relaxed_madd: FMA where the CPU has it), which the
+runtime picks when WebAssembly.validate accepts relaxed SIMD.
 """
 
 from __future__ import annotations
@@ -45,25 +49,46 @@ def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+VARIANTS = {"simd128": [], "relaxed-simd": ["-mrelaxed-simd"]}   # module variant -> extra flags
+
+
 def compile_module(source: str, compiler: Optional[list] = None) -> bytes:
-    """The wasm bytes for C ``source`` (cached by content); a compile error names the first message."""
+    """The plain SIMD wasm bytes for C ``source`` (cached by content)."""
+    return compile_modules(source, compiler, ("simd128",))["simd128"]
+
+
+def compile_modules(source: str, compiler: Optional[list] = None, variants=tuple(VARIANTS)) -> dict:
+    """{variant: wasm bytes} for C ``source``, the missing ones compiled at the same time (cached by
+    content); a compile error names the first message."""
     compiler = compiler or find_compiler()
-    key = hashlib.sha256("\0".join([source, *compiler, *FLAGS]).encode()).hexdigest()[:24]
-    cached = cache_dir() / f"{key}.wasm"
-    if cached.exists():
-        return cached.read_bytes()
-    log.info("wasm backend: compiling with %s", " ".join(compiler))
-    with tempfile.TemporaryDirectory(prefix="webloom-wasm-") as tmp:
-        src, out = Path(tmp) / "model.c", Path(tmp) / "model.wasm"
-        src.write_text(source)
-        res = _run([*compiler, *FLAGS, str(src), "-o", str(out)])
-        if res.returncode != 0:
-            first = next((ln for ln in res.stderr.splitlines() if "error" in ln), res.stderr.strip()[:300])
-            raise ConversionError(f"wasm backend: the C compiler failed ({first}); this is a converter bug, "
-                                  f"please report it with the model")
-        data = out.read_bytes()
+    flags = {v: [*FLAGS, *VARIANTS[v]] for v in variants}
+    cached = {v: cache_dir() / (hashlib.sha256("\0".join([source, *compiler, *flags[v]]).encode())
+                                .hexdigest()[:24] + ".wasm") for v in variants}
+    todo = [v for v in variants if not cached[v].exists()]
+    if todo:
+        log.info("wasm backend: compiling %s with %s", ", ".join(todo), " ".join(compiler))
+        with tempfile.TemporaryDirectory(prefix="webloom-wasm-") as tmp:
+            src = Path(tmp) / "model.c"
+            src.write_text(source)
+            procs = {v: subprocess.Popen([*compiler, *flags[v], str(src), "-o", f"{tmp}/{v}.wasm"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                     for v in todo}
+            for v, proc in procs.items():
+                stderr = proc.communicate()[1]
+                _check(proc.returncode, stderr)
+                _store(cached[v], (Path(tmp) / f"{v}.wasm").read_bytes())
+    return {v: cached[v].read_bytes() for v in variants}
+
+
+def _check(returncode: int, stderr: str) -> None:
+    if returncode != 0:
+        first = next((ln for ln in stderr.splitlines() if "error" in ln), stderr.strip()[:300])
+        raise ConversionError(f"wasm backend: the C compiler failed ({first}); this is a converter bug, "
+                              f"please report it with the model")
+
+
+def _store(cached: Path, data: bytes) -> None:
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = cached.with_suffix(f".{os.getpid()}.tmp")
     tmp_path.write_bytes(data)
     os.replace(tmp_path, cached)    # atomic: parallel test workers may compile the same module
-    return data

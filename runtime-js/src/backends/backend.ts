@@ -20,6 +20,10 @@ export type HostArray = Float32Array | Int32Array;
 export interface BackendContext {
   /** The backend's name as used in backendOrder and in bundle file names (model.<name>.wlm). */
   readonly name: string;
+  /** Which build of the backend's code runs, when it has several (wasm: "relaxed-simd" or "simd128"). */
+  readonly variant?: string;
+  /** GPU backends: the distinct pipelines (WebGPU) / linked programs (WebGL) compile() built or reused. */
+  readonly pipelines?: number;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;
@@ -35,6 +39,8 @@ export interface BackendContext {
   run(steps: readonly StepSpec[], dims: Dims): Promise<void>;
   /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
   read(tensor: number, into: HostArray): Promise<void>;
+  /** Optional: read() of several tensors in one device round trip (WebGPU: one submit, maps at once). */
+  readMany?(reads: readonly { tensor: number; into: HostArray }[]): Promise<void>;
   /** Bytes of device/wasm memory the context holds now (for leak checks and diagnostics). */
   memoryBytes(): number;
   /** Frees what the context holds; the context is unusable afterwards. */

@@ -115,6 +115,8 @@ export interface BundleProgram {
   /** Backend-level code (the compiled wasm module), a view into the bundle's ArrayBuffer. */
   module: Uint8Array;
   meta: Record<string, unknown>;
+  /** wasm: the same module built with relaxed SIMD (FMA); empty when the bundle has none. */
+  moduleRelaxed: Uint8Array;
 }
 
 /** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
@@ -201,6 +203,7 @@ function readProgram(t: Table, weights: Uint8Array): BundleProgram {
     weights,
     module: t.bytes(9),
     meta: readJson(t.string(10), "program meta"),
+    moduleRelaxed: t.bytes(13),
   };
 }
 

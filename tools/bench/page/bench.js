@@ -1,8 +1,10 @@
-// One benchmark row in this page: open a runtime on a model, check its output against Keras', then time it.
+// One benchmark row in this page: open a runtime on a model, check its output against Keras', then time it
+// one run at a time, so run.py can alternate the rows of a model (A B C, C B A, ...) and pair their runs.
 //
-// run.py serves the repository root on 127.0.0.1 and calls benchRow(spec) in a fresh page per row, with
+// run.py serves the repository root on 127.0.0.1, opens one page per row (all rows of a model open at
+// once) and calls benchOpen(spec) in each, then benchRun() in turn, with
 //   spec = { runtime: "webloom" | "tfjs" | "ort", backend, mode: "infer" | "window" | "step",
-//            modelUrl, caseUrl, webloomUrl, runs, budgetMs, tolerance }
+//            modelUrl, caseUrl, webloomUrl, tolerance, budgetMs }
 // mode "infer" runs the model once per timed run; "window" and "step" generate GEN characters per timed
 // run (M5): "window" re-feeds the last 40 characters to the window model, "step" feeds one character to
 // Webloom's stateful step() after priming (not timed) with the seed text. Every timed run includes
@@ -15,25 +17,36 @@ const WINDOW = 40;
 /** Thrown when a runtime/backend pair cannot run in this browser or build; its row says "not available". */
 class NotAvailable extends Error {}
 
-export async function benchRow(spec) {
-  const row = { runtime: spec.runtime, backend: spec.backend, ok: false, max_err: null, median_ms: null,
-    min_ms: null, runs: 0, load_ms: null, error: null, detail: null };
+let openTask = null;
+
+/**
+ * Loads (load_ms), checks (the check is the first run: first_run_ms, whole run incl. lazy compiles) and,
+ * unless the check alone took over half the row's budget (SwiftShader TF.js webgpu: up to a minute per
+ * run), runs one warm-up. The row is ok only when the check passes; benchRun() then times one run.
+ */
+export async function benchOpen(spec) {
+  const row = { runtime: spec.runtime, backend: spec.backend, ok: false, max_err: null, load_ms: null,
+    first_run_ms: null, slow: false, error: null, detail: null };
+  openTask = null;
   try {
     const testCase = await (await fetch(spec.caseUrl, { cache: "no-store" })).json();
     const t0 = performance.now();
     const session = await OPENERS[spec.runtime](spec, testCase.input.dtype);
     row.load_ms = performance.now() - t0;
     row.detail = session.detail;
+    row.variant = session.variant ?? "";
     const task = TASKS[spec.mode](session, testCase);
     const checkStart = performance.now();
     row.max_err = await task.check();
-    const checkMs = performance.now() - checkStart;
+    row.first_run_ms = performance.now() - checkStart;
     row.ok = row.max_err <= spec.tolerance;
     if (!row.ok) {
       row.error = `wrong output: max error ${row.max_err.toExponential(2)} > ${spec.tolerance}`;
       return row;
     }
-    Object.assign(row, await timeRuns(task, spec.runs, spec.budgetMs, checkMs));
+    row.slow = row.first_run_ms > spec.budgetMs / 2;
+    if (!row.slow) await task.run();
+    openTask = task;
   } catch (err) {
     row.ok = false;
     const text = err instanceof Error ? err.message : String(err);
@@ -42,25 +55,10 @@ export async function benchRow(spec) {
   return row;
 }
 
-/**
- * One warm-up after the check, then up to `runs` timed runs, stopping past budgetMs after at least 3.
- * A row whose check alone took over half the budget (SwiftShader TF.js webgpu: up to a minute per run
- * on 2 busy cores) counts the check as its warm-up and stops past the budget after 1 run.
- */
-async function timeRuns(task, runs, budgetMs, checkMs) {
-  const slow = checkMs > budgetMs / 2;
-  if (!slow) await task.run();
-  const least = slow ? 1 : 3;
-  const times = [];
-  const start = performance.now();
-  for (let i = 0; i < runs; i++) {
-    times.push((await task.run()) / task.per);
-    if (i + 1 >= least && performance.now() - start > budgetMs) break;
-  }
-  const sorted = [...times].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median_ms: median, min_ms: sorted[0], runs: times.length };
+/** One timed run of the opened row: ms per run (per generated character for M5). */
+export async function benchRun() {
+  if (!openTask) throw new Error("benchRun before a successful benchOpen");
+  return (await openTask.run()) / openTask.per;
 }
 
 // ---- what a timed run does ---------------------------------------------------------------------------
@@ -188,7 +186,8 @@ const OPENERS = {
     const input = runner.inputs.find((h) => h.role === "data");
     const output = runner.outputs.find((h) => h.role === "data");
     return {
-      detail: `webloom ${runner.backendName}`,
+      detail: `webloom ${runner.backendName}; load: ${JSON.stringify(runner.loadStats ?? {})}`,
+      variant: runner.backendVariant ?? "",
       async infer(data) {
         input.set(data);
         await runner.run();
@@ -270,7 +269,8 @@ function loadScript(src) {
 
 /** What the report's header says about this browser: version and the adapters WebGPU/WebGL2 get. */
 export async function environment() {
-  const env = { userAgent: navigator.userAgent, webgpu: null, webgl: null,
+  const env = { userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency,
+    webgpu: null, webgl: null,
     crossOriginIsolated: globalThis.crossOriginIsolated === true };
   try {
     const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;

@@ -278,8 +278,35 @@ class Program(object):
             return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
         return -1
 
+    # Program
+    def ModuleRelaxed(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Program
+    def ModuleRelaxedAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Program
+    def ModuleRelaxedLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Program
+    def ModuleRelaxedIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        return o == 0
+
 def ProgramStart(builder):
-    builder.StartObject(13)
+    builder.StartObject(14)
 
 def Start(builder):
     ProgramStart(builder)
@@ -416,6 +443,18 @@ def ProgramAddWeightsLength(builder, weightsLength):
 def AddWeightsLength(builder, weightsLength):
     ProgramAddWeightsLength(builder, weightsLength)
 
+def ProgramAddModuleRelaxed(builder, moduleRelaxed):
+    builder.PrependUOffsetTRelativeSlot(13, flatbuffers.number_types.UOffsetTFlags.py_type(moduleRelaxed), 0)
+
+def AddModuleRelaxed(builder, moduleRelaxed):
+    ProgramAddModuleRelaxed(builder, moduleRelaxed)
+
+def ProgramStartModuleRelaxedVector(builder, numElems):
+    return builder.StartVector(1, numElems, 1)
+
+def StartModuleRelaxedVector(builder, numElems):
+    return ProgramStartModuleRelaxedVector(builder, numElems)
+
 def ProgramEnd(builder):
     return builder.EndObject()
 
@@ -451,6 +490,7 @@ class ProgramT(object):
         meta = None,
         weightEncodings = None,
         weightsLength = -1,
+        moduleRelaxed = None,
     ):
         self.backend = backend  # type: Optional[str]
         self.graphName = graphName  # type: Optional[str]
@@ -465,6 +505,7 @@ class ProgramT(object):
         self.meta = meta  # type: Optional[str]
         self.weightEncodings = weightEncodings  # type: Optional[List[converter.bundle.vendor.fb.WeightEncoding.WeightEncodingT]]
         self.weightsLength = weightsLength  # type: int
+        self.moduleRelaxed = moduleRelaxed  # type: Optional[List[int]]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -564,6 +605,13 @@ class ProgramT(object):
                     weightEncoding_ = converter.bundle.vendor.fb.WeightEncoding.WeightEncodingT.InitFromObj(program.WeightEncodings(i))
                     self.weightEncodings.append(weightEncoding_)
         self.weightsLength = program.WeightsLength()
+        if not program.ModuleRelaxedIsNone():
+            if np is None:
+                self.moduleRelaxed = []
+                for i in range(program.ModuleRelaxedLength()):
+                    self.moduleRelaxed.append(program.ModuleRelaxed(i))
+            else:
+                self.moduleRelaxed = program.ModuleRelaxedAsNumpy()
 
     # ProgramT
     def Pack(self, builder):
@@ -645,6 +693,14 @@ class ProgramT(object):
             for i in reversed(range(len(self.weightEncodings))):
                 builder.PrependUOffsetTRelative(weightEncodingslist[i])
             weightEncodings = builder.EndVector()
+        if self.moduleRelaxed is not None:
+            if np is not None and type(self.moduleRelaxed) is np.ndarray:
+                moduleRelaxed = builder.CreateNumpyVector(self.moduleRelaxed)
+            else:
+                ProgramStartModuleRelaxedVector(builder, len(self.moduleRelaxed))
+                for i in reversed(range(len(self.moduleRelaxed))):
+                    builder.PrependUint8(self.moduleRelaxed[i])
+                moduleRelaxed = builder.EndVector()
         ProgramStart(builder)
         if self.backend is not None:
             ProgramAddBackend(builder, backend)
@@ -671,5 +727,7 @@ class ProgramT(object):
         if self.weightEncodings is not None:
             ProgramAddWeightEncodings(builder, weightEncodings)
         ProgramAddWeightsLength(builder, self.weightsLength)
+        if self.moduleRelaxed is not None:
+            ProgramAddModuleRelaxed(builder, moduleRelaxed)
         program = ProgramEnd(builder)
         return program

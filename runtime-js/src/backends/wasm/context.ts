@@ -21,6 +21,42 @@ import type { BackendContext, HostArray } from "../backend.js";
 const ALIGN = 64;
 const PAGE = 65536;
 
+/**
+ * The smallest module using relaxed SIMD: (func (result v128) (f32x4.relaxed_madd (v128.const 0) x3)).
+ * Engines without the proposal (Node 20 without a flag) reject it in WebAssembly.validate.
+ */
+const ZERO_V128 = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,        // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,              // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00,                                // function section: one function of type 0
+  0x0a, 0x3d, 0x01, 0x3b, 0x00,                          // code section: one 59-byte body, no locals
+  ...ZERO_V128, ...ZERO_V128, ...ZERO_V128,
+  0xfd, 0x85, 0x02, 0x0b,                                // f32x4.relaxed_madd (0xfd 0x105), end
+]);
+
+let relaxedSupport: boolean | null = null;
+
+/** Whether this engine runs relaxed SIMD (checked once per page or worker). */
+export function hasRelaxedSimd(): boolean {
+  if (relaxedSupport === null) {
+    try {
+      relaxedSupport = WebAssembly.validate(RELAXED_PROBE);
+    } catch {
+      relaxedSupport = false;
+    }
+  }
+  return relaxedSupport;
+}
+
+/** Which of the bundle's modules runs here: the relaxed-SIMD one (FMA) where the engine has it. */
+export function pickModule(program: BundleProgram, relaxed: boolean): { bytes: Uint8Array; variant: string } {
+  if (relaxed && program.moduleRelaxed.length > 0) {
+    return { bytes: program.moduleRelaxed, variant: "relaxed-simd" };
+  }
+  return { bytes: program.module, variant: "simd128" };
+}
+
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
@@ -29,6 +65,8 @@ type KernelFn = (...args: number[]) => void;
 
 export class WasmContext implements BackendContext {
   readonly name = "wasm";
+  /** "relaxed-simd" or "simd128": the module compile() chose (see pickModule). */
+  variant = "";
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -57,8 +95,10 @@ export class WasmContext implements BackendContext {
     if (program.module.length === 0) throw new Error("the wasm bundle has no module (Program.module is empty)");
     let instance: WebAssembly.Instance;
     try {
-      const module = await WebAssembly.compile(program.module as Uint8Array<ArrayBuffer>);
+      const chosen = pickModule(program, hasRelaxedSimd());
+      const module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
       instance = await WebAssembly.instantiate(module, {});
+      this.variant = chosen.variant;
     } catch (err) {
       throw new Error(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
     }

@@ -97,6 +97,11 @@ export class WebglContext implements BackendContext {
     gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
   }
 
+  /** Distinct linked programs this model uses. */
+  get pipelines(): number {
+    return new Set(this.kernels.map((k) => k.program)).size;
+  }
+
   async compile(program: BundleProgram): Promise<void> {
     const gl = this.requireGl();
     const meta = readMeta(program);

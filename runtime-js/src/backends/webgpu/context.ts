@@ -15,7 +15,8 @@
  *     buffers only when a slot or a params buffer must grow: repeated runs allocate nothing;
  *   - run() records every step into one compute pass of one command buffer (dispatches in a pass see
  *     the writes of earlier ones), including the per-time-step loops; nothing is read back by run();
- *   - read() copies only the requested tensor into its staging buffer and maps it.
+ *   - read() copies only the requested tensor into its staging buffer and maps it; readMany() (the runner's
+ *     outputs after a run) records every copy in one command buffer and maps all staging buffers at once.
  */
 
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
@@ -58,6 +59,11 @@ export class WebGpuContext implements BackendContext {
   private plans: StepPlan[] = [];
   private boundKey = "";
   private dims: Dims = {};
+
+  /** Distinct compute pipelines this model uses (identical kernels share one, see pipeline-cache.ts). */
+  get pipelines(): number {
+    return new Set(this.kernels.map((k) => k.pipeline)).size;
+  }
 
   /** The adapter's description, once init() succeeded. */
   get adapterInfo(): SharedDevice["info"] | null {
@@ -217,21 +223,42 @@ export class WebGpuContext implements BackendContext {
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
+    await this.readMany([{ tensor, into }]);
+  }
+
+  /** Every tensor copied to its staging buffer in one command buffer (one submit), all mapped at once. */
+  async readMany(reads: readonly { tensor: number; into: HostArray }[]): Promise<void> {
     const device = this.device;
-    const t = this.tensor(tensor);
-    const bytes = into.byteLength;
-    if (bytes === 0) return;
-    const staging = this.pool!.ensure(`read:${tensor}`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
-    const encoder = device.createCommandEncoder({ label: `read ${t.name}` });
-    encoder.copyBufferToBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, staging, 0, Math.ceil(bytes / 4) * 4);
-    device.queue.submit([encoder.finish()]);
-    try {
-      await staging.mapAsync(MAP_MODE_READ, 0, staging.size);
-    } catch (err) {
-      throw new Error(`WebGPU cannot read tensor ${t.name} back: ${this.shared?.lostReason ?? errorText(err)}`);
+    // one staging buffer per tensor: an output listed twice is copied once and handed to both
+    const byTensor = new Map<number, HostArray[]>();
+    for (const r of reads) {
+      if (r.into.byteLength > 0) byTensor.set(r.tensor, [...(byTensor.get(r.tensor) ?? []), r.into]);
     }
-    new Uint8Array(into.buffer, into.byteOffset, bytes).set(new Uint8Array(staging.getMappedRange(0, staging.size), 0, bytes));
-    staging.unmap();
+    if (byTensor.size === 0) return;
+    const encoder = device.createCommandEncoder({ label: "webloom read" });
+    const staged = [...byTensor].map(([tensor, [into, ...twins]]) => {
+      const t = this.tensor(tensor);
+      const bytes = into.byteLength;
+      const staging = this.pool!.ensure(`read:${tensor}`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+      encoder.copyBufferToBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, staging, 0, Math.ceil(bytes / 4) * 4);
+      return { t, into: into!, twins, bytes, staging };
+    });
+    device.queue.submit([encoder.finish()]);
+    const maps = staged.map((s) => s.staging.mapAsync(MAP_MODE_READ, 0, s.staging.size));
+    const mapped = await Promise.allSettled(maps);
+    const failed = mapped.findIndex((m) => m.status === "rejected");
+    if (failed >= 0) {
+      staged.forEach((s, i) => { if (mapped[i]!.status === "fulfilled") s.staging.unmap(); });
+      const why = (mapped[failed] as PromiseRejectedResult).reason;
+      throw new Error(`WebGPU cannot read tensor ${staged[failed]!.t.name} back: ` +
+        `${this.shared?.lostReason ?? errorText(why)}`);
+    }
+    for (const { into, twins, bytes, staging } of staged) {
+      new Uint8Array(into.buffer, into.byteOffset, bytes)
+        .set(new Uint8Array(staging.getMappedRange(0, staging.size), 0, bytes));
+      staging.unmap();
+      for (const twin of twins) twin.set(into);
+    }
   }
 
   memoryBytes(): number {

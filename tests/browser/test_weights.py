@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter.bundle import read_bundle
+from converter.bundle.format import unpack_header
 from converter.conversion import TOLERANCE
 from tests.cases import keras_models
 
@@ -62,7 +64,10 @@ def test_conversion_prints_size_and_cost(int8_demo):
     manifest = json.loads((out / "model.json").read_text())
     for backend in BACKENDS:
         entry = manifest["weights_report"]["backends"][backend]
-        assert entry["bytes_float32"] / entry["bytes"] > 2.5, entry        # ~4x on the weights themselves
+        # the whole file shrinks less than the weights (the wasm bundle carries two compiled modules)
+        assert entry["bytes_float32"] / entry["bytes"] > 1.7, entry
+        stored = unpack_header((out / f"model.{backend}.wlm").read_bytes()).weights_length
+        assert len(read_bundle(out / f"model.{backend}.wlm").weights) / stored > 3.0, backend  # ~4x
         assert entry["browser"]["max_abs"] < 1e-2
         assert f"int8 weights, {backend}:" in stdout and "accuracy cost vs float32 (in the browser)" in stdout
     assert "verify against keras" in stdout and "FAILED" not in stdout

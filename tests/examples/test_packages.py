@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -105,7 +106,7 @@ def test_installed_converter_converts_and_verifies(converted):
             "index.html", "sample.json"} <= {p.name for p in web.iterdir()}
     # a fresh venv has no Keras: --verify falls back to the interpreter and runs wasm in Node
     assert "verify against numpy interpreter" in stdout and "wasm (node)" in stdout, stdout
-    assert "inputs:  words: int32[batch, time], ids in [0, 1000)" in stdout
+    assert re.search(r"inputs:  words: int32\[batch, time\], ids in \[0, \d+\)", stdout), stdout
     assert 'runner.predict({ words: {' in stdout
 
 

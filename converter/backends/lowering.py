@@ -273,16 +273,22 @@ def _symbols(graph: Graph) -> list[str]:
     return out
 
 
+def _narrow(ranges: dict, value, lo: int, hi: int) -> None:
+    if id(value) in ranges:
+        lo, hi = max(lo, ranges[id(value)][0]), min(hi, ranges[id(value)][1])
+    ranges[id(value)] = (lo, hi)
+
+
 def _gather_ranges(graph: Graph) -> dict:
-    """id(input) -> half-open valid range, for int inputs used directly as Gather indices."""
+    """id(input) -> half-open valid range, for int inputs used directly as Gather indices or as the
+    lengths of a LengthMask over a static time axis (a length past T would silently count as T)."""
     ranges: dict = {}
     for node in graph.nodes:
         if node.op == "Gather":
             table, idx = node.inputs
-            lo, hi = 0, int(table.shape[0])
-            if id(idx) in ranges:
-                lo, hi = max(lo, ranges[id(idx)][0]), min(hi, ranges[id(idx)][1])
-            ranges[id(idx)] = (lo, hi)
+            _narrow(ranges, idx, 0, int(table.shape[0]))
+        elif node.op == "LengthMask" and isinstance(node.inputs[1].shape[1], int):
+            _narrow(ranges, node.inputs[0], 0, node.inputs[1].shape[1] + 1)
     return ranges
 
 

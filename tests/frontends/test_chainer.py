@@ -394,7 +394,11 @@ def test_sequences_max_length_pads_past_the_longest_example():
     got = graph.run({"xs": feed, "xs_lengths": np.array([6, 2], np.int32)})
     for value, want in zip(got, (hy.array, cy.array, padded(ys))):
         np.testing.assert_allclose(value, want, **TOL)
-    # a length above T_MAX counts as T_MAX (LengthMask)
+    # the interpreter counts a length above T_MAX as T_MAX (LengthMask); a bundle refuses it before
+    # running: the lengths input carries the valid range [0, T_MAX]
     clamped = graph.run({"xs": feed, "xs_lengths": np.array([60, 2], np.int32)})
     for value, want in zip(clamped, got):
         np.testing.assert_array_equal(value, want)
+    from converter.backends import lower
+    specs = {io.name: io for io in lower("wasm", graph).inputs}
+    assert specs["xs_lengths"].valid_range == (0, 7) and specs["xs"].valid_range is None

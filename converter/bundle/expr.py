@@ -211,6 +211,11 @@ def _walk(tree: tuple):
         stack.extend((child, False) for child in reversed(node[1:]))
 
 
+def nodes(expr: str):
+    """The nodes of the syntax tree of ``expr``, children first and left to right."""
+    return _walk(parse(expr))
+
+
 def validate(expr: str) -> tuple[str, ...]:
     """Check the syntax of ``expr``; return the sorted names of the symbols it uses."""
     return tuple(sorted({node[1] for node in _walk(parse(expr)) if node[0] == "sym"}))

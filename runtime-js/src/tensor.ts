@@ -84,6 +84,11 @@ export class InputHandle {
   }
 
   private checkGiven(array: HostArray, shape: readonly number[]): void {
+    const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
+    if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new Error(`input "${this.name}": shape ${listed ? `[${Array.from(shape).join(", ")}]` : String(shape)} ` +
+        "must be a list of non-negative integers");
+    }
     const size = shape.reduce((a, b) => a * b, 1);
     const fits = shape.length === this.shape.length && size === array.length &&
       this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);

@@ -244,6 +244,11 @@ function postOrder(tree: Expr): Expr[] {
   return out;
 }
 
+/** The nodes of the syntax tree of `src`, children first and left to right. */
+export function exprNodes(src: string): Expr[] {
+  return postOrder(parseExpr(src));
+}
+
 /** Checks the syntax of `src`; returns the sorted names of the symbols it uses. */
 export function validateExpr(src: string): string[] {
   const names = new Set<string>();

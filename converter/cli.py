@@ -21,6 +21,7 @@ from converter.errors import ConversionError
 PROG = "convert_keras"
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -51,8 +52,10 @@ def parse_input_shape(text: str) -> tuple[str, list]:
         item = item.strip()
         if item in ("", "?", "None", "none"):
             dims.append(None)
-        elif item.isdigit():
+        elif item.isascii() and item.isdigit() and int(item) < 2**31:
             dims.append(int(item))
+        elif item.isascii() and item.isdigit():
+            raise _UsageError(f"--input-shape {text!r}: dim {item} is beyond the 2147483647 a dimension can be")
         else:
             raise _UsageError(f"--input-shape {text!r}: dim {item!r} is not a non-negative integer or ?")
     return name, dims
@@ -134,6 +137,9 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=Non
         args = (make_parser or build_parser)(prog, backends).parse_args(argv)
         convert(args, backends, load_graph=load_graph)
         return 0
+    except KeyboardInterrupt:        # Ctrl-C (or a model script raising it): one line, no traceback
+        _error("interrupted; nothing more was written", error_prog)
+        return EXIT_INTERRUPTED
     except (ConversionError, OSError, _UsageError) as e:
         if debug:
             traceback.print_exc()

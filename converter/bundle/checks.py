@@ -168,7 +168,8 @@ def load_json(text, what: str) -> dict:
     try:
         value = json.loads(text, parse_float=_finite, parse_int=_finite_int, parse_constant=_no_constant)
     except ValueError:
-        value = None
+        raise BundleError(f"bundle payload is malformed ({what} is not JSON with finite numbers): "
+                          "rewrite it with this version of webloom") from None
     if not isinstance(value, dict):
         raise BundleError(f"bundle payload is malformed ({what} is not a JSON object): "
                           "rewrite it with this version of webloom")

@@ -277,7 +277,10 @@ export class Runner {
     }));
   }
 
-  /** Rejects int inputs with values outside their valid range (e.g. token ids beyond the vocabulary). */
+  /**
+   * Rejects inputs with values outside their valid range (e.g. token ids beyond the vocabulary). Float
+   * ids are truncated to int as the model does, so NaN, infinities and 1e10 are outside every range.
+   */
   private checkRanges(): void {
     for (const handle of this.inputs) {
       const range = handle.validRange;
@@ -286,7 +289,8 @@ export class Runner {
       const [lo, hi] = range;
       for (let i = 0; i < data.length; i++) {
         const v = data[i]!;
-        if (v < lo || v >= hi) {
+        const id = Math.trunc(v);
+        if (!(id >= lo && id < hi)) {
           throw new Error(`input "${handle.name}": value ${v} at index ${i} is outside the valid range ` +
             `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
         }

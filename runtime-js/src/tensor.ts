@@ -22,7 +22,7 @@ export interface IOInfo {
   /** Dims as strings: integers, symbols or products (`"batch*time"`). */
   shape: readonly string[];
   role: "data" | "state";
-  /** Half-open [lo, hi) range an int input's values must lie in (Gather indices), else null. */
+  /** Half-open [lo, hi) range an input's values, truncated to int, must lie in (Gather ids), else null. */
   validRange: readonly [number, number] | null;
   /** For a state input: the output that feeds it on step(); for a state output: the input it feeds. */
   stateOf: string | null;

@@ -104,6 +104,10 @@ def inner_layer(config: dict, what: str) -> tuple[str, dict]:
     return config["class_name"], dict(config.get("config") or {})
 
 
+# What reading a damaged config raises inside a layer handler (int("abc"), cfg[3] of a short list, ...).
+DAMAGED_CONFIG = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError)
+
+
 def dispatch(call: LayerCall) -> tuple[list, list]:
     """Run the handler of ``call.class_name`` and apply Keras' default mask rule."""
     handler = HANDLERS.get(call.class_name)
@@ -113,6 +117,12 @@ def dispatch(call: LayerCall) -> tuple[list, list]:
         outputs, masks = handler(call)
     except OpError as e:     # a shape rule refused what the layer asked for: name the layer
         raise call.error(str(e)) from None
+    except DAMAGED_CONFIG as e:
+        # Handlers read the config Keras wrote (ints, lists, nested layer configs); a value of the wrong
+        # type or size means the file was damaged or edited, which is the user's to fix, not a Webloom bug.
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise call.error(f"its config holds a value Webloom cannot use ({detail}); the file is damaged or "
+                         "was edited — re-save the model (--debug shows where)") from e
     if masks is None:
         passes = call.class_name in MASK_PASSTHROUGH and call.masks
         masks = [call.masks[0] if passes else None for _ in outputs]
@@ -275,10 +285,17 @@ def _input_shape(layer, fixed, index: int, builder: _Builder) -> tuple:
             if d is not None and f is not None and int(f) != int(d):
                 raise ConversionError(f"input_shapes['{layer.name}'] fixes axis {axis} to {f}, the model "
                                       f"says {d}")
+            if f is not None and not 0 <= int(f) < 2**31:
+                raise ConversionError(f"input_shapes['{layer.name}'] fixes axis {axis} to {f}, beyond the "
+                                      "2147483647 a dimension can be")
             if f is not None:
                 shape[axis] = int(f)
     out = []
     for axis, d in enumerate(shape):
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0):
+            raise ConversionError(f"{builder.spec.source}: input '{layer.name}': batch_shape {shape} has dim {d!r} "
+                                  f"on axis {axis}, not a whole number >= 0 or None; the file is damaged — re-save "
+                                  "the model")
         if d is not None:
             out.append(int(d))
         elif axis == 0:
@@ -298,7 +315,12 @@ def build_graph(spec, input_shapes: Optional[dict] = None) -> Graph:
     for layer in spec.layers:
         if layer.class_name not in HANDLERS and layer.class_name != "InputLayer":
             raise unsupported(layer.class_name, layer.name)
-    return _Builder(spec, input_shapes).build()
+    try:
+        return _Builder(spec, input_shapes).build()
+    except DAMAGED_CONFIG as e:   # wiring the layers read a config value of the wrong type or size
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise ConversionError(f"{spec.source}: the model config is damaged ({detail}); re-save the model "
+                              "(--debug shows where)") from e
 
 
 def divide_dim(dim: dims.Dim, n: int) -> Optional[dims.Dim]:

@@ -82,7 +82,7 @@ def load_file(path: Path) -> KerasModelSpec:
     except ConversionError:
         raise
     except (OSError, KeyError, ValueError, TypeError, EOFError, RuntimeError, zipfile.BadZipFile,
-            zlib.error) as e:
+            zlib.error, AttributeError, IndexError, OverflowError, RecursionError) as e:
         raise ConversionError(f"{name}: cannot read the {kind}, it is truncated or corrupt ({_cause(e)}); "
                               "re-save or re-download the model") from None
 
@@ -544,6 +544,11 @@ def _check_weights(spec: KerasModelSpec) -> None:
                                   "the file is damaged or was edited — re-save the model")
         names = spec.meta["weight_names"].get(layer.name, [])
         for i, w in enumerate(layer.weights):
+            if w.dtype.kind not in "fiu":     # complex would lose its imaginary part, bool has no meaning
+                what = f" '{names[i]}'" if i < len(names) else ""
+                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has dtype {w.dtype}; "
+                                      "Webloom converts float and int weights only — the file is damaged or "
+                                      "not a Keras model")
             if np.issubdtype(w.dtype, np.floating) and not np.all(np.isfinite(w)):
                 what = f" '{names[i]}'" if i < len(names) else ""
                 bad = int(np.size(w) - np.count_nonzero(np.isfinite(w)))

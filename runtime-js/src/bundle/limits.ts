@@ -44,7 +44,7 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
       return v;
     });
   } catch {
-    value = null;
+    return `${what} is not JSON with finite numbers`;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) return `${what} is not a JSON object`;
   return value as Record<string, unknown>;

@@ -301,8 +301,9 @@ function checkExpr(program: BundleProgram, src: string, what: string): void {
 function checkShape(program: BundleProgram, shape: readonly string[], what: string): void {
   for (const d of shape) {
     checkExpr(program, d, what);
-    const problem = expansionProblem(d) ?? outside(expr(what, () => staticValue(d)), 0, Number.MAX_SAFE_INTEGER,
-      `${what} dim '${shown(d)}'`);
+    const expansion = expansionProblem(d);
+    if (expansion !== null) throw invalid(`${what} ${expansion}`);
+    const problem = outside(expr(what, () => staticValue(d)), 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
     if (problem !== null) throw invalid(problem);
   }
 }

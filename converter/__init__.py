@@ -21,3 +21,9 @@ def from_chainer(chain, inputs, forward=None, batch=None) -> Graph:
     """Trace a live chainer.Chain on example inputs into an IR graph (see converter.api.from_chainer)."""
     from converter.api import from_chainer as _from_chainer
     return _from_chainer(chain, inputs, forward=forward, batch=batch)
+
+
+def from_onnx(model, input_shapes=None, states=None) -> Graph:
+    """Read an ONNX model (path or onnx.ModelProto) into an IR graph (see converter.api.from_onnx)."""
+    from converter.api import from_onnx as _from_onnx
+    return _from_onnx(model, input_shapes=input_shapes, states=states)

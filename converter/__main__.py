@@ -1,14 +1,15 @@
-"""`python -m converter keras MODEL ...` (as `convert_keras`) and `python -m converter chainer ...`
-(as `convert_chainer`)."""
+"""`python -m converter keras MODEL ...` (as `convert_keras`), `python -m converter chainer ...`
+(as `convert_chainer`) and `python -m converter onnx MODEL.onnx ...` (as `convert_onnx`)."""
 
 import sys
 
-from converter.cli import chainer_cli, main
+from converter.cli import chainer_cli, main, onnx_cli
 
-COMMANDS = {"keras": main, "chainer": chainer_cli}
+COMMANDS = {"keras": main, "chainer": chainer_cli, "onnx": onnx_cli}
 USAGE = ("usage: python -m converter keras MODEL --backend NAME --out DIR [--input-shape NAME=d0,...]\n"
          "       python -m converter chainer MODULE.py:FACTORY --weights NPZ --input NAME=d0,... "
-         "--backend NAME --out DIR")
+         "--backend NAME --out DIR\n"
+         "       python -m converter onnx MODEL.onnx --backend NAME --out DIR [--state IN=OUT ...]")
 
 
 def run(argv) -> int:

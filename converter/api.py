@@ -62,6 +62,18 @@ def compile(graph: Graph, backend: str = "wasm", **opts) -> Bundle:  # noqa: A00
     return Bundle(backend, backends.lower(backend, copy.deepcopy(graph), **opts))
 
 
+def from_onnx(path_or_proto, input_shapes: Optional[dict] = None, states=None) -> Graph:
+    """An IR graph from an ONNX file path or an ``onnx.ModelProto`` (read with the onnx package only).
+
+    ``input_shapes`` maps an input name to a full shape whose ints fix symbolic dims (``dim_param``) and
+    whose ``None``s keep them free. ``states`` lists ``(input, output)`` name pairs carried as state
+    (``runner.step()``). ``run(xs)`` takes the inputs in the model's order (or a dict by name) and returns
+    the outputs in its order; int64 inputs become int32. Raises ConversionError (one line).
+    """
+    from converter.frontends.onnx import build_graph, load_onnx
+    return build_graph(load_onnx(path_or_proto), input_shapes, states)
+
+
 def from_chainer(chain, inputs, forward=None, batch: Optional[int] = None) -> Graph:
     """An IR graph traced from one forward pass of a live ``chainer.Chain`` (test mode).
 

@@ -183,3 +183,17 @@ def chainer_cli(argv: Optional[Sequence[str]] = None, prog: str = CHAINER_PROG) 
 def chainer_main() -> None:
     """Console script entry point `convert_chainer` (pyproject: converter.cli:chainer_main)."""
     sys.exit(chainer_cli())
+
+
+ONNX_PROG = "convert_onnx"
+
+
+def onnx_cli(argv: Optional[Sequence[str]] = None, prog: str = ONNX_PROG) -> int:
+    """`convert_onnx MODEL.onnx --backend NAME --out DIR [--input-shape ...] [--state IN=OUT ...]`."""
+    from converter.frontends.onnx.cli import build_onnx_parser, load_onnx_graph
+    return main(argv, prog, make_parser=build_onnx_parser, load_graph=load_onnx_graph)
+
+
+def onnx_main() -> None:
+    """Console script entry point `convert_onnx` (pyproject: converter.cli:onnx_main)."""
+    sys.exit(onnx_cli())

@@ -25,6 +25,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if [ $dev = 1 ]; then
     $py -m pip install -q -r requirements-dev.txt
     $py -m pip install -q --no-build-isolation chainer==7.8.1
+    # the CPU build only (never a CUDA one); its dependencies are in requirements-dev.txt
+    $py -m pip install -q --no-deps torch==2.13.0
   fi
   echo "$want" > "$stamp"
 fi

@@ -35,10 +35,21 @@ _SPACE = " \t\r\n"
 # binding strength of the operators on the stack; unary minus ("neg") binds tightest
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2, "neg": 3}
 _SHOWN = 100
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ExprError(ValueError):
     """A malformed expression or one that cannot be evaluated with the given bindings."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(message))
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and line separators escaped (\\xNN, \\uNNNN): messages quote
+    what a file holds and must stay one line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else
+                        f"\\u{ord(m.group()):04x}", text)
 
 
 def shown(src: str) -> str:

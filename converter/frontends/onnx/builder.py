@@ -222,6 +222,11 @@ def dispatch(call: NodeCall) -> list:
         raise call.error(str(e)) from None
     except SymbolicValueError as e:
         raise call.error(f"{e}; fix the free dims with --input-shape (input_shapes=)") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as e:
+        # an attribute or initializer of the wrong type or size (found by tests/fuzz): the file's fault
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise call.error(f"an attribute or input the op cannot use ({detail}); the file is damaged or was "
+                         "edited — export the model again") from e
 
 
 # Ops that only move or select elements: applied to a Fill they give a Fill of the output's shape.

@@ -16,7 +16,7 @@
 /** A malformed expression, or one that cannot be evaluated with the given bindings. */
 export class ExprError extends Error {
   constructor(message: string) {
-    super(message);
+    super(printable(message));
     this.name = "ExprError";
   }
 }
@@ -43,6 +43,16 @@ const SHOWN = 100;
 const CACHE_SIZE = 4096;
 /** Binding strength of the operators on the stack; unary minus ("neg") binds tightest. */
 const PRECEDENCE: Readonly<Record<string, number>> = { "+": 1, "-": 1, "*": 2, "/": 2, "%": 2, neg: 3 };
+
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/** `text` with control characters and line separators escaped: messages quote files and stay one line. */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
 
 /** `src` as error messages quote it: cut after SHOWN characters so a message stays one short line. */
 export function shown(src: string): string {

@@ -11,7 +11,7 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { evaluateExpr, ExprError, FUNCTIONS, shown, validateExpr } from "./expr.js";
+import { evaluateExpr, ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
 import { expansionProblem, LIMITS, loadJson, outside, staticElements, staticValue } from "./limits.js";
 import { PayloadError, Table } from "./flatbuffer.js";
 
@@ -24,7 +24,7 @@ const FILE_IDENTIFIER = "WLM1";
 /** A file that is not a bundle this reader can load; the message says why and what to do. */
 export class BundleError extends Error {
   constructor(message: string) {
-    super(message);
+    super(printable(message));   // messages quote what the file holds: keep them one line
     this.name = "BundleError";
   }
 }

@@ -142,7 +142,14 @@ export class WasmContext implements BackendContext {
       const step = steps[i]!;
       // The runner passes program.steps, whose argument lists line up by index; others are looked up.
       const args = steps === program.steps ? this.stepArgs[i]! : this.stepArgs[program.steps.indexOf(step)]!;
-      this.kernelFns[step.kernel]!.apply(null, args);
+      try {
+        this.kernelFns[step.kernel]!.apply(null, args);
+      } catch (err) {
+        // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
+        if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+        throw new Error(`wasm kernel ${program.kernels[step.kernel]!.name} (step ${i}) trapped: ${err.message}; ` +
+          "the bundle is damaged or was built for other sizes — re-convert the model");
+      }
     }
   }
 

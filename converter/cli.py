@@ -55,7 +55,8 @@ def parse_input_shape(text: str) -> tuple[str, list]:
         elif item.isascii() and item.isdigit() and int(item) < 2**31:
             dims.append(int(item))
         elif item.isascii() and item.isdigit():
-            raise _UsageError(f"--input-shape {text!r}: dim {item} is beyond the 2147483647 a dimension can be")
+            raise _UsageError(f"--input-shape {text!r}: dim {item} is beyond the 2147483647 a dimension "
+                              "can be")
         else:
             raise _UsageError(f"--input-shape {text!r}: dim {item!r} is not a non-negative integer or ?")
     return name, dims

@@ -158,7 +158,8 @@ class _Parser:
             return False
         if kind == "name" and self.tokens[self.i][1] == "(":
             if text not in FUNCTIONS:
-                raise _fail(self.src, f"unknown function '{text}' (functions: {', '.join(FUNCTIONS)})", column)
+                known = ", ".join(FUNCTIONS)
+                raise _fail(self.src, f"unknown function '{text}' (functions: {known})", column)
             self.count(column)
             self.i += 1
             self.frames.append(_Frame("call", text))

@@ -66,7 +66,8 @@ def _program(root, weights: bytes) -> prog.Program:
         tensors=[_tensor(t) for t in _list(root.tensors)],
         slots=[prog.SlotSpec(s.id, _texts(s.sizes)) for s in _list(root.slots)],
         kernels=[_kernel(k) for k in _list(root.kernels)], steps=[_step(s) for s in _list(root.steps)],
-        weights=weights, module=bytes(module) if module is not None else b"", meta=_meta(root.meta, "program meta"))
+        weights=weights, module=bytes(module) if module is not None else b"",
+        meta=_meta(root.meta, "program meta"))
 
 
 def decode_bundle(data) -> prog.Program:

@@ -129,12 +129,16 @@ export class Runner {
   /** Throws when the runner cannot start a run now (disposed, or a run in progress). */
   private checkIdle(what: string): void {
     if (this.disposed) throw new Error(`${what}: this runner was disposed; load the model again`);
-    if (this.busy) throw new Error(`${what}: the previous run has not finished; await it before running again`);
+    if (this.busy) {
+      throw new Error(`${what}: the previous run has not finished; await it before running again`);
+    }
   }
 
   /** After an await inside a run: a dispose() meanwhile ends the run with a clear error. */
   private checkNotDisposed(): void {
-    if (this.disposed) throw new Error("run(): the runner was disposed during this run; its outputs are lost");
+    if (this.disposed) {
+      throw new Error("run(): the runner was disposed during this run; its outputs are lost");
+    }
   }
 
   /**
@@ -146,8 +150,9 @@ export class Runner {
     // before touching the inputs: a rejected call must leave the inputs of the run in progress alone
     this.checkIdle("predict()");
     if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
-      throw new Error(`predict: expected an object of inputs by name (e.g. {${this.inputs[0]?.name ?? "x"}: ` +
-        `...}), got ${feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds}`);
+      const example = this.inputs[0]?.name ?? "x";
+      const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
+      throw new Error(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
     }
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
     if (unknown.length) {
@@ -264,15 +269,15 @@ export class Runner {
       const tensor = this.program.tensors[handle.info.tensor]!;
       const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
       if (elements * 4 !== bytes) {
-        throw new Error(`the bundle is inconsistent: ${what} has ${elements} values with ${formatDims(this.boundDims)} ` +
-          `but its tensor holds ${bytes} bytes; re-convert the model`);
+        throw new Error(`the bundle is inconsistent: ${what} has ${elements} values with ` +
+          `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
     this.program.steps.forEach((step, i) => step.params.forEach((e) => {
       const value = evaluateExpr(e, this.boundDims);
       if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
-        throw new Error(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond the int32 ` +
-          "the kernels take; run with smaller inputs");
+        throw new Error(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
+          "the int32 the kernels take; run with smaller inputs");
       }
     }));
   }

@@ -86,7 +86,8 @@ export class InputHandle {
   private checkGiven(array: HostArray, shape: readonly number[]): void {
     const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
     if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new Error(`input "${this.name}": shape ${listed ? `[${Array.from(shape).join(", ")}]` : String(shape)} ` +
+      const text = listed ? `[${Array.from(shape).join(", ")}]` : String(shape);
+      throw new Error(`input "${this.name}": shape ${text} ` +
         "must be a list of non-negative integers");
     }
     const size = shape.reduce((a, b) => a * b, 1);

@@ -60,7 +60,8 @@ test("expression cases shared with Python give the same values and messages", ()
   for (const c of exprCases) {
     if ("error" in c) {
       assert.throws(() => evaluateExpr(c.expr, c.bindings), (err) => {
-        assert.ok(err instanceof ExprError, `${JSON.stringify(c.expr.slice(0, 60))}: expected an ExprError, got ${err}`);
+        const shown = JSON.stringify(c.expr.slice(0, 60));
+        assert.ok(err instanceof ExprError, `${shown}: expected an ExprError, got ${err}`);
         assert.equal(err.message, c.error);
         return true;
       });

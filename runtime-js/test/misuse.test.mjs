@@ -16,7 +16,8 @@ describe("runner misuse", () => {
     const runner = await load(join(fx.dir, "affine"), wasmOnly);
     await runner.predict({ x: ramp(4), ids: [1, 2] });              // time = 2
     await assert.rejects(runner.predict({ x: ramp(4), ids: [1, 2, 9] }), /value 9 at index 2/);
-    const out = await runner.predict({ x: ramp(4), ids: [1, 2, 3] }); // time = 3, same lengths as the rejected run
+    // time = 3: the same lengths as the rejected run
+    const out = await runner.predict({ x: ramp(4), ids: [1, 2, 3] });
     assert.deepEqual(runner.output("emb").dims, [1, 3, 3]);
     assert.deepEqual(out.emb, gather([1, 2, 3], fx.expected));
   });

@@ -137,7 +137,8 @@ def _structural(rng: random.Random, program):
 
 def _bytes(rng: random.Random, data: bytes) -> bytes:
     buf = bytearray(data)
-    end = fmt.HEADER_SIZE + struct.unpack_from("<I", data, 20)[0] if len(data) >= fmt.HEADER_SIZE else len(data)
+    whole = len(data) >= fmt.HEADER_SIZE
+    end = fmt.HEADER_SIZE + struct.unpack_from("<I", data, 20)[0] if whole else len(data)
     lo, hi = (fmt.HEADER_SIZE, max(fmt.HEADER_SIZE + 1, end)) if rng.random() < 0.9 else (0, len(buf))
     kind = rng.randrange(5)
     if kind == 0:

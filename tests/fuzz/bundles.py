@@ -26,8 +26,8 @@ def tiny_program() -> Program:
                TensorSpec(2, "emb", "float32", ("batch", "time", 3), "output", slot=1),
                TensorSpec(3, "h0", "float32", ("batch", 2), "input", slot=2),
                TensorSpec(4, "h_out", "float32", ("batch", 2), "output", slot=3)]
-    kernels = [KernelSpec("gather", "gather", "", [Binding("table"), Binding("ids"), Binding("out", "read_write")],
-                          ["n", "e"], meta={"tile": 4}),
+    gather = [Binding("table"), Binding("ids"), Binding("out", "read_write")]
+    kernels = [KernelSpec("gather", "gather", "", gather, ["n", "e"], meta={"tile": 4}),
                KernelSpec("copy", "copy", "", [Binding("x"), Binding("y", "read_write")], ["n"], (64, 1, 1))]
     return Program(
         backend="wasm", graph_name="tiny", symbols=["batch", "time"],

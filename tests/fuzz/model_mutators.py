@@ -16,8 +16,9 @@ import numpy as np
 import converter
 from tests.fuzz import model_files
 
-ODD_VALUES = [None, 0, -1, 1, 2, 3.7, -0.5, 1e10, 2**31, 2**63, float("nan"), "", "x", "tanh", "relu", [], [1],
-              [None, 3], {}, {"class_name": "Dense", "config": {}}, True, False, [[1, 2]], "channels_first"]
+ODD_VALUES = [None, 0, -1, 1, 2, 3.7, -0.5, 1e10, 2**31, 2**63, float("nan"), "", "x", "tanh", "relu", [],
+              [1], [None, 3], {}, {"class_name": "Dense", "config": {}}, True, False, [[1, 2]],
+              "channels_first"]
 
 
 def _compile(graph) -> None:
@@ -182,7 +183,8 @@ def mutate_npz(rng: random.Random, arrays: dict) -> bytes:
     if kind == 0:
         arrays[key] = arrays[key].reshape(-1)[:-1] if arrays[key].size > 1 else np.zeros(3, np.float32)
     elif kind == 1:
-        arrays[key] = arrays[key].astype(rng.choice([np.float64, np.int32, np.complex64, np.bool_, np.float16]))
+        dtype = rng.choice([np.float64, np.int32, np.complex64, np.bool_, np.float16])
+        arrays[key] = arrays[key].astype(dtype)
     elif kind == 2:
         bad = arrays[key].astype(np.float32).copy()
         bad.flat[rng.randrange(max(bad.size, 1))] = rng.choice([np.nan, np.inf, -np.inf])

@@ -195,7 +195,7 @@ KERAS = [
     _h5("keras/lstm-units-as-list.h5", config=_lstm_units_list, model=model_files.embedding_lstm_model),
 ]
 
-CHAINER_MODEL = '''"""A tiny Chainer model for the corpus: the convert_chainer cases load it with damaged parameters."""
+CHAINER_MODEL = '''"""A tiny Chainer model: the corpus's convert_chainer cases load it with bad parameters."""
 import chainer
 import chainer.links as L
 

@@ -37,8 +37,8 @@ def embed_rnn() -> Graph:
 def lstm_head() -> Graph:
     g = Graph("lstm_head")
     x, m = g.input("x", "float32", ("batch", "time", 3)), g.input("m", "float32", ("batch", "time"))
-    y, _, _ = g.add("LSTM", [x, g.const("W", _rand(3, 20)), g.const("U", _rand(5, 20)), g.const("b", _rand(20)),
-                             None, None, m], {"return_sequences": True})
+    weights = [g.const("W", _rand(3, 20)), g.const("U", _rand(5, 20)), g.const("b", _rand(20))]
+    y, _, _ = g.add("LSTM", [x, *weights, None, None, m], {"return_sequences": True})
     g.outputs = [g.add1("MatMul", [y, g.const("Wd", _rand(5, 2))], {"activation": "sigmoid"})]
     return g
 

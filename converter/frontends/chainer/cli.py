@@ -110,18 +110,19 @@ def load_weights(path: Path, chain) -> None:
                               "from the same model") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:    # a member cut short
         raise ConversionError(f"{path}: cannot read the .npz file, it is truncated or corrupt "
-                              f"({type(e).__name__}); save it again with chainer.serializers.save_npz") from None
+                              f"({type(e).__name__}); save it again with chainer.serializers.save_npz") \
+            from None
     _check_finite(path, chain)
 
 
 def _check_finite(path: Path, chain) -> None:
-    """Refuse NaN/Inf parameters, as the Keras loader does: they would convert into a model that outputs NaN."""
+    """Refuse NaN/Inf parameters, as the Keras loader does: they would make a model that outputs NaN."""
     for name, param in chain.namedparams():
         data = param.array
         if data is not None and np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
             bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-            raise ConversionError(f"{path}: parameter {name} has {bad} NaN/Inf values; retrain or fix the model "
-                                  "— non-finite weights cannot be converted")
+            raise ConversionError(f"{path}: parameter {name} has {bad} NaN/Inf values; retrain or fix the "
+                                  "model — non-finite weights cannot be converted")
 
 
 def load_chainer_graph(args):

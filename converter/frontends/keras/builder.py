@@ -293,9 +293,9 @@ def _input_shape(layer, fixed, index: int, builder: _Builder) -> tuple:
     out = []
     for axis, d in enumerate(shape):
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0):
-            raise ConversionError(f"{builder.spec.source}: input '{layer.name}': batch_shape {shape} has dim {d!r} "
-                                  f"on axis {axis}, not a whole number >= 0 or None; the file is damaged — re-save "
-                                  "the model")
+            raise ConversionError(f"{builder.spec.source}: input '{layer.name}': batch_shape {shape} has "
+                                  f"dim {d!r} on axis {axis}, not a whole number >= 0 or None; the file is "
+                                  "damaged — re-save the model")
         if d is not None:
             out.append(int(d))
         elif axis == 0:

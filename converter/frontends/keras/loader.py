@@ -546,9 +546,9 @@ def _check_weights(spec: KerasModelSpec) -> None:
         for i, w in enumerate(layer.weights):
             if w.dtype.kind not in "fiu":     # complex would lose its imaginary part, bool has no meaning
                 what = f" '{names[i]}'" if i < len(names) else ""
-                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has dtype {w.dtype}; "
-                                      "Webloom converts float and int weights only — the file is damaged or "
-                                      "not a Keras model")
+                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has dtype "
+                                      f"{w.dtype}; Webloom converts float and int weights only — the file is "
+                                      "damaged or not a Keras model")
             if np.issubdtype(w.dtype, np.floating) and not np.all(np.isfinite(w)):
                 what = f" '{names[i]}'" if i < len(names) else ""
                 bad = int(np.size(w) - np.count_nonzero(np.isfinite(w)))

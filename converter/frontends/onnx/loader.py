@@ -80,7 +80,8 @@ def _parse_file(onnx, path: Path):
 def _opset(model, where: str) -> int:
     versions = {o.domain: int(o.version) for o in model.opset_import}
     others = sorted(d for d in versions if d not in DEFAULT_DOMAINS)
-    used = {n.domain for n in model.graph.node} - set(DEFAULT_DOMAINS)
+    # str(): protobuf hands back bytes for a string field that is not valid UTF-8 (found by tests/fuzz)
+    used = {str(n.domain) for n in model.graph.node} - set(DEFAULT_DOMAINS)
     if used:
         raise ConversionError(f"{where}: nodes of the custom domain(s) {', '.join(sorted(used))} cannot be "
                               f"converted (only standard ONNX ops); see {SUPPORTED_DOC}")

@@ -50,7 +50,8 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
 export function printable(text: string): string {
   return text.replace(CONTROL, (c) => {
     const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+    const hex = code.toString(16);
+    return code < 0x100 ? `\\x${hex.padStart(2, "0")}` : `\\u${hex.padStart(4, "0")}`;
   });
 }
 
@@ -76,7 +77,9 @@ function fail(src: string, what: string, column: number): ExprError {
 }
 
 function tokenize(src: string): Token[] {
-  if (src.length > MAX_LENGTH) throw new ExprError(`bad expression '${shown(src)}': longer than ${MAX_LENGTH} characters`);
+  if (src.length > MAX_LENGTH) {
+    throw new ExprError(`bad expression '${shown(src)}': longer than ${MAX_LENGTH} characters`);
+  }
   const tokens: Token[] = [];
   let pos = 0;
   for (;;) {
@@ -89,7 +92,9 @@ function tokenize(src: string): Token[] {
     const m = TOKEN.exec(src);
     if (m === null) throw fail(src, `unexpected character '${src[pos]}'`, pos + 1);
     const kind = m[1] !== undefined ? "int" : m[2] !== undefined ? "name" : "op";
-    if (kind === "int" && m[0].length > MAX_DIGITS) throw fail(src, `an integer of more than ${MAX_DIGITS} digits`, pos + 1);
+    if (kind === "int" && m[0].length > MAX_DIGITS) {
+      throw fail(src, `an integer of more than ${MAX_DIGITS} digits`, pos + 1);
+    }
     tokens.push({ kind, text: m[0], column: pos + 1 });
     pos += m[0].length;
   }
@@ -148,7 +153,9 @@ class Parser {
   }
 
   private count(column: number): void {
-    if (++this.operators > MAX_OPERATORS) throw fail(this.src, `more than ${MAX_OPERATORS} operators`, column);
+    if (++this.operators > MAX_OPERATORS) {
+      throw fail(this.src, `more than ${MAX_OPERATORS} operators`, column);
+    }
   }
 
   /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
@@ -169,7 +176,8 @@ class Parser {
     }
     if (tok.kind === "name" && this.tokens[this.i]!.text === "(") {
       if (!FUNCTIONS.includes(tok.text)) {
-        throw fail(this.src, `unknown function '${tok.text}' (functions: ${FUNCTIONS.join(", ")})`, tok.column);
+        const known = FUNCTIONS.join(", ");
+        throw fail(this.src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
       }
       this.count(tok.column);
       this.i++;
@@ -177,7 +185,9 @@ class Parser {
       return true;
     }
     if (tok.kind === "name") {
-      if (FUNCTIONS.includes(tok.text)) throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+      if (FUNCTIONS.includes(tok.text)) {
+        throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+      }
       f.values.push({ kind: "sym", name: tok.text });
       return false;
     }

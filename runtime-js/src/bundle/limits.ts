@@ -46,7 +46,9 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
   } catch {
     return `${what} is not JSON with finite numbers`;
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return `${what} is not a JSON object`;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return `${what} is not a JSON object`;
+  }
   return value as Record<string, unknown>;
 }
 
@@ -74,7 +76,8 @@ export function staticValue(src: string): number | null {
 
 /** The reason `value` (when static) lies outside [lo, hi], else null. */
 export function outside(value: number | null, lo: number, hi: number, what: string): string | null {
-  return value !== null && !(value >= lo && value <= hi) ? `${what} is ${value}, outside [${lo}, ${hi}]` : null;
+  if (value === null || (value >= lo && value <= hi)) return null;
+  return `${what} is ${value}, outside [${lo}, ${hi}]`;
 }
 
 /** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */

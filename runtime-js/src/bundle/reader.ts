@@ -303,7 +303,8 @@ function checkShape(program: BundleProgram, shape: readonly string[], what: stri
     checkExpr(program, d, what);
     const expansion = expansionProblem(d);
     if (expansion !== null) throw invalid(`${what} ${expansion}`);
-    const problem = outside(expr(what, () => staticValue(d)), 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
+    const value = expr(what, () => staticValue(d));
+    const problem = outside(value, 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
     if (problem !== null) throw invalid(problem);
   }
 }
@@ -316,12 +317,16 @@ function checkSymbols(symbols: readonly string[]): void {
       throw invalid(`symbol '${s}' is not a valid name (an identifier other than cdiv, max, min)`);
     }
   }
-  if (new Set(symbols).size !== symbols.length) throw invalid(`symbols [${symbols.join(", ")}] repeat a name`);
+  if (new Set(symbols).size !== symbols.length) {
+    throw invalid(`symbols [${symbols.join(", ")}] repeat a name`);
+  }
 }
 
 function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
-  if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) throw invalid(`${what} refers to tensor ${io.tensor}`);
+  if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) {
+    throw invalid(`${what} refers to tensor ${io.tensor}`);
+  }
   oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
   oneOf(io.role, ["data", "state"], `${what} role`);
   checkShape(p, io.shape, `${what} shape`);
@@ -349,7 +354,8 @@ function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
 function checkLimits(p: BundleProgram): void {
   const problems: (string | null)[] = [];
   for (const k of p.kernels) {
-    for (const w of k.workgroup) problems.push(outside(w, 1, LIMITS.workgroup, `kernel '${k.name}' workgroup size`));
+    const what = `kernel '${k.name}' workgroup size`;
+    for (const w of k.workgroup) problems.push(outside(w, 1, LIMITS.workgroup, what));
   }
   p.slots.forEach((s, i) => s.sizes.forEach((e) => problems.push(
     outside(expr(`slot ${i} size`, () => staticValue(e)), 0, LIMITS.bytes, `slot ${i} size '${shown(e)}'`))));

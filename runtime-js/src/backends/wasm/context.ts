@@ -147,7 +147,8 @@ export class WasmContext implements BackendContext {
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
-        throw new Error(`wasm kernel ${program.kernels[step.kernel]!.name} (step ${i}) trapped: ${err.message}; ` +
+        const name = program.kernels[step.kernel]!.name;
+        throw new Error(`wasm kernel ${name} (step ${i}) trapped: ${err.message}; ` +
           "the bundle is damaged or was built for other sizes — re-convert the model");
       }
     }

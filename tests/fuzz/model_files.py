@@ -81,8 +81,9 @@ def write_keras_zip(path: Path, config, weights: dict, members: dict = None, dat
              "metadata.json": json.dumps({"keras_version": "3.5.0"}), "model.weights.h5": buf.getvalue()}
     parts.update(members or {})
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
+        for name, data in parts.items():     # a fixed date: the same inputs give the same file
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                       compress_type=zipfile.ZIP_DEFLATED)
 
 
 def keras3_dense_model() -> tuple[dict, dict]:

@@ -27,11 +27,15 @@ def test_bundle_reader_gives_the_expected_error(case):
 @pytest.mark.parametrize("case", COMMANDS, ids=[" ".join(c["argv"][:2]) for c in COMMANDS])
 def test_command_gives_the_expected_error(case, tmp_path, monkeypatch, capsys):
     from converter import cli
-    if case["argv"][0] == "convert_chainer":
+    prog = case["argv"][0]
+    if prog == "convert_chainer":
         pytest.importorskip("chainer", reason="the convert_chainer cases need Chainer installed")
+    if prog == "convert_onnx":
+        pytest.importorskip("onnx", reason="the convert_onnx cases need the onnx package")
     monkeypatch.chdir(CORPUS)
     argv = [str(tmp_path) if a == "OUT" else a for a in case["argv"][1:]]
-    status = cli.chainer_cli(argv) if case["argv"][0] == "convert_chainer" else cli.main(argv)
+    run = {"convert_chainer": cli.chainer_cli, "convert_onnx": cli.onnx_cli}.get(prog, cli.main)
+    status = run(argv)
     lines = capsys.readouterr().err.strip().splitlines()
     assert (status, lines) == (2, [case["error"]])
     assert not any(tmp_path.iterdir()), "a refused model must not leave files in --out"

@@ -174,6 +174,11 @@ def _units_text(config):
     return config
 
 
+def _huge_input_dim(config):
+    config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 2**63]
+    return config
+
+
 def _lstm_units_list(config):
     config["config"]["layers"][2]["config"]["units"] = [2]
     return config
@@ -193,7 +198,22 @@ KERAS = [
     _h5("keras/batch-shape-3.7.h5", config=_fraction_shape),
     _h5("keras/units-as-text.h5", config=_units_text),
     _h5("keras/lstm-units-as-list.h5", config=_lstm_units_list, model=model_files.embedding_lstm_model),
+    _h5("keras/input-dim-2-pow-63.h5", config=_huge_input_dim),
 ]
+
+
+def write_onnx() -> list:
+    """ONNX files the fuzzer found crashing the frontend: text fields that are not UTF-8."""
+    from onnx import TensorProto, helper
+    d = CORPUS / "onnx"
+    d.mkdir(parents=True, exist_ok=True)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], domain="dom")],
+                                                "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    data = model.SerializeToString().replace(b"dom", b"d\xffm")      # a domain that is not UTF-8
+    (d / "domain-not-utf8.onnx").write_bytes(data)
+    return [("convert_onnx", ["onnx/domain-not-utf8.onnx", "--backend", "wasm", "--out", "OUT"])]
 
 CHAINER_MODEL = '''"""A tiny Chainer model: the corpus's convert_chainer cases load it with bad parameters."""
 import chainer
@@ -227,6 +247,7 @@ def write_chainer() -> list:
     (d / "model.txt").write_text(CHAINER_MODEL)
     sys.path.insert(0, str(d))
     import model as tiny  # noqa: E402  (the file just written)
+    np.random.seed(15)           # Chainer initializes from numpy's global generator: same files each run
     chain = tiny.build()
     good = io.BytesIO()
     chainer.serializers.save_npz(good, chain)
@@ -252,7 +273,8 @@ def run_command(prog: str, argv: list) -> str:
         try:
             with contextlib.redirect_stderr(err):
                 args = [a if a != "OUT" else out for a in argv]
-                status = cli.chainer_cli(args) if prog == "convert_chainer" else cli.main(args)
+                run = {"convert_chainer": cli.chainer_cli, "convert_onnx": cli.onnx_cli}.get(prog, cli.main)
+                status = run(args)
         finally:
             os.chdir(cwd)
     assert status == 2, (argv, status, err.getvalue())
@@ -269,6 +291,7 @@ def write_models() -> list:
     cases.append(("convert_keras", ["keras/dense.h5", "--input-shape", "x=99999999999999999999,3",
                                     "--backend", "wasm", "--out", "OUT"]))
     cases += write_chainer()
+    cases += write_onnx()
     return [{"argv": [prog, *argv], "error": run_command(prog, argv)} for prog, argv in cases]
 
 

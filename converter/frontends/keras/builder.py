@@ -104,6 +104,24 @@ def inner_layer(config: dict, what: str) -> tuple[str, dict]:
     return config["class_name"], dict(config.get("config") or {})
 
 
+MAX_DIM = 2**31          # a dim the kernels' int32 indices can address
+MAX_ELEMENTS = 2**30     # elements of one static tensor: 4 GiB of float32, the most a bundle slot holds
+
+
+def _check_sizes(g: Graph, source: str) -> None:
+    """Refuse a graph whose static sizes no bundle can hold (a config asking for 2^63 units or steps)."""
+    for node in g.nodes:
+        for v in node.outputs:
+            static = [d for d in v.shape if isinstance(d, int)]
+            count = 1
+            for d in static:
+                count *= d
+            if any(d >= MAX_DIM for d in static) or count > MAX_ELEMENTS:
+                raise ConversionError(f"{source}: {node.name} would make a tensor of shape {list(v.shape)}, "
+                                      "beyond what a bundle can hold; the config is damaged or the model is "
+                                      "too large — re-save it or fix its sizes")
+
+
 # What reading a damaged config raises inside a layer handler (int("abc"), cfg[3] of a short list, ...).
 DAMAGED_CONFIG = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError)
 
@@ -167,6 +185,7 @@ class _Builder:
             if layer.class_name != "InputLayer":
                 self.run_call(layer, index, layer.calls[index])
         self.finish()
+        _check_sizes(self.g, self.spec.source)
         return self.g
 
     def add_input(self, layer) -> None:
@@ -292,10 +311,10 @@ def _input_shape(layer, fixed, index: int, builder: _Builder) -> tuple:
                 shape[axis] = int(f)
     out = []
     for axis, d in enumerate(shape):
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0):
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < MAX_DIM):
             raise ConversionError(f"{builder.spec.source}: input '{layer.name}': batch_shape {shape} has "
-                                  f"dim {d!r} on axis {axis}, not a whole number >= 0 or None; the file is "
-                                  "damaged — re-save the model")
+                                  f"dim {d!r} on axis {axis}, not a whole number in [0, 2^31) or None; the file "
+                                  "is damaged — re-save the model")
         if d is not None:
             out.append(int(d))
         elif axis == 0:

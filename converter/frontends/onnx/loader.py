@@ -51,6 +51,7 @@ def load_onnx(path_or_proto) -> OnnxModel:
         source = str(path_or_proto)
         model, folder = _parse_file(onnx, Path(path_or_proto)), Path(path_or_proto).resolve().parent
     where = f"{source}"
+    _check_text(model, where)
     if not model.HasField("graph"):
         raise ConversionError(f"{where}: the file holds no ONNX graph (empty or not an ONNX model); "
                               "export it again with torch.onnx.export or tf2onnx")
@@ -60,6 +61,21 @@ def load_onnx(path_or_proto) -> OnnxModel:
     _check_graph(graph, inits, where)
     producer = f"{model.producer_name} {model.producer_version}".strip()
     return OnnxModel(source, graph, opset, inits, producer)
+
+
+def _check_text(message, where: str) -> None:
+    """Refuse string fields that are not UTF-8: protobuf hands them back as bytes, which every later
+    step (names, domains, dim_params) would trip over (found by tests/fuzz). Iterative: files nest."""
+    stack = [message]
+    while stack:
+        msg = stack.pop()
+        for desc, value in msg.ListFields():
+            values = value if desc.is_repeated else [value]
+            if desc.type == desc.TYPE_STRING and any(isinstance(v, bytes) for v in values):
+                raise ConversionError(f"{where}: field {desc.name} holds text that is not UTF-8; the file is "
+                                      "damaged — export the model again")
+            if desc.type == desc.TYPE_MESSAGE:
+                stack.extend(values)
 
 
 def _parse_file(onnx, path: Path):
@@ -80,8 +96,7 @@ def _parse_file(onnx, path: Path):
 def _opset(model, where: str) -> int:
     versions = {o.domain: int(o.version) for o in model.opset_import}
     others = sorted(d for d in versions if d not in DEFAULT_DOMAINS)
-    # str(): protobuf hands back bytes for a string field that is not valid UTF-8 (found by tests/fuzz)
-    used = {str(n.domain) for n in model.graph.node} - set(DEFAULT_DOMAINS)
+    used = {n.domain for n in model.graph.node} - set(DEFAULT_DOMAINS)
     if used:
         raise ConversionError(f"{where}: nodes of the custom domain(s) {', '.join(sorted(used))} cannot be "
                               f"converted (only standard ONNX ops); see {SUPPORTED_DOC}")

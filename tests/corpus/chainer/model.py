@@ -1,4 +1,4 @@
-"""A tiny Chainer model for the corpus: the convert_chainer cases load it with damaged parameters."""
+"""A tiny Chainer model: the corpus's convert_chainer cases load it with bad parameters."""
 import chainer
 import chainer.links as L
 

@@ -82,8 +82,10 @@ def load_file(path: Path) -> KerasModelSpec:
     except ConversionError:
         raise
     except (OSError, KeyError, ValueError, TypeError, EOFError, RuntimeError, zipfile.BadZipFile,
-            zlib.error, AttributeError, IndexError, OverflowError, RecursionError) as e:
-        raise ConversionError(f"{name}: cannot read the {kind}, it is truncated or corrupt ({_cause(e)}); "
+            zlib.error, AttributeError, IndexError, OverflowError, RecursionError, SystemError) as e:
+        # h5py reports some damage inside its own iteration as a SystemError with a meaningless text
+        cause = "its internal structure does not hold together" if isinstance(e, SystemError) else _cause(e)
+        raise ConversionError(f"{name}: cannot read the {kind}, it is truncated or corrupt ({cause}); "
                               "re-save or re-download the model") from None
 
 

@@ -177,5 +177,5 @@ def _check_graph(graph, inits: dict, where: str) -> None:
                                       "no input, initializer or node output (missing initializer?)")
         known.update(node.output)
     for out in graph.output:
-        if out.name not in known:
+        if not out.name or out.name not in known:     # "" in known stands for omitted optional inputs
             raise ConversionError(f"{where}: graph output '{out.name}' is produced by no node")

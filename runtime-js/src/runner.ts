@@ -29,7 +29,9 @@ export interface FallbackReason {
  * What predict() accepts per input: a typed array of the input's dtype or plain numbers, optionally
  * with its concrete shape ({data, shape}) to bind symbolic dims such as batch and time.
  */
-export type Feed = HostArray | readonly number[] | { data: HostArray | readonly number[]; shape: number[] };
+// BigInt64Array: for int32 inputs only (int64 ids), converted with a range check (tensor.ts int64ToInt32).
+export type Feed = HostArray | BigInt64Array | readonly number[] |
+  { data: HostArray | BigInt64Array | readonly number[]; shape: number[] };
 
 export class Runner {
   readonly inputs: readonly InputHandle[];
@@ -347,12 +349,14 @@ function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
 }
 
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
-function isShaped(feed: Feed): feed is { data: HostArray | readonly number[]; shape: number[] } {
+function isShaped(feed: Feed): feed is { data: HostFeed | readonly number[]; shape: number[] } {
   return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
 }
 
-function toHostArray(feed: HostArray | readonly number[], info: IOInfo): HostArray {
-  if (!Array.isArray(feed)) return feed as HostArray;
+type HostFeed = HostArray | BigInt64Array;
+
+function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed {
+  if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
     const type = arrayTypeName(info.dtype);
     throw new Error(`input "${info.name}": expected integers for an ${type}, got fractions`);

@@ -37,6 +37,21 @@ export function describeExpected(info: IOInfo): string {
   return `${arrayTypeName(info.dtype)} of shape ${formatShape(info.shape)}`;
 }
 
+/** int64 values as an Int32Array; throws naming the first value outside the int32 range. */
+export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
+  const out = new Int32Array(array.length);
+  for (let i = 0; i < array.length; i++) {
+    const v = array[i]!;
+    if (v < -2147483648n || v > 2147483647n) {
+      throw new Error(`input "${name}": int64 value ${v} at index ${i} does not fit the model's int32 ` +
+        "input; " +
+        "pass values in the int32 range (token ids are small)");
+    }
+    out[i] = Number(v);
+  }
+  return out;
+}
+
 export function allocate(dtype: DType, length: number): HostArray {
   return dtype === "float32" ? new Float32Array(length) : new Int32Array(length);
 }
@@ -65,9 +80,12 @@ export class InputHandle {
   /**
    * Sets the input's values. The array must be a Float32Array for float32 inputs and an Int32Array for
    * int32 inputs, and its length a multiple of the shape's static part; symbolic dims are bound at run.
+   * An int32 input also takes a BigInt64Array (int64 token ids as PyTorch makes them, from an ONNX
+   * model's int64 input): it is copied to an Int32Array and refused when a value lies outside int32.
    * With `shape` (e.g. [batch, time]) the symbolic dims are taken from it, which removes any ambiguity.
    */
-  set(array: HostArray, shape?: readonly number[]): void {
+  set(array: HostArray | BigInt64Array, shape?: readonly number[]): void {
+    if (array instanceof BigInt64Array && this.dtype === "int32") array = int64ToInt32(array, this.name);
     const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
     if (!(array instanceof expectedType)) {
       const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;

@@ -95,6 +95,17 @@ describe("input checks", () => {
     await assert.rejects(runner.predict({ x: ramp(4), ids: [-1] }), /value -1 at index 0/);
   });
 
+  it("takes int64 ids as a BigInt64Array, range-checked (ONNX int64 inputs)", async () => {
+    const runner = await ready();
+    const viaInt32 = await runner.predict({ x: ramp(4), ids: Int32Array.from([1, 4]) });
+    const viaInt64 = await runner.predict({ x: ramp(4), ids: BigInt64Array.from([1n, 4n]) });
+    assert.deepEqual(Array.from(viaInt64.emb), Array.from(viaInt32.emb));
+    await assert.rejects(runner.predict({ x: ramp(4), ids: BigInt64Array.from([1n, 5n]) }),
+      /value 5 at index 1 is outside the valid range \[0, 5\)/);
+    assert.throws(() => runner.input("ids").set(BigInt64Array.from([2n ** 40n])),
+      /int64 value 1099511627776 at index 0 does not fit the model's int32 input/);
+  });
+
   it("rejects fractions for an int input given as plain numbers", async () => {
     const runner = await ready();
     await assert.rejects(runner.predict({ x: ramp(4), ids: [1.5] }), /input "ids": expected integers/);

@@ -68,13 +68,13 @@ def lstm_2layer_batch_first():
     return _saturate(M())
 
 
-def gru_bidirectional():
+def gru_bidirectional():  # two layers: the second reads the first one's [T, B, 2H]
     torch = _torch()
 
     class M(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = torch.nn.GRU(5, 6, bidirectional=True)     # time-major, layout 0
+            self.rnn = torch.nn.GRU(5, 6, num_layers=2, bidirectional=True)     # time-major, layout 0
 
         def forward(self, x):
             y, h = self.rnn(x)
@@ -262,7 +262,8 @@ def _export_tf2onnx(case: Case, path: Path, inputs: list) -> list:
     model = case.build()
     outs = model(*[tf.constant(a) for a in inputs])
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    spec = [tf.TensorSpec((None,) + a.shape[1:], tf.float32, name=n) for n, a in zip(case.input_names, inputs)]
+    spec = [tf.TensorSpec((None,) + a.shape[1:], tf.float32, name=n)
+            for n, a in zip(case.input_names, inputs)]
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
     path.write_bytes(proto.SerializeToString())
     return [np.asarray(o) for o in outs]

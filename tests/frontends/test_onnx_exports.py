@@ -31,7 +31,8 @@ def test_export_matches_source_and_onnxruntime(name):
     assert len(got) == len(made.outputs)
     for value, mine, source, ort in zip(graph.outputs, got, made.outputs, made.ort):
         np.testing.assert_allclose(mine, source, rtol=TOL, atol=TOL, err_msg=f"{name} {value.name} vs source")
-        np.testing.assert_allclose(mine, ort, rtol=TOL, atol=TOL, err_msg=f"{name} {value.name} vs onnxruntime")
+        np.testing.assert_allclose(mine, ort, rtol=TOL, atol=TOL,
+                                   err_msg=f"{name} {value.name} vs onnxruntime")
 
 
 @pytest.mark.slow
@@ -63,3 +64,14 @@ def test_tf2onnx_loop_is_named():
     made = _exported(None, onnx_models.LOOP_CASE)
     with pytest.raises(ConversionError, match=r"\(Loop\): control flow .* cannot be compiled"):
         from_onnx(made.path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,transposes", [("lstm2_bf", 0), ("lstm2_bf_dynamo", 0), ("embed_lstm", 0),
+                                             ("cnn", 1), ("cnn_dynamo", 1)])
+def test_layout_transposes_cancel(name, transposes):
+    """Batch-first LSTMs import without the exporter's time-major Transposes, CNNs channels last with
+    only the input's NCHW -> NHWC Transpose."""
+    graph = from_onnx(_exported(name).path)
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("Transpose") == transposes, graph.dump()

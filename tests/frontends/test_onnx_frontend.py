@@ -108,6 +108,19 @@ def test_recurrent_directions_and_layouts(op, direction, layout):
     _check(model, _rnn_feeds(model, layout))
 
 
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_opset_7_recurrent(op):
+    """The oldest definitions (no layout attribute): time-major, both directions."""
+    model = _rnn_model(op, "bidirectional", states=True)
+    for a in list(model.graph.node[0].attribute):
+        if a.name == "layout":
+            model.graph.node[0].attribute.remove(a)
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 7))
+    model.ir_version = 3
+    _check(model, _rnn_feeds(model))
+
+
 @pytest.mark.parametrize("lbr", [0, 1])
 def test_gru_linear_before_reset(lbr):
     model = _rnn_model("GRU", "bidirectional", linear_before_reset=lbr)
@@ -243,9 +256,11 @@ def _step_model():
     rng = np.random.default_rng(4)
     W = rng.standard_normal((1, 4 * H, D)).astype(np.float32)
     R = rng.standard_normal((1, 4 * H, H)).astype(np.float32)
-    node = helper.make_node("LSTM", ["x", "W", "R", "", "", "h", "c"], ["", "h_next", "c_next"], hidden_size=H)
+    node = helper.make_node("LSTM", ["x", "W", "R", "", "", "h", "c"], ["", "h_next", "c_next"],
+                            hidden_size=H)
     st = [1, "batch", H]
-    inputs = [helper.make_tensor_value_info("x", F, [1, "batch", D]), helper.make_tensor_value_info("h", F, st),
+    inputs = [helper.make_tensor_value_info("x", F, [1, "batch", D]),
+              helper.make_tensor_value_info("h", F, st),
               helper.make_tensor_value_info("c", F, st)]
     outputs = [helper.make_tensor_value_info("h_next", F, st), helper.make_tensor_value_info("c_next", F, st)]
     return _model([node], inputs, outputs, [("W", W), ("R", R)])
@@ -357,14 +372,16 @@ def test_not_protobuf_and_truncated(tmp_path):
 def test_missing_initializer():
     model = _rnn_model("GRU")
     del model.graph.initializer[1]
-    with pytest.raises(ConversionError, match="reads 'R', which is no input, initializer or node output") as e:
+    with pytest.raises(ConversionError,
+                       match="reads 'R', which is no input, initializer or node output") as e:
         from_onnx(model)
     _one_line(e)
 
 
 def test_cyclic_graph():
     nodes = [helper.make_node("Relu", ["b"], ["a"], name="first"), helper.make_node("Relu", ["a"], ["b"])]
-    model = _model(nodes, [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("b", F, [2])])
+    model = _model(nodes, [helper.make_tensor_value_info("x", F, [2])],
+                   [helper.make_tensor_value_info("b", F, [2])])
     with pytest.raises(ConversionError, match="node 'first' .* reads 'b' before it is produced"):
         from_onnx(model)
 
@@ -411,7 +428,8 @@ def test_convert_onnx_cli(tmp_path):
     r = _cli(path, "--backend", "wasm", "--out", out, "--state", "h=h_next", "--state", "c=c_next",
              "--input-shape", "x=1,2,4")
     assert r.returncode == 0, r.stderr
-    assert (out / "model.wasm.wlm").exists() and (out / "webloom.js").exists() and (out / "index.html").exists()
+    for name in ("model.wasm.wlm", "webloom.js", "index.html"):
+        assert (out / name).exists(), name
     assert "layers ->" in r.stdout
     from converter.bundle import read_bundle
     program = read_bundle(out / "model.wasm.wlm")
@@ -421,3 +439,14 @@ def test_convert_onnx_cli(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "expected INPUT=OUTPUT" in bad.stderr
     bad = _cli(tmp_path / "none.onnx", "--backend", "wasm", "--out", out)
     assert bad.returncode == 2 and "no such ONNX file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_malformed_attribute_is_one_line():
+    x = helper.make_tensor_value_info("x", F, [2, 3, 4])
+    node = helper.make_node("Transpose", ["x"], ["y"], perm=[5, 1], name="t")
+    with pytest.raises(ConversionError, match=r"node 't' \(Transpose\)") as e:
+        from_onnx(_model([node], [x], [helper.make_tensor_value_info("y", F, None)]))
+    _one_line(e)
+    node = helper.make_node("Softmax", ["x"], ["y"], axis="oops", name="s")
+    with pytest.raises(ConversionError, match=r"node 's' \(Softmax\)"):
+        from_onnx(_model([node], [x], [helper.make_tensor_value_info("y", F, None)]))

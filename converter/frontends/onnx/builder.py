@@ -223,10 +223,9 @@ def dispatch(call: NodeCall) -> list:
     except SymbolicValueError as e:
         raise call.error(f"{e}; fix the free dims with --input-shape (input_shapes=)") from None
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as e:
-        # an attribute or initializer of the wrong type or size (found by tests/fuzz): the file's fault
-        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
-        raise call.error(f"an attribute or input the op cannot use ({detail}); the file is damaged or was "
-                         "edited — export the model again") from e
+        # a parseable but malformed node (attribute of the wrong type, operand of the wrong rank)
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        raise call.error(f"malformed node: its attributes or inputs do not fit the op ({detail})") from None
 
 
 # Ops that only move or select elements: applied to a Fill they give a Fill of the output's shape.
@@ -307,8 +306,9 @@ _RESERVED = {"max", "min", "cdiv"}
 
 
 def symbol_name(dim_param: str) -> str:
-    """A dim_param as an IR symbol (an identifier of the bundle's expression language)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", dim_param)
+    """A dim_param as an IR symbol: an identifier valid in the bundle's expressions and in C, WGSL and
+    GLSL (which reserves names with two consecutive underscores, such as tf2onnx's ``unk__74``)."""
+    name = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", dim_param)).strip("_")
     if not _SYMBOL_OK.match(name) or name in _RESERVED:
         name = "d_" + name
     return name
@@ -322,6 +322,7 @@ class Builder:
         self.g = Graph(_graph_name(model))
         self.env: dict = {}
         self.fixed: dict = {}            # symbol -> int, from input_shapes
+        self.symbols: dict = {}          # dim_param -> IR symbol (distinct params stay distinct)
 
     def build(self) -> Graph:
         graph = self.model.graph
@@ -377,13 +378,22 @@ class Builder:
             if fix is not None and int(fix) != value:
                 raise ConversionError(f"{where}: dim {axis} is {value} in the model, input_shapes says {fix}")
             return value
-        symbol = symbol_name(d.dim_param) if d.dim_param else f"d{axis}_{index}"
+        symbol = self._symbol(d.dim_param) if d.dim_param else f"d{axis}_{index}"
         if fix is not None:
             if self.fixed.setdefault(symbol, int(fix)) != int(fix):
                 raise ConversionError(f"{where}: dim '{d.dim_param}' is fixed to both {self.fixed[symbol]} "
                                       f"and {fix}")
             return int(fix)
         return self.fixed.get(symbol, symbol)
+
+    def _symbol(self, dim_param: str) -> str:
+        if dim_param not in self.symbols:
+            base, taken = symbol_name(dim_param), set(self.symbols.values())
+            name, k = base, 1
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            self.symbols[dim_param] = name
+        return self.symbols[dim_param]
 
     # nodes -------------------------------------------------------------------------------------
     def run_node(self, node) -> None:
@@ -423,7 +433,8 @@ class Builder:
                                       f"(inputs {list(ins)}, outputs {list(outs)})")
             a, b = ins[inp], outs[out]
             if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
-                raise ConversionError(f"--state {inp}={out}: input {a.dtype}{dims.fmt_shape(a.shape)} and output "
+                raise ConversionError(f"--state {inp}={out}: input {a.dtype}{dims.fmt_shape(a.shape)} and "
+                                      f"output "
                                       f"{b.dtype}{dims.fmt_shape(b.shape)} differ; a state must round-trip")
             pairs.append({"input": inp, "output": out})
         if pairs:
@@ -443,13 +454,18 @@ def _graph_name(model: OnnxModel) -> str:
 def _rename(g: Graph, v: Value, want: str) -> None:
     if v.name == want:
         return
-    taken = {x.name for x in g.values() if x is not v}
-    if want in taken:
+    if any(x.name == want for x in g.values() if x is not v):
         raise ConversionError(f"output name '{want}' is also the name of another value; rename the output")
-    g._names.add(want)
-    v.name = want
+    if hasattr(g, "rename"):
+        g.rename(v, want)
+    else:
+        g._names.add(want)
+        v.name = want
 
 
 def build_graph(model: OnnxModel, input_shapes=None, states=None) -> Graph:
     from converter.frontends.onnx import ops_elementwise, ops_linear, ops_recurrent, ops_shape  # noqa: F401
-    return Builder(model, input_shapes, states).build()
+    from converter.frontends.onnx.simplify import simplify
+    graph = Builder(model, input_shapes, states).build()
+    simplify(graph)
+    return graph

@@ -11,7 +11,8 @@ from converter.cli import _Parser, _UsageError, build_parser, parse_input_shape
 
 def build_onnx_parser(prog: str, backends: dict) -> _Parser:
     parser = build_parser(prog, backends)
-    parser.description = "Compile an ONNX model (.onnx, e.g. from torch.onnx.export or tf2onnx) to Webloom bundles."
+    parser.description = ("Compile an ONNX model (.onnx, e.g. from torch.onnx.export or tf2onnx) to Webloom "
+                          "bundles.")
     for action in parser._actions:      # same options as convert_keras; only the model differs
         if action.dest == "model":
             action.help = "path to an .onnx file (external weight files must lie in its folder)"

@@ -105,7 +105,8 @@ def _opset(model, where: str) -> int:
     if opset == 0:
         raise ConversionError(f"{where}: the model imports no default-domain opset; the file looks damaged")
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ConversionError(f"{where}: opset {opset} is outside the supported range {MIN_OPSET}..{MAX_OPSET}; "
+        raise ConversionError(f"{where}: opset {opset} is outside the supported range "
+                              f"{MIN_OPSET}..{MAX_OPSET}; "
                               f"re-export with opset_version={min(max(opset, MIN_OPSET), MAX_OPSET)} "
                               f"(see {SUPPORTED_DOC})")
     return opset
@@ -119,7 +120,8 @@ def _tensor(onnx, proto, folder: Optional[Path], where: str) -> np.ndarray:
     try:
         return numpy_helper.to_array(proto)
     except Exception as e:  # wrong byte count for its dims, unknown dtype
-        raise ConversionError(f"{what} cannot be read ({type(e).__name__}: {e}); the file is damaged") from None
+        raise ConversionError(f"{what} cannot be read ({type(e).__name__}: {e}); the file is "
+                              "damaged") from None
 
 
 def _external(onnx, proto, folder: Optional[Path], what: str) -> np.ndarray:
@@ -171,9 +173,11 @@ def _check_graph(graph, inits: dict, where: str) -> None:
         for name in node.input:
             if name not in known:
                 if name in later:
-                    raise ConversionError(f"{where}: node '{node.name}' ({node.op_type}) reads '{name}' before "
+                    raise ConversionError(f"{where}: node '{node.name}' ({node.op_type}) reads '{name}' "
+                                          "before "
                                           "it is produced (a cycle or unsorted nodes); the graph is invalid")
-                raise ConversionError(f"{where}: node '{node.name}' ({node.op_type}) reads '{name}', which is "
+                raise ConversionError(f"{where}: node '{node.name}' ({node.op_type}) reads '{name}', "
+                                      "which is "
                                       "no input, initializer or node output (missing initializer?)")
         known.update(node.output)
     for out in graph.output:

@@ -11,6 +11,7 @@ from converter.ir.graph import Value
 from converter.ops.common import broadcast
 from converter.frontends.onnx.ops_shape import fold_where
 from converter.ops import registry
+from converter.ops.activations import ACTIVATIONS
 
 # ONNX op -> (IR Unary fn, {ONNX attr: (default, whether a non-default value is an IR alpha)})
 UNARY = {
@@ -42,7 +43,7 @@ SELU_DEFAULTS = (1.67326319217681884765625, 1.05070102214813232421875)
 def selu(n: NodeCall):
     x = n.value(0)
     alpha, gamma = float(n.attrs["alpha"]), float(n.attrs["gamma"])
-    if np.float32(alpha) == np.float32(SELU_DEFAULTS[0]) and np.float32(gamma) == np.float32(SELU_DEFAULTS[1]):
+    if (np.float32(alpha), np.float32(gamma)) == tuple(np.float32(SELU_DEFAULTS)):
         return [n.add1("Unary", [x], {"fn": "selu"})]
     # gamma * elu(x, alpha): the same float32 steps as the op's definition
     e = n.add1("Unary", [x], {"fn": "elu", "alpha": alpha}, "elu")
@@ -55,6 +56,8 @@ def hard_sigmoid(n: NodeCall):
     alpha, beta = np.float32(n.attrs["alpha"]), np.float32(n.attrs["beta"])
     if alpha == np.float32(0.2) and beta == np.float32(0.5):
         return [n.add1("Unary", [x], {"fn": "hard_sigmoid_k2"})]
+    if "hard_sigmoid_ab" in ACTIVATIONS and "beta" in registry.get("Unary").attrs:
+        return [n.add1("Unary", [x], {"fn": "hard_sigmoid_ab", "alpha": float(alpha), "beta": float(beta)})]
     y = n.add1("Binary", [x, n.const(alpha, "alpha")], {"fn": "mul"}, "scale")
     y = n.add1("Binary", [y, n.const(beta, "beta")], {"fn": "add"}, "shift")
     return [clip(n, y, np.float32(0), np.float32(1))]

@@ -115,7 +115,8 @@ def spatial(n: NodeCall, x, kernel, strides, dilations, ceil_mode=False):
 def _same_total(n: NodeCall, size, reach: int, stride: int) -> int:
     if not dims.is_static(size):
         if stride != 1:
-            raise n.error(f"auto_pad SAME with stride {stride} on symbolic dim {size}; fix it with --input-shape")
+            raise n.error(f"auto_pad SAME with stride {stride} on symbolic dim {size}; fix it with "
+                          "--input-shape")
         return reach - 1
     size = dims.evaluate(size, {})
     return max((-(-size // stride) - 1) * stride + reach - size, 0)

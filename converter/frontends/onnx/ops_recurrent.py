@@ -39,13 +39,13 @@ class RnnActivation:
 ACTIVATIONS = {
     "sigmoid": RnnActivation("sigmoid"), "tanh": RnnActivation("tanh"), "relu": RnnActivation("relu"),
     "softsign": RnnActivation("softsign"), "softplus": RnnActivation("softplus"),
-    "hardsigmoid": RnnActivation("hard_sigmoid", 0.2, 0.5), "leakyrelu": RnnActivation("leaky_relu", 0.01),
+    "hardsigmoid": RnnActivation("hard_sigmoid_ab", 0.2, 0.5), "leakyrelu": RnnActivation("leaky_relu", 0.01),
     "elu": RnnActivation("elu", 1.0), "thresholdedrelu": RnnActivation("thresholded_relu", 1.0),
     "scaledtanh": RnnActivation("scaled_tanh", 1.0, 1.0), "affine": RnnActivation("affine", 1.0, 0.0),
 }
 # What an IR activation name computes when the op has no *_params attributes (older IR): the (alpha,
 # beta) those names imply, so that only exactly those parameter values convert.
-FIXED_PARAMS = {"hard_sigmoid": ("hard_sigmoid_k2", (0.2, 0.5)), "elu": ("elu", (1.0,)),
+FIXED_PARAMS = {"hard_sigmoid_ab": ("hard_sigmoid_k2", (0.2, 0.5)), "elu": ("elu", (1.0,)),
                 "leaky_relu": ("leaky_relu", (0.2,))}
 
 COMMON_ATTRS = {"activation_alpha": None, "activation_beta": None, "activations": None, "clip": None,
@@ -84,7 +84,8 @@ def _ir_activation(n: NodeCall, opdef, key: str, act, params, attrs: dict) -> No
     elif not params:
         attrs[key] = act.ir
     else:
-        raise n.refuse(f"activation {act.ir} with parameters {params} (this build's IR op {opdef.name} has no "
+        raise n.refuse(f"activation {act.ir} with parameters {params} (this build's IR op {opdef.name} "
+                       "has no "
                        f"{key}_params)")
 
 
@@ -140,7 +141,8 @@ def _state(n: NodeCall, i: int, d: int, layout: int, batch, hidden: int):
     if isinstance(x, Fill):
         if x.scalar == 0:
             return None
-        raise n.error("a constant non-zero initial state of symbolic shape; fix the free dims with --input-shape")
+        raise n.error("a constant non-zero initial state of symbolic shape; fix the free dims with "
+                      "--input-shape")
     data = n.static(i)
     if data is not None:
         data = np.asarray(data, np.float32)
@@ -207,7 +209,18 @@ def _named_inputs(opdef, values: dict) -> list:
     return [values.get(name) for name in names]
 
 
-def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d):
+def _empty_rows(n: NodeCall, mask):
+    """[B, 1] float32, 0 for rows of length 0, when sequence_lens may hold a 0: onnxruntime gives such
+    rows Y_h = Y_c = 0 (not the initial state), and so does this frontend."""
+    if mask is None:
+        return None
+    lens = n.static(4)
+    if lens is not None and np.all(np.asarray(lens) > 0):
+        return None
+    return n.add1("Slice", [mask], {"axis": 1, "start": 0, "end": 1}, "nonempty")
+
+
+def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d, nonempty=None):
     W, U, b_in, b_rec = weights
     values = {"x": x, "W": n.const(W, f"W{d}"), "U": n.const(U, f"U{d}")}
     if cell == "GRU" and attrs["reset_after"]:
@@ -220,6 +233,9 @@ def _direction(n, cell, opdef, x, weights, states, mask, peep, attrs, d):
     if peep is not None:
         values["p"] = n.const(peep, f"p{d}")
     outs = list(n.add(IR_OP[cell], _named_inputs(opdef, values), attrs, f"dir{d}"))
+    if nonempty is not None:
+        outs[1:] = [n.add1("Binary", [s, nonempty], {"fn": "mul"}, f"dir{d}/state{k}")
+                    for k, s in enumerate(outs[1:])]
     if attrs["go_backwards"] and attrs["return_sequences"]:
         outs[0] = n.add1("Reverse", [outs[0]], {"axis": 1}, f"dir{d}/y")
     return outs
@@ -258,6 +274,7 @@ def recurrent(n: NodeCall, cell: str):
         raise n.error(f"W holds {len(weights)} directions, direction={direction!r} needs {dirs}")
     acts = _activations(n, len(DEFAULT_ACTS[cell]), dirs)
     mask = _mask(n, x)
+    nonempty = _empty_rows(n, mask)
     peeps = _peepholes(n, opdef, dirs, hidden) if cell == "LSTM" else [None] * dirs
     needs_y = bool(n.node.output) and bool(n.node.output[0])
     results = []
@@ -267,7 +284,7 @@ def recurrent(n: NodeCall, cell: str):
         states = {"h0": _state(n, 5, d, layout, batch, hidden)}
         if cell == "LSTM":
             states["c0"] = _state(n, 6, d, layout, batch, hidden)
-        results.append(_direction(n, cell, opdef, x, weights[d], states, mask, peeps[d], attrs, d))
+        results.append(_direction(n, cell, opdef, x, weights[d], states, mask, peeps[d], attrs, d, nonempty))
     return _stack_outputs(n, results, layout, needs_y, batch, hidden)
 
 

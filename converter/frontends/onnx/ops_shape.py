@@ -364,7 +364,8 @@ def expand(n: NodeCall):
         return [Fill(out, x.value, x.dtype)]
     if isinstance(x, np.ndarray) and not is_symbolic(x) and not all(dims.is_static(d) for d in out):
         # torch.zeros(layers, batch, hidden) of the dynamo exporter: constant data of symbolic shape
-        return [Fill(out, x.reshape(tuple(int(d) for d in s)), "float32" if x.dtype.kind in "fb" else "int32")]
+        dtype = "float32" if x.dtype.kind in "fb" else "int32"
+        return [Fill(out, x.reshape(tuple(int(d) for d in s)), dtype)]
     if isinstance(x, np.ndarray) and is_symbolic(x):
         return [np.broadcast_to(x.reshape(tuple(int(d) for d in s)), tuple(int(d) for d in out)).copy()]
     v = n.value(0)

@@ -9,6 +9,7 @@ from typing import Union
 
 from converter.backends import program as prog
 from converter.bundle import checks
+from converter.bundle.expr import ExprError
 from converter.bundle import format as fmt
 from converter.bundle.fb import Program as fb_program
 
@@ -92,6 +93,8 @@ def decode_bundle(data) -> prog.Program:
         p.validate()
     except prog.ProgramError as err:
         raise fmt.BundleError(f"bundle holds an {err}") from None
+    except ExprError as err:       # a weight size that does not evaluate (found by tests/fuzz)
+        raise fmt.BundleError(f"bundle holds an invalid program: {err}") from None
     checks.check_limits(p)
     return p
 

@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from converter.backends.program import IOSpec, SlotSpec, StepSpec, TensorSpec  # noqa: E402
+from converter.backends.program import IOSpec, TensorSpec  # noqa: E402
 from converter.bundle import BundleError, read_bundle  # noqa: E402
 from tests.fuzz import bundles, model_files  # noqa: E402
 

@@ -160,12 +160,20 @@ def build():
 '''
 
 
+def _script(workdir: Path) -> Path:
+    script = workdir / "chainer_net.py"
+    if not script.exists():        # each run (each long-run chunk) has its own workdir
+        script.write_text(CHAINER_SCRIPT)
+    return script
+
+
 def _npz_arrays(workdir: Path) -> dict:
     import chainer
     from converter.frontends.chainer.cli import load_factory
-    script = workdir / "chainer_net.py"
-    script.write_text(CHAINER_SCRIPT)
-    chain = load_factory(f"{script}:build")()
+    chain = load_factory(f"{_script(workdir)}:build")()
+    rng = np.random.default_rng(11)      # fixed parameters: the same seed and iteration, the same mutant
+    for _, param in sorted(chain.namedparams()):
+        param.array[...] = rng.uniform(-1, 1, param.array.shape)
     buf = io.BytesIO()
     chainer.serializers.save_npz(buf, chain)
     buf.seek(0)
@@ -216,7 +224,7 @@ def chainer_case(seed: int, iteration: int, workdir: Path):
 
     def run():
         path.write_bytes(data)
-        chain = load_factory(f"{workdir / 'chainer_net.py'}:build")()
+        chain = load_factory(f"{_script(workdir)}:build")()
         load_weights(path, chain)
         _compile(converter.from_chainer(chain, {"ids": np.zeros(3, np.int32)}))
     return run

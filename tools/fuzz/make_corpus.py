@@ -215,8 +215,8 @@ def write_onnx() -> list:
     data = model.SerializeToString().replace(b"dom", b"d\xffm")      # a domain that is not UTF-8
     (d / "domain-not-utf8.onnx").write_bytes(data)
     nameless = helper.make_tensor_value_info("", TensorProto.FLOAT, ["n", 3])
-    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [nameless]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [nameless])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     (d / "nameless-output.onnx").write_bytes(model.SerializeToString())
     return [("convert_onnx", [f"onnx/{n}.onnx", "--backend", "wasm", "--out", "OUT"])
             for n in ("domain-not-utf8", "nameless-output")]
@@ -269,12 +269,17 @@ def write_chainer() -> list:
     chainer.serializers.save_npz(good, chain)
     data = _fixed_dates(good.getvalue())
     (d / "truncated.npz").write_bytes(data[: len(data) // 2])
+    # found by tests/fuzz: a damaged header naming a compression method zipfile does not implement
+    stored = b"PK\x01\x02\x14\x03\x14\x00\x00\x00"            # central directory entry, up to the method
+    (d / "unknown-compression.npz").write_bytes(data.replace(stored + b"\x00\x00", stored + b"\x63\x00"))
     chain.l1.W.array[0, 0] = np.nan
     bad = io.BytesIO()
     chainer.serializers.save_npz(bad, chain)
     (d / "nan-weight.npz").write_bytes(_fixed_dates(bad.getvalue()))
     base = ["--input", "x=1,3", "--backend", "wasm", "--out", "OUT"]
     return [("convert_chainer", ["chainer/model.py:build", "--weights", "chainer/truncated.npz", *base]),
+            ("convert_chainer", ["chainer/model.py:build", "--weights", "chainer/unknown-compression.npz",
+                                 *base]),
             ("convert_chainer", ["chainer/model.py:build", "--weights", "chainer/nan-weight.npz", *base]),
             ("convert_chainer", ["chainer/model.txt:build", *base]),
             ("convert_chainer", ["chainer/model.py:exits", *base])]

@@ -89,6 +89,9 @@ def _fields(p: _Payload, pos: int) -> tuple[int, int]:
     p.check(vtable, 4)
     size = p.u16(vtable)
     p.check(vtable, size)
+    if size % 2 or size < 4:      # the generated accessors would read a field the JS reader sees absent
+        raise BundleError(f"bundle payload is malformed (the vtable at offset {vtable} has size {size}): "
+                          "rewrite it with this version of webloom")
     return vtable, size
 
 

@@ -41,7 +41,8 @@ def embedding(lc: LayerCall):
     idx = lc.inputs[0]
     vocab, dim = int(lc.config["input_dim"]), int(lc.config["output_dim"])
     if vocab < 1 or dim < 1:
-        raise lc.error(f"input_dim {vocab} and output_dim {dim} must be >= 1; the config is damaged — re-save")
+        raise lc.error(f"input_dim {vocab} and output_dim {dim} must be >= 1; the config is damaged — "
+                       "re-save the model")
     table = lc.const("embeddings", lc.weight(0, (vocab, dim), "embeddings"))
     mask = None
     if lc.config.get("mask_zero"):

@@ -97,7 +97,8 @@ def load_weights(path: Path, chain) -> None:
     from chainer.serializers import NpzDeserializer
     try:
         npz = np.load(path, allow_pickle=False)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:           # RuntimeError: zipfile on a member flagged as encrypted
         raise ConversionError(f"{path}: cannot read the .npz file, it is truncated or corrupt "
                               f"({type(e).__name__}: {' '.join(str(e).split())[:120]}); save it again with "
                               "chainer.serializers.save_npz") from None
@@ -108,8 +109,8 @@ def load_weights(path: Path, chain) -> None:
         raise ConversionError(f"{path}: the parameters do not fit the model built by the factory "
                               f"({type(e).__name__}: {e}); save them with chainer.serializers.save_npz "
                               "from the same model") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
-        # a member cut short, or a damaged header naming a compression zipfile does not know
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
+        # a member cut short, or a damaged header (an unknown compression, an "encrypted" flag)
         raise ConversionError(f"{path}: cannot read the .npz file, it is truncated or corrupt "
                               f"({type(e).__name__}); save it again with chainer.serializers.save_npz") \
             from None

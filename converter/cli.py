@@ -22,6 +22,7 @@ from converter.options import finish as finish_options
 PROG = "convert_keras"
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -52,8 +53,11 @@ def parse_input_shape(text: str) -> tuple[str, list]:
         item = item.strip()
         if item in ("", "?", "None", "none"):
             dims.append(None)
-        elif item.isdigit():
+        elif item.isascii() and item.isdigit() and int(item) < 2**31:
             dims.append(int(item))
+        elif item.isascii() and item.isdigit():
+            raise _UsageError(f"--input-shape {text!r}: dim {item} is beyond the 2147483647 a dimension "
+                              "can be")
         else:
             raise _UsageError(f"--input-shape {text!r}: dim {item!r} is not a non-negative integer or ?")
     return name, dims
@@ -148,6 +152,9 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG, make_parser=Non
         args = parser.parse_args(argv)
         finish_options(args)
         return convert(args, backends, load_graph=load_graph)
+    except KeyboardInterrupt:        # Ctrl-C (or a model script raising it): one line, no traceback
+        _error("interrupted; nothing more was written", error_prog)
+        return EXIT_INTERRUPTED
     except (ConversionError, OSError, _UsageError) as e:
         if debug:
             traceback.print_exc()

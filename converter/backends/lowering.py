@@ -304,10 +304,11 @@ def _input_specs(graph: Graph, ctx: LoweringContext) -> list[IOSpec]:
     ranges = _gather_ranges(graph)
     states, _ = _state_pairs(graph)
     specs = []
+    float_ids = graph.meta.get("id_ranges", {})    # float inputs truncated to Gather indices (frontends)
     for v in graph.inputs:
         role = "state" if v.name in states else "data"
-        specs.append(IOSpec(v.name, ctx.tensor(v), v.dtype, v.shape, role,
-                            ranges.get(id(v)) if v.dtype == "int32" else None, states.get(v.name)))
+        vr = ranges.get(id(v)) if v.dtype == "int32" else float_ids.get(v.name)
+        specs.append(IOSpec(v.name, ctx.tensor(v), v.dtype, v.shape, role, vr, states.get(v.name)))
     return specs
 
 

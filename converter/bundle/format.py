@@ -31,6 +31,10 @@ _HEADER = struct.Struct("<8sIIIIQQ24x")
 class BundleError(ValueError):
     """A file that is not a bundle this reader can load, or a Program that cannot be written."""
 
+    def __init__(self, message: str):
+        from converter.bundle.expr import printable      # messages quote the file: keep them one line
+        super().__init__(printable(message))
+
 
 @dataclass(frozen=True)
 class Header:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import struct
 import os
 from pathlib import Path
 from typing import Union
 
 from converter.backends import program as prog
+from converter.bundle import checks
+from converter.bundle.expr import ExprError
 from converter.bundle import format as fmt
 from converter.bundle.vendor.fb import Program as fb_program
 
@@ -23,15 +24,15 @@ def _texts(items) -> list:
 
 
 def _dim(text: str):
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _shape(items) -> tuple:
     return tuple(_dim(d) for d in _texts(items))
 
 
-def _meta(text) -> dict:
-    return json.loads(text) if text else {}
+def _meta(text, what: str = "meta") -> dict:
+    return checks.load_json(text, what)
 
 
 def _io(t) -> prog.IOSpec:
@@ -50,7 +51,7 @@ def _kernel(k) -> prog.KernelSpec:
     return prog.KernelSpec(
         name=k.name, entry=k.entry, source=k.source or "",
         bindings=[prog.Binding(b.name, b.access) for b in _list(k.bindings)], params=_texts(k.params),
-        workgroup=(wg.x, wg.y, wg.z) if wg is not None else (1, 1, 1), meta=_meta(k.meta))
+        workgroup=(wg.x, wg.y, wg.z) if wg is not None else (1, 1, 1), meta=_meta(k.meta, "kernel meta"))
 
 
 def _step(s) -> prog.StepSpec:
@@ -66,7 +67,8 @@ def _program(root, weights: bytes) -> prog.Program:
         tensors=[_tensor(t) for t in _list(root.tensors)],
         slots=[prog.SlotSpec(s.id, _texts(s.sizes)) for s in _list(root.slots)],
         kernels=[_kernel(k) for k in _list(root.kernels)], steps=[_step(s) for s in _list(root.steps)],
-        weights=weights, module=bytes(module) if module is not None else b"", meta=_meta(root.meta),
+        weights=weights, module=bytes(module) if module is not None else b"",
+        meta=_meta(root.meta, "program meta"),
         module_relaxed=bytes(relaxed) if relaxed is not None else b"")
 
 
@@ -76,21 +78,29 @@ def decode_bundle(data) -> prog.Program:
     payload = bytes(data[fmt.HEADER_SIZE:fmt.HEADER_SIZE + h.payload_length])
     if payload[4:8] != fmt.FILE_IDENTIFIER:
         raise fmt.BundleError("bundle is corrupted (the payload is not a Webloom program)")
+    checks.verify_payload(payload)      # the generated accessors do not bounds-check
     weights = bytes(data[h.weights_offset:h.file_size])
     try:
         root = fb_program.ProgramT.InitFromPackedBuf(payload)
+        checks.check_raw_shapes(root)
         p = _program(root, weights)
         if root.weightEncodings:       # stored float16/int8: expanded to float32 here (quantize.py)
             from converter.bundle import quantize
             p.weights = quantize.unpack(weights, root.weightEncodings, root.weightsLength, p.tensors)
+    except fmt.BundleError:
+        raise
     except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, struct.error) as err:
         # the CRC matched, so the writer itself produced this: a version skew or a writer bug
         raise fmt.BundleError(f"bundle payload is malformed ({type(err).__name__}: {err}): "
                               f"rewrite it with this version of webloom") from None
     try:
-        return p.validate()
+        p.validate()
     except prog.ProgramError as err:
         raise fmt.BundleError(f"bundle holds an {err}") from None
+    except ExprError as err:       # a weight size that does not evaluate (found by tests/fuzz)
+        raise fmt.BundleError(f"bundle holds an invalid program: {err}") from None
+    checks.check_limits(p)
+    return p
 
 
 def read_bundle(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> prog.Program:

@@ -14,6 +14,7 @@
 import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext, HostArray } from "./backends/backend.js";
 import type { Dims, SizedInput } from "./dims.js";
+import { evaluateExpr } from "./bundle/expr.js";
 import { bindDims, evaluateShape, formatDims, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
@@ -127,13 +128,32 @@ export class Runner {
 
   /** Runs the model on the inputs set; outputs are then read with outputs[i].toActual(). */
   async run(): Promise<void> {
-    if (this.disposed) throw new Error("run(): this runner was disposed");
-    if (this.busy) throw new Error("run(): the previous run has not finished; await it before running again");
+    this.checkIdle("run()");
     this.busy = true;
     try {
       await this.runOnce();
+    } catch (err) {
+      // a failed run leaves no half-made binding behind: the next run binds and sizes outputs afresh
+      this.bindingValid = false;
+      throw err;
     } finally {
       this.busy = false;
+      if (this.disposed) this.context.dispose();   // dispose() during the run waited for it
+    }
+  }
+
+  /** Throws when the runner cannot start a run now (disposed, or a run in progress). */
+  private checkIdle(what: string): void {
+    if (this.disposed) throw new Error(`${what}: this runner was disposed; load the model again`);
+    if (this.busy) {
+      throw new Error(`${what}: the previous run has not finished; await it before running again`);
+    }
+  }
+
+  /** After an await inside a run: a dispose() meanwhile ends the run with a clear error. */
+  private checkNotDisposed(): void {
+    if (this.disposed) {
+      throw new Error("run(): the runner was disposed during this run; its outputs are lost");
     }
   }
 
@@ -144,6 +164,13 @@ export class Runner {
    * concrete shape as `.shape`.
    */
   async predict(feeds: Record<string, Feed>): Promise<Record<string, ShapedArray>> {
+    // before touching the inputs: a rejected call must leave the inputs of the run in progress alone
+    this.checkIdle("predict()");
+    if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+      const example = this.inputs[0]?.name ?? "x";
+      const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
+      throw new Error(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
+    }
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
     if (unknown.length) {
       throw new Error(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
@@ -206,26 +233,32 @@ export class Runner {
 
   /** Frees the backend's memory; the runner cannot run afterwards. */
   dispose(): void {
+    if (this.disposed) return;
     this.disposed = true;
-    this.context.dispose();
+    if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
   private async runOnce(): Promise<void> {
-    const relayout = this.bind();
     this.checkRanges();
+    const relayout = this.bind();
     this.context.bind(this.boundDims);
     for (let i = 0; i < this.inputs.length; i++) {
       const handle = this.inputs[i]!;
       this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
     }
     await this.context.run(this.program.steps, this.boundDims);
+    this.checkNotDisposed();
     const reads = this.outputs.map((output) =>
       ({ tensor: output.info.tensor, into: relayout ? output.prepare(this.boundDims) : output.view() }));
     if (this.context.readMany) {
       await this.context.readMany(reads);   // one round trip for all outputs, not one per output
+      this.checkNotDisposed();
       return;
     }
-    for (const { tensor, into } of reads) await this.context.read(tensor, into);
+    for (const { tensor, into } of reads) {
+      await this.context.read(tensor, into);
+      this.checkNotDisposed();
+    }
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
@@ -257,11 +290,40 @@ export class Runner {
         `(${formatDims(this.boundDims)}); ` +
         `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
     }
+    this.checkBoundSizes();
     this.bindingValid = true;
     return true;
   }
 
-  /** Rejects int inputs with values outside their valid range (e.g. token ids beyond the vocabulary). */
+  /**
+   * With the dims bound: every input and output holds as many values as its tensor has bytes for, and
+   * every step param fits the int32 the kernels take. A bundle whose sizes disagree would otherwise read
+   * or write past a memory slot, or trap inside a kernel.
+   */
+  private checkBoundSizes(): void {
+    for (const handle of [...this.inputs, ...this.outputs]) {
+      const what = `${handle.role === "state" ? "state " : ""}"${handle.name}"`;
+      const elements = shapeSize(evaluateShape(handle.shape, this.boundDims, what));
+      const tensor = this.program.tensors[handle.info.tensor]!;
+      const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
+      if (elements * 4 !== bytes) {
+        throw new Error(`the bundle is inconsistent: ${what} has ${elements} values with ` +
+          `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
+      }
+    }
+    this.program.steps.forEach((step, i) => step.params.forEach((e) => {
+      const value = evaluateExpr(e, this.boundDims);
+      if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
+        throw new Error(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
+          "the int32 the kernels take; run with smaller inputs");
+      }
+    }));
+  }
+
+  /**
+   * Rejects inputs with values outside their valid range (e.g. token ids beyond the vocabulary). Float
+   * ids are truncated to int as the model does, so NaN, infinities and 1e10 are outside every range.
+   */
   private checkRanges(): void {
     for (const handle of this.inputs) {
       const range = handle.validRange;
@@ -270,7 +332,8 @@ export class Runner {
       const [lo, hi] = range;
       for (let i = 0; i < data.length; i++) {
         const v = data[i]!;
-        if (v < lo || v >= hi) {
+        const id = Math.trunc(v);
+        if (!(id >= lo && id < hi)) {
           throw new Error(`input "${handle.name}": value ${v} at index ${i} is outside the valid range ` +
             `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
         }

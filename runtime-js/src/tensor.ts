@@ -22,7 +22,7 @@ export interface IOInfo {
   /** Dims as strings: integers, symbols or products (`"batch*time"`). */
   shape: readonly string[];
   role: "data" | "state";
-  /** Half-open [lo, hi) range an int input's values must lie in (Gather indices), else null. */
+  /** Half-open [lo, hi) range an input's values, truncated to int, must lie in (Gather ids), else null. */
   validRange: readonly [number, number] | null;
   /** For a state input: the output that feeds it on step(); for a state output: the input it feeds. */
   stateOf: string | null;
@@ -102,6 +102,12 @@ export class InputHandle {
   }
 
   private checkGiven(array: HostArray, shape: readonly number[]): void {
+    const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
+    if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      const text = listed ? `[${Array.from(shape).join(", ")}]` : String(shape);
+      throw new Error(`input "${this.name}": shape ${text} ` +
+        "must be a list of non-negative integers");
+    }
     const size = shape.reduce((a, b) => a * b, 1);
     const fits = shape.length === this.shape.length && size === array.length &&
       this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);

@@ -5,6 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const webloomUrl = process.env.WEBLOOM_JS
@@ -15,6 +17,8 @@ const { parseBundle, BundleError, evaluateExpr, ExprError } = await import(weblo
 const unitDir = fileURLToPath(new URL("../../tests/unit/", import.meta.url));
 const expected = JSON.parse(readFileSync(unitDir + "bundle_fixture.json", "utf8"));
 const exprCases = JSON.parse(readFileSync(unitDir + "expr_cases.json", "utf8")).cases;
+// long cases are stored as [text, count] parts (see the file's "about")
+for (const c of exprCases) c.expr ??= (c.build ?? []).map(([text, count]) => text.repeat(count)).join("");
 
 /** A fresh ArrayBuffer holding exactly the fixture file. */
 function fixtureBuffer() {
@@ -56,7 +60,8 @@ test("expression cases shared with Python give the same values and messages", ()
   for (const c of exprCases) {
     if ("error" in c) {
       assert.throws(() => evaluateExpr(c.expr, c.bindings), (err) => {
-        assert.ok(err instanceof ExprError, `${JSON.stringify(c.expr)}: expected an ExprError, got ${err}`);
+        const shown = JSON.stringify(c.expr.slice(0, 60));
+        assert.ok(err instanceof ExprError, `${shown}: expected an ExprError, got ${err}`);
         assert.equal(err.message, c.error);
         return true;
       });
@@ -159,4 +164,16 @@ test("programs whose parts do not fit together are rejected with the part named"
   throwsBundleError(() => parseBundle(replaced(buf, "max(32*batch, 64)", "max(32*batch, 6+)")),
     /^bundle holds an invalid program: slot 4 size: bad expression 'max\(32\*batch, 6\+\)'/);
   assert.throws(() => parseBundle(new Uint8Array(buf)), /needs an ArrayBuffer/);
+});
+
+test("the expression cache stays bounded over many distinct expressions", () => {
+  // 200,000 distinct expressions once grew the heap by 83 MiB: the cache must evict.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc");    // a real collection, so only what the cache keeps is counted
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 200000; i++) evaluateExpr(`x*${i}+${i % 7}`, { x: 1 });
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.ok(grown < 8 * 1024 * 1024, `heap grew by ${(grown / 1048576).toFixed(1)} MiB`);
 });

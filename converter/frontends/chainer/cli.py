@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +82,16 @@ def load_factory(spec: str):
     path = Path(path_text)
     if not path.is_file():
         raise ConversionError(f"{path}: no such Python file; give the script that defines {factory}")
+    if path.suffix != ".py":
+        raise ConversionError(f"{path}: not a Python file (.py); give the script that defines {factory}, "
+                              "and the parameters with --weights")
     module_spec = importlib.util.spec_from_file_location(f"_webloom_user_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     sys.path.insert(0, str(path.resolve().parent))   # let the script import its neighbours
     try:
         module_spec.loader.exec_module(module)
-    except Exception as e:
-        raise ConversionError(f"{path}: running the script raised {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:   # sys.exit() in the script must not end the conversion silently
+        raise ConversionError(f"{path}: running the script raised {_raised(e)}") from None
     finally:
         sys.path.remove(str(path.resolve().parent))
     fn = getattr(module, factory, None)
@@ -96,15 +101,44 @@ def load_factory(spec: str):
     return fn
 
 
+def _raised(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"SystemExit (sys.exit({e.code!r})); a model script must not exit"
+    return f"{type(e).__name__}: {e}"
+
+
 def load_weights(path: Path, chain) -> None:
     from chainer.serializers import NpzDeserializer
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:           # RuntimeError: zipfile on a member flagged as encrypted
+        raise ConversionError(f"{path}: cannot read the .npz file, it is truncated or corrupt "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:120]}); save it again with "
+                              "chainer.serializers.save_npz") from None
+    try:
+        with npz:
             NpzDeserializer(npz, strict=True).load(chain)
     except (KeyError, ValueError, TypeError) as e:
         raise ConversionError(f"{path}: the parameters do not fit the model built by the factory "
                               f"({type(e).__name__}: {e}); save them with chainer.serializers.save_npz "
                               "from the same model") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
+        # a member cut short, or a damaged header (an unknown compression, an "encrypted" flag)
+        raise ConversionError(f"{path}: cannot read the .npz file, it is truncated or corrupt "
+                              f"({type(e).__name__}); save it again with chainer.serializers.save_npz") \
+            from None
+    _check_finite(path, chain)
+
+
+def _check_finite(path: Path, chain) -> None:
+    """Refuse NaN/Inf parameters, as the Keras loader does: they would make a model that outputs NaN."""
+    for name, param in chain.namedparams():
+        data = param.array
+        if data is not None and np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
+            bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+            raise ConversionError(f"{path}: parameter {name} has {bad} NaN/Inf values; retrain or fix the "
+                                  "model — non-finite weights cannot be converted")
 
 
 def load_chainer_graph(args):
@@ -113,8 +147,8 @@ def load_chainer_graph(args):
     factory = load_factory(args.model)
     try:
         chain = factory()
-    except Exception as e:
-        raise ConversionError(f"{args.model}: the factory raised {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:
+        raise ConversionError(f"{args.model}: the factory raised {_raised(e)}") from None
     if args.weights is not None:
         load_weights(args.weights, chain)
     else:

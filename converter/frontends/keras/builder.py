@@ -104,6 +104,28 @@ def inner_layer(config: dict, what: str) -> tuple[str, dict]:
     return config["class_name"], dict(config.get("config") or {})
 
 
+MAX_DIM = 2**31          # a dim the kernels' int32 indices can address
+MAX_ELEMENTS = 2**30     # elements of one static tensor: 4 GiB of float32, the most a bundle slot holds
+
+
+def _check_sizes(g: Graph, source: str) -> None:
+    """Refuse a graph whose static sizes no bundle can hold (a config asking for 2^63 units or steps)."""
+    for node in g.nodes:
+        for v in node.outputs:
+            static = [d for d in v.shape if isinstance(d, int)]
+            count = 1
+            for d in static:
+                count *= d
+            if any(d >= MAX_DIM for d in static) or count > MAX_ELEMENTS:
+                raise ConversionError(f"{source}: {node.name} would make a tensor of shape {list(v.shape)}, "
+                                      "beyond what a bundle can hold; the config is damaged or the model is "
+                                      "too large — re-save it or fix its sizes")
+
+
+# What reading a damaged config raises inside a layer handler (int("abc"), cfg[3] of a short list, ...).
+DAMAGED_CONFIG = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError)
+
+
 def dispatch(call: LayerCall) -> tuple[list, list]:
     """Run the handler of ``call.class_name`` and apply Keras' default mask rule."""
     handler = HANDLERS.get(call.class_name)
@@ -113,6 +135,12 @@ def dispatch(call: LayerCall) -> tuple[list, list]:
         outputs, masks = handler(call)
     except OpError as e:     # a shape rule refused what the layer asked for: name the layer
         raise call.error(str(e)) from None
+    except DAMAGED_CONFIG as e:
+        # Handlers read the config Keras wrote (ints, lists, nested layer configs); a value of the wrong
+        # type or size means the file was damaged or edited, which is the user's to fix, not a Webloom bug.
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise call.error(f"its config holds a value Webloom cannot use ({detail}); the file is damaged or "
+                         "was edited — re-save the model (--debug shows where)") from e
     if masks is None:
         passes = call.class_name in MASK_PASSTHROUGH and call.masks
         masks = [call.masks[0] if passes else None for _ in outputs]
@@ -157,6 +185,7 @@ class _Builder:
             if layer.class_name != "InputLayer":
                 self.run_call(layer, index, layer.calls[index])
         self.finish()
+        _check_sizes(self.g, self.spec.source)
         return self.g
 
     def add_input(self, layer) -> None:
@@ -265,10 +294,17 @@ def _input_shape(layer, fixed, index: int, builder: _Builder) -> tuple:
             if d is not None and f is not None and int(f) != int(d):
                 raise ConversionError(f"input_shapes['{layer.name}'] fixes axis {axis} to {f}, the model "
                                       f"says {d}")
+            if f is not None and not 0 <= int(f) < 2**31:
+                raise ConversionError(f"input_shapes['{layer.name}'] fixes axis {axis} to {f}, beyond the "
+                                      "2147483647 a dimension can be")
             if f is not None:
                 shape[axis] = int(f)
     out = []
     for axis, d in enumerate(shape):
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < MAX_DIM):
+            raise ConversionError(f"{builder.spec.source}: input '{layer.name}': batch_shape {shape} has "
+                                  f"dim {d!r} on axis {axis}, not a whole number in [0, 2^31) or None; the file "
+                                  "is damaged — re-save the model")
         if d is not None:
             out.append(int(d))
         elif axis == 0:
@@ -288,7 +324,12 @@ def build_graph(spec, input_shapes: Optional[dict] = None) -> Graph:
     for layer in spec.layers:
         if layer.class_name not in HANDLERS and layer.class_name != "InputLayer":
             raise unsupported(layer.class_name, layer.name)
-    return _Builder(spec, input_shapes).build()
+    try:
+        return _Builder(spec, input_shapes).build()
+    except DAMAGED_CONFIG as e:   # wiring the layers read a config value of the wrong type or size
+        detail = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise ConversionError(f"{spec.source}: the model config is damaged ({detail}); re-save the model "
+                              "(--debug shows where)") from e
 
 
 def divide_dim(dim: dims.Dim, n: int) -> Optional[dims.Dim]:

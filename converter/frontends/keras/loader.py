@@ -41,6 +41,10 @@ MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D",
                "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU"}
 KERAS_MODULE_ROOTS = ("keras", "tf_keras")
+# Memory bounds, checked against the sizes a file declares before anything is read (docs/security.md).
+MAX_JSON_MEMBER = 64 * 1024 * 1024          # config.json / metadata.json in a .keras zip
+MAX_WEIGHT_BYTES = 2**32                     # one weights file or dataset (no runtime holds more)
+MAX_INFLATION = 1100                         # deflate cannot expand data more than ~1032 times
 
 
 # ---- entry points -------------------------------------------------------------------------------------
@@ -78,8 +82,10 @@ def load_file(path: Path) -> KerasModelSpec:
     except ConversionError:
         raise
     except (OSError, KeyError, ValueError, TypeError, EOFError, RuntimeError, zipfile.BadZipFile,
-            zlib.error) as e:
-        raise ConversionError(f"{name}: cannot read the {kind}, it is truncated or corrupt ({_cause(e)}); "
+            zlib.error, AttributeError, IndexError, OverflowError, RecursionError, SystemError) as e:
+        # h5py reports some damage inside its own iteration as a SystemError with a meaningless text
+        cause = "its internal structure does not hold together" if isinstance(e, SystemError) else _cause(e)
+        raise ConversionError(f"{name}: cannot read the {kind}, it is truncated or corrupt ({cause}); "
                               "re-save or re-download the model") from None
 
 
@@ -116,6 +122,7 @@ def load_model_object(model) -> KerasModelSpec:
 def _read_h5(path: Path) -> KerasModelSpec:
     source = str(path)
     with h5py.File(path, "r") as f:
+        _check_h5(f, source)
         if "model_config" not in f.attrs:
             raise ConversionError(f"{source}: the HDF5 file holds no model config (a save_weights() "
                                   f"file?); {HOW_TO_SAVE}")
@@ -136,18 +143,68 @@ def _read_keras_zip(path: Path) -> KerasModelSpec:
         if "config.json" not in names:
             raise ConversionError(f"{source}: the zip file has no config.json, so it is not a Keras 3 "
                                   f".keras model; {HOW_TO_SAVE}")
-        config = _parse_config(z.read("config.json"), source)
-        meta = _parse_config(z.read("metadata.json"), source) if "metadata.json" in names else {}
+        config = _parse_config(_zip_member(z, "config.json", MAX_JSON_MEMBER, source), source)
+        meta = (_parse_config(_zip_member(z, "metadata.json", MAX_JSON_MEMBER, source), source)
+                if "metadata.json" in names else {})
         if "model.weights.h5" not in names:
             raise ConversionError(f"{source}: the .keras file has no model.weights.h5 (sharded or npz "
                                   "weights are not supported); re-save it with model.save('model.keras')")
-        weights = z.read("model.weights.h5")
+        weights = _zip_member(z, "model.weights.h5", MAX_WEIGHT_BYTES, source)
     version = str(meta.get("keras_version", "") if isinstance(meta, dict) else "")
     spec = _spec_from_config(config, version, _major(version or "3", config, source), source)
     with h5py.File(io.BytesIO(weights), "r") as f:
+        _check_h5(f, f"{source}: model.weights.h5")
         _keras3_weights(f, spec, sequential=config.get("class_name") == "Sequential")
     _check_weights(spec)
     return spec
+
+
+def _zip_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> bytes:
+    """A member's bytes, refused before reading when its declared size is beyond ``limit`` (zipfile
+    never inflates past the declared size, so the declaration bounds the memory)."""
+    size = z.getinfo(name).file_size
+    if size > limit:
+        raise ConversionError(f"{source}: {name} in the zip declares {size} bytes, more than the {limit} "
+                              "Webloom reads; the file is damaged or not a real model — re-save the model")
+    return z.read(name)
+
+
+def _check_h5(f, source: str) -> None:
+    """Refuse what would read outside the file or beyond its declared sizes, before any data is read:
+    external links and external storage (they read other local files into the bundle), virtual datasets,
+    and datasets declaring far more bytes than the file stores (unallocated or inflating without bound)."""
+    problems: list = []
+
+    def link(name, info):   # h5py callbacks must not raise: collect the first problem and stop
+        if isinstance(info, h5py.ExternalLink):
+            problems.append(f"'{name}' is an HDF5 external link to {info.filename}")
+        return problems or None
+
+    def dataset(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            problems.extend(_dataset_problem(obj, name)[:1])
+        return problems or None
+
+    f.visititems_links(link)
+    if not problems:
+        f.visititems(dataset)
+    if problems:
+        raise ConversionError(f"{source}: {problems[0]}; Webloom reads only what is stored inside the model "
+                              "file — re-save the model without external or oversized data")
+
+
+def _dataset_problem(ds, name: str) -> list:
+    """[what is wrong] with a dataset before reading it, or []."""
+    plist = ds.id.get_create_plist()
+    if ds.is_virtual or plist.get_external_count() > 0:
+        kind = "is a virtual dataset" if ds.is_virtual else "uses HDF5 external storage"
+        return [f"dataset '{name}' {kind} (its bytes live in other files)"]
+    declared = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize if ds.shape is not None else 0
+    stored = ds.id.get_storage_size()
+    if declared > MAX_WEIGHT_BYTES or (declared > 4096 and stored * MAX_INFLATION < declared):
+        return [f"dataset '{name}' declares shape {ds.shape} ({declared} bytes) but the file stores {stored} "
+                "bytes of it (damaged, or not a real model)"]
+    return []
 
 
 def _h5_weights(group, spec: KerasModelSpec) -> None:
@@ -489,6 +546,11 @@ def _check_weights(spec: KerasModelSpec) -> None:
                                   "the file is damaged or was edited — re-save the model")
         names = spec.meta["weight_names"].get(layer.name, [])
         for i, w in enumerate(layer.weights):
+            if w.dtype.kind not in "fiu":     # complex would lose its imaginary part, bool has no meaning
+                what = f" '{names[i]}'" if i < len(names) else ""
+                raise ConversionError(f"{spec.source}: layer '{layer.name}' weight #{i}{what} has dtype "
+                                      f"{w.dtype}; Webloom converts float and int weights only — the file is "
+                                      "damaged or not a Keras model")
             if np.issubdtype(w.dtype, np.floating) and not np.all(np.isfinite(w)):
                 what = f" '{names[i]}'" if i < len(names) else ""
                 bad = int(np.size(w) - np.count_nonzero(np.isfinite(w)))

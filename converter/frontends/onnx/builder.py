@@ -238,7 +238,7 @@ def dispatch(call: NodeCall) -> list:
         raise call.error(str(e)) from None
     except SymbolicValueError as e:
         raise call.error(f"{e}; fix the free dims with --input-shape (input_shapes=)") from None
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as e:
         # a parseable but malformed node (attribute of the wrong type, operand of the wrong rank)
         detail = " ".join(f"{type(e).__name__}: {e}".split())[:200]
         raise call.error(f"malformed node: its attributes or inputs do not fit the op ({detail})") from None

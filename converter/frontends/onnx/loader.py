@@ -51,6 +51,7 @@ def load_onnx(path_or_proto) -> OnnxModel:
         source = str(path_or_proto)
         model, folder = _parse_file(onnx, Path(path_or_proto)), Path(path_or_proto).resolve().parent
     where = f"{source}"
+    _check_text(model, where)
     if not model.HasField("graph"):
         raise ConversionError(f"{where}: the file holds no ONNX graph (empty or not an ONNX model); "
                               "export it again with torch.onnx.export or tf2onnx")
@@ -60,6 +61,21 @@ def load_onnx(path_or_proto) -> OnnxModel:
     _check_graph(graph, inits, where)
     producer = f"{model.producer_name} {model.producer_version}".strip()
     return OnnxModel(source, graph, opset, inits, producer)
+
+
+def _check_text(message, where: str) -> None:
+    """Refuse string fields that are not UTF-8: protobuf hands them back as bytes, which every later
+    step (names, domains, dim_params) would trip over (found by tests/fuzz). Iterative: files nest."""
+    stack = [message]
+    while stack:
+        msg = stack.pop()
+        for desc, value in msg.ListFields():
+            values = value if desc.is_repeated else [value]
+            if desc.type == desc.TYPE_STRING and any(isinstance(v, bytes) for v in values):
+                raise ConversionError(f"{where}: field {desc.name} holds text that is not UTF-8; the file is "
+                                      "damaged — export the model again")
+            if desc.type == desc.TYPE_MESSAGE:
+                stack.extend(values)
 
 
 def _parse_file(onnx, path: Path):
@@ -163,5 +179,5 @@ def _check_graph(graph, inits: dict, where: str) -> None:
                                       "no input, initializer or node output (missing initializer?)")
         known.update(node.output)
     for out in graph.output:
-        if out.name not in known:
+        if not out.name or out.name not in known:     # "" in known stands for omitted optional inputs
             raise ConversionError(f"{where}: graph output '{out.name}' is produced by no node")

@@ -9,13 +9,14 @@
  * `/` and `%` floor (like Python's `//` and `%`), `cdiv(a, b)` is the ceiling of a/b, `max` and `min`
  * take two arguments. This is the twin of converter/bundle/expr.py: same results, same error messages
  * (tests/unit/expr_cases.json holds the cases both run). Arithmetic is exact (BigInt), so a result is
- * either exact or an error: beyond ±(2^53-1) a Number could not hold it.
+ * either exact or an error: beyond ±(2^53-1) a Number could not hold it. Bundles are untrusted input, so
+ * the parser and the tree walks are iterative and bounded (MAX_LENGTH, MAX_OPERATORS, MAX_DIGITS).
  */
 
 /** A malformed expression, or one that cannot be evaluated with the given bindings. */
 export class ExprError extends Error {
   constructor(message: string) {
-    super(message);
+    super(printable(message));
     this.name = "ExprError";
   }
 }
@@ -30,9 +31,39 @@ export type Expr =
 type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
 
 export const FUNCTIONS: readonly string[] = ["cdiv", "max", "min"];
+/** Limits shared with converter/bundle/expr.py (see its module doc): bundles are untrusted input. */
+export const MAX_LENGTH = 4096;
+export const MAX_OPERATORS = 256;
+export const MAX_DIGITS = 20;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const TOKEN = /([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|([-+*/%(),])/y;
 const SPACE = " \t\r\n";
+const SHOWN = 100;
+/** How many parsed expressions stay cached; the oldest is dropped beyond (a bundle holds a few hundred). */
+const CACHE_SIZE = 4096;
+/** Binding strength of the operators on the stack; unary minus ("neg") binds tightest. */
+const PRECEDENCE: Readonly<Record<string, number>> = { "+": 1, "-": 1, "*": 2, "/": 2, "%": 2, neg: 3 };
+
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/** `text` with control characters and line separators escaped: messages quote files and stay one line. */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    const hex = code.toString(16);
+    return code < 0x100 ? `\\x${hex.padStart(2, "0")}` : `\\u${hex.padStart(4, "0")}`;
+  });
+}
+
+/** `src` as error messages quote it: cut after SHOWN characters so a message stays one short line. */
+export function shown(src: string): string {
+  return src.length <= SHOWN ? src : src.slice(0, SHOWN) + "...";
+}
+
+function numberText(value: bigint): string {
+  const digits = (value < 0n ? -value : value).toString().length;
+  return digits <= 30 ? value.toString() : `a ${digits}-digit number`;
+}
 
 interface Token {
   kind: "int" | "name" | "op" | "end";
@@ -41,7 +72,14 @@ interface Token {
   column: number;
 }
 
+function fail(src: string, what: string, column: number): ExprError {
+  return new ExprError(`bad expression '${shown(src)}': ${what} at column ${column}`);
+}
+
 function tokenize(src: string): Token[] {
+  if (src.length > MAX_LENGTH) {
+    throw new ExprError(`bad expression '${shown(src)}': longer than ${MAX_LENGTH} characters`);
+  }
   const tokens: Token[] = [];
   let pos = 0;
   for (;;) {
@@ -52,102 +90,144 @@ function tokenize(src: string): Token[] {
     }
     TOKEN.lastIndex = pos;
     const m = TOKEN.exec(src);
-    if (m === null) {
-      throw new ExprError(`bad expression '${src}': unexpected character '${src[pos]}' at column ${pos + 1}`);
-    }
+    if (m === null) throw fail(src, `unexpected character '${src[pos]}'`, pos + 1);
     const kind = m[1] !== undefined ? "int" : m[2] !== undefined ? "name" : "op";
+    if (kind === "int" && m[0].length > MAX_DIGITS) {
+      throw fail(src, `an integer of more than ${MAX_DIGITS} digits`, pos + 1);
+    }
     tokens.push({ kind, text: m[0], column: pos + 1 });
     pos += m[0].length;
   }
 }
 
-/** Recursive descent over the tokens of one expression. */
+/** One level of the parse: the whole expression, a parenthesis, or a function call's arguments. */
+interface Frame {
+  kind: "top" | "paren" | "call";
+  name: string;
+  values: Expr[];
+  /** Pending operators, weakest at the bottom. */
+  ops: string[];
+  /** Finished arguments of a call. */
+  args: Expr[];
+}
+
+function frame(kind: Frame["kind"], name = ""): Frame {
+  return { kind, name, values: [], ops: [], args: [] };
+}
+
+/**
+ * Operator precedence over an explicit stack of frames (no recursion, so no call-stack limit), with the
+ * errors of a recursive descent over the grammar above.
+ */
 class Parser {
   private readonly tokens: Token[];
   private i = 0;
+  private readonly frames: Frame[] = [frame("top")];
+  private operators = 0;
 
   constructor(private readonly src: string) {
     this.tokens = tokenize(src);
   }
 
   parse(): Expr {
-    const tree = this.sum();
-    const tok = this.peek();
-    if (tok.kind !== "end") throw this.fail(`unexpected '${tok.text}'`, tok.column);
-    return tree;
-  }
-
-  private fail(what: string, column: number): ExprError {
-    return new ExprError(`bad expression '${this.src}': ${what} at column ${column}`);
-  }
-
-  private peek(): Token {
-    return this.tokens[this.i]!;
-  }
-
-  private take(): Token {
-    return this.tokens[this.i++]!;
-  }
-
-  private isOp(...texts: string[]): boolean {
-    const tok = this.peek();
-    return tok.kind === "op" && texts.includes(tok.text);
-  }
-
-  private expect(text: string): void {
-    const tok = this.take();
-    if (tok.kind !== "op" || tok.text !== text) throw this.fail(`expected '${text}'`, tok.column);
-  }
-
-  private sum(): Expr {
-    let tree = this.product();
-    while (this.isOp("+", "-")) tree = { kind: this.take().text as BinaryOp, a: tree, b: this.product() };
-    return tree;
-  }
-
-  private product(): Expr {
-    let tree = this.unary();
-    while (this.isOp("*", "/", "%")) tree = { kind: this.take().text as BinaryOp, a: tree, b: this.unary() };
-    return tree;
-  }
-
-  private unary(): Expr {
-    if (this.isOp("-")) {
-      this.take();
-      return { kind: "neg", arg: this.unary() };
+    let wantOperand = true;
+    for (;;) {
+      const tok = this.tokens[this.i++]!;
+      if (wantOperand) {
+        wantOperand = this.operand(tok);
+      } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
+        this.count(tok.column);
+        this.reduce(PRECEDENCE[tok.text]!);
+        this.top().ops.push(tok.text);
+        wantOperand = true;
+      } else if (this.close(tok)) {
+        return this.frames[0]!.values[0]!;
+      } else {
+        wantOperand = tok.text === ",";
+      }
     }
-    return this.atom();
   }
 
-  private atom(): Expr {
-    const tok = this.take();
-    if (tok.kind === "int") return { kind: "int", value: BigInt(tok.text) };
+  private top(): Frame {
+    return this.frames[this.frames.length - 1]!;
+  }
+
+  private count(column: number): void {
+    if (++this.operators > MAX_OPERATORS) {
+      throw fail(this.src, `more than ${MAX_OPERATORS} operators`, column);
+    }
+  }
+
+  /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
+  private operand(tok: Token): boolean {
+    const f = this.top();
+    if (tok.kind === "op" && tok.text === "-") {
+      this.count(tok.column);
+      f.ops.push("neg");
+      return true;
+    }
     if (tok.kind === "op" && tok.text === "(") {
-      const tree = this.sum();
-      this.expect(")");
-      return tree;
+      this.frames.push(frame("paren"));
+      return true;
+    }
+    if (tok.kind === "int") {
+      f.values.push({ kind: "int", value: BigInt(tok.text) });
+      return false;
+    }
+    if (tok.kind === "name" && this.tokens[this.i]!.text === "(") {
+      if (!FUNCTIONS.includes(tok.text)) {
+        const known = FUNCTIONS.join(", ");
+        throw fail(this.src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
+      }
+      this.count(tok.column);
+      this.i++;
+      this.frames.push(frame("call", tok.text));
+      return true;
     }
     if (tok.kind === "name") {
-      return this.peek().text === "(" ? this.call(tok) : this.symbol(tok);
+      if (FUNCTIONS.includes(tok.text)) {
+        throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+      }
+      f.values.push({ kind: "sym", name: tok.text });
+      return false;
     }
-    throw this.fail("expected a number, symbol or '('", tok.column);
+    throw fail(this.src, "expected a number, symbol or '('", tok.column);
   }
 
-  private call(tok: Token): Expr {
-    if (!FUNCTIONS.includes(tok.text)) {
-      throw this.fail(`unknown function '${tok.text}' (functions: ${FUNCTIONS.join(", ")})`, tok.column);
+  private reduce(precedence: number): void {
+    const f = this.top();
+    while (f.ops.length > 0 && PRECEDENCE[f.ops[f.ops.length - 1]!]! >= precedence) {
+      const op = f.ops.pop()!;
+      if (op === "neg") {
+        f.values.push({ kind: "neg", arg: f.values.pop()! });
+      } else {
+        const b = f.values.pop()!;
+        f.values.push({ kind: op as BinaryOp, a: f.values.pop()!, b });
+      }
     }
-    this.take();
-    const a = this.sum();
-    this.expect(",");
-    const b = this.sum();
-    this.expect(")");
-    return { kind: tok.text as BinaryOp, a, b };
   }
 
-  private symbol(tok: Token): Expr {
-    if (FUNCTIONS.includes(tok.text)) throw this.fail(`expected '(' after '${tok.text}'`, tok.column + tok.text.length);
-    return { kind: "sym", name: tok.text };
+  /**
+   * The current frame's expression ended at `tok` (already consumed): true when it was the whole
+   * expression; a ',' opens a call's second argument, a ')' ends a parenthesis or a call.
+   */
+  private close(tok: Token): boolean {
+    this.reduce(0);
+    const f = this.top();
+    if (f.kind === "top") {
+      if (tok.kind !== "end") throw fail(this.src, `unexpected '${tok.text}'`, tok.column);
+      return true;
+    }
+    const want = f.kind === "call" && f.args.length === 0 ? "," : ")";
+    if (tok.kind !== "op" || tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
+    const tree = f.values.pop()!;
+    if (want === ",") {
+      f.args.push(tree);
+      return false;
+    }
+    this.frames.pop();
+    this.top().values.push(f.kind === "call" ? { kind: f.name as BinaryOp, a: f.args[0]!, b: tree } : tree);
+    return false;
   }
 }
 
@@ -161,24 +241,39 @@ export function parseExpr(src: string): Expr {
       throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
     }
     tree = new Parser(src).parse();
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
     cache.set(src, tree);
   }
   return tree;
 }
 
-function collectSymbols(tree: Expr, out: Set<string>): Set<string> {
-  if (tree.kind === "sym") out.add(tree.name);
-  else if (tree.kind === "neg") collectSymbols(tree.arg, out);
-  else if (tree.kind !== "int") {
-    collectSymbols(tree.a, out);
-    collectSymbols(tree.b, out);
+/** The nodes of `tree`, children first and left to right (iteratively: trees come from files). */
+function postOrder(tree: Expr): Expr[] {
+  const out: Expr[] = [];
+  const stack: [Expr, boolean][] = [[tree, false]];
+  while (stack.length > 0) {
+    const [node, expanded] = stack.pop()!;
+    if (expanded || node.kind === "int" || node.kind === "sym") {
+      out.push(node);
+    } else {
+      stack.push([node, true]);
+      if (node.kind === "neg") stack.push([node.arg, false]);
+      else stack.push([node.b, false], [node.a, false]);
+    }
   }
   return out;
 }
 
+/** The nodes of the syntax tree of `src`, children first and left to right. */
+export function exprNodes(src: string): Expr[] {
+  return postOrder(parseExpr(src));
+}
+
 /** Checks the syntax of `src`; returns the sorted names of the symbols it uses. */
 export function validateExpr(src: string): string[] {
-  return [...collectSymbols(parseExpr(src), new Set())].sort();
+  const names = new Set<string>();
+  for (const node of postOrder(parseExpr(src))) if (node.kind === "sym") names.add(node.name);
+  return [...names].sort();
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {
@@ -193,7 +288,7 @@ function floorMod(a: bigint, b: bigint): bigint {
 function bound(src: string, name: string, bindings: Readonly<Record<string, number>>): bigint {
   if (!Object.prototype.hasOwnProperty.call(bindings, name)) {
     const names = Object.keys(bindings).sort().join(", ") || "none";
-    throw new ExprError(`expression '${src}' uses unbound symbol '${name}' (bound: ${names})`);
+    throw new ExprError(`expression '${shown(src)}' uses unbound symbol '${name}' (bound: ${names})`);
   }
   const value = bindings[name];
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
@@ -203,19 +298,22 @@ function bound(src: string, name: string, bindings: Readonly<Record<string, numb
 }
 
 function evaluate(src: string, tree: Expr, bindings: Readonly<Record<string, number>>): bigint {
-  switch (tree.kind) {
-    case "int": return tree.value;
-    case "sym": return bound(src, tree.name, bindings);
-    case "neg": return -evaluate(src, tree.arg, bindings);
+  const values: bigint[] = [];
+  for (const node of postOrder(tree)) {
+    if (node.kind === "int") values.push(node.value);
+    else if (node.kind === "sym") values.push(bound(src, node.name, bindings));
+    else if (node.kind === "neg") values.push(-values.pop()!);
+    else {
+      const b = values.pop()!;
+      values.push(apply(src, node.kind, values.pop()!, b));
+    }
   }
-  const a = evaluate(src, tree.a, bindings);
-  const b = evaluate(src, tree.b, bindings);
-  return apply(src, tree.kind, a, b);
+  return values[0]!;
 }
 
 function apply(src: string, op: BinaryOp, a: bigint, b: bigint): bigint {
   if (b === 0n && (op === "/" || op === "%" || op === "cdiv")) {
-    throw new ExprError(`expression '${src}' divides by zero`);
+    throw new ExprError(`expression '${shown(src)}' divides by zero`);
   }
   switch (op) {
     case "+": return a + b;
@@ -233,7 +331,7 @@ function apply(src: string, op: BinaryOp, a: bigint, b: bigint): bigint {
 export function evaluateExpr(src: string, bindings: Readonly<Record<string, number>>): number {
   const value = evaluate(src, parseExpr(src), bindings);
   if (value > MAX_SAFE || value < -MAX_SAFE) {
-    throw new ExprError(`expression '${src}' overflows: ${value} is beyond +-(2^53-1)`);
+    throw new ExprError(`expression '${shown(src)}' overflows: ${numberText(value)} is beyond +-(2^53-1)`);
   }
   return Number(value);
 }

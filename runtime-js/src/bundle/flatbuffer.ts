@@ -26,6 +26,10 @@ export class Table {
     check(view, this.vtable, 4);
     this.vtableSize = view.getUint16(this.vtable, true);
     check(view, this.vtable, this.vtableSize);
+    // an odd or short size would make readers disagree on the last field (found by tests/fuzz)
+    if (this.vtableSize % 2 !== 0 || this.vtableSize < 4) {
+      throw new PayloadError(`the vtable at offset ${this.vtable} has size ${this.vtableSize}`);
+    }
   }
 
   /** The root table of a payload whose file identifier must be `identifier`. */

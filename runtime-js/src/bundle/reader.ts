@@ -11,7 +11,8 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { evaluateExpr, ExprError, validateExpr } from "./expr.js";
+import { evaluateExpr, ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
+import { expansionProblem, LIMITS, loadJson, outside, staticElements, staticValue } from "./limits.js";
 import { PayloadError, Table } from "./flatbuffer.js";
 
 export const FORMAT_VERSION = 1;
@@ -23,7 +24,7 @@ const FILE_IDENTIFIER = "WLM1";
 /** A file that is not a bundle this reader can load; the message says why and what to do. */
 export class BundleError extends Error {
   constructor(message: string) {
-    super(message);
+    super(printable(message));   // messages quote what the file holds: keep them one line
     this.name = "BundleError";
   }
 }
@@ -214,22 +215,29 @@ function readIO(t: Table): IOSpec {
     tensor: t.int32(1),
     dtype: t.string(2) as DType,
     shape: t.strings(3),
-    role: (t.string(4) ?? "data") as Role,
+    role: (t.string(4) ?? "") as Role,
     validRange: range === null ? null : [range[0]!, range[1]!],
     stateOf: t.string(6),
   };
 }
 
 function readTensor(t: Table): TensorSpec {
+  const dtype = t.string(2) as DType;
+  const shape = t.strings(3);
+  let nbytesExpr = t.string(7) ?? "";
+  // like the Python reader: an absent size is the dtype's bytes times the shape
+  if (nbytesExpr === "" && (dtype === "float32" || dtype === "int32")) {
+    nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
+  }
   return {
     id: t.int32(0),
     name: t.string(1) ?? "",
-    dtype: t.string(2) as DType,
-    shape: t.strings(3),
+    dtype,
+    shape,
     kind: t.string(4) as TensorKind,
     slot: t.int32(5, -1),
     weightOffset: t.int64(6, -1),
-    nbytesExpr: t.string(7) ?? "",
+    nbytesExpr,
   };
 }
 
@@ -249,6 +257,7 @@ function readKernel(t: Table): KernelSpec {
 
 function readStep(t: Table): StepSpec {
   const d = t.strings(3);
+  if (d.length !== 3) throw invalid(`a step has dispatch [${d.join(", ")}]: expected three expressions`);
   return {
     kernel: t.int32(0),
     tensors: t.int32s(1),
@@ -258,12 +267,9 @@ function readStep(t: Table): StepSpec {
 }
 
 function readJson(text: string | null, what: string): Record<string, unknown> {
-  if (!text) return {};
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new PayloadError(`${what} is not valid JSON`);
-  }
+  const value = loadJson(text, what);
+  if (typeof value === "string") throw new PayloadError(value);
+  return value;
 }
 
 // ---- encoded weights (converter/bundle/quantize.py): expanded to float32 at load
@@ -362,41 +368,120 @@ function oneOf(value: string, allowed: readonly string[], what: string): void {
   if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
 }
 
-function checkExpr(program: BundleProgram, src: string, what: string): void {
-  let used: string[];
+/** Runs `fn`, turning an ExprError into an invalid-program error about `what`. */
+function expr<T>(what: string, fn: () => T): T {
   try {
-    used = validateExpr(src);
+    return fn();
   } catch (err) {
     if (err instanceof ExprError) throw invalid(`${what}: ${err.message}`);
     throw err;
   }
+}
+
+function checkExpr(program: BundleProgram, src: string, what: string): void {
+  const used = expr(what, () => validateExpr(src));
   const unknown = used.find((s) => !program.symbols.includes(s));
   if (unknown !== undefined) {
-    throw invalid(`${what} '${src}' uses unknown symbol '${unknown}' (program symbols: ` +
+    throw invalid(`${what} '${shown(src)}' uses unknown symbol '${unknown}' (program symbols: ` +
       `${program.symbols.join(", ") || "none"})`);
   }
 }
 
+/** A shape's dims: valid expressions over the program's symbols, static ones >= 0, bounded expansion. */
+function checkShape(program: BundleProgram, shape: readonly string[], what: string): void {
+  for (const d of shape) {
+    checkExpr(program, d, what);
+    const expansion = expansionProblem(d);
+    if (expansion !== null) throw invalid(`${what} ${expansion}`);
+    const value = expr(what, () => staticValue(d));
+    const problem = outside(value, 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
+    if (problem !== null) throw invalid(problem);
+  }
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkSymbols(symbols: readonly string[]): void {
+  for (const s of symbols) {
+    if (!IDENT.test(s) || FUNCTIONS.includes(s)) {
+      throw invalid(`symbol '${s}' is not a valid name (an identifier other than cdiv, max, min)`);
+    }
+  }
+  if (new Set(symbols).size !== symbols.length) {
+    throw invalid(`symbols [${symbols.join(", ")}] repeat a name`);
+  }
+}
+
+function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
+  const what = `${side} '${io.name}'`;
+  if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) {
+    throw invalid(`${what} refers to tensor ${io.tensor}`);
+  }
+  oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
+  oneOf(io.role, ["data", "state"], `${what} role`);
+  checkShape(p, io.shape, `${what} shape`);
+  if (io.validRange !== null && !(io.validRange[0] < io.validRange[1])) {
+    throw invalid(`${what} has valid_range [${io.validRange.join(", ")}]: expected [lo, hi) with lo < hi`);
+  }
+  if (io.role === "state") {
+    const others = side === "input" ? p.outputs : p.inputs;
+    const partner = others.filter((o) => o.name === io.stateOf);
+    if (partner.length !== 1 || partner[0]!.role !== "state" || partner[0]!.stateOf !== io.name) {
+      throw invalid(`${what} is a state paired with '${io.stateOf}', which is missing or not a state whose ` +
+        `state_of is '${io.name}'`);
+    }
+  } else if (io.stateOf !== null) {
+    throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
+  }
+  const elements = expr(`${what} shape`, () => staticElements(io.shape));
+  const nbytes = expr(`${what} tensor`, () => staticValue(p.tensors[io.tensor]!.nbytesExpr));
+  if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
+    throw invalid(`${what} has ${elements} elements but its tensor holds ${nbytes} bytes`);
+  }
+}
+
+/** Sizes and params no backend can honour (converter/bundle/checks.py check_limits). */
+function checkLimits(p: BundleProgram): void {
+  const problems: (string | null)[] = [];
+  for (const k of p.kernels) {
+    const what = `kernel '${k.name}' workgroup size`;
+    for (const w of k.workgroup) problems.push(outside(w, 1, LIMITS.workgroup, what));
+  }
+  p.slots.forEach((s, i) => s.sizes.forEach((e) => problems.push(
+    outside(expr(`slot ${i} size`, () => staticValue(e)), 0, LIMITS.bytes, `slot ${i} size '${shown(e)}'`))));
+  for (const t of p.tensors) {
+    const what = `tensor ${t.id} ('${t.name}') byte size`;
+    problems.push(outside(expr(what, () => staticValue(t.nbytesExpr)), 0, LIMITS.bytes, what));
+  }
+  p.steps.forEach((s, i) => {
+    for (const e of s.params) {
+      const what = `step ${i} param '${shown(e)}'`;
+      problems.push(outside(expr(what, () => staticValue(e)), LIMITS.int32[0], LIMITS.int32[1], what));
+    }
+    for (const e of s.dispatch) {
+      const what = `step ${i} dispatch '${shown(e)}'`;
+      problems.push(outside(expr(what, () => staticValue(e)), 0, LIMITS.int32[1], what));
+    }
+  });
+  const problem = problems.find((m) => m !== null);
+  if (problem) throw invalid(problem);
+}
+
 function checkProgram(p: BundleProgram): void {
+  checkSymbols(p.symbols);
   p.tensors.forEach((t, i) => checkTensor(p, t, i));
   p.slots.forEach((s, i) => {
     if (s.id !== i) throw invalid(`slots[${i}] has id ${s.id}: slot ids must equal their position`);
     if (s.sizes.length === 0) throw invalid(`slot ${i} has no sizes`);
     s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`));
   });
-  for (const [side, list] of [["input", p.inputs], ["output", p.outputs]] as const) {
-    for (const io of list) {
-      const what = `${side} '${io.name}'`;
-      if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) throw invalid(`${what} refers to tensor ${io.tensor}`);
-      oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
-      oneOf(io.role, ["data", "state"], `${what} role`);
-      io.shape.forEach((d) => checkExpr(p, d, `${what} shape`));
-    }
-  }
+  p.inputs.forEach((io) => checkIO(p, "input", io));
+  p.outputs.forEach((io) => checkIO(p, "output", io));
   for (const k of p.kernels) {
     k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
   }
   p.steps.forEach((s, i) => checkStep(p, s, i));
+  checkLimits(p);
 }
 
 /** A weight's byte length: weights have static shapes, so its size expression has no symbols. */
@@ -414,7 +499,7 @@ function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
   if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}: tensor ids must equal their position`);
   oneOf(t.dtype, ["float32", "int32"], `${what} dtype`);
   oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
-  t.shape.forEach((d) => checkExpr(p, d, `${what} shape`));
+  checkShape(p, t.shape, `${what} shape`);
   checkExpr(p, t.nbytesExpr, `${what} nbytes`);
   if (t.kind === "weight") {
     const end = t.weightOffset + weightBytes(t, what);

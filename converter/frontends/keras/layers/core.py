@@ -40,12 +40,19 @@ def identity(lc: LayerCall):
 def embedding(lc: LayerCall):
     idx = lc.inputs[0]
     vocab, dim = int(lc.config["input_dim"]), int(lc.config["output_dim"])
+    if vocab < 1 or dim < 1:
+        raise lc.error(f"input_dim {vocab} and output_dim {dim} must be >= 1; the config is damaged — "
+                       "re-save the model")
     table = lc.const("embeddings", lc.weight(0, (vocab, dim), "embeddings"))
     mask = None
     if lc.config.get("mask_zero"):
         # Keras computes the mask on the raw input (before any cast to int)
         mask = lc.g.add1("NotEqualMask", [idx], {"value": 0.0}, name=lc.node("mask"))
     if idx.dtype != "int32":
+        if any(idx is v for v in lc.g.inputs):
+            # Keras 2 feeds float ids (cast, i.e. truncated, to int) and refuses ids outside the table; the
+            # runtime checks this input's values against the range (NaN, inf and 1e10 are outside it)
+            lc.g.meta.setdefault("id_ranges", {})[idx.name] = (0, vocab)
         idx = lc.g.add1("Cast", [idx], {"to": "int32"}, name=lc.node("cast"))
     y = lc.g.add1("Gather", [table, idx], name=lc.node())
     return [y], [mask]

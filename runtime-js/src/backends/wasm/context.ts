@@ -73,8 +73,11 @@ export class WasmContext implements BackendContext {
   private heapI32 = new Int32Array(0);
   private weightsBase = 0;
   private slotsBase = 0;
-  /** Byte offset of each tensor by TensorSpec.id (weights fixed, slots per bind()). */
-  private tensorPtr = new Int32Array(0);
+  /**
+   * Byte offset of each tensor by TensorSpec.id (weights fixed, slots per bind()). Float64, not Int32:
+   * offsets past 2 GiB must not wrap (a wasm i32 argument takes them modulo 2^32, as the module expects).
+   */
+  private tensorPtr = new Float64Array(0);
   private tensorsById = new Map<number, TensorSpec>();
   private kernelFns: KernelFn[] = [];
   /** Per step: the exported function and its argument list (pointers then params), reused each run. */
@@ -121,7 +124,7 @@ export class WasmContext implements BackendContext {
     this.program = program;
     this.tensorsById = new Map(program.tensors.map((t) => [t.id, t]));
     const maxId = program.tensors.reduce((m, t) => Math.max(m, t.id), -1);
-    this.tensorPtr = new Int32Array(maxId + 1);
+    this.tensorPtr = new Float64Array(maxId + 1);
     this.symbolNames = [...program.symbols];
     this.boundValues = new Float64Array(this.symbolNames.length).fill(NaN);
     this.stepArgs = program.steps.map((step) => this.checkStep(step));
@@ -169,20 +172,31 @@ export class WasmContext implements BackendContext {
   write(tensor: number, data: HostArray): void {
     this.refreshViews();
     const heap = data instanceof Float32Array ? this.heapF32 : this.heapI32;
-    heap.set(data, this.tensorPtr[tensor]! >> 2);
+    heap.set(data, this.tensorPtr[tensor]! / 4);
   }
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
     if (!this.laidOut) throw new Error("wasm run() before bind(): the memory slots are not laid out");
     if (steps !== program.steps) throw new Error("the wasm context runs only the bundle's own step list");
-    for (let i = 0; i < steps.length; i++) this.kernelFns[steps[i]!.kernel]!.apply(null, this.stepArgs[i]!);
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      try {
+        this.kernelFns[step.kernel]!.apply(null, this.stepArgs[i]!);
+      } catch (err) {
+        // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
+        if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+        const name = program.kernels[step.kernel]!.name;
+        throw new Error(`wasm kernel ${name} (step ${i}) trapped: ${err.message}; ` +
+          "the bundle is damaged or was built for other sizes — re-convert the model");
+      }
+    }
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
     this.refreshViews();
     const heap = into instanceof Float32Array ? this.heapF32 : this.heapI32;
-    const start = this.tensorPtr[tensor]! >> 2;
+    const start = this.tensorPtr[tensor]! / 4;
     into.set(heap.subarray(start, start + into.length));
   }
 
@@ -236,7 +250,8 @@ export class WasmContext implements BackendContext {
   }
 
   private refreshViews(): void {
-    const buffer = this.memory!.buffer;
+    if (this.memory === null) throw new Error("the wasm context was disposed");
+    const buffer = this.memory.buffer;
     if (this.heapF32.buffer !== buffer) {
       this.heapF32 = new Float32Array(buffer);
       this.heapI32 = new Int32Array(buffer);

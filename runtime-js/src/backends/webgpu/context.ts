@@ -77,7 +77,10 @@ export class WebGpuContext implements BackendContext {
 
   private get device(): GpuDevice {
     if (!this.shared || !this.pool) throw new Error("webgpu context: init() has not run");
-    if (this.shared.lostReason !== null) throw new Error(`the WebGPU device was lost (${this.shared.lostReason})`);
+    if (this.shared.lostReason !== null) {
+      throw new Error(`the WebGPU device was lost (${this.shared.lostReason}); this runner cannot run ` +
+        "again — load the model again (webloom.load gets a new device), or use another backend");
+    }
     return this.shared.device;
   }
 

@@ -1,0 +1,97 @@
+/**
+ * Checks of untrusted bundles beyond the structure, the twins of converter/bundle/checks.py (what one
+ * reader accepts the other accepts; tests/fuzz/ mutates bundles and fails on any disagreement):
+ *  - meta JSON: at most MAX_JSON_DEPTH levels deep, an object, every number finite;
+ *  - shape dims expand (the converter canonicalizes them as polynomials) to at most MAX_TERMS terms;
+ *  - static sizes within 4 GiB, step params within int32, workgroup sizes in [1, 1024], and an IO's static
+ *    element count matching its tensor's byte size.
+ */
+
+import { ExprError, exprNodes, evaluateExpr, shown, validateExpr } from "./expr.js";
+
+export const MAX_JSON_DEPTH = 64;
+export const MAX_TERMS = 4096;
+export const MAX_BYTES = 2 ** 32;
+export const MAX_WORKGROUP = 1024;
+const INT32: [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+
+/** The deepest nesting of arrays and objects in JSON `text` (strings skipped), without parsing. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  let escaped = false;
+  for (const ch of text) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === "\\") escaped = true;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === "[" || ch === "{") deepest = Math.max(deepest, ++depth);
+    else if (ch === "]" || ch === "}") depth--;
+  }
+  return deepest;
+}
+
+/** Meta JSON as an object ({} when empty), or the reason it is not the JSON we allow. */
+export function loadJson(text: string | null, what: string): Record<string, unknown> | string {
+  if (!text) return {};
+  if (jsonDepth(text) > MAX_JSON_DEPTH) return `${what} nests deeper than ${MAX_JSON_DEPTH} levels`;
+  let value: unknown;
+  try {
+    value = JSON.parse(text, (_key, v: unknown) => {
+      if (typeof v === "number" && !Number.isFinite(v)) throw new Error("not finite");
+      return v;
+    });
+  } catch {
+    return `${what} is not JSON with finite numbers`;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return `${what} is not a JSON object`;
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The reason shape dim `src` expands to more than MAX_TERMS polynomial terms, else null. */
+export function expansionProblem(src: string): string | null {
+  const terms: number[] = [];
+  for (const node of exprNodes(src)) {
+    let n = 1;
+    if (node.kind === "neg") n = terms.pop()!;
+    else if (node.kind !== "int" && node.kind !== "sym") {
+      const b = terms.pop()!;
+      const a = terms.pop()!;
+      n = node.kind === "+" || node.kind === "-" ? a + b : node.kind === "*" ? a * b : 1;
+    }
+    if (n > MAX_TERMS) return `dim '${shown(src)}' expands to more than ${MAX_TERMS} terms`;
+    terms.push(n);
+  }
+  return null;
+}
+
+/** The value of a symbol-free expression, null when it uses symbols; throws ExprError when it cannot. */
+export function staticValue(src: string): number | null {
+  return validateExpr(src).length > 0 ? null : evaluateExpr(src, {});
+}
+
+/** The reason `value` (when static) lies outside [lo, hi], else null. */
+export function outside(value: number | null, lo: number, hi: number, what: string): string | null {
+  if (value === null || (value >= lo && value <= hi)) return null;
+  return `${what} is ${value}, outside [${lo}, ${hi}]`;
+}
+
+/** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */
+export function staticElements(shape: readonly string[]): number | null {
+  let count = 1n;
+  for (const d of shape) {
+    const value = staticValue(d);
+    if (value === null) return null;
+    count *= BigInt(value);
+    if (count > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
+    }
+  }
+  return Number(count);
+}
+
+export const LIMITS = { int32: INT32, bytes: MAX_BYTES, workgroup: MAX_WORKGROUP };

@@ -14,8 +14,8 @@ from converter.backends.program import (Binding, IOSpec, KernelSpec, Program, Sl
                                         TensorSpec)
 from converter.bundle import format as fmt
 from converter.bundle import writer
-from converter.bundle.fb import Program as fb_program
-from converter.bundle.fb import SlotSpec as fb_slot
+from converter.bundle.vendor.fb import Program as fb_program
+from converter.bundle.vendor.fb import SlotSpec as fb_slot
 
 
 def tiny_program() -> Program:

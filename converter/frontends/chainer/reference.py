@@ -43,8 +43,7 @@ def _argument(name, example, given):
     import chainer
     if not isinstance(example, Sequences):
         return chainer.Variable(given[name])
-    padded, lengths = given[name], given[f"{name}_lengths"]
-    lengths = np.clip(lengths, 0, padded.shape[1])     # as the graph's LengthMask counts them
+    padded, lengths = given[name], given[f"{name}_lengths"]     # lengths checked to lie in [0, T_MAX]
     if not lengths.all():
         raise ValueError(f"list input {name!r} holds an empty sequence, which Chainer's NStep links refuse")
     return [chainer.Variable(padded[b, :n]) for b, n in enumerate(lengths)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import textwrap
 
@@ -402,3 +403,60 @@ def test_sequences_max_length_pads_past_the_longest_example():
     from converter.backends import lower
     specs = {io.name: io for io in lower("wasm", graph).inputs}
     assert specs["xs_lengths"].valid_range == (0, 7) and specs["xs"].valid_range is None
+
+
+def _entry(a) -> dict:
+    return {"shape": list(a.shape), "data": a.ravel().tolist()}
+
+
+@pytest.fixture
+def chainer_verify(tmp_path, monkeypatch):
+    """convert_chainer --verify (wasm in Node only: no second Playwright inside pytest) on the LSTM LM with
+    nonzero states fed in, and on the NStep encoder with a list input; returns run(which) -> status."""
+    if not shutil.which("node"):
+        pytest.skip("--verify runs the wasm bundle in Node, which is not installed")
+    from converter import verify
+    from converter.cli import chainer_cli
+    monkeypatch.setattr(verify, "chromium_path", lambda: None)
+    rng = np.random.RandomState(11)
+    (tmp_path / "lm.py").write_text(SCRIPT)
+    namespace: dict = {}
+    exec(compile(SCRIPT, "lm.py", "exec"), namespace)
+    model = namespace["build"]()
+    for param in model.params():
+        param.array[...] = rng.uniform(-1, 1, param.shape)
+    chainer.serializers.save_npz(tmp_path / "lm.npz", model)
+    states = {"h": rng.uniform(-1, 1, (2, 8)), "rnn_c": rng.uniform(-2, 2, (2, 8))}   # rnn_h renamed h
+    (tmp_path / "enc.py").write_text(NSTEP_SCRIPT)
+    samples = {"lm": {"ids": np.array([3, 17]), **states},
+               "enc": {"xs": rng.uniform(-2, 2, (3, 7, 5)), "xs_lengths": np.array([2, 7, 5])}}
+    argv = {"lm": ["lm.py:build", "--weights", "lm.npz", "--input", "ids=2:int32", "--rename", "rnn_h=h"],
+            "enc": ["enc.py:build", "--input", "xs=list:3,7,5"]}
+
+    def run(which):
+        sample = tmp_path / f"{which}.json"
+        sample.write_text(json.dumps({"inputs": {k: _entry(v) for k, v in samples[which].items()}}))
+        monkeypatch.chdir(tmp_path)
+        return chainer_cli(argv[which] + ["--backend", "wasm", "--out", f"web_{which}", "--verify",
+                                          "--sample", str(sample)])
+    return run
+
+
+@pytest.mark.parametrize("which", ["lm", "enc"])
+def test_verify_compares_with_chainer(chainer_verify, capsys, which):
+    assert chainer_verify(which) == 0
+    out = capsys.readouterr().out
+    assert "verify against chainer " in out and "wasm (node): max abs" in out and " ok" in out, out
+    assert "note: source framework not used" not in out and "+ the numpy interpreter" not in out
+
+
+def test_verify_fails_when_chainer_disagrees(chainer_verify, monkeypatch, capsys):
+    real = L.Linear.forward
+
+    def off(self, x, *args, **kwargs):      # only the reference's run: tracing records the graph
+        y = real(self, x, *args, **kwargs)
+        return y if chainer.config.enable_backprop else y + 1e-2
+    monkeypatch.setattr(L.Linear, "forward", off)
+    assert chainer_verify("lm") == 3
+    out = capsys.readouterr().out
+    assert "verify against chainer " in out and "verify FAILED for wasm (node)" in out, out

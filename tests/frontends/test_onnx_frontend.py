@@ -4,6 +4,8 @@ one-line errors for malformed files and what is not supported."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -464,3 +466,78 @@ def test_huge_conversion_time_tensors_are_refused(op, inits):
     with pytest.raises(ConversionError, match=r"node 'big' .*would create a constant of shape") as e:
         from_onnx(model)
     _one_line(e)
+
+
+# ---- --verify against onnxruntime --------------------------------------------------------------------
+
+def _ids_step_model():
+    """int64 ids -> embedding -> one LSTM step carrying (h, c): int64 feeds, states and a renamed output."""
+    rng = np.random.default_rng(8)
+    E = rng.standard_normal((7, D)).astype(np.float32) * 2
+    W = rng.standard_normal((1, 4 * H, D)).astype(np.float32)
+    R = rng.standard_normal((1, 4 * H, H)).astype(np.float32)
+    nodes = [helper.make_node("Gather", ["E", "ids"], ["emb"]),
+             helper.make_node("Unsqueeze", ["emb", "zero"], ["x"]),
+             helper.make_node("LSTM", ["x", "W", "R", "", "", "h", "c"], ["", "h_next", "c_next"],
+                              hidden_size=H),
+             helper.make_node("Tanh", ["emb"], ["feat"])]
+    st = [1, "batch", H]
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch"]),
+              helper.make_tensor_value_info("h", F, st), helper.make_tensor_value_info("c", F, st)]
+    outputs = [helper.make_tensor_value_info("feat", F, ["batch", D]),
+               helper.make_tensor_value_info("h_next", F, st), helper.make_tensor_value_info("c_next", F, st)]
+    return _model(nodes, inputs, outputs, [("E", E), ("W", W), ("R", R), ("zero", np.array([0], np.int64))])
+
+
+@pytest.fixture
+def onnx_verify(tmp_path, monkeypatch):
+    """convert_onnx --verify on the ids model (wasm in Node only: no second Playwright inside pytest)."""
+    pytest.importorskip("onnxruntime")
+    if not shutil.which("node"):
+        pytest.skip("--verify runs the wasm bundle in Node, which is not installed")
+    from converter import cli, verify
+    monkeypatch.setattr(verify, "chromium_path", lambda: None)
+    path = tmp_path / "ids.onnx"
+    onnx.save_model(_ids_step_model(), str(path))
+    rng = np.random.default_rng(9)      # states unlike each other and unlike zeros: a mix-up shows
+    h, c = rng.uniform(-1, 1, (1, 2, H)), rng.uniform(-2, 2, (1, 2, H))
+    inputs = {"tokens": [[2], [6, 0]], "h": [list(h.shape), h.ravel().tolist()],
+              "c": [list(c.shape), c.ravel().tolist()]}
+    sample = tmp_path / "sample.json"
+    sample.write_text(json.dumps({"inputs": {k: {"shape": s, "data": d} for k, (s, d) in inputs.items()}}))
+    return lambda: cli.onnx_cli([str(path), "--backend", "wasm", "--out", str(tmp_path / "web"), "--verify",
+                                 "--sample", str(sample),
+                                 "--state", "h=h_next", "--state", "c=c_next", "--rename", "ids=tokens",
+                                 "--rename", "feat=features", "--rename", "h_next=h_out"])
+
+
+def test_verify_compares_with_onnxruntime(onnx_verify, capsys):
+    assert onnx_verify() == 0
+    out = capsys.readouterr().out
+    assert "verify against onnxruntime " in out and "wasm (node): max abs" in out and " ok" in out, out
+    assert "note: source framework not used" not in out and "+ the numpy interpreter" not in out
+
+
+def test_verify_fails_when_onnxruntime_disagrees(onnx_verify, monkeypatch, capsys):
+    import onnxruntime
+    real = onnxruntime.InferenceSession.run
+
+    def off(self, names, feeds, *args):
+        assert feeds["ids"].dtype == np.int64 and set(feeds) == {"ids", "h", "c"}
+        outs = real(self, names, feeds, *args)
+        return [o + 1e-2 if n == "h_next" else o for n, o in zip(names, outs)]
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", off)
+    assert onnx_verify() == 3
+    out = capsys.readouterr().out
+    assert "verify against onnxruntime " in out and "verify FAILED for wasm (node)" in out, out
+
+
+def test_onnxruntime_is_imported_only_for_verify(tmp_path):
+    path = tmp_path / "ids.onnx"
+    onnx.save_model(_ids_step_model(), str(path))
+    code = ("import sys; from converter import cli; "
+            "status = cli.onnx_cli([sys.argv[1], '--backend', 'wasm', '--out', sys.argv[2]]); "
+            "print(status, 'onnxruntime' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "web")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "0 False", done.stdout + done.stderr

@@ -160,4 +160,7 @@ def load_chainer_graph(args):
         if not callable(getattr(chain, args.forward, None)):
             raise ConversionError(f"--forward {args.forward}: the chain has no method of that name")
         forward = lambda c, *xs: getattr(c, args.forward)(*xs)  # noqa: E731
-    return from_chainer(chain, inputs, forward=forward)
+    graph = from_chainer(chain, inputs, forward=forward)
+    from converter.frontends.chainer.reference import chainer_reference
+    args.reference = chainer_reference(chain, inputs, forward, graph)     # --verify runs the chain again
+    return graph

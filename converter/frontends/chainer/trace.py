@@ -250,23 +250,33 @@ def _link_at(chain, path: str):
     return dict(chain.namedlinks())[path]
 
 
+def state_slots(chain) -> list:
+    """[(graph input name, link path, link, attr)] for every stateful link's state, h before c (as the
+    Keras frontend orders an LSTM's states)."""
+    slots = []
+    for path, link in chain.namedlinks():
+        prefix = path.strip("/").replace("/", "_") or "state"
+        for attr in sorted(stateful_attrs(link) or (), key=lambda a: a != "h"):
+            slots.append((f"{prefix}_{attr}", path, link, attr))
+    return slots
+
+
 def _install_states(chain, batch: int) -> tuple[list, list]:
     """Zero placeholder states for every stateful link; returns (slots, saved states to restore)."""
     import chainer
-    slots, saved = [], []
+    placeholders, saved = {}, []
     for path, link in chain.namedlinks():
         attrs = stateful_attrs(link)
         if attrs is None:
             continue
         saved.append((link, {a: getattr(link, a) for a in attrs}))
-        prefix = path.strip("/").replace("/", "_") or "state"
         dtype = next(iter(link.params()), None)
         dtype = np.float32 if dtype is None else dtype.dtype
-        placeholders = [chainer.Variable(np.zeros((batch, link.state_size), dtype)) for _ in attrs]
-        link.set_state(*placeholders)
-        # h before c, as the Keras frontend orders an LSTM's states
-        for attr, var in sorted(zip(attrs, placeholders), key=lambda p: p[0] != "h"):
-            slots.append(StateSlot(f"{prefix}_{attr}", path, attr, var))
+        made = [chainer.Variable(np.zeros((batch, link.state_size), dtype)) for _ in attrs]
+        link.set_state(*made)
+        placeholders.update({(path, a): v for a, v in zip(attrs, made)})
+    slots = [StateSlot(name, path, attr, placeholders[path, attr])
+             for name, path, _, attr in state_slots(chain)]
     return slots, saved
 
 

@@ -33,4 +33,7 @@ def load_onnx_graph(args):
     from converter.api import from_onnx
     shapes = dict(parse_input_shape(t) for t in args.input_shape)
     states = [parse_state(t) for t in args.state]
-    return from_onnx(args.model, input_shapes=shapes or None, states=states or None)
+    graph = from_onnx(args.model, input_shapes=shapes or None, states=states or None)
+    from converter.frontends.onnx.reference import onnx_reference
+    args.reference = onnx_reference(args.model, graph)    # used (and onnxruntime imported) by --verify
+    return graph

@@ -7,6 +7,7 @@
  */
 
 import type { KernelSpec } from "../bundle/reader.js";
+import { fail } from "../fail.js";
 
 export interface LoopMeta {
   /** The param set to the iteration number. */
@@ -22,7 +23,7 @@ export function kernelLoop(spec: KernelSpec): LoopMeta | null {
   const loop = spec.meta["loop"] as LoopMeta | undefined;
   if (!loop) return null;
   if (!spec.params.includes(loop.index) || !spec.params.includes(loop.count) || !(loop.span >= 1)) {
-    throw new Error(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
+    throw fail(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
       `(${spec.params.join(", ")}) and a span >= 1`);
   }
   return loop;

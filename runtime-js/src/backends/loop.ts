@@ -6,7 +6,7 @@
  * `u_iter` uniform). Steps inside a body are ordinary steps.
  */
 
-import type { KernelSpec } from "../bundle/reader.js";
+import type { KernelSpec, StepSpec } from "../bundle/reader.js";
 import { fail } from "../fail.js";
 
 export interface LoopMeta {
@@ -27,4 +27,19 @@ export function kernelLoop(spec: KernelSpec): LoopMeta | null {
       `(${spec.params.join(", ")}) and a span >= 1`);
   }
   return loop;
+}
+
+/** Throws unless `steps` is the bundle's own list (backends prepare their work per step at bind()). */
+export function checkOwnSteps(steps: readonly StepSpec[], own: readonly StepSpec[], backend: string,
+  why = ""): void {
+  if (steps !== own) throw fail(`the ${backend} context runs only the bundle's own step list${why}`);
+}
+
+/** Throws unless `spec`, the kernel `step` runs, exists and takes the step's tensors and params. */
+export function checkStepKernel(step: StepSpec, spec: KernelSpec | undefined): void {
+  if (spec === undefined) throw fail(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
+  if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
+    throw fail(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
+      `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
+  }
 }

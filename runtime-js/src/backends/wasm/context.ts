@@ -18,6 +18,7 @@ import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
 import { fail } from "../../fail.js";
+import { checkOwnSteps, checkStepKernel } from "../loop.js";
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -179,7 +180,7 @@ export class WasmContext implements BackendContext {
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
     if (!this.laidOut) throw fail("wasm run() before bind(): the memory slots are not laid out");
-    if (steps !== program.steps) throw fail("the wasm context runs only the bundle's own step list");
+    checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
       try {
@@ -218,11 +219,7 @@ export class WasmContext implements BackendContext {
   private checkStep(step: StepSpec): number[] {
     const program = this.program!;
     const kernel = program.kernels[step.kernel];
-    if (kernel === undefined) throw fail(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-    if (step.tensors.length !== kernel.bindings.length || step.params.length !== kernel.params.length) {
-      throw fail(`kernel ${kernel.name}: a step passes ${step.tensors.length} tensors and ` +
-        `${step.params.length} params, the kernel takes ${kernel.bindings.length} and ${kernel.params.length}`);
-    }
+    checkStepKernel(step, kernel);
     for (const id of step.tensors) {
       if (!this.tensorsById.has(id)) throw fail(`kernel ${kernel.name}: a step uses unknown tensor #${id}`);
     }

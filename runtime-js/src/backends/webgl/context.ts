@@ -24,6 +24,7 @@ import { linearExtent, readMeta, slotExtents } from "./layout.js";
 import type { GlKernel } from "./shaders.js";
 import { buildKernels } from "./shaders.js";
 import { fail } from "../../fail.js";
+import { checkOwnSteps, checkStepKernel } from "../loop.js";
 
 interface Texture {
   handle: WebGLTexture;
@@ -180,7 +181,7 @@ export class WebglContext implements BackendContext {
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const gl = this.requireGl();
     const program = this.requireProgram();
-    if (steps !== program.steps) throw fail("the webgl context runs only the bundle's own step list");
+    checkOwnSteps(steps, program.steps, "webgl");
     this.checkLost("running");
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
     for (const loop of this.loops) {
@@ -259,15 +260,8 @@ export class WebglContext implements BackendContext {
   }
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
-    const kernel = this.kernels[step.kernel];
-    if (kernel === undefined) {
-      throw fail(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-    }
-    const spec = kernel.spec;
-    if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
-      throw fail(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
-        `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
-    }
+    const kernel = this.kernels[step.kernel]!;
+    checkStepKernel(step, kernel?.spec);
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
     const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;

@@ -30,6 +30,7 @@ import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js"
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
 import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
 import { fail } from "../../fail.js";
+import { checkOwnSteps } from "../loop.js";
 
 const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 const PARAMS_USAGE = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
@@ -199,9 +200,7 @@ export class WebGpuContext implements BackendContext {
 
   async run(steps: readonly StepSpec[], dims: Dims): Promise<void> {
     const device = this.device;
-    if (steps !== this.requireProgram().steps) {
-      throw fail("the webgpu context runs only the bundle's own step list (its plans are built per step)");
-    }
+    checkOwnSteps(steps, this.requireProgram().steps, "webgpu", " (its plans are built per step)");
     this.bind(dims);
     device.pushErrorScope("validation");
     const encoder = device.createCommandEncoder({ label: "webloom run" });

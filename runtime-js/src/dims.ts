@@ -9,7 +9,7 @@
  */
 
 import { evaluateExpr } from "./bundle/expr.js";
-import { fail } from "./fail.js";
+import { fail, inputFail } from "./fail.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
 export type Dims = Record<string, number>;
@@ -127,7 +127,7 @@ function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
       const value = input.given![axis]!;
       const bound = into[dim];
       if (bound !== undefined && bound !== value) {
-        throw fail(`input "${input.name}": shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
+        throw inputFail(input.name, `shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
           `but ${dim} is already ${bound} (${formatDims(into)})`);
       }
       into[dim] = value;
@@ -160,7 +160,7 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
   for (const input of inputs) {
     const expected = shapeSize(evaluateShapeForBinding(input, into));
     if (expected !== input.length) {
-      throw fail(`input "${input.name}": expected ${expected} values for shape ` +
+      throw inputFail(input.name, `expected ${expected} values for shape ` +
         `${formatShape(input.shape)} with ${formatDims(into)}, got ${input.length}`);
     }
   }
@@ -180,14 +180,14 @@ function solveOne(input: SizedInput, dims: Dims): boolean {
   }
   if (unbound.length === 0) return false;
   if (known === 0 || input.length % known !== 0) {
-    throw fail(`input "${input.name}": got ${input.length} values, which is not a multiple of ` +
+    throw inputFail(input.name, `got ${input.length} values, which is not a multiple of ` +
       `${known} (the known part of shape ${formatShape(input.shape)} with ${formatDims(dims)})`);
   }
   const distinct = new Set(unbound);
   if (distinct.size !== 1) return false;
   const value = integerRoot(input.length / known, unbound.length);
   if (value === null) {
-    throw fail(`input "${input.name}": ${input.length} values do not fit shape ` +
+    throw inputFail(input.name, `${input.length} values do not fit shape ` +
       `${formatShape(input.shape)} with ${formatDims(dims)}`);
   }
   dims[unbound[0]!] = value;
@@ -205,7 +205,7 @@ function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
   const free = shapeSymbols(input.shape).filter((s) => dims[s] === undefined);
   if (free.length > 0) {
     const ask = free.map((s) => `${s}: ...`).join(", ");
-    throw fail(`input "${input.name}": cannot infer ${free.join(" and ")} from ${input.length} ` +
+    throw inputFail(input.name, `cannot infer ${free.join(" and ")} from ${input.length} ` +
       `values of shape ${formatShape(input.shape)}; call runner.setDims({${ask}}) before running`);
   }
   return evaluateShape(input.shape, dims, `input "${input.name}"`);

@@ -5,3 +5,8 @@
 export function fail(message: string): Error {
   return new Error(message);
 }
+
+/** `fail` for a problem with the input `name`: every such message starts `input "<name>": `. */
+export function inputFail(name: string, problem: string): Error {
+  return fail(`input "${name}": ${problem}`);
+}

@@ -20,7 +20,7 @@ import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
-import { fail } from "./fail.js";
+import { fail, inputFail } from "./fail.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -335,7 +335,7 @@ export class Runner {
         const v = data[i]!;
         const id = Math.trunc(v);
         if (!(id >= lo && id < hi)) {
-          throw fail(`input "${handle.name}": value ${v} at index ${i} is outside the valid range ` +
+          throw inputFail(handle.name, `value ${v} at index ${i} is outside the valid range ` +
             `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
         }
       }
@@ -407,7 +407,7 @@ function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed
   if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
     const type = arrayTypeName(info.dtype);
-    throw fail(`input "${info.name}": expected integers for an ${type}, got fractions`);
+    throw inputFail(info.name, `expected integers for an ${type}, got fractions`);
   }
   return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
 }

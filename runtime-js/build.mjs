@@ -15,6 +15,7 @@ const PRIVATE = [
   "weightsBase", "writeParams", "zeroState", "zeroStates", "ensureBytes",
   "checkBoundSizes", "checkIdle", "checkNotDisposed", "checkStep", "disposed", "framebuffer", "heapF32",
   "heapI32", "maxAttached", "maxDrawBuffers", "maxTextureSize", "plans", "runOnce", "schedule", "vtableSize",
+  "frames", "staging",
 ];
 
 rmSync("dist", { recursive: true, force: true });

@@ -13,6 +13,9 @@ const PRIVATE = [
   "requireGl", "requireProgram", "sizeSlots", "slotTextures", "slotsBase", "stagingFor", "stateSource",
   "stepArgs", "symbolNames", "tensorPtr", "tensorsById", "textureOf", "weightOffsets", "weightTextures",
   "weightsBase", "writeParams", "zeroState", "zeroStates", "ensureBytes",
+  "checkBoundSizes", "checkIdle", "checkNotDisposed", "checkStep", "disposed", "framebuffer", "heapF32",
+  "heapI32", "maxAttached", "maxDrawBuffers", "maxTextureSize", "plans", "runOnce", "schedule", "vtableSize",
+  "frames", "staging",
 ];
 
 rmSync("dist", { recursive: true, force: true });

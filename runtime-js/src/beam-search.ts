@@ -11,6 +11,7 @@
 import type { Runner } from "./runner.js";
 import { topK } from "./sampling.js";
 import type { StateSnapshot } from "./state.js";
+import { fail } from "./fail.js";
 
 export interface BeamSearchOptions {
   /** The runner that carries the state; its current state (e.g. set from an encoder) is the start. */
@@ -48,10 +49,10 @@ interface Live {
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
   const { runner, step, startToken, width, maxLength, endToken } = options;
   if (!Number.isInteger(width) || width < 1) {
-    throw new Error(`beamSearch: width must be a positive integer, got ${width}`);
+    throw fail(`beamSearch: width must be a positive integer, got ${width}`);
   }
   if (!Number.isInteger(maxLength) || maxLength < 1) {
-    throw new Error(`beamSearch: maxLength must be a positive integer, got ${maxLength}`);
+    throw fail(`beamSearch: maxLength must be a positive integer, got ${maxLength}`);
   }
   const toLog = logProbs(options.scores ?? "probs");
   let live: Live[] = [{ tokens: [], score: 0, state: runner.getState() }];
@@ -94,5 +95,5 @@ function logProbs(kind: string): (scores: ArrayLike<number>) => Float64Array {
       return Float64Array.from(z as ArrayLike<number>, (v) => v - shift);
     };
   }
-  throw new Error(`beamSearch: scores must be "probs", "logits" or "logprobs", got ${JSON.stringify(kind)}`);
+  throw fail(`beamSearch: scores must be "probs", "logits" or "logprobs", got ${JSON.stringify(kind)}`);
 }

@@ -9,6 +9,7 @@
  */
 
 import { evaluateExpr } from "./bundle/expr.js";
+import { fail, inputFail } from "./fail.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
 export type Dims = Record<string, number>;
@@ -78,7 +79,7 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
     for (const s of p.symbols) {
       const v = dims[s];
       if (v === undefined) {
-        throw new Error(`${what}: dimension "${s}" of shape ${formatShape(shape)} is not bound; ` +
+        throw fail(`${what}: dimension "${s}" of shape ${formatShape(shape)} is not bound; ` +
           `set the inputs that determine it or call runner.setDims({${s}: ...})`);
       }
       value *= v;
@@ -91,12 +92,12 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
 function evaluateDerived(dim: string, shape: readonly string[], dims: Dims, what: string): number {
   const unbound = shapeSymbols([dim]).filter((s) => dims[s] === undefined);
   if (unbound.length) {
-    throw new Error(`${what}: dimension "${unbound[0]}" of shape ${formatShape(shape)} is not bound; ` +
+    throw fail(`${what}: dimension "${unbound[0]}" of shape ${formatShape(shape)} is not bound; ` +
       `set the inputs that determine it or call runner.setDims({${unbound[0]}: ...})`);
   }
   const value = evaluateExpr(dim, dims);
   if (value < 0) {
-    throw new Error(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
+    throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
       "short for the model's windows (e.g. a convolution longer than the sequence)");
   }
   return value;
@@ -126,7 +127,7 @@ function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
       const value = input.given![axis]!;
       const bound = into[dim];
       if (bound !== undefined && bound !== value) {
-        throw new Error(`input "${input.name}": shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
+        throw inputFail(input.name, `shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
           `but ${dim} is already ${bound} (${formatDims(into)})`);
       }
       into[dim] = value;
@@ -159,7 +160,7 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
   for (const input of inputs) {
     const expected = shapeSize(evaluateShapeForBinding(input, into));
     if (expected !== input.length) {
-      throw new Error(`input "${input.name}": expected ${expected} values for shape ` +
+      throw inputFail(input.name, `expected ${expected} values for shape ` +
         `${formatShape(input.shape)} with ${formatDims(into)}, got ${input.length}`);
     }
   }
@@ -179,14 +180,14 @@ function solveOne(input: SizedInput, dims: Dims): boolean {
   }
   if (unbound.length === 0) return false;
   if (known === 0 || input.length % known !== 0) {
-    throw new Error(`input "${input.name}": got ${input.length} values, which is not a multiple of ` +
+    throw inputFail(input.name, `got ${input.length} values, which is not a multiple of ` +
       `${known} (the known part of shape ${formatShape(input.shape)} with ${formatDims(dims)})`);
   }
   const distinct = new Set(unbound);
   if (distinct.size !== 1) return false;
   const value = integerRoot(input.length / known, unbound.length);
   if (value === null) {
-    throw new Error(`input "${input.name}": ${input.length} values do not fit shape ` +
+    throw inputFail(input.name, `${input.length} values do not fit shape ` +
       `${formatShape(input.shape)} with ${formatDims(dims)}`);
   }
   dims[unbound[0]!] = value;
@@ -204,7 +205,7 @@ function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
   const free = shapeSymbols(input.shape).filter((s) => dims[s] === undefined);
   if (free.length > 0) {
     const ask = free.map((s) => `${s}: ...`).join(", ");
-    throw new Error(`input "${input.name}": cannot infer ${free.join(" and ")} from ${input.length} ` +
+    throw inputFail(input.name, `cannot infer ${free.join(" and ")} from ${input.length} ` +
       `values of shape ${formatShape(input.shape)}; call runner.setDims({${ask}}) before running`);
   }
   return evaluateShape(input.shape, dims, `input "${input.name}"`);

@@ -3,6 +3,8 @@
  * path or a file: URL. A missing file is reported as null so the runner can fall back.
  */
 
+import { fail } from "./fail.js";
+
 export interface LoadProgress {
   /** The backend whose bundle is being read. */
   backend: string;
@@ -68,10 +70,10 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
   try {
     response = await fetch(url);
   } catch (err) {
-    throw new Error(`cannot fetch ${url}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot fetch ${url}: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (response.status === 404 || response.status === 410) return null;
-  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
+  if (!response.ok) throw fail(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
   const total = Number(response.headers.get("content-length") ?? 0) || 0;
   if (!progress || response.body === null) {
     const bytes = await response.arrayBuffer();
@@ -115,7 +117,7 @@ async function readFile(url: string, backend: string, progress?: ProgressCallbac
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === "ENOENT") return null;
-    throw new Error(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
   report(progress, backend, url, data.length, data.length);
   // Node may hand out a view of a shared pool (and Buffer#slice does not copy): copy into our own buffer.

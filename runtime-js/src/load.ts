@@ -19,6 +19,7 @@ import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
 import type { Manifest } from "./manifest.js";
 import { checkInManifest, readManifest } from "./manifest.js";
+import { fail } from "./fail.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
@@ -36,7 +37,7 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   const target = String(url);
   if (isBundleFile(target)) return loadFile(target, options);
   const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
-  if (order.length === 0) throw new Error("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
+  if (order.length === 0) throw fail("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
   const reasons: FallbackReason[] = [];
   const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
@@ -44,7 +45,7 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
     if (reason instanceof Runner) return reason;
     reasons.push({ backend: name, reason });
   }
-  throw new Error(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
+  throw fail(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
 }
 
 /** Loads the directory's bundle for one backend: a Runner, or the reason it cannot be used. */
@@ -83,7 +84,7 @@ async function tryBackend(name: string, dir: string, options: LoadOptions, earli
 async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   const guess = /model\.([a-z0-9_-]+)\.wlm/i.exec(file)?.[1] ?? "";
   const bytes = await readBytes(file, guess, options.progress);
-  if (bytes === null) throw new Error(`load: bundle file ${file} not found`);
+  if (bytes === null) throw fail(`load: bundle file ${file} not found`);
   const program = parseBundle(bytes);
   if (options.manifest !== false) {
     const manifest = await readManifest(fileIn(file, "model.json", true));
@@ -91,12 +92,12 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   }
   const factory = backendFactory(program.backend);
   if (factory === undefined) {
-    throw new Error(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
+    throw fail(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
       `this runtime (built in: ${registeredBackends().join(", ")})`);
   }
   const context = factory();
   const failed = (await attempt(context, "init", () => context.init())) ?? (await prepare(context, program));
-  if (failed) throw new Error(`load: backend ${program.backend} cannot run ${file}: ${failed}`);
+  if (failed) throw fail(`load: backend ${program.backend} cannot run ${file}: ${failed}`);
   return makeRunner(context, program, []);
 }
 

@@ -6,6 +6,7 @@
 
 import { BundleError } from "./bundle/reader.js";
 import { readBytes } from "./fetch.js";
+import { fail } from "./fail.js";
 
 export interface ManifestBundle {
   file: string;
@@ -34,7 +35,7 @@ export async function readManifest(url: string): Promise<Manifest | null> {
     const data = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
     if (data === null || typeof data !== "object" || typeof data.bundles !== "object" ||
         data.bundles === null) {
-      throw new Error("no bundles listed");
+      throw fail("no bundles listed");
     }
     return data;
   } catch (err) {

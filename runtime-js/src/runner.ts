@@ -20,6 +20,7 @@ import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
+import { fail, inputFail } from "./fail.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -97,13 +98,13 @@ export class Runner {
 
   input(name: string): InputHandle {
     const found = this.inputs.find((h) => h.name === name);
-    if (!found) throw new Error(`no input named "${name}"; the inputs are ${this.names(this.inputs)}`);
+    if (!found) throw fail(`no input named "${name}"; the inputs are ${this.names(this.inputs)}`);
     return found;
   }
 
   output(name: string): OutputHandle {
     const found = this.outputs.find((h) => h.name === name);
-    if (!found) throw new Error(`no output named "${name}"; the outputs are ${this.names(this.outputs)}`);
+    if (!found) throw fail(`no output named "${name}"; the outputs are ${this.names(this.outputs)}`);
     return found;
   }
 
@@ -114,11 +115,11 @@ export class Runner {
   setDims(dims: Dims): void {
     for (const [name, value] of Object.entries(dims)) {
       if (!this.symbols.includes(name)) {
-        throw new Error(`setDims: the model has no dimension "${name}"; its dimensions are ` +
+        throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ` +
           `[${this.symbols.join(", ")}]`);
       }
       if (!Number.isInteger(value) || value < 0) {
-        throw new Error(`setDims: ${name} must be a non-negative integer, got ${value}`);
+        throw fail(`setDims: ${name} must be a non-negative integer, got ${value}`);
       }
     }
     for (const key of Object.keys(this.explicitDims)) delete this.explicitDims[key];
@@ -144,16 +145,16 @@ export class Runner {
 
   /** Throws when the runner cannot start a run now (disposed, or a run in progress). */
   private checkIdle(what: string): void {
-    if (this.disposed) throw new Error(`${what}: this runner was disposed; load the model again`);
+    if (this.disposed) throw fail(`${what}: this runner was disposed; load the model again`);
     if (this.busy) {
-      throw new Error(`${what}: the previous run has not finished; await it before running again`);
+      throw fail(`${what}: the previous run has not finished; await it before running again`);
     }
   }
 
   /** After an await inside a run: a dispose() meanwhile ends the run with a clear error. */
   private checkNotDisposed(): void {
     if (this.disposed) {
-      throw new Error("run(): the runner was disposed during this run; its outputs are lost");
+      throw fail("run(): the runner was disposed during this run; its outputs are lost");
     }
   }
 
@@ -169,11 +170,11 @@ export class Runner {
     if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
       const example = this.inputs[0]?.name ?? "x";
       const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
-      throw new Error(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
+      throw fail(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
     }
     const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
     if (unknown.length) {
-      throw new Error(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
+      throw fail(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
         this.names(this.inputs));
     }
     for (const handle of this.inputs) {
@@ -181,7 +182,7 @@ export class Runner {
       if (feed === undefined) {
         if (handle.role === "data") {
           const expected = describeExpected(handle.info);
-          throw new Error(`predict: input "${handle.name}" is missing; expected a ${expected}`);
+          throw fail(`predict: input "${handle.name}" is missing; expected a ${expected}`);
         }
         continue;
       }
@@ -268,7 +269,7 @@ export class Runner {
       const handle = this.inputs[i]!;
       const data = handle.data;
       if (data === null && handle.role === "data") {
-        throw new Error(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
+        throw fail(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
           `call runner.input("${handle.name}").set(...) or pass it to predict()`);
       }
       const length = data === null ? -1 : data.length;
@@ -286,7 +287,7 @@ export class Runner {
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
     if (missing.length) {
-      throw new Error(`cannot infer ${missing.join(" and ")} from the inputs set ` +
+      throw fail(`cannot infer ${missing.join(" and ")} from the inputs set ` +
         `(${formatDims(this.boundDims)}); ` +
         `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
     }
@@ -307,14 +308,14 @@ export class Runner {
       const tensor = this.program.tensors[handle.info.tensor]!;
       const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
       if (elements * 4 !== bytes) {
-        throw new Error(`the bundle is inconsistent: ${what} has ${elements} values with ` +
+        throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ` +
           `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
     this.program.steps.forEach((step, i) => step.params.forEach((e) => {
       const value = evaluateExpr(e, this.boundDims);
       if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
-        throw new Error(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
+        throw fail(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
           "the int32 the kernels take; run with smaller inputs");
       }
     }));
@@ -334,7 +335,7 @@ export class Runner {
         const v = data[i]!;
         const id = Math.trunc(v);
         if (!(id >= lo && id < hi)) {
-          throw new Error(`input "${handle.name}": value ${v} at index ${i} is outside the valid range ` +
+          throw inputFail(handle.name, `value ${v} at index ${i} is outside the valid range ` +
             `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
         }
       }
@@ -360,7 +361,7 @@ export class Runner {
       (info.stateOf !== null && o.name === info.stateOf) ||
       (o.role === "state" && o.info.stateOf === info.name));
     if (index < 0) {
-      throw new Error(`state input "${info.name}" has no matching state output in the bundle ` +
+      throw fail(`state input "${info.name}" has no matching state output in the bundle ` +
         `(state_of: ${info.stateOf ?? "none"}); re-convert the model`);
     }
     return index;
@@ -406,7 +407,7 @@ function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed
   if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
     const type = arrayTypeName(info.dtype);
-    throw new Error(`input "${info.name}": expected integers for an ${type}, got fractions`);
+    throw inputFail(info.name, `expected integers for an ${type}, got fractions`);
   }
   return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
 }

@@ -6,6 +6,8 @@
  * for reproducible results (Math.random is used when none is given).
  */
 
+import { fail } from "./fail.js";
+
 export type Random = () => number;
 
 /** Index of the largest value; NaNs are skipped, ties go to the lowest index. */
@@ -15,7 +17,7 @@ export function argmax(values: ArrayLike<number>): number {
     const v = values[i]!;
     if (v === v && (best < 0 || v > values[best]!)) best = i;
   }
-  if (best < 0) throw new Error(`argmax: no value to choose from (${values.length} values, all NaN or none)`);
+  if (best < 0) throw fail(`argmax: no value to choose from (${values.length} values, all NaN or none)`);
   return best;
 }
 
@@ -24,7 +26,7 @@ export function argmax(values: ArrayLike<number>): number {
  * sampling; not for cryptography). The same seed gives the same sequence everywhere.
  */
 export function createRng(seed: number): Random {
-  if (!Number.isFinite(seed)) throw new Error(`createRng: the seed must be a finite number, got ${seed}`);
+  if (!Number.isFinite(seed)) throw fail(`createRng: the seed must be a finite number, got ${seed}`);
   let state = Math.trunc(seed) >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -37,7 +39,7 @@ export function createRng(seed: number): Random {
 
 /** Indices of the k largest values, largest first (ties: lower index first; NaNs never chosen). */
 export function topK(values: ArrayLike<number>, k: number): number[] {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`topK: k must be a positive integer, got ${k}`);
+  if (!Number.isInteger(k) || k < 1) throw fail(`topK: k must be a positive integer, got ${k}`);
   const indices: number[] = [];
   for (let i = 0; i < values.length; i++) if (values[i] === values[i]) indices.push(i);
   indices.sort((a, b) => values[b]! - values[a]! || a - b);
@@ -57,12 +59,12 @@ export interface SampleOptions {
 export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): number {
   const temperature = options.temperature ?? 1;
   if (!(temperature >= 0) || !Number.isFinite(temperature)) {
-    throw new Error(`sample: temperature must be a finite number >= 0, got ${temperature}`);
+    throw fail(`sample: temperature must be a finite number >= 0, got ${temperature}`);
   }
   if (temperature === 0) return argmax(logits);
   const k = options.topK ?? 0;
   const candidates = k > 0 ? topK(logits, k) : topK(logits, Math.max(1, logits.length));
-  if (candidates.length === 0) throw new Error(`sample: no value to choose from (${logits.length} values)`);
+  if (candidates.length === 0) throw fail(`sample: no value to choose from (${logits.length} values)`);
   // Subtracting the largest logit keeps exp() finite; +inf logits are chosen outright.
   const top = logits[candidates[0]!]!;
   if (top === Infinity) return candidates[0]!;
@@ -80,7 +82,7 @@ export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): 
 
 /** softmax(logits / temperature) as a new Float32Array (temperature > 0). */
 export function softmax(logits: ArrayLike<number>, temperature = 1): Float32Array {
-  if (!(temperature > 0)) throw new Error(`softmax: temperature must be > 0, got ${temperature}`);
+  if (!(temperature > 0)) throw fail(`softmax: temperature must be > 0, got ${temperature}`);
   let top = -Infinity;
   for (let i = 0; i < logits.length; i++) top = Math.max(top, logits[i]!);
   const out = new Float32Array(logits.length);

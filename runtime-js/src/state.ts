@@ -8,6 +8,7 @@
 
 import type { HostArray } from "./backends/backend.js";
 import type { InputHandle } from "./tensor.js";
+import { fail } from "./fail.js";
 
 /** One state input's saved values (null: zeros) and the shape given with them. */
 export interface SavedState {
@@ -31,12 +32,12 @@ export function snapshotState(inputs: readonly InputHandle[]): StateSnapshot {
 
 export function restoreState(inputs: readonly InputHandle[], snapshot: StateSnapshot): void {
   if (!snapshot || !(snapshot.states instanceof Map)) {
-    throw new Error("setState: expected a snapshot from runner.getState()");
+    throw fail("setState: expected a snapshot from runner.getState()");
   }
   const names = inputs.filter((h) => h.role === "state").map((h) => h.name);
   const theirs = [...snapshot.states.keys()];
   if (names.length !== theirs.length || !names.every((n) => snapshot.states.has(n))) {
-    throw new Error(`setState: the snapshot holds states [${theirs.join(", ")}], this runner has ` +
+    throw fail(`setState: the snapshot holds states [${theirs.join(", ")}], this runner has ` +
       `[${names.join(", ")}]; take snapshots with getState() of a runner of the same model`);
   }
   for (const handle of inputs) {

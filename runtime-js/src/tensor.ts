@@ -10,6 +10,7 @@
 import type { Dims } from "./dims.js";
 import { evaluateShape, formatShape, shapeSize, staticSize } from "./dims.js";
 import type { HostArray } from "./backends/backend.js";
+import { fail, inputFail } from "./fail.js";
 
 export type DType = "float32" | "int32";
 
@@ -43,7 +44,7 @@ export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
   for (let i = 0; i < array.length; i++) {
     const v = array[i]!;
     if (v < -2147483648n || v > 2147483647n) {
-      throw new Error(`input "${name}": int64 value ${v} at index ${i} does not fit the model's int32 ` +
+      throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 ` +
         "input; " +
         "pass values in the int32 range (token ids are small)");
     }
@@ -89,11 +90,11 @@ export class InputHandle {
     const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
     if (!(array instanceof expectedType)) {
       const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;
-      throw new Error(`input "${this.name}": expected a ${describeExpected(this.info)}, got ${got}`);
+      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ${got}`);
     }
     const unit = staticSize(this.shape);
     if (unit > 0 ? array.length % unit !== 0 : array.length !== 0) {
-      throw new Error(`input "${this.name}": expected a ${describeExpected(this.info)}, got ` +
+      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ` +
         `${array.length} values (not a multiple of ${unit})`);
     }
     if (shape !== undefined) this.checkGiven(array, shape);
@@ -105,14 +106,14 @@ export class InputHandle {
     const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
     if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
       const text = listed ? `[${Array.from(shape).join(", ")}]` : String(shape);
-      throw new Error(`input "${this.name}": shape ${text} ` +
+      throw inputFail(this.name, `shape ${text} ` +
         "must be a list of non-negative integers");
     }
     const size = shape.reduce((a, b) => a * b, 1);
     const fits = shape.length === this.shape.length && size === array.length &&
       this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);
     if (!fits) {
-      throw new Error(`input "${this.name}": shape [${shape.join(", ")}] does not fit ` +
+      throw inputFail(this.name, `shape [${shape.join(", ")}] does not fit ` +
         `${describeExpected(this.info)} with ${array.length} values`);
     }
   }
@@ -150,7 +151,7 @@ export class OutputHandle {
 
   /** The last run's values without copying; valid only until the next run. */
   view(): HostArray {
-    if (this.buffer === null) throw new Error(`output "${this.name}" has no values yet; await runner.run() first`);
+    if (this.buffer === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
     return this.buffer;
   }
 

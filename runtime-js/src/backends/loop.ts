@@ -6,7 +6,8 @@
  * `u_iter` uniform). Steps inside a body are ordinary steps.
  */
 
-import type { KernelSpec } from "../bundle/reader.js";
+import type { KernelSpec, StepSpec } from "../bundle/reader.js";
+import { fail } from "../fail.js";
 
 export interface LoopMeta {
   /** The param set to the iteration number. */
@@ -22,8 +23,23 @@ export function kernelLoop(spec: KernelSpec): LoopMeta | null {
   const loop = spec.meta["loop"] as LoopMeta | undefined;
   if (!loop) return null;
   if (!spec.params.includes(loop.index) || !spec.params.includes(loop.count) || !(loop.span >= 1)) {
-    throw new Error(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
+    throw fail(`kernel ${spec.name}: meta.loop ${JSON.stringify(loop)} does not name two of its params ` +
       `(${spec.params.join(", ")}) and a span >= 1`);
   }
   return loop;
+}
+
+/** Throws unless `steps` is the bundle's own list (backends prepare their work per step at bind()). */
+export function checkOwnSteps(steps: readonly StepSpec[], own: readonly StepSpec[], backend: string,
+  why = ""): void {
+  if (steps !== own) throw fail(`the ${backend} context runs only the bundle's own step list${why}`);
+}
+
+/** Throws unless `spec`, the kernel `step` runs, exists and takes the step's tensors and params. */
+export function checkStepKernel(step: StepSpec, spec: KernelSpec | undefined): void {
+  if (spec === undefined) throw fail(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
+  if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
+    throw fail(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
+      `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
+  }
 }

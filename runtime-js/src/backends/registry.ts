@@ -8,6 +8,7 @@ import type { BackendFactory } from "./backend.js";
 import { WasmContext } from "./wasm/context.js";
 import { WebGpuContext } from "./webgpu/context.js";
 import { WebglContext } from "./webgl/context.js";
+import { fail } from "../fail.js";
 
 const factories = new Map<string, BackendFactory>([
   ["webgpu", () => new WebGpuContext()],
@@ -21,7 +22,7 @@ export const DEFAULT_BACKEND_ORDER: readonly string[] = ["webgpu", "webgl", "was
 /** Adds (or replaces) the backend `name`; bundles for it are named model.<name>.wlm. */
 export function registerBackend(name: string, factory: BackendFactory): void {
   if (!/^[a-z][a-z0-9_-]*$/.test(name)) {
-    throw new Error(`registerBackend: "${name}" is not a valid backend name (lower-case letters, digits, - and _)`);
+    throw fail(`registerBackend: "${name}" is not a valid backend name (lower-case letters, digits, - and _)`);
   }
   factories.set(name, factory);
 }

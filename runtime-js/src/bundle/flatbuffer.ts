@@ -105,23 +105,22 @@ export class Table {
   }
 
   strings(id: number): string[] {
-    const [start, length] = this.vector(id, 4);
-    const out: string[] = [];
-    for (let k = 0; k < length; k++) out.push(readString(this.view, this.target(start + 4 * k)));
-    return out;
+    return this.elements(id, (at) => readString(this.view, this.target(at)));
   }
 
   tables(id: number): Table[] {
-    const [start, length] = this.vector(id, 4);
-    const out: Table[] = [];
-    for (let k = 0; k < length; k++) out.push(new Table(this.view, this.target(start + 4 * k)));
-    return out;
+    return this.elements(id, (at) => new Table(this.view, this.target(at)));
   }
 
   int32s(id: number): number[] {
+    return this.elements(id, (at) => this.view.getInt32(at, true));
+  }
+
+  /** Each 4-byte element of a vector field, read at its offset. */
+  private elements<T>(id: number, read: (at: number) => T): T[] {
     const [start, length] = this.vector(id, 4);
-    const out: number[] = [];
-    for (let k = 0; k < length; k++) out.push(this.view.getInt32(start + 4 * k, true));
+    const out: T[] = [];
+    for (let k = 0; k < length; k++) out.push(read(start + 4 * k));
     return out;
   }
 

@@ -8,6 +8,7 @@
  */
 
 import { ExprError, exprNodes, evaluateExpr, shown, validateExpr } from "./expr.js";
+import { fail } from "../fail.js";
 
 export const MAX_JSON_DEPTH = 64;
 export const MAX_TERMS = 4096;
@@ -40,7 +41,7 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
   let value: unknown;
   try {
     value = JSON.parse(text, (_key, v: unknown) => {
-      if (typeof v === "number" && !Number.isFinite(v)) throw new Error("not finite");
+      if (typeof v === "number" && !Number.isFinite(v)) throw fail("not finite");
       return v;
     });
   } catch {

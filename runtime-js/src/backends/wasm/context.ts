@@ -17,6 +17,8 @@ import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
+import { fail } from "../../fail.js";
+import { checkOwnSteps, checkStepKernel } from "../loop.js";
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -90,12 +92,12 @@ export class WasmContext implements BackendContext {
 
   async init(): Promise<void> {
     if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
-      throw new Error("WebAssembly is not available in this environment");
+      throw fail("WebAssembly is not available in this environment");
     }
   }
 
   async compile(program: BundleProgram): Promise<void> {
-    if (program.module.length === 0) throw new Error("the wasm bundle has no module (Program.module is empty)");
+    if (program.module.length === 0) throw fail("the wasm bundle has no module (Program.module is empty)");
     let instance: WebAssembly.Instance;
     try {
       const chosen = pickModule(program, hasRelaxedSimd());
@@ -103,21 +105,21 @@ export class WasmContext implements BackendContext {
       instance = await WebAssembly.instantiate(module, {});
       this.variant = chosen.variant;
     } catch (err) {
-      throw new Error(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
+      throw fail(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
     }
     const exports = instance.exports;
     if (!(exports.memory instanceof WebAssembly.Memory)) {
-      throw new Error("the wasm module does not export its memory as \"memory\"");
+      throw fail("the wasm module does not export its memory as \"memory\"");
     }
     if (!(exports.__heap_base instanceof WebAssembly.Global)) {
-      throw new Error("the wasm module does not export __heap_base (link with --export-dynamic)");
+      throw fail("the wasm module does not export __heap_base (link with --export-dynamic)");
     }
     this.memory = exports.memory;
     this.weightsBase = align(Number(exports.__heap_base.value));
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];
       if (typeof fn !== "function") {
-        throw new Error(`kernel ${kernel.name}: the wasm module exports no function "${kernel.entry}"`);
+        throw fail(`kernel ${kernel.name}: the wasm module exports no function "${kernel.entry}"`);
       }
       return fn as KernelFn;
     });
@@ -138,7 +140,7 @@ export class WasmContext implements BackendContext {
     for (const t of program.tensors) {
       if (t.kind === "weight") {
         if (t.weightOffset < 0 || t.weightOffset > weights.length) {
-          throw new Error(`weight ${t.name}: offset ${t.weightOffset} is outside the ${weights.length}-byte blob`);
+          throw fail(`weight ${t.name}: offset ${t.weightOffset} is outside the ${weights.length}-byte blob`);
         }
         this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
       }
@@ -177,8 +179,8 @@ export class WasmContext implements BackendContext {
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
-    if (!this.laidOut) throw new Error("wasm run() before bind(): the memory slots are not laid out");
-    if (steps !== program.steps) throw new Error("the wasm context runs only the bundle's own step list");
+    if (!this.laidOut) throw fail("wasm run() before bind(): the memory slots are not laid out");
+    checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
       try {
@@ -187,7 +189,7 @@ export class WasmContext implements BackendContext {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
         const name = program.kernels[step.kernel]!.name;
-        throw new Error(`wasm kernel ${name} (step ${i}) trapped: ${err.message}; ` +
+        throw fail(`wasm kernel ${name} (step ${i}) trapped: ${err.message}; ` +
           "the bundle is damaged or was built for other sizes — re-convert the model");
       }
     }
@@ -217,13 +219,9 @@ export class WasmContext implements BackendContext {
   private checkStep(step: StepSpec): number[] {
     const program = this.program!;
     const kernel = program.kernels[step.kernel];
-    if (kernel === undefined) throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-    if (step.tensors.length !== kernel.bindings.length || step.params.length !== kernel.params.length) {
-      throw new Error(`kernel ${kernel.name}: a step passes ${step.tensors.length} tensors and ` +
-        `${step.params.length} params, the kernel takes ${kernel.bindings.length} and ${kernel.params.length}`);
-    }
+    checkStepKernel(step, kernel);
     for (const id of step.tensors) {
-      if (!this.tensorsById.has(id)) throw new Error(`kernel ${kernel.name}: a step uses unknown tensor #${id}`);
+      if (!this.tensorsById.has(id)) throw fail(`kernel ${kernel.name}: a step uses unknown tensor #${id}`);
     }
     return new Array<number>(step.tensors.length + step.params.length).fill(0);
   }
@@ -243,14 +241,14 @@ export class WasmContext implements BackendContext {
       try {
         memory.grow(Math.ceil((bytes - have) / PAGE));
       } catch (err) {
-        throw new Error(`wasm memory cannot grow to ${bytes} bytes for ${what}: ${errorText(err)}`);
+        throw fail(`wasm memory cannot grow to ${bytes} bytes for ${what}: ${errorText(err)}`);
       }
     }
     this.refreshViews();
   }
 
   private refreshViews(): void {
-    if (this.memory === null) throw new Error("the wasm context was disposed");
+    if (this.memory === null) throw fail("the wasm context was disposed");
     const buffer = this.memory.buffer;
     if (this.heapF32.buffer !== buffer) {
       this.heapF32 = new Float32Array(buffer);
@@ -259,7 +257,7 @@ export class WasmContext implements BackendContext {
   }
 
   private requireProgram(): BundleProgram {
-    if (this.program === null || this.memory === null) throw new Error("the wasm context is not compiled");
+    if (this.program === null || this.memory === null) throw fail("the wasm context is not compiled");
     return this.program;
   }
 }

@@ -23,6 +23,8 @@ import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
 import { linearExtent, readMeta, slotExtents } from "./layout.js";
 import type { GlKernel } from "./shaders.js";
 import { buildKernels } from "./shaders.js";
+import { fail } from "../../fail.js";
+import { checkOwnSteps, checkStepKernel } from "../loop.js";
 
 interface Texture {
   handle: WebGLTexture;
@@ -74,14 +76,14 @@ export class WebglContext implements BackendContext {
   async init(): Promise<void> {
     const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1)
       : typeof document !== "undefined" ? document.createElement("canvas") : null;
-    if (canvas === null) throw new Error("WebGL2 needs OffscreenCanvas or a DOM canvas; neither exists here");
+    if (canvas === null) throw fail("WebGL2 needs OffscreenCanvas or a DOM canvas; neither exists here");
     const gl = canvas.getContext("webgl2", ATTRIBUTES) as WebGL2RenderingContext | null;
     if (gl === null) {
-      throw new Error("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
+      throw fail("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
     }
-    if (gl.isContextLost()) throw new Error("the WebGL2 context was lost at creation");
+    if (gl.isContextLost()) throw fail("the WebGL2 context was lost at creation");
     if (gl.getExtension("EXT_color_buffer_float") === null) {
-      throw new Error("WebGL2 lacks EXT_color_buffer_float: float textures cannot be rendered to here");
+      throw fail("WebGL2 lacks EXT_color_buffer_float: float textures cannot be rendered to here");
     }
     canvas.addEventListener("webglcontextlost", (event: Event) => {
       event.preventDefault();
@@ -106,13 +108,13 @@ export class WebglContext implements BackendContext {
     const gl = this.requireGl();
     const meta = readMeta(program);
     if (meta.maxWidth > this.maxTextureSize) {
-      throw new Error(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
+      throw fail(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
         `${this.maxTextureSize}; re-convert with a smaller max texture width`);
     }
     this.kernels = await buildKernels(gl, program.kernels);
     for (const k of this.kernels) {
       if (k.outputs.length > this.maxDrawBuffers) {
-        throw new Error(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
+        throw fail(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
           `${this.maxDrawBuffers} draw buffers`);
       }
     }
@@ -132,7 +134,7 @@ export class WebglContext implements BackendContext {
       if (t.kind !== "weight") continue;
       const elems = evaluateExpr(t.nbytesExpr, {}) / 4;
       if (t.weightOffset < 0 || t.weightOffset + elems * 4 > weights.length) {
-        throw new Error(`weight ${t.name}: bytes [${t.weightOffset}, +${elems * 4}) are outside the ` +
+        throw fail(`weight ${t.name}: bytes [${t.weightOffset}, +${elems * 4}) are outside the ` +
           `${weights.length}-byte blob`);
       }
       const format: TextureFormat = this.meta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
@@ -179,7 +181,7 @@ export class WebglContext implements BackendContext {
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const gl = this.requireGl();
     const program = this.requireProgram();
-    if (steps !== program.steps) throw new Error("the webgl context runs only the bundle's own step list");
+    checkOwnSteps(steps, program.steps, "webgl");
     this.checkLost("running");
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
     for (const loop of this.loops) {
@@ -247,7 +249,7 @@ export class WebglContext implements BackendContext {
       const loop = first.kernel.loop;
       const span = loop ? loop.span : 1;
       if (i + span > steps.length) {
-        throw new Error(`step ${i} starts a loop of ${span} steps; the bundle has ${steps.length - i} left`);
+        throw fail(`step ${i} starts a loop of ${span} steps; the bundle has ${steps.length - i} left`);
       }
       const iterations = loop ? first.params[first.kernel.spec.params.indexOf(loop.count)]! : 1;
       const rest = steps.slice(i + 1, i + span).map((s) => this.prepareDraw(s, dims));
@@ -258,15 +260,8 @@ export class WebglContext implements BackendContext {
   }
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
-    const kernel = this.kernels[step.kernel];
-    if (kernel === undefined) {
-      throw new Error(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-    }
-    const spec = kernel.spec;
-    if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
-      throw new Error(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
-        `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
-    }
+    const kernel = this.kernels[step.kernel]!;
+    checkStepKernel(step, kernel?.spec);
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
     const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
@@ -320,20 +315,20 @@ export class WebglContext implements BackendContext {
 
   private textureOf(tensor: number): Texture {
     const spec = this.tensorsById[tensor];
-    if (spec === undefined) throw new Error(`the bundle has no tensor #${tensor}`);
+    if (spec === undefined) throw fail(`the bundle has no tensor #${tensor}`);
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
-    if (!texture) throw new Error(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
+    if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
     return texture;
   }
 
   private createTexture(extent: Extent, format: TextureFormat, what: string): Texture {
     const gl = this.requireGl();
     if (extent.width > this.maxTextureSize || extent.height > this.maxTextureSize) {
-      throw new Error(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
+      throw fail(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
         `${this.maxTextureSize}x${this.maxTextureSize} (use smaller inputs or another backend)`);
     }
     const handle = gl.createTexture();
-    if (handle === null) throw new Error(`WebGL cannot create a texture for ${what} (context lost?)`);
+    if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
     gl.bindTexture(gl.TEXTURE_2D, handle);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
@@ -368,20 +363,20 @@ export class WebglContext implements BackendContext {
   private checkLost(what: string): void {
     if (this.lost || (this.gl !== null && this.gl.isContextLost())) {
       this.lost = true;
-      throw new Error(`the WebGL context was lost while ${what}; ` +
+      throw fail(`the WebGL context was lost while ${what}; ` +
         "load the model again (or use another backend)");
     }
   }
 
   private requireGl(): WebGL2RenderingContext {
     if (this.gl === null) {
-      throw new Error("the webgl context is not initialized (init() first) or was disposed");
+      throw fail("the webgl context is not initialized (init() first) or was disposed");
     }
     return this.gl;
   }
 
   private requireProgram(): BundleProgram {
-    if (this.program === null || this.meta === null) throw new Error("the webgl context is not compiled");
+    if (this.program === null || this.meta === null) throw fail("the webgl context is not compiled");
     return this.program;
   }
 }

@@ -10,6 +10,7 @@
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
+import { fail } from "../../fail.js";
 
 export type TextureFormat = "R32F" | "RGBA32F";
 
@@ -29,7 +30,7 @@ export interface WebglMeta {
 export function readMeta(program: BundleProgram): WebglMeta {
   const raw = program.meta["webgl"] as Record<string, unknown> | undefined;
   if (raw === undefined || typeof raw["max_width"] !== "number") {
-    throw new Error(`bundle for backend "${program.backend}" has no webgl texture metadata ` +
+    throw fail(`bundle for backend "${program.backend}" has no webgl texture metadata ` +
       "(meta.webgl.max_width); convert the model with --backend webgl");
   }
   const blocked = new Map<number, { blocks: string; blockElems: string }>();

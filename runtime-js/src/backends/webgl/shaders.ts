@@ -9,6 +9,7 @@
 import type { KernelSpec } from "../../bundle/reader.js";
 import type { LoopMeta } from "../loop.js";
 import { kernelLoop } from "../loop.js";
+import { fail } from "../../fail.js";
 
 const VERTEX_SHADER = `#version 300 es
 void main() {
@@ -48,7 +49,7 @@ export async function buildKernels(gl: WebGL2RenderingContext,
   const pending = kernels.map((spec) => {
     const fragment = compileShader(gl, gl.FRAGMENT_SHADER, spec.source);
     const program = gl.createProgram();
-    if (program === null) throw new Error("WebGL cannot create a shader program (context lost?)");
+    if (program === null) throw fail("WebGL cannot create a shader program (context lost?)");
     gl.attachShader(program, vertex);
     gl.attachShader(program, fragment);
     gl.linkProgram(program);
@@ -56,7 +57,7 @@ export async function buildKernels(gl: WebGL2RenderingContext,
   });
   if (parallel) {
     while (!pending.every((p) => gl.getProgramParameter(p.program, COMPLETION_STATUS_KHR) === true)) {
-      if (gl.isContextLost()) throw new Error("the WebGL context was lost while compiling shaders");
+      if (gl.isContextLost()) throw fail("the WebGL context was lost while compiling shaders");
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
@@ -64,7 +65,7 @@ export async function buildKernels(gl: WebGL2RenderingContext,
     if (!gl.getProgramParameter(p.program, gl.LINK_STATUS)) {
       const log = gl.getShaderInfoLog(p.fragment) || gl.getProgramInfoLog(p.program) || "no log";
       const first = log.trim().split("\n")[0];
-      throw new Error(`WebGL cannot compile kernel ${p.spec.name} (${p.spec.entry}): ${first}`);
+      throw fail(`WebGL cannot compile kernel ${p.spec.name} (${p.spec.entry}): ${first}`);
     }
     gl.deleteShader(p.fragment);
     return locate(gl, p.spec, p.program);
@@ -75,7 +76,7 @@ export async function buildKernels(gl: WebGL2RenderingContext,
 
 function compileShader(gl: WebGL2RenderingContext, type: number, source: string): WebGLShader {
   const shader = gl.createShader(type);
-  if (shader === null) throw new Error("WebGL cannot create a shader (context lost?)");
+  if (shader === null) throw fail("WebGL cannot create a shader (context lost?)");
   gl.shaderSource(shader, source);
   gl.compileShader(shader);
   return shader;
@@ -97,7 +98,7 @@ function locate(gl: WebGL2RenderingContext, spec: KernelSpec, program: WebGLProg
       outputs.push(i);
     }
   });
-  if (outputs.length === 0) throw new Error(`kernel ${spec.name} has no output binding (read_write)`);
+  if (outputs.length === 0) throw fail(`kernel ${spec.name} has no output binding (read_write)`);
   const meta = spec.meta as { region?: string; swap?: [number, number][] };
   return {
     spec, program, samplers, slots, outputs,

@@ -29,6 +29,8 @@ import { sharedDevice, type SharedDevice } from "./device.js";
 import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
 import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
+import { fail } from "../../fail.js";
+import { checkOwnSteps } from "../loop.js";
 
 const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 const PARAMS_USAGE = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
@@ -76,9 +78,9 @@ export class WebGpuContext implements BackendContext {
   }
 
   private get device(): GpuDevice {
-    if (!this.shared || !this.pool) throw new Error("webgpu context: init() has not run");
+    if (!this.shared || !this.pool) throw fail("webgpu context: init() has not run");
     if (this.shared.lostReason !== null) {
-      throw new Error(`the WebGPU device was lost (${this.shared.lostReason}); this runner cannot run ` +
+      throw fail(`the WebGPU device was lost (${this.shared.lostReason}); this runner cannot run ` +
         "again — load the model again (webloom.load gets a new device), or use another backend");
     }
     return this.shared.device;
@@ -91,7 +93,7 @@ export class WebGpuContext implements BackendContext {
     for (let i = 0; i < program.steps.length; i++) {
       const loop = this.kernels[program.steps[i]!.kernel]!.loop;
       if (loop && i + loop.span > program.steps.length) {
-        throw new Error(`step ${i} repeats ${loop.span} steps but only ${program.steps.length - i} remain`);
+        throw fail(`step ${i} repeats ${loop.span} steps but only ${program.steps.length - i} remain`);
       }
     }
   }
@@ -114,7 +116,7 @@ export class WebGpuContext implements BackendContext {
       if (n > 0) device.queue.writeBuffer(buffer, this.weightOffsets.get(t.id)!, weights, t.weightOffset, n);
     }
     const oom = await device.popErrorScope();
-    if (oom) throw new Error(`WebGPU cannot hold the weights (${total} bytes): ${oom.message}`);
+    if (oom) throw fail(`WebGPU cannot hold the weights (${total} bytes): ${oom.message}`);
   }
 
   bind(dims: Dims): void {
@@ -144,7 +146,7 @@ export class WebGpuContext implements BackendContext {
     const dispatch = step.dispatch.map((e) => evaluateExpr(e, dims)) as [number, number, number];
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (dispatch.some((n) => n > max)) {
-      throw new Error(`step ${index} (${kernel.spec.name}) needs ${dispatch.join("x")} workgroups with ` +
+      throw fail(`step ${index} (${kernel.spec.name}) needs ${dispatch.join("x")} workgroups with ` +
         `${formatDims(dims)}; this GPU allows ${max} per dimension (use smaller inputs)`);
     }
     const loop = kernel.loop;
@@ -186,7 +188,7 @@ export class WebGpuContext implements BackendContext {
 
   private tensor(id: number): TensorSpec {
     const t = this.requireProgram().tensors[id];
-    if (!t) throw new Error(`webgpu context: no tensor ${id} in the program`);
+    if (!t) throw fail(`webgpu context: no tensor ${id} in the program`);
     return t;
   }
 
@@ -198,9 +200,7 @@ export class WebGpuContext implements BackendContext {
 
   async run(steps: readonly StepSpec[], dims: Dims): Promise<void> {
     const device = this.device;
-    if (steps !== this.requireProgram().steps) {
-      throw new Error("the webgpu context runs only the bundle's own step list (its plans are built per step)");
-    }
+    checkOwnSteps(steps, this.requireProgram().steps, "webgpu", " (its plans are built per step)");
     this.bind(dims);
     device.pushErrorScope("validation");
     const encoder = device.createCommandEncoder({ label: "webloom run" });
@@ -222,7 +222,7 @@ export class WebGpuContext implements BackendContext {
     pass.end();
     device.queue.submit([encoder.finish()]);
     const error = await device.popErrorScope();
-    if (error) throw new Error(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
+    if (error) throw fail(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
@@ -253,7 +253,7 @@ export class WebGpuContext implements BackendContext {
     if (failed >= 0) {
       staged.forEach((s, i) => { if (mapped[i]!.status === "fulfilled") s.staging.unmap(); });
       const why = (mapped[failed] as PromiseRejectedResult).reason;
-      throw new Error(`WebGPU cannot read tensor ${staged[failed]!.t.name} back: ` +
+      throw fail(`WebGPU cannot read tensor ${staged[failed]!.t.name} back: ` +
         `${this.shared?.lostReason ?? errorText(why)}`);
     }
     for (const { into, twins, bytes, staging } of staged) {
@@ -275,7 +275,7 @@ export class WebGpuContext implements BackendContext {
   }
 
   private requireProgram(): BundleProgram {
-    if (!this.program) throw new Error("webgpu context: compile() has not run");
+    if (!this.program) throw fail("webgpu context: compile() has not run");
     return this.program;
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Gpu, GpuAdapterInfo, GpuDevice } from "./gpu-types.js";
+import { fail } from "../../fail.js";
 
 export interface SharedDevice {
   device: GpuDevice;
@@ -22,9 +23,9 @@ function navigatorGpu(): Gpu | undefined {
 
 async function requestShared(): Promise<SharedDevice> {
   const gpu = navigatorGpu();
-  if (!gpu) throw new Error("WebGPU is not available here (navigator.gpu is undefined; it needs a secure context)");
+  if (!gpu) throw fail("WebGPU is not available here (navigator.gpu is undefined; it needs a secure context)");
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new Error("WebGPU has no adapter here (navigator.gpu.requestAdapter() returned null)");
+  if (!adapter) throw fail("WebGPU has no adapter here (navigator.gpu.requestAdapter() returned null)");
   const device = await adapter.requestDevice({ label: "webloom" });
   const info = adapter.info;
   const handle: SharedDevice = {

@@ -11,6 +11,7 @@ import type { LoopMeta } from "../loop.js";
 import { kernelLoop } from "../loop.js";
 import type { GpuBindGroupLayout, GpuComputePipeline, GpuDevice, GpuBindGroupLayoutEntry } from "./gpu-types.js";
 import { SHADER_STAGE_COMPUTE } from "./gpu-types.js";
+import { fail } from "../../fail.js";
 
 export interface CompiledKernel {
   spec: KernelSpec;
@@ -39,7 +40,7 @@ async function build(device: GpuDevice, spec: KernelSpec): Promise<CompiledKerne
   const raw = spec.meta["params_binding"];
   const paramsBinding = typeof raw === "number" ? raw : null;
   if ((paramsBinding === null) !== (spec.params.length === 0)) {
-    throw new Error(`kernel ${spec.name}: meta.params_binding ${String(raw)} does not match its ` +
+    throw fail(`kernel ${spec.name}: meta.params_binding ${String(raw)} does not match its ` +
       `${spec.params.length} params`);
   }
   const loop = kernelLoop(spec);
@@ -64,7 +65,7 @@ async function build(device: GpuDevice, spec: KernelSpec): Promise<CompiledKerne
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`);
     const why = errors.join("; ") || scoped?.message || String((failure as Error)?.message ?? failure);
-    throw new Error(`WebGPU cannot build kernel ${spec.name} (${spec.entry}): ${why}`);
+    throw fail(`WebGPU cannot build kernel ${spec.name} (${spec.entry}): ${why}`);
   }
   return { spec, pipeline, layout, paramsBinding, loop };
 }

@@ -140,6 +140,10 @@ def _bytes(rng: random.Random, data: bytes) -> bytes:
     whole = len(data) >= fmt.HEADER_SIZE
     end = fmt.HEADER_SIZE + struct.unpack_from("<I", data, 20)[0] if whole else len(data)
     lo, hi = (fmt.HEADER_SIZE, max(fmt.HEADER_SIZE + 1, end)) if rng.random() < 0.9 else (0, len(buf))
+    if len(buf) < 8:          # an earlier mutation cut it shorter than any field: only growing it is left
+        return bytes(buf) + bytes(rng.randrange(1, 64))
+    if lo >= len(buf) - 3:    # cut inside the header by an earlier mutation: mutate anywhere
+        lo, hi = 0, len(buf)
     kind = rng.randrange(5)
     if kind == 0:
         for _ in range(rng.randint(1, 8)):

@@ -13,7 +13,6 @@ import pytest
 from converter.api import compile as compile_graph
 from converter.api import from_onnx
 from converter.ir import dims
-from converter.ops import registry
 from tests.cases import onnx_models, onnx_node_cases
 
 pytestmark = pytest.mark.browser
@@ -214,9 +213,6 @@ def _option_models():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(not {"clip", "input_forget", "activation_params"} <= set(registry.get("LSTM").attrs)
-                   or "LengthMask" not in registry.all_ops(), strict=True,
-                   reason="the IR's recurrent options and LengthMask (arch issue 9 phase 2)")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_recurrent_options_on_backends(onnx_page, bundles, backend):
     pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-dev.txt")

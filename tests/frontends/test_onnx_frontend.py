@@ -19,7 +19,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from converter.api import from_onnx  # noqa: E402
 from converter.errors import ConversionError  # noqa: E402
 from converter.frontends.onnx import ops_recurrent  # noqa: E402
-from converter.ops import registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5
@@ -164,37 +163,22 @@ def test_sequence_lens_constant(direction):
         np.testing.assert_allclose(g, w, rtol=TOL, atol=TOL)
 
 
-def _ir_has(op, attr=None, input_name=None):
-    opdef = registry.get(op)
-    return (attr is None or attr in opdef.attrs) and (input_name is None or input_name in opdef.inputs)
-
-
-NEEDS_RNN_OPTIONS = "the IR's recurrent options (arch issue 9 phase 2, marker 'RNN OPTIONS DONE')"
-
-
-@pytest.mark.xfail(not _ir_has("LSTM", input_name="p?"), reason=NEEDS_RNN_OPTIONS, strict=True,
-                   raises=ConversionError)
 def test_lstm_peepholes():
     model = _rnn_model("LSTM", "bidirectional", peep=True, states=True)
     _check(model, _rnn_feeds(model))
 
 
-@pytest.mark.xfail(not _ir_has("LSTM", "clip"), reason=NEEDS_RNN_OPTIONS, strict=True, raises=ConversionError)
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
 def test_clip(op):
     model = _rnn_model(op, "bidirectional", clip=0.7)
     _check(model, _rnn_feeds(model))
 
 
-@pytest.mark.xfail(not _ir_has("LSTM", "input_forget"), reason=NEEDS_RNN_OPTIONS, strict=True,
-                   raises=ConversionError)
 def test_input_forget():
     model = _rnn_model("LSTM", "reverse", input_forget=1)
     _check(model, _rnn_feeds(model))
 
 
-@pytest.mark.xfail(not _ir_has("LSTM", "activation_params"), reason=NEEDS_RNN_OPTIONS, strict=True,
-                   raises=ConversionError)
 @pytest.mark.parametrize("acts,alpha,beta", [
     (["HardSigmoid", "Tanh", "Softsign"], [0.3], [0.4]),
     (["Sigmoid", "Elu", "Relu"], [0.7], []),
@@ -214,8 +198,6 @@ def test_default_parameter_activations_need_no_new_ir():
     _check(model, _rnn_feeds(model))
 
 
-@pytest.mark.xfail("LengthMask" not in registry.all_ops(), reason="the IR's LengthMask op (arch phase 2)",
-                   strict=True, raises=ConversionError)
 @pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
 def test_sequence_lens_input(direction):
     model = _rnn_model("GRU", direction, seq_lens=True, states=True)

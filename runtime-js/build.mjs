@@ -19,7 +19,7 @@ const PRIVATE = [
 ];
 
 rmSync("dist", { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: ["src/index.ts"],
   outfile: "dist/webloom.js",
   bundle: true,
@@ -32,7 +32,13 @@ await build({
   mangleProps: new RegExp(`^(${PRIVATE.join("|")})$`),
   sourcemap: true,     // dist/webloom.js.map beside it (shipped in the npm package and the output folder)
   logLevel: "warning",
+  metafile: true,
 });
+// Bytes per source module in dist/webloom.js, for the size guard's report (test/size.test.mjs); not shipped.
+const { inputs } = result.metafile.outputs["dist/webloom.js"];
+const bytes = Object.fromEntries(Object.entries(inputs).map(([path, i]) => [path, i.bytesInOutput])
+  .sort((a, b) => b[1] - a[1]));
+writeFileSync("dist/webloom.modules.json", JSON.stringify(bytes, null, 1) + "\n");
 try {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { stdio: "inherit" });
 } catch {

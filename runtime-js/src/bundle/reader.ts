@@ -11,8 +11,8 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { evaluateExpr, ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
-import { expansionProblem, LIMITS, loadJson, outside, staticElements, staticValue } from "./limits.js";
+import { ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
+import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms } from "./limits.js";
 import { PayloadError, Table } from "./flatbuffer.js";
 
 export const FORMAT_VERSION = 1;
@@ -368,6 +368,18 @@ function oneOf(value: string, allowed: readonly string[], what: string): void {
   if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
 }
 
+/** Throws unless `index` is one of the program's `count` items; `what` says who refers to it. */
+function ref(index: number, count: number, what: string): void {
+  if (!(index >= 0 && index < count)) throw invalid(`${what} ${index}, but the program has ${count}`);
+}
+
+/** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
+function checkIds(items: readonly { id: number }[], what: string): void {
+  items.forEach((item, i) => {
+    if (item.id !== i) throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+  });
+}
+
 /** Runs `fn`, turning an ExprError into an invalid-program error about `what`. */
 function expr<T>(what: string, fn: () => T): T {
   try {
@@ -378,28 +390,33 @@ function expr<T>(what: string, fn: () => T): T {
   }
 }
 
-function checkExpr(program: BundleProgram, src: string, what: string): void {
-  const used = expr(what, () => validateExpr(src));
-  const unknown = used.find((s) => !program.symbols.includes(s));
-  if (unknown !== undefined) {
-    throw invalid(`${what} '${shown(src)}' uses unknown symbol '${unknown}' (program symbols: ` +
-      `${program.symbols.join(", ") || "none"})`);
-  }
+/** Throws unless `value` (when static, not null) lies in [lo, hi] (converter/bundle/checks.py check_limits). */
+function fits(value: number | null, lo: number, hi: number, what: string): void {
+  if (value !== null && !(value >= lo && value <= hi)) throw invalid(`${what} is ${value}, outside [${lo}, ${hi}]`);
 }
 
-/** A shape's dims: valid expressions over the program's symbols, static ones >= 0, bounded expansion. */
-function checkShape(program: BundleProgram, shape: readonly string[], what: string): void {
-  for (const d of shape) {
-    checkExpr(program, d, what);
-    const expansion = expansionProblem(d);
-    if (expansion !== null) throw invalid(`${what} ${expansion}`);
-    const value = expr(what, () => staticValue(d));
-    const problem = outside(value, 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
-    if (problem !== null) throw invalid(problem);
-  }
+/**
+ * Expression `src` of `what`: valid, over the program's symbols, within [lo, hi] when static, and for a
+ * shape `dim` of bounded expansion.
+ */
+function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): void {
+  const quoted = `${what} '${shown(src)}'`;
+  fits(expr(what, () => {
+    const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
+    if (unknown !== undefined) {
+      throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ${p.symbols.join(", ") || "none"})`);
+    }
+    if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
+    return staticValue(src);
+  }), lo, hi, quoted);
+}
+
+function checkShape(p: BundleProgram, shape: readonly string[], what: string): void {
+  for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const DTYPES = ["float32", "int32"];
 
 function checkSymbols(symbols: readonly string[]): void {
   for (const s of symbols) {
@@ -414,12 +431,10 @@ function checkSymbols(symbols: readonly string[]): void {
 
 function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
-  if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) {
-    throw invalid(`${what} refers to tensor ${io.tensor}`);
-  }
-  oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
+  ref(io.tensor, p.tensors.length, `${what} refers to tensor`);
+  oneOf(io.dtype, DTYPES, `${what} dtype`);
   oneOf(io.role, ["data", "state"], `${what} role`);
-  checkShape(p, io.shape, `${what} shape`);
+  checkShape(p, io.shape, what);
   if (io.validRange !== null && !(io.validRange[0] < io.validRange[1])) {
     throw invalid(`${what} has valid_range [${io.validRange.join(", ")}]: expected [lo, hi) with lo < hi`);
   }
@@ -434,96 +449,58 @@ function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
     throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
   }
   const elements = expr(`${what} shape`, () => staticElements(io.shape));
-  const nbytes = expr(`${what} tensor`, () => staticValue(p.tensors[io.tensor]!.nbytesExpr));
+  const nbytes = staticValue(p.tensors[io.tensor]!.nbytesExpr);   // checked with the tensors
   if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
     throw invalid(`${what} has ${elements} elements but its tensor holds ${nbytes} bytes`);
   }
 }
 
-/** Sizes and params no backend can honour (converter/bundle/checks.py check_limits). */
-function checkLimits(p: BundleProgram): void {
-  const problems: (string | null)[] = [];
-  for (const k of p.kernels) {
-    const what = `kernel '${k.name}' workgroup size`;
-    for (const w of k.workgroup) problems.push(outside(w, 1, LIMITS.workgroup, what));
-  }
-  p.slots.forEach((s, i) => s.sizes.forEach((e) => problems.push(
-    outside(expr(`slot ${i} size`, () => staticValue(e)), 0, LIMITS.bytes, `slot ${i} size '${shown(e)}'`))));
-  for (const t of p.tensors) {
-    const what = `tensor ${t.id} ('${t.name}') byte size`;
-    problems.push(outside(expr(what, () => staticValue(t.nbytesExpr)), 0, LIMITS.bytes, what));
-  }
-  p.steps.forEach((s, i) => {
-    for (const e of s.params) {
-      const what = `step ${i} param '${shown(e)}'`;
-      problems.push(outside(expr(what, () => staticValue(e)), LIMITS.int32[0], LIMITS.int32[1], what));
-    }
-    for (const e of s.dispatch) {
-      const what = `step ${i} dispatch '${shown(e)}'`;
-      problems.push(outside(expr(what, () => staticValue(e)), 0, LIMITS.int32[1], what));
-    }
-  });
-  const problem = problems.find((m) => m !== null);
-  if (problem) throw invalid(problem);
-}
-
 function checkProgram(p: BundleProgram): void {
   checkSymbols(p.symbols);
-  p.tensors.forEach((t, i) => checkTensor(p, t, i));
+  checkIds(p.tensors, "tensor");
+  p.tensors.forEach((t, i) => checkTensor(p, t, `tensor ${i} ('${t.name}')`));
+  checkIds(p.slots, "slot");
   p.slots.forEach((s, i) => {
-    if (s.id !== i) throw invalid(`slots[${i}] has id ${s.id}: slot ids must equal their position`);
     if (s.sizes.length === 0) throw invalid(`slot ${i} has no sizes`);
-    s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`));
+    s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`, 0, MAX_BYTES));
   });
   p.inputs.forEach((io) => checkIO(p, "input", io));
   p.outputs.forEach((io) => checkIO(p, "output", io));
   for (const k of p.kernels) {
+    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `kernel '${k.name}' workgroup size`);
     k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
   }
   p.steps.forEach((s, i) => checkStep(p, s, i));
-  checkLimits(p);
 }
 
-/** A weight's byte length: weights have static shapes, so its size expression has no symbols. */
-function weightBytes(t: TensorSpec, what: string): number {
-  const expr = t.nbytesExpr !== "" ? t.nbytesExpr : ["4", ...t.shape].join("*");
-  try {
-    return evaluateExpr(expr, {});
-  } catch (e) {
-    throw invalid(`${what} is a weight with a non-static size ${expr}: ${(e as Error).message}`);
-  }
-}
-
-function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
-  const what = `tensor ${i} ('${t.name}')`;
-  if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}: tensor ids must equal their position`);
-  oneOf(t.dtype, ["float32", "int32"], `${what} dtype`);
+function checkTensor(p: BundleProgram, t: TensorSpec, what: string): void {
+  oneOf(t.dtype, DTYPES, `${what} dtype`);
   oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
-  checkShape(p, t.shape, `${what} shape`);
-  checkExpr(p, t.nbytesExpr, `${what} nbytes`);
+  checkShape(p, t.shape, what);
+  checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
   if (t.kind === "weight") {
-    const end = t.weightOffset + weightBytes(t, what);
+    // weights have static shapes, so their size expression has no symbols
+    const bytes = staticValue(t.nbytesExpr);
+    if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
+    const end = t.weightOffset + bytes;
     if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
       throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
         `${p.weights.length}-byte weights blob`);
     }
-  } else if (!(t.slot >= 0 && t.slot < p.slots.length)) {
-    throw invalid(`${what} is in slot ${t.slot}, but the program has ${p.slots.length} slots`);
+  } else {
+    ref(t.slot, p.slots.length, `${what} is in slot`);
   }
 }
 
 function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
-  const k = p.kernels[s.kernel];
-  if (k === undefined) throw invalid(`step ${i} runs kernel ${s.kernel}, but the program has ${p.kernels.length}`);
+  ref(s.kernel, p.kernels.length, `step ${i} runs kernel`);
+  const k = p.kernels[s.kernel]!;
   const what = `step ${i} ('${k.name}')`;
-  if (s.tensors.length !== k.bindings.length) {
-    throw invalid(`${what} passes ${s.tensors.length} tensors for ${k.bindings.length} bindings`);
+  if (s.tensors.length !== k.bindings.length || s.params.length !== k.params.length) {
+    throw invalid(`${what} passes ${s.tensors.length} tensors and ${s.params.length} params for ` +
+      `${k.bindings.length} bindings and ${k.params.length} params`);
   }
-  const bad = s.tensors.find((id) => !(id >= 0 && id < p.tensors.length));
-  if (bad !== undefined) throw invalid(`${what} uses tensor ${bad}, but the program has ${p.tensors.length}`);
-  if (s.params.length !== k.params.length) {
-    throw invalid(`${what} passes ${s.params.length} params for ${k.params.length}`);
-  }
-  s.params.forEach((e) => checkExpr(p, e, `${what} param`));
-  s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`));
+  s.tensors.forEach((id) => ref(id, p.tensors.length, `${what} uses tensor`));
+  s.params.forEach((e) => checkExpr(p, e, `${what} param`, INT32[0], INT32[1]));
+  s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`, 0, INT32[1]));
 }

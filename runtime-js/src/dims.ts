@@ -24,8 +24,7 @@ const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const INTEGER = /^\d+$/;
 
 /** Splits a product dim; returns null for anything else (such a dim is only evaluated, never solved). */
-function parseProduct(dim: string | number): Product | null {
-  if (typeof dim === "number") return { coef: dim, symbols: [] };
+function parseProduct(dim: string): Product | null {
   const product: Product = { coef: 1, symbols: [] };
   for (const raw of dim.split("*")) {
     const part = raw.trim();
@@ -70,37 +69,24 @@ export function formatDims(dims: Dims): string {
   return parts.length ? parts.join(", ") : "no dims bound";
 }
 
-/** The concrete shape for bound dims; throws naming `what` when a symbol is unbound. */
+/**
+ * The concrete shape for bound dims; throws naming `what` when a symbol is unbound or a derived dim such
+ * as `(time-4)/2+1` is negative.
+ */
 export function evaluateShape(shape: readonly string[], dims: Dims, what: string): number[] {
   return shape.map((dim) => {
-    const p = parseProduct(dim);
-    if (p === null) return evaluateDerived(dim, shape, dims, what);
-    let value = p.coef;
-    for (const s of p.symbols) {
-      const v = dims[s];
-      if (v === undefined) {
-        throw fail(`${what}: dimension "${s}" of shape ${formatShape(shape)} is not bound; ` +
-          `set the inputs that determine it or call runner.setDims({${s}: ...})`);
-      }
-      value *= v;
+    const unbound = shapeSymbols([dim]).find((s) => dims[s] === undefined);
+    if (unbound !== undefined) {
+      throw fail(`${what}: dimension "${unbound}" of shape ${formatShape(shape)} is not bound; ` +
+        `set the inputs that determine it or call runner.setDims({${unbound}: ...})`);
+    }
+    const value = evaluateExpr(dim, dims);
+    if (value < 0) {
+      throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
+        "short for the model's windows (e.g. a convolution longer than the sequence)");
     }
     return value;
   });
-}
-
-/** A derived dim such as `(time-4)/2+1`: evaluated with the bound symbols, never negative. */
-function evaluateDerived(dim: string, shape: readonly string[], dims: Dims, what: string): number {
-  const unbound = shapeSymbols([dim]).filter((s) => dims[s] === undefined);
-  if (unbound.length) {
-    throw fail(`${what}: dimension "${unbound[0]}" of shape ${formatShape(shape)} is not bound; ` +
-      `set the inputs that determine it or call runner.setDims({${unbound[0]}: ...})`);
-  }
-  const value = evaluateExpr(dim, dims);
-  if (value < 0) {
-    throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
-      "short for the model's windows (e.g. a convolution longer than the sequence)");
-  }
-  return value;
 }
 
 export function shapeSize(shape: readonly number[]): number {
@@ -214,9 +200,6 @@ function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
 /** The product of the integer dims of a shape: every valid length is a multiple of it. */
 export function staticSize(shape: readonly string[]): number {
   let n = 1;
-  for (const dim of shape) {
-    const p = parseProduct(dim);
-    if (p !== null) n *= p.coef;
-  }
+  for (const dim of shape) n *= parseProduct(dim)?.coef ?? 1;
   return n;
 }

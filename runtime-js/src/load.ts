@@ -19,7 +19,7 @@ import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
 import type { Manifest } from "./manifest.js";
 import { checkInManifest, readManifest } from "./manifest.js";
-import { fail } from "./fail.js";
+import { errorText, fail } from "./fail.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
@@ -121,7 +121,7 @@ async function attempt(context: BackendContext, phase: string, fn: () => Promise
     return null;
   } catch (err) {
     context.dispose();
-    return `${phase} failed: ${err instanceof Error ? err.message : String(err)}`;
+    return `${phase} failed: ${errorText(err)}`;
   }
 }
 

@@ -53,22 +53,26 @@ export class Table {
     return at + this.view.getUint32(at, true);
   }
 
-  int32(id: number, fallback = 0): number {
+  /** The `size`-byte scalar in field `id`, read by `read` at its position; `fallback` when absent. */
+  private scalar(id: number, size: number, fallback: number, read: (at: number) => number): number {
     const at = this.field(id);
     if (at === 0) return fallback;
-    check(this.view, at, 4);
-    return this.view.getInt32(at, true);
+    check(this.view, at, size);
+    return read(at);
+  }
+
+  int32(id: number, fallback = 0): number {
+    return this.scalar(id, 4, fallback, (at) => this.view.getInt32(at, true));
   }
 
   int64(id: number, fallback = 0): number {
-    const at = this.field(id);
-    if (at === 0) return fallback;
-    check(this.view, at, 8);
-    const value = this.view.getBigInt64(at, true);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new PayloadError(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
-    }
-    return Number(value);
+    return this.scalar(id, 8, fallback, (at) => {
+      const value = this.view.getBigInt64(at, true);
+      if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new PayloadError(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
+      }
+      return Number(value);
+    });
   }
 
   /** A struct of `count` 32-bit ints (signed or not), or null when absent. */
@@ -86,11 +90,6 @@ export class Table {
   string(id: number): string | null {
     const at = this.field(id);
     return at === 0 ? null : readString(this.view, this.target(at));
-  }
-
-  table(id: number): Table | null {
-    const at = this.field(id);
-    return at === 0 ? null : new Table(this.view, this.target(at));
   }
 
   /** Start and length of the vector in field `id` (length 0 when absent). */

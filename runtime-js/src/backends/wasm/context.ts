@@ -17,7 +17,7 @@ import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
-import { fail } from "../../fail.js";
+import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps, checkStepKernel } from "../loop.js";
 
 const ALIGN = 64;
@@ -262,6 +262,3 @@ export class WasmContext implements BackendContext {
   }
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

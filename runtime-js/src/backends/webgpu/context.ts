@@ -29,7 +29,7 @@ import { sharedDevice, type SharedDevice } from "./device.js";
 import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
 import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
-import { fail } from "../../fail.js";
+import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 
 const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -47,9 +47,6 @@ interface StepPlan {
   paramsStride: number;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 export class WebGpuContext implements BackendContext {
   readonly name = "webgpu";

@@ -8,7 +8,7 @@
  * products are solved from lengths, other dims are evaluated once their symbols are bound.
  */
 
-import { evaluateExpr } from "./bundle/expr.js";
+import { evaluateExpr, FUNCTIONS, IDENT } from "./bundle/expr.js";
 import { fail, inputFail } from "./fail.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
@@ -20,7 +20,6 @@ interface Product {
   symbols: string[];
 }
 
-const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const INTEGER = /^\d+$/;
 
 /** Splits a product dim; returns null for anything else (such a dim is only evaluated, never solved). */
@@ -29,7 +28,7 @@ function parseProduct(dim: string): Product | null {
   for (const raw of dim.split("*")) {
     const part = raw.trim();
     if (INTEGER.test(part)) product.coef *= Number(part);
-    else if (SYMBOL.test(part)) product.symbols.push(part);
+    else if (IDENT.test(part)) product.symbols.push(part);
     else return null;
   }
   return product;
@@ -52,7 +51,7 @@ export function shapeSymbols(shape: readonly string[]): string[] {
   const out: string[] = [];
   for (const dim of shape) {
     for (const m of dim.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
-      if (!out.includes(m[0]) && !["cdiv", "max", "min"].includes(m[0])) out.push(m[0]);
+      if (!out.includes(m[0]) && !FUNCTIONS.includes(m[0])) out.push(m[0]);
     }
   }
   return out;
@@ -109,7 +108,7 @@ function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
   for (const input of inputs) {
     if (!input.given) continue;
     input.shape.forEach((dim, axis) => {
-      if (!SYMBOL.test(dim)) return;
+      if (!IDENT.test(dim)) return;
       const value = input.given![axis]!;
       const bound = into[dim];
       if (bound !== undefined && bound !== value) {

@@ -31,6 +31,8 @@ export type Expr =
 type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
 
 export const FUNCTIONS: readonly string[] = ["cdiv", "max", "min"];
+/** A whole symbol (or function) name. */
+export const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Limits shared with converter/bundle/expr.py (see its module doc): bundles are untrusted input. */
 export const MAX_LENGTH = 4096;
 export const MAX_OPERATORS = 256;

@@ -11,7 +11,7 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
+import { ExprError, FUNCTIONS, IDENT, printable, shown, validateExpr } from "./expr.js";
 import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms } from "./limits.js";
 import { PayloadError, Table } from "./flatbuffer.js";
 
@@ -287,7 +287,7 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
     if (t === undefined || t.kind !== "weight") throw invalid(`a weight encoding names tensor ${id}, not a weight`);
     const what = `weight '${t.name}'`;
     const shape = t.shape.map((d) => (/^[0-9]+$/.test(d) ? Number(d) : NaN));
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = product(shape);
     if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
       throw invalid(`${what} does not fit the ${length}-byte weights`);
     }
@@ -304,36 +304,38 @@ function stored(blob: Uint8Array, offset: number, nbytes: number, what: string):
   return blob.subarray(offset, offset + nbytes);
 }
 
+/** The weight encodings: each stores a value in 4 >> (its index) bytes. */
+const ENCODINGS = ["none", "float16", "int8"];
+
+function product(values: readonly number[]): number {
+  return values.reduce((a, b) => a * b, 1);
+}
+
 function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
   const encoding = e.string(1) ?? "";
-  const offset = e.int64(2);
-  if (encoding === "none") {
-    new Uint8Array(into.buffer, into.byteOffset, 4 * n).set(stored(blob, offset, 4 * n, what));
-  } else if (encoding === "float16") {
-    const src = stored(blob, offset, 2 * n, what);
-    if (src.byteOffset % 2 !== 0) throw invalid(`${what}: float16 values at an odd offset`);
-    const halves = new Uint16Array(src.buffer, src.byteOffset, n);   // little-endian, as every browser
+  const kind = ENCODINGS.indexOf(encoding);
+  if (kind < 0) throw invalid(`${what} has unknown weight encoding '${encoding}'`);
+  // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
+  const src = stored(blob, e.int64(2), (4 >> kind) * n, what).slice().buffer;
+  if (kind === 0) {
+    into.set(new Float32Array(src));
+  } else if (kind === 1) {
     const table = halfTable();
-    for (let i = 0; i < n; i++) into[i] = table[halves[i]!]!;
-  } else if (encoding === "int8") {
+    new Uint16Array(src).forEach((h, i) => { into[i] = table[h]!; });
+  } else {
     const axis = e.int32(3, -1);
     if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
     const len = shape[axis] ?? 1;
-    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const src = stored(blob, offset, n, what);
-    const q = new Int8Array(src.buffer, src.byteOffset, n);
-    const scaleBytes = stored(blob, e.int64(4, -1), (4 * n) / len, what);
-    const scales = new DataView(scaleBytes.buffer, scaleBytes.byteOffset, scaleBytes.byteLength);
+    const inner = product(shape.slice(axis + 1));
+    const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
+    const scale = new Float32Array(scales.slice().buffer);
+    const q = new Int8Array(src);
     // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
-    const scale = new Float32Array(scaleBytes.byteLength / 4);
-    for (let k = 0; k < scale.length; k++) scale[k] = scales.getFloat32(4 * k, true);
     for (let o = 0, at = 0; at < n; o++) {
       for (let i = 0; i < len; i++) {
         for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
       }
     }
-  } else {
-    throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   }
 }
 
@@ -415,7 +417,6 @@ function checkShape(p: BundleProgram, shape: readonly string[], what: string): v
   for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DTYPES = ["float32", "int32"];
 
 function checkSymbols(symbols: readonly string[]): void {

@@ -62,6 +62,11 @@ export function formatShape(shape: readonly (string | number)[]): string {
   return `[${shape.join(", ")}]`;
 }
 
+/** The values of `symbols` in `dims` as one string: contexts compare it to skip re-binding unchanged dims. */
+export function dimsKey(symbols: readonly string[], dims: Dims): string {
+  return symbols.map((s) => dims[s]).join(",");
+}
+
 /** `"batch=2, time=7"`, for error messages. */
 export function formatDims(dims: Dims): string {
   const parts = Object.entries(dims).map(([k, v]) => `${k}=${v}`);

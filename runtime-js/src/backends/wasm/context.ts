@@ -15,8 +15,9 @@
 import type { BundleProgram, StepSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { formatDims } from "../../dims.js";
+import { dimsKey, formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
+import { slotBytes } from "../backend.js";
 import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 
@@ -83,11 +84,8 @@ export class WasmContext implements BackendContext {
   private kernelFns: KernelFn[] = [];
   /** Per step: the exported function and its argument list (pointers then params), reused each run. */
   private stepArgs: number[][] = [];
-  /** The dims of the last bind(), by program symbol; NaN before the first. */
-  private boundValues = new Float64Array(0);
-  private symbolNames: string[] = [];
-  /** Whether bind() has laid out the slots at least once. */
-  private laidOut = false;
+  /** The dims of the last bind() (dimsKey); null before the first. */
+  private boundKey: string | null = null;
 
   async init(): Promise<void> {
     if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
@@ -125,8 +123,6 @@ export class WasmContext implements BackendContext {
     this.program = program;
     const maxId = program.tensors.reduce((m, t) => Math.max(m, t.id), -1);
     this.tensorPtr = new Float64Array(maxId + 1);
-    this.symbolNames = [...program.symbols];
-    this.boundValues = new Float64Array(this.symbolNames.length).fill(NaN);
     // parseBundle checked every step against its kernel: only the argument lists are made here
     this.stepArgs = program.steps.map((step) => new Array<number>(step.tensors.length + step.params.length).fill(0));
   }
@@ -143,15 +139,14 @@ export class WasmContext implements BackendContext {
   }
 
   bind(dims: Dims): void {
-    if (!this.dimsChanged(dims)) return;
     const program = this.requireProgram();
+    const key = dimsKey(program.symbols, dims);
+    if (key === this.boundKey) return;
     const slotOffsets: number[] = [];
     let end = this.slotsBase;
     for (const slot of program.slots) {
-      let bytes = 0;
-      for (const size of slot.sizes) bytes = Math.max(bytes, evaluateExpr(size, dims));
       slotOffsets[slot.id] = end;
-      end = align(end + bytes);
+      end = align(end + slotBytes(slot, dims));
     }
     this.ensureBytes(end, `the memory slots with ${formatDims(dims)}`);
     for (const t of program.tensors) {
@@ -162,8 +157,7 @@ export class WasmContext implements BackendContext {
       step.tensors.forEach((id, k) => { args[k] = this.tensorPtr[id]!; });
       step.params.forEach((expr, k) => { args[step.tensors.length + k] = evaluateExpr(expr, dims); });
     });
-    this.symbolNames.forEach((s, i) => { this.boundValues[i] = dims[s] ?? NaN; });
-    this.laidOut = true;
+    this.boundKey = key;
   }
 
   write(tensor: number, data: HostArray): void {
@@ -174,7 +168,7 @@ export class WasmContext implements BackendContext {
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
-    if (!this.laidOut) throw fail("wasm run() before bind(): the memory slots are not laid out");
+    if (this.boundKey === null) throw fail("wasm run() before bind(): the memory slots are not laid out");
     checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
@@ -208,14 +202,6 @@ export class WasmContext implements BackendContext {
     this.stepArgs = [];
     this.heapF32 = new Float32Array(0);
     this.heapI32 = new Int32Array(0);
-  }
-
-  private dimsChanged(dims: Dims): boolean {
-    if (!this.laidOut) return true;
-    for (let i = 0; i < this.symbolNames.length; i++) {
-      if (dims[this.symbolNames[i]!] !== this.boundValues[i]) return true;
-    }
-    return false;
   }
 
   private ensureBytes(bytes: number, what: string): void {

@@ -18,6 +18,7 @@
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
+import { dimsKey } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
 import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
 import { linearExtent, readMeta, slotExtents } from "./layout.js";
@@ -148,7 +149,7 @@ export class WebglContext implements BackendContext {
 
   bind(dims: Dims): void {
     const program = this.requireProgram();
-    const key = program.symbols.map((s) => dims[s]).join(",");
+    const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
     const extents = slotExtents(program, this.meta!, dims);
     extents.forEach((extent, slot) => {

@@ -22,8 +22,9 @@
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { formatDims } from "../../dims.js";
+import { dimsKey, formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
+import { slotBytes } from "../backend.js";
 import { BufferPool } from "./buffer-pool.js";
 import { sharedDevice, type SharedDevice } from "./device.js";
 import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";
@@ -118,7 +119,7 @@ export class WebGpuContext implements BackendContext {
 
   bind(dims: Dims): void {
     const program = this.requireProgram();
-    const key = program.symbols.map((s) => dims[s]).join(",");
+    const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey && this.plans.length === program.steps.length) return;
     // slot sizes, params and bind groups depend on the dims only, so this runs once per new dims
     this.sizeSlots(dims);
@@ -131,8 +132,7 @@ export class WebGpuContext implements BackendContext {
   /** Makes every slot buffer large enough for `dims` (buffers only grow). */
   private sizeSlots(dims: Dims): void {
     for (const slot of this.requireProgram().slots) {
-      const bytes = Math.max(...slot.sizes.map((e) => evaluateExpr(e, dims)));
-      this.pool!.ensure(`slot:${slot.id}`, bytes, SLOT_USAGE);
+      this.pool!.ensure(`slot:${slot.id}`, slotBytes(slot, dims), SLOT_USAGE);
     }
   }
 

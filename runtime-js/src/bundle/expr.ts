@@ -21,12 +21,14 @@ export class ExprError extends Error {
   }
 }
 
-/** A parsed expression (build with parseExpr; cached per source string). */
-export type Expr =
+/**
+ * One node of a parsed expression. parseExpr gives the nodes in post order (operands first, left to
+ * right), the program of a stack machine: every walk over an expression is a loop over that list.
+ */
+export type ExprNode =
   | { readonly kind: "int"; readonly value: bigint }
   | { readonly kind: "sym"; readonly name: string }
-  | { readonly kind: "neg"; readonly arg: Expr }
-  | { readonly kind: BinaryOp; readonly a: Expr; readonly b: Expr };
+  | { readonly kind: "neg" | BinaryOp };
 
 type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
 
@@ -106,32 +108,32 @@ function tokenize(src: string): Token[] {
 interface Frame {
   kind: "top" | "paren" | "call";
   name: string;
-  values: Expr[];
   /** Pending operators, weakest at the bottom. */
   ops: string[];
   /** Finished arguments of a call. */
-  args: Expr[];
+  args: number;
 }
 
 function frame(kind: Frame["kind"], name = ""): Frame {
-  return { kind, name, values: [], ops: [], args: [] };
+  return { kind, name, ops: [], args: 0 };
 }
 
 /**
  * Operator precedence over an explicit stack of frames (no recursion, so no call-stack limit), with the
- * errors of a recursive descent over the grammar above.
+ * errors of a recursive descent over the grammar above; the nodes come out in post order.
  */
 class Parser {
   private readonly tokens: Token[];
   private i = 0;
   private readonly frames: Frame[] = [frame("top")];
   private operators = 0;
+  private readonly out: ExprNode[] = [];
 
   constructor(private readonly src: string) {
     this.tokens = tokenize(src);
   }
 
-  parse(): Expr {
+  parse(): ExprNode[] {
     let wantOperand = true;
     for (;;) {
       const tok = this.tokens[this.i++]!;
@@ -143,7 +145,7 @@ class Parser {
         this.top().ops.push(tok.text);
         wantOperand = true;
       } else if (this.close(tok)) {
-        return this.frames[0]!.values[0]!;
+        return this.out;
       } else {
         wantOperand = tok.text === ",";
       }
@@ -162,10 +164,9 @@ class Parser {
 
   /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
   private operand(tok: Token): boolean {
-    const f = this.top();
     if (tok.kind === "op" && tok.text === "-") {
       this.count(tok.column);
-      f.ops.push("neg");
+      this.top().ops.push("neg");
       return true;
     }
     if (tok.kind === "op" && tok.text === "(") {
@@ -173,7 +174,7 @@ class Parser {
       return true;
     }
     if (tok.kind === "int") {
-      f.values.push({ kind: "int", value: BigInt(tok.text) });
+      this.out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
     if (tok.kind === "name" && this.tokens[this.i]!.text === "(") {
@@ -190,22 +191,17 @@ class Parser {
       if (FUNCTIONS.includes(tok.text)) {
         throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
       }
-      f.values.push({ kind: "sym", name: tok.text });
+      this.out.push({ kind: "sym", name: tok.text });
       return false;
     }
     throw fail(this.src, "expected a number, symbol or '('", tok.column);
   }
 
+  /** Emits the frame's pending operators that bind at least as tightly as `precedence`. */
   private reduce(precedence: number): void {
-    const f = this.top();
-    while (f.ops.length > 0 && PRECEDENCE[f.ops[f.ops.length - 1]!]! >= precedence) {
-      const op = f.ops.pop()!;
-      if (op === "neg") {
-        f.values.push({ kind: "neg", arg: f.values.pop()! });
-      } else {
-        const b = f.values.pop()!;
-        f.values.push({ kind: op as BinaryOp, a: f.values.pop()!, b });
-      }
+    const ops = this.top().ops;
+    while (ops.length > 0 && PRECEDENCE[ops[ops.length - 1]!]! >= precedence) {
+      this.out.push({ kind: ops.pop() as BinaryOp | "neg" });
     }
   }
 
@@ -220,61 +216,38 @@ class Parser {
       if (tok.kind !== "end") throw fail(this.src, `unexpected '${tok.text}'`, tok.column);
       return true;
     }
-    const want = f.kind === "call" && f.args.length === 0 ? "," : ")";
+    const want = f.kind === "call" && f.args === 0 ? "," : ")";
     if (tok.kind !== "op" || tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
-    const tree = f.values.pop()!;
     if (want === ",") {
-      f.args.push(tree);
+      f.args++;
       return false;
     }
     this.frames.pop();
-    this.top().values.push(f.kind === "call" ? { kind: f.name as BinaryOp, a: f.args[0]!, b: tree } : tree);
+    if (f.kind === "call") this.out.push({ kind: f.name as BinaryOp });
     return false;
   }
 }
 
-const cache = new Map<string, Expr>();
+const cache = new Map<string, ExprNode[]>();
 
-/** The syntax tree of `src`; throws ExprError on bad syntax. */
-export function parseExpr(src: string): Expr {
-  let tree = cache.get(src);
-  if (tree === undefined) {
+/** The nodes of `src` in post order (children first, left to right); throws ExprError on bad syntax. */
+export function parseExpr(src: string): readonly ExprNode[] {
+  let nodes = cache.get(src);
+  if (nodes === undefined) {
     if (typeof src !== "string") {
       throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
     }
-    tree = new Parser(src).parse();
+    nodes = new Parser(src).parse();
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    cache.set(src, tree);
+    cache.set(src, nodes);
   }
-  return tree;
-}
-
-/** The nodes of `tree`, children first and left to right (iteratively: trees come from files). */
-function postOrder(tree: Expr): Expr[] {
-  const out: Expr[] = [];
-  const stack: [Expr, boolean][] = [[tree, false]];
-  while (stack.length > 0) {
-    const [node, expanded] = stack.pop()!;
-    if (expanded || node.kind === "int" || node.kind === "sym") {
-      out.push(node);
-    } else {
-      stack.push([node, true]);
-      if (node.kind === "neg") stack.push([node.arg, false]);
-      else stack.push([node.b, false], [node.a, false]);
-    }
-  }
-  return out;
-}
-
-/** The nodes of the syntax tree of `src`, children first and left to right. */
-export function exprNodes(src: string): Expr[] {
-  return postOrder(parseExpr(src));
+  return nodes;
 }
 
 /** Checks the syntax of `src`; returns the sorted names of the symbols it uses. */
 export function validateExpr(src: string): string[] {
   const names = new Set<string>();
-  for (const node of postOrder(parseExpr(src))) if (node.kind === "sym") names.add(node.name);
+  for (const node of parseExpr(src)) if (node.kind === "sym") names.add(node.name);
   return [...names].sort();
 }
 
@@ -299,9 +272,9 @@ function bound(src: string, name: string, bindings: Readonly<Record<string, numb
   return BigInt(value);
 }
 
-function evaluate(src: string, tree: Expr, bindings: Readonly<Record<string, number>>): bigint {
+function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigint {
   const values: bigint[] = [];
-  for (const node of postOrder(tree)) {
+  for (const node of parseExpr(src)) {
     if (node.kind === "int") values.push(node.value);
     else if (node.kind === "sym") values.push(bound(src, node.name, bindings));
     else if (node.kind === "neg") values.push(-values.pop()!);
@@ -331,7 +304,7 @@ function apply(src: string, op: BinaryOp, a: bigint, b: bigint): bigint {
 
 /** The value of `src` with its symbols taken from `bindings` (e.g. `{ batch: 2, time: 7 }`). */
 export function evaluateExpr(src: string, bindings: Readonly<Record<string, number>>): number {
-  const value = evaluate(src, parseExpr(src), bindings);
+  const value = evaluate(src, bindings);
   if (value > MAX_SAFE || value < -MAX_SAFE) {
     throw new ExprError(`expression '${shown(src)}' overflows: ${numberText(value)} is beyond +-(2^53-1)`);
   }

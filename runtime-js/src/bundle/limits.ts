@@ -7,7 +7,7 @@
  *    element count matching its tensor's byte size.
  */
 
-import { ExprError, exprNodes, evaluateExpr, validateExpr } from "./expr.js";
+import { ExprError, evaluateExpr, parseExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
 
 export const MAX_JSON_DEPTH = 64;
@@ -56,7 +56,7 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
 /** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms. */
 export function tooManyTerms(src: string): boolean {
   const terms: number[] = [];
-  for (const node of exprNodes(src)) {
+  for (const node of parseExpr(src)) {
     let n = 1;
     if (node.kind === "neg") n = terms.pop()!;
     else if (node.kind !== "int" && node.kind !== "sym") {

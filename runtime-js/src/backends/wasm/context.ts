@@ -121,8 +121,7 @@ export class WasmContext implements BackendContext {
       return fn as KernelFn;
     });
     this.program = program;
-    const maxId = program.tensors.reduce((m, t) => Math.max(m, t.id), -1);
-    this.tensorPtr = new Float64Array(maxId + 1);
+    this.tensorPtr = new Float64Array(program.tensors.length);   // tensor ids are their positions
     // parseBundle checked every step against its kernel: only the argument lists are made here
     this.stepArgs = program.steps.map((step) => new Array<number>(step.tensors.length + step.params.length).fill(0));
   }

@@ -310,8 +310,7 @@ export class WebglContext implements BackendContext {
   }
 
   private textureOf(tensor: number): Texture {
-    const spec = this.tensorsById[tensor];
-    if (spec === undefined) throw fail(`the bundle has no tensor #${tensor}`);
+    const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
     if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
     return texture;

@@ -183,10 +183,9 @@ export class WebGpuContext implements BackendContext {
     return { buffer: this.pool!.get(`slot:${t.slot}`)!, offset: 0, size };
   }
 
+  /** The tensor `id` (parseBundle checked every id a step or an input/output names). */
   private tensor(id: number): TensorSpec {
-    const t = this.requireProgram().tensors[id];
-    if (!t) throw fail(`webgpu context: no tensor ${id} in the program`);
-    return t;
+    return this.requireProgram().tensors[id]!;
   }
 
   write(tensor: number, data: HostArray): void {

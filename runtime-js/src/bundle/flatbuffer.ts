@@ -1,17 +1,11 @@
 /**
  * A bounds-checked reader for FlatBuffers tables, just what converter/bundle/webloom.fbs needs: tables,
  * scalars, structs, strings and vectors of those. Field ids are the 0-based declaration order in the
- * schema. Every offset is checked against the payload, so a damaged file gives a PayloadError instead of
+ * schema. Every offset is checked against the payload, so a damaged file gives a BundleError instead of
  * garbage or a RangeError deep inside a backend.
  */
 
-/** A payload whose offsets or strings do not add up. */
-export class PayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PayloadError";
-  }
-}
+import { malformed } from "./errors.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -28,7 +22,7 @@ export class Table {
     check(view, this.vtable, this.vtableSize);
     // an odd or short size would make readers disagree on the last field (found by tests/fuzz)
     if (this.vtableSize % 2 !== 0 || this.vtableSize < 4) {
-      throw new PayloadError(`the vtable at offset ${this.vtable} has size ${this.vtableSize}`);
+      throw malformed(`the vtable at offset ${this.vtable} has size ${this.vtableSize}`);
     }
   }
 
@@ -69,7 +63,7 @@ export class Table {
     return this.scalar(id, 8, fallback, (at) => {
       const value = this.view.getBigInt64(at, true);
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw new PayloadError(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
+        throw malformed(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
       }
       return Number(value);
     });
@@ -132,7 +126,7 @@ export class Table {
 
 function check(view: DataView, at: number, size: number): void {
   if (at < 0 || size < 0 || at + size > view.byteLength) {
-    throw new PayloadError(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
+    throw malformed(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
   }
 }
 
@@ -143,6 +137,6 @@ function readString(view: DataView, at: number): string {
   try {
     return utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at + 4, length));
   } catch {
-    throw new PayloadError(`the string at offset ${at} is not valid UTF-8`);
+    throw malformed(`the string at offset ${at} is not valid UTF-8`);
   }
 }

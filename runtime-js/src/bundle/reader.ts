@@ -11,9 +11,10 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { ExprError, FUNCTIONS, IDENT, printable, shown, validateExpr } from "./expr.js";
+import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
 import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms } from "./limits.js";
-import { PayloadError, Table } from "./flatbuffer.js";
+import { Table } from "./flatbuffer.js";
+import { BundleError, corrupted, malformed } from "./errors.js";
 
 export const FORMAT_VERSION = 1;
 const MAGIC = "WLOOMBND";
@@ -21,13 +22,7 @@ const HEADER_SIZE = 64;
 const WEIGHTS_ALIGN = 64;
 const FILE_IDENTIFIER = "WLM1";
 
-/** A file that is not a bundle this reader can load; the message says why and what to do. */
-export class BundleError extends Error {
-  constructor(message: string) {
-    super(printable(message));   // messages quote what the file holds: keep them one line
-    this.name = "BundleError";
-  }
-}
+export { BundleError };
 
 export type DType = "float32" | "int32";
 export type Role = "data" | "state";
@@ -128,18 +123,10 @@ export function parseBundle(buf: ArrayBuffer): BundleProgram {
   }
   const header = readHeader(buf);
   const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
-  let program: BundleProgram;
-  try {
-    const root = Table.root(payload, FILE_IDENTIFIER);
-    if (root === null) throw new BundleError("bundle is corrupted (the payload is not a Webloom program)");
-    program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
-    program.weights = expandWeights(root, program);
-  } catch (err) {
-    if (err instanceof PayloadError) {
-      throw new BundleError(`bundle payload is malformed (${err.message}): rewrite it with this version of webloom`);
-    }
-    throw err;
-  }
+  const root = Table.root(payload, FILE_IDENTIFIER);
+  if (root === null) throw corrupted("the payload is not a Webloom program");
+  const program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+  program.weights = expandWeights(root, program);
   checkProgram(program);
   return program;
 }
@@ -171,18 +158,17 @@ function readHeader(buf: ArrayBuffer): Header {
       `bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
   }
   if (version < 1 || flags !== 0) {
-    throw new BundleError(`bundle is corrupted (version ${version}, flags 0x${flags.toString(16)} in the header)`);
+    throw corrupted(`version ${version}, flags 0x${flags.toString(16)} in the header`);
   }
   const payloadLength = view.getUint32(20, true);
   const weightsOffset = Number(view.getBigUint64(24, true));
   const weightsLength = Number(view.getBigUint64(32, true));
   if (weightsOffset % WEIGHTS_ALIGN !== 0 || weightsOffset < HEADER_SIZE + payloadLength) {
-    throw new BundleError(`bundle is corrupted (weights offset ${weightsOffset} does not follow a ` +
-      `${payloadLength}-byte payload)`);
+    throw corrupted(`weights offset ${weightsOffset} does not follow a ${payloadLength}-byte payload`);
   }
   if (got < weightsOffset + weightsLength) throw truncated(weightsOffset + weightsLength, got);
   if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== view.getUint32(16, true)) {
-    throw new BundleError("bundle is corrupted (checksum mismatch)");
+    throw corrupted("checksum mismatch");
   }
   return { payloadLength, weightsOffset, weightsLength };
 }
@@ -268,7 +254,7 @@ function readStep(t: Table): StepSpec {
 
 function readJson(text: string | null, what: string): Record<string, unknown> {
   const value = loadJson(text, what);
-  if (typeof value === "string") throw new PayloadError(value);
+  if (typeof value === "string") throw malformed(value);
   return value;
 }
 

@@ -48,11 +48,8 @@ interface Live {
 /** The best hypotheses, best first (at most `width`). */
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
   const { runner, step, startToken, width, maxLength, endToken } = options;
-  if (!Number.isInteger(width) || width < 1) {
-    throw fail(`beamSearch: width must be a positive integer, got ${width}`);
-  }
-  if (!Number.isInteger(maxLength) || maxLength < 1) {
-    throw fail(`beamSearch: maxLength must be a positive integer, got ${maxLength}`);
+  for (const [name, value] of [["width", width], ["maxLength", maxLength]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw fail(`beamSearch: ${name} must be a positive integer, got ${value}`);
   }
   const toLog = logProbs(options.scores ?? "probs");
   let live: Live[] = [{ tokens: [], score: 0, state: runner.getState() }];

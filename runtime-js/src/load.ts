@@ -48,12 +48,16 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   throw fail(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
 }
 
+function notBuiltIn(): string {
+  return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
+}
+
 /** Loads the directory's bundle for one backend: a Runner, or the reason it cannot be used. */
 async function tryBackend(name: string, dir: string, options: LoadOptions, earlier: FallbackReason[],
     manifest: Manifest | null): Promise<Runner | string> {
   const factory = backendFactory(name);
   if (factory === undefined) {
-    return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
+    return notBuiltIn();
   }
   const context = factory();
   const failed = await attempt(context, "init", () => context.init());
@@ -92,8 +96,7 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   }
   const factory = backendFactory(program.backend);
   if (factory === undefined) {
-    throw fail(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
-      `this runtime (built in: ${registeredBackends().join(", ")})`);
+    throw fail(`load: ${file} is a bundle for backend "${program.backend}", which is ${notBuiltIn()}`);
   }
   const context = factory();
   const failed = (await attempt(context, "init", () => context.init())) ?? (await prepare(context, program));

@@ -164,12 +164,13 @@ class Parser {
 
   /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
   private operand(tok: Token): boolean {
-    if (tok.kind === "op" && tok.text === "-") {
+    // only an op token is "-" or "(" (ints are digits, names identifiers, the end token is empty)
+    if (tok.text === "-") {
       this.count(tok.column);
       this.top().ops.push("neg");
       return true;
     }
-    if (tok.kind === "op" && tok.text === "(") {
+    if (tok.text === "(") {
       this.frames.push(frame("paren"));
       return true;
     }
@@ -217,7 +218,7 @@ class Parser {
       return true;
     }
     const want = f.kind === "call" && f.args === 0 ? "," : ")";
-    if (tok.kind !== "op" || tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
+    if (tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
     if (want === ",") {
       f.args++;
       return false;

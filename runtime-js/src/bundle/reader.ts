@@ -151,8 +151,10 @@ function readHeader(buf: ArrayBuffer): Header {
   }
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
   const view = new DataView(buf, 0, HEADER_SIZE);
-  const version = view.getUint32(8, true);
-  const flags = view.getUint32(12, true);
+  const u32 = (at: number) => view.getUint32(at, true);
+  const u64 = (at: number) => Number(view.getBigUint64(at, true));
+  const version = u32(8);
+  const flags = u32(12);
   if (version > FORMAT_VERSION) {
     throw new BundleError(
       `bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
@@ -160,14 +162,14 @@ function readHeader(buf: ArrayBuffer): Header {
   if (version < 1 || flags !== 0) {
     throw corrupted(`version ${version}, flags 0x${flags.toString(16)} in the header`);
   }
-  const payloadLength = view.getUint32(20, true);
-  const weightsOffset = Number(view.getBigUint64(24, true));
-  const weightsLength = Number(view.getBigUint64(32, true));
+  const payloadLength = u32(20);
+  const weightsOffset = u64(24);
+  const weightsLength = u64(32);
   if (weightsOffset % WEIGHTS_ALIGN !== 0 || weightsOffset < HEADER_SIZE + payloadLength) {
     throw corrupted(`weights offset ${weightsOffset} does not follow a ${payloadLength}-byte payload`);
   }
   if (got < weightsOffset + weightsLength) throw truncated(weightsOffset + weightsLength, got);
-  if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== view.getUint32(16, true)) {
+  if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== u32(16)) {
     throw corrupted("checksum mismatch");
   }
   return { payloadLength, weightsOffset, weightsLength };

@@ -10,6 +10,7 @@
 
 import { evaluateExpr, FUNCTIONS, IDENT } from "./bundle/expr.js";
 import { fail, inputFail } from "./fail.js";
+import type { SlotSpec } from "./bundle/reader.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
 export type Dims = Record<string, number>;
@@ -65,6 +66,11 @@ export function formatShape(shape: readonly (string | number)[]): string {
 /** The values of `symbols` in `dims` as one string: contexts compare it to skip re-binding unchanged dims. */
 export function dimsKey(symbols: readonly string[], dims: Dims): string {
   return symbols.map((s) => dims[s]).join(",");
+}
+
+/** The bytes memory slot `slot` needs under `dims`: the largest of the tensors sharing it. */
+export function slotBytes(slot: SlotSpec, dims: Dims): number {
+  return Math.max(0, ...slot.sizes.map((e) => evaluateExpr(e, dims)));
 }
 
 /** `"batch=2, time=7"`, for error messages. */

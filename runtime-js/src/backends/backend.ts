@@ -12,8 +12,7 @@
  * A throw from init/compile/upload makes the runner fall back to the next backend in backendOrder.
  */
 
-import type { BundleProgram, SlotSpec, StepSpec } from "../bundle/reader.js";
-import { evaluateExpr } from "../bundle/expr.js";
+import type { BundleProgram, StepSpec } from "../bundle/reader.js";
 import type { Dims } from "../dims.js";
 
 export type HostArray = Float32Array | Int32Array;
@@ -49,8 +48,3 @@ export interface BackendContext {
 }
 
 export type BackendFactory = () => BackendContext;
-
-/** The bytes memory slot `slot` needs under `dims`: the largest of the tensors sharing it. */
-export function slotBytes(slot: SlotSpec, dims: Dims): number {
-  return Math.max(0, ...slot.sizes.map((e) => evaluateExpr(e, dims)));
-}

@@ -15,9 +15,8 @@
 import type { BundleProgram, StepSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { dimsKey, formatDims } from "../../dims.js";
+import { dimsKey, formatDims, slotBytes } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
-import { slotBytes } from "../backend.js";
 import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 

@@ -10,7 +10,7 @@
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
-import { slotBytes } from "../backend.js";
+import { slotBytes } from "../../dims.js";
 import { fail } from "../../fail.js";
 
 export type TextureFormat = "R32F" | "RGBA32F";

@@ -22,9 +22,8 @@
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { dimsKey, formatDims } from "../../dims.js";
+import { dimsKey, formatDims, slotBytes } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
-import { slotBytes } from "../backend.js";
 import { BufferPool } from "./buffer-pool.js";
 import { sharedDevice, type SharedDevice } from "./device.js";
 import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";

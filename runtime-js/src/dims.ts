@@ -23,28 +23,19 @@ interface Product {
 
 const INTEGER = /^\d+$/;
 
-/** Splits a product dim; returns null for anything else (such a dim is only evaluated, never solved). */
+/**
+ * Splits a product dim, or a whole shape's dims joined with "*"; returns null for anything else (such a
+ * dim is only evaluated, never solved).
+ */
 function parseProduct(dim: string): Product | null {
   const product: Product = { coef: 1, symbols: [] };
   for (const raw of dim.split("*")) {
     const part = raw.trim();
     if (INTEGER.test(part)) product.coef *= Number(part);
     else if (IDENT.test(part)) product.symbols.push(part);
-    else return null;
+    else if (part !== "") return null;    // "" is the empty shape (the reader refuses empty dims)
   }
   return product;
-}
-
-/** The product of a whole shape (null when one of its dims is not a plain product). */
-function shapeProduct(shape: readonly string[]): Product | null {
-  const total: Product = { coef: 1, symbols: [] };
-  for (const dim of shape) {
-    const p = parseProduct(dim);
-    if (p === null) return null;
-    total.coef *= p.coef;
-    total.symbols.push(...p.symbols);
-  }
-  return total;
 }
 
 /** The symbols a shape mentions, in order of first use. */
@@ -165,7 +156,7 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
 
 /** Binds the input's single unbound symbol if it has exactly one; returns whether it bound one. */
 function solveOne(input: SizedInput, dims: Dims): boolean {
-  const product = shapeProduct(input.shape);
+  const product = parseProduct(input.shape.join("*"));
   if (product === null) return false;
   let known = product.coef;
   const unbound: string[] = [];

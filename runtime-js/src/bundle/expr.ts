@@ -123,20 +123,20 @@ function frame(kind: Frame["kind"], name = ""): Frame {
  * errors of a recursive descent over the grammar above; the nodes come out in post order.
  */
 class Parser {
-  private readonly tokens: Token[];
+  private readonly lexed: Token[];
   private i = 0;
   private readonly frames: Frame[] = [frame("top")];
   private operators = 0;
   private readonly out: ExprNode[] = [];
 
   constructor(private readonly src: string) {
-    this.tokens = tokenize(src);
+    this.lexed = tokenize(src);
   }
 
   parse(): ExprNode[] {
     let wantOperand = true;
     for (;;) {
-      const tok = this.tokens[this.i++]!;
+      const tok = this.lexed[this.i++]!;
       if (wantOperand) {
         wantOperand = this.operand(tok);
       } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
@@ -178,7 +178,7 @@ class Parser {
       this.out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
-    if (tok.kind === "name" && this.tokens[this.i]!.text === "(") {
+    if (tok.kind === "name" && this.lexed[this.i]!.text === "(") {
       if (!FUNCTIONS.includes(tok.text)) {
         const known = FUNCTIONS.join(", ");
         throw fail(this.src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);

@@ -14,12 +14,12 @@ export class Table {
   private readonly vtableSize: number;
 
   /** The table at byte `pos` of `view` (the FlatBuffers payload). */
-  constructor(private readonly view: DataView, private readonly pos: number) {
-    check(view, pos, 4);
-    this.vtable = pos - view.getInt32(pos, true);
-    check(view, this.vtable, 4);
-    this.vtableSize = view.getUint16(this.vtable, true);
-    check(view, this.vtable, this.vtableSize);
+  constructor(private readonly payload: DataView, private readonly pos: number) {
+    check(payload, pos, 4);
+    this.vtable = pos - payload.getInt32(pos, true);
+    check(payload, this.vtable, 4);
+    this.vtableSize = payload.getUint16(this.vtable, true);
+    check(payload, this.vtable, this.vtableSize);
     // an odd or short size would make readers disagree on the last field (found by tests/fuzz)
     if (this.vtableSize % 2 !== 0 || this.vtableSize < 4) {
       throw malformed(`the vtable at offset ${this.vtable} has size ${this.vtableSize}`);
@@ -38,30 +38,30 @@ export class Table {
   private field(id: number): number {
     const entry = 4 + 2 * id;
     if (entry + 2 > this.vtableSize) return 0;
-    const off = this.view.getUint16(this.vtable + entry, true);
+    const off = this.payload.getUint16(this.vtable + entry, true);
     return off === 0 ? 0 : this.pos + off;
   }
 
   private target(at: number): number {
-    check(this.view, at, 4);
-    return at + this.view.getUint32(at, true);
+    check(this.payload, at, 4);
+    return at + this.payload.getUint32(at, true);
   }
 
   /** The `size`-byte scalar in field `id`, read by `read` at its position; `fallback` when absent. */
   private scalar(id: number, size: number, fallback: number, read: (at: number) => number): number {
     const at = this.field(id);
     if (at === 0) return fallback;
-    check(this.view, at, size);
+    check(this.payload, at, size);
     return read(at);
   }
 
   int32(id: number, fallback = 0): number {
-    return this.scalar(id, 4, fallback, (at) => this.view.getInt32(at, true));
+    return this.scalar(id, 4, fallback, (at) => this.payload.getInt32(at, true));
   }
 
   int64(id: number, fallback = 0): number {
     return this.scalar(id, 8, fallback, (at) => {
-      const value = this.view.getBigInt64(at, true);
+      const value = this.payload.getBigInt64(at, true);
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
         throw malformed(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
       }
@@ -73,17 +73,17 @@ export class Table {
   struct32(id: number, count: number, signed: boolean): number[] | null {
     const at = this.field(id);
     if (at === 0) return null;
-    check(this.view, at, 4 * count);
+    check(this.payload, at, 4 * count);
     const out: number[] = [];
     for (let k = 0; k < count; k++) {
-      out.push(signed ? this.view.getInt32(at + 4 * k, true) : this.view.getUint32(at + 4 * k, true));
+      out.push(signed ? this.payload.getInt32(at + 4 * k, true) : this.payload.getUint32(at + 4 * k, true));
     }
     return out;
   }
 
   string(id: number): string | null {
     const at = this.field(id);
-    return at === 0 ? null : readString(this.view, this.target(at));
+    return at === 0 ? null : readString(this.payload, this.target(at));
   }
 
   /** Start and length of the vector in field `id` (length 0 when absent). */
@@ -91,22 +91,22 @@ export class Table {
     const at = this.field(id);
     if (at === 0) return [0, 0];
     const start = this.target(at);
-    check(this.view, start, 4);
-    const length = this.view.getUint32(start, true);
-    check(this.view, start + 4, length * elementSize);
+    check(this.payload, start, 4);
+    const length = this.payload.getUint32(start, true);
+    check(this.payload, start + 4, length * elementSize);
     return [start + 4, length];
   }
 
   strings(id: number): string[] {
-    return this.elements(id, (at) => readString(this.view, this.target(at)));
+    return this.elements(id, (at) => readString(this.payload, this.target(at)));
   }
 
   tables(id: number): Table[] {
-    return this.elements(id, (at) => new Table(this.view, this.target(at)));
+    return this.elements(id, (at) => new Table(this.payload, this.target(at)));
   }
 
   int32s(id: number): number[] {
-    return this.elements(id, (at) => this.view.getInt32(at, true));
+    return this.elements(id, (at) => this.payload.getInt32(at, true));
   }
 
   /** Each 4-byte element of a vector field, read at its offset. */
@@ -120,7 +120,7 @@ export class Table {
   /** A view (not a copy) of a [ubyte] vector. */
   bytes(id: number): Uint8Array {
     const [start, length] = this.vector(id, 1);
-    return new Uint8Array(this.view.buffer, this.view.byteOffset + start, length);
+    return new Uint8Array(this.payload.buffer, this.payload.byteOffset + start, length);
   }
 }
 

@@ -138,9 +138,8 @@ export class WebglContext implements BackendContext {
       const perTexel = format === "RGBA32F" ? 4 : 1;
       const texture = this.createTexture(linearExtent(Math.ceil(elems / perTexel), this.meta!.maxWidth),
         format, `weight ${t.name}`);
-      const values = t.dtype === "int32"
-        ? Float32Array.from(new Int32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer))
-        : new Float32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer);
+      const bytes = weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer;
+      const values = t.dtype === "int32" ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
       this.fill(texture, values);
       this.weightTextures.set(t.id, texture);
     }
@@ -325,10 +324,10 @@ export class WebglContext implements BackendContext {
     const handle = gl.createTexture();
     if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
     gl.bindTexture(gl.TEXTURE_2D, handle);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    for (const [name, value] of [[gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST],
+      [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) {
+      gl.texParameteri(gl.TEXTURE_2D, name!, value!);
+    }
     const internal = format === "RGBA32F" ? gl.RGBA32F : gl.R32F;
     gl.texStorage2D(gl.TEXTURE_2D, 1, internal, extent.width, extent.height);
     return { handle, extent, format };

@@ -119,113 +119,101 @@ function frame(kind: Frame["kind"], name = ""): Frame {
 }
 
 /**
- * Operator precedence over an explicit stack of frames (no recursion, so no call-stack limit), with the
- * errors of a recursive descent over the grammar above; the nodes come out in post order.
+ * Parses `src` by operator precedence over an explicit stack of frames (no recursion, so no call-stack
+ * limit), with the errors of a recursive descent over the grammar above; the nodes come out in post order.
  */
-class Parser {
-  private readonly lexed: Token[];
-  private i = 0;
-  private readonly frames: Frame[] = [frame("top")];
-  private operators = 0;
-  private readonly out: ExprNode[] = [];
-
-  constructor(private readonly src: string) {
-    this.lexed = tokenize(src);
-  }
-
-  parse(): ExprNode[] {
-    let wantOperand = true;
-    for (;;) {
-      const tok = this.lexed[this.i++]!;
-      if (wantOperand) {
-        wantOperand = this.operand(tok);
-      } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
-        this.count(tok.column);
-        this.reduce(PRECEDENCE[tok.text]!);
-        this.top().ops.push(tok.text);
-        wantOperand = true;
-      } else if (this.close(tok)) {
-        return this.out;
-      } else {
-        wantOperand = tok.text === ",";
-      }
-    }
-  }
-
-  private top(): Frame {
-    return this.frames[this.frames.length - 1]!;
-  }
-
-  private count(column: number): void {
-    if (++this.operators > MAX_OPERATORS) {
-      throw fail(this.src, `more than ${MAX_OPERATORS} operators`, column);
-    }
-  }
+function parse(src: string): ExprNode[] {
+  const tokens = tokenize(src);
+  const frames: Frame[] = [frame("top")];
+  const out: ExprNode[] = [];
+  let i = 0;
+  let operators = 0;
+  const top = () => frames[frames.length - 1]!;
+  const count = (column: number): void => {
+    if (++operators > MAX_OPERATORS) throw fail(src, `more than ${MAX_OPERATORS} operators`, column);
+  };
 
   /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
-  private operand(tok: Token): boolean {
+  const operand = (tok: Token): boolean => {
     // only an op token is "-" or "(" (ints are digits, names identifiers, the end token is empty)
     if (tok.text === "-") {
-      this.count(tok.column);
-      this.top().ops.push("neg");
+      count(tok.column);
+      top().ops.push("neg");
       return true;
     }
     if (tok.text === "(") {
-      this.frames.push(frame("paren"));
+      frames.push(frame("paren"));
       return true;
     }
     if (tok.kind === "int") {
-      this.out.push({ kind: "int", value: BigInt(tok.text) });
+      out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
-    if (tok.kind === "name" && this.lexed[this.i]!.text === "(") {
+    if (tok.kind === "name" && tokens[i]!.text === "(") {
       if (!FUNCTIONS.includes(tok.text)) {
         const known = FUNCTIONS.join(", ");
-        throw fail(this.src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
+        throw fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
       }
-      this.count(tok.column);
-      this.i++;
-      this.frames.push(frame("call", tok.text));
+      count(tok.column);
+      i++;
+      frames.push(frame("call", tok.text));
       return true;
     }
     if (tok.kind === "name") {
       if (FUNCTIONS.includes(tok.text)) {
-        throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+        throw fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
       }
-      this.out.push({ kind: "sym", name: tok.text });
+      out.push({ kind: "sym", name: tok.text });
       return false;
     }
-    throw fail(this.src, "expected a number, symbol or '('", tok.column);
-  }
+    throw fail(src, "expected a number, symbol or '('", tok.column);
+  };
 
   /** Emits the frame's pending operators that bind at least as tightly as `precedence`. */
-  private reduce(precedence: number): void {
-    const ops = this.top().ops;
+  const reduce = (precedence: number): void => {
+    const ops = top().ops;
     while (ops.length > 0 && PRECEDENCE[ops[ops.length - 1]!]! >= precedence) {
-      this.out.push({ kind: ops.pop() as BinaryOp | "neg" });
+      out.push({ kind: ops.pop() as BinaryOp | "neg" });
     }
-  }
+  };
 
   /**
    * The current frame's expression ended at `tok` (already consumed): true when it was the whole
    * expression; a ',' opens a call's second argument, a ')' ends a parenthesis or a call.
    */
-  private close(tok: Token): boolean {
-    this.reduce(0);
-    const f = this.top();
+  const close = (tok: Token): boolean => {
+    reduce(0);
+    const f = top();
     if (f.kind === "top") {
-      if (tok.kind !== "end") throw fail(this.src, `unexpected '${tok.text}'`, tok.column);
+      if (tok.kind !== "end") throw fail(src, `unexpected '${tok.text}'`, tok.column);
       return true;
     }
     const want = f.kind === "call" && f.args === 0 ? "," : ")";
-    if (tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
+    if (tok.text !== want) throw fail(src, `expected '${want}'`, tok.column);
     if (want === ",") {
       f.args++;
       return false;
     }
-    this.frames.pop();
-    if (f.kind === "call") this.out.push({ kind: f.name as BinaryOp });
+    frames.pop();
+    if (f.kind === "call") out.push({ kind: f.name as BinaryOp });
     return false;
+  };
+
+  let wantOperand = true;
+  for (;;) {
+    const tok = tokens[i++]!;
+    if (wantOperand) {
+      wantOperand = operand(tok);
+    } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
+      count(tok.column);
+      reduce(PRECEDENCE[tok.text]!);
+      top().ops.push(tok.text);
+      wantOperand = true;
+    } else if (close(tok)) {
+      return out;
+    } else {
+      wantOperand = tok.text === ",";
+    }
   }
 }
 
@@ -238,7 +226,7 @@ export function parseExpr(src: string): readonly ExprNode[] {
     if (typeof src !== "string") {
       throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
     }
-    nodes = new Parser(src).parse();
+    nodes = parse(src);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
     cache.set(src, nodes);
   }

@@ -13,7 +13,8 @@
 import { crc32 } from "./crc32.js";
 import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
 import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms } from "./limits.js";
-import { Table } from "./flatbuffer.js";
+import { rootTable } from "./flatbuffer.js";
+import type { Table } from "./flatbuffer.js";
 import { BundleError, corrupted, malformed } from "./errors.js";
 
 export const FORMAT_VERSION = 1;
@@ -123,7 +124,7 @@ export function parseBundle(buf: ArrayBuffer): BundleProgram {
   }
   const header = readHeader(buf);
   const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
-  const root = Table.root(payload, FILE_IDENTIFIER);
+  const root = rootTable(payload, FILE_IDENTIFIER);
   if (root === null) throw corrupted("the payload is not a Webloom program");
   const program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
   program.weights = expandWeights(root, program);

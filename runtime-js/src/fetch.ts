@@ -74,14 +74,9 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
   }
   if (response.status === 404 || response.status === 410) return null;
   if (!response.ok) throw fail(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
-  const total = Number(response.headers.get("content-length") ?? 0) || 0;
-  if (!progress || response.body === null) {
-    const bytes = await response.arrayBuffer();
-    report(progress, backend, url, bytes.byteLength, total || bytes.byteLength);
-    return bytes;
-  }
+  const total = Number(response.headers.get("content-length")) || 0;
   let loaded = 0;
-  const counted = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+  const counted = response.body?.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, out) {
       loaded += chunk.length;
       report(progress, backend, url, loaded, total);

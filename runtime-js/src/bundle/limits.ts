@@ -77,14 +77,13 @@ export function staticValue(src: string): number | null {
 
 /** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */
 export function staticElements(shape: readonly string[]): number | null {
-  let count = 1n;
+  let count = 1;
   for (const d of shape) {
     const value = staticValue(d);
     if (value === null) return null;
-    count *= BigInt(value);
-    if (count > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
-    }
+    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
+    count *= value;
+    if (count > Number.MAX_SAFE_INTEGER) throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
   }
-  return Number(count);
+  return count;
 }

@@ -280,8 +280,10 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
     if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
       throw invalid(`${what} does not fit the ${length}-byte weights`);
     }
-    const into = new Float32Array(out.buffer, t.weightOffset, n);
+    // decoded apart and copied in: an offset that is not a multiple of 4 is refused later (checkTensor)
+    const into = new Float32Array(n);
     decodeWeight(p.weights, e, shape, n, into, what);
+    out.set(new Uint8Array(into.buffer), t.weightOffset);
   }
   return out;
 }

@@ -83,7 +83,8 @@ function table(payload: DataView, pos: number): Table {
     int32: (id, fallback = 0) => scalar(id, 4, fallback, i32),
     int64: (id, fallback = 0) => scalar(id, 8, fallback, (at) => {
       const value = payload.getBigInt64(at, true);
-      if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      // exact within +-(2^53-1); beyond, the conversion lands at or past 2^53, not a safe integer
+      if (!Number.isSafeInteger(Number(value))) {
         throw malformed(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
       }
       return Number(value);

@@ -3,7 +3,9 @@
 A kernel is a template body wrapped in an exported function whose signature follows the ABI of
 docs/design.md section 5: one pointer per binding (an i32 byte offset on wasm32), then one int32 per
 param. Params are the symbols (``batch``, ``time``) the kernel's dims use, named ``s_<symbol>`` in C;
-every other dim is a compile-time constant. The export name carries a hash of the function, so equal
+every other dim is a compile-time constant. A kernel that can be split over threads (``threads()``) takes
+``int32_t tid, int32_t nth`` last (prelude.c.j2); its meta ``threads`` says whether the runtime splits it.
+The export name carries a hash of the function, so equal
 kernels of different nodes share one function.
 """
 
@@ -33,6 +35,12 @@ class CKernel(SymbolDims):
         self.op, self.template = op, template
         self.args: list = []          # (c name, c type, tensor id, access)
         self.symbols: list = []
+        self.split = None             # None: no thread arguments; else whether the runtime splits it
+
+    def threads(self, split: bool) -> "CKernel":
+        """Give the kernel the (tid, nth) arguments; the runtime splits it over its threads when `split`."""
+        self.split = split
+        return self
 
     def ptr(self, cname: str, tensor: int, dtype: str = "float32", access: str = "read") -> "CKernel":
         self.args.append((cname, CTYPES[dtype], tensor, access))
@@ -43,13 +51,14 @@ class CKernel(SymbolDims):
         body = _ENV.get_template(self.template).render(**context)
         symbols = sorted(self.symbols)
         args = [f"{ct} *{name}" for name, ct, _, _ in self.args] + [f"int32_t s_{s}" for s in symbols]
+        args += ["int32_t tid", "int32_t nth"] if self.split is not None else []
         signature = "(" + ", ".join(args) + ")"
         digest = hashlib.sha1((signature + body).encode()).hexdigest()[:10]
         entry = f"{_snake(self.op)}_{digest}"
         source = f"EXPORT({entry}) void {entry}{signature} {{\n{body.rstrip()}\n}}\n"
         bindings = [Binding(name, access) for name, _, _, access in self.args]
         kernel = KernelSpec(self.op, entry, source, bindings, [f"s_{s}" for s in symbols],
-                            (1, 1, 1), {"template": self.template})
+                            (1, 1, 1), {"template": self.template, **({"threads": 1} if self.split else {})})
         return kernel, [t for _, _, t, _ in self.args], symbols
 
 

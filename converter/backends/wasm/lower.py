@@ -133,6 +133,10 @@ def lower_fused(node: Node, ctx: LoweringContext) -> None:
 
 # ---- linear / lookup -----------------------------------------------------------------------------
 
+# A MatMul is split over threads when it has at least this many 8-column blocks (two per thread of two).
+MIN_SPLIT_BLOCKS = 4
+
+
 def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     if not w.is_const or (b is not None and not b.is_const):
@@ -140,7 +144,7 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     K, N = (_static(ctx, d, "MatMul w dims") for d in w.shape)
     n8 = -(-N // 8) * 8
     blocked = np.pad(w.data, [(0, 0), (0, n8 - N)]).reshape(K, n8 // 8, 8).transpose(1, 0, 2)
-    k = CKernel("MatMul", "matmul.c.j2")
+    k = CKernel("MatMul", "matmul.c.j2").threads(n8 // 8 >= MIN_SPLIT_BLOCKS)
     k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, np.ascontiguousarray(blocked), "blocked8"))
     if b is not None:
         k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
@@ -185,7 +189,7 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
     two_pass = cell.kind == "gru" and not a.get("reset_after", True)
     nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell.kind]
     hp = -(-H // (4 * nu)) * 4 * nu
-    k = CKernel(node.op, "recurrence.c.j2")
+    k = CKernel(node.op, "recurrence.c.j2").threads(True)
     k.ptr("xw", ctx.tensor(ins["xw"]))
     if two_pass:       # z and r from U[:, :2H] @ h, then the candidate from (r*h) @ U[:, 2H:]
         k.ptr("U", ctx.weight(U, _block_pack(U.data[:, :2 * H], 2, hp, 2), "blocked_zr"))

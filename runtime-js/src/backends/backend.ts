@@ -24,6 +24,9 @@ export interface BackendContext {
   readonly variant?: string;
   /** GPU backends: the distinct pipelines (WebGPU) / linked programs (WebGL) compile() built or reused. */
   readonly pipelines?: number;
+  /** wasm: the threads kernels run on, and why 1 where more were asked for ("" otherwise). */
+  readonly threads?: number;
+  readonly threadNote?: string;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;
@@ -47,4 +50,5 @@ export interface BackendContext {
   dispose(): void;
 }
 
-export type BackendFactory = () => BackendContext;
+/** `options` are load()'s (the wasm context reads numThreads and threadBarrier). */
+export type BackendFactory = (options?: { numThreads?: number; threadBarrier?: "spin" | "wait" }) => BackendContext;

@@ -3,6 +3,7 @@
  *
  * Memory layout, fixed at upload() and extended by bind():
  *   [0, heapBase)             the module's own data and stack
+ *   [heapBase, +STACK*(n-1))  with n threads: each worker's stack (threads.ts)
  *   [weightsBase, +weights)   the weights blob, weightsBase = align64(__heap_base), written once
  *   [slotsBase, ...)          one region per memory slot, each 64-byte aligned, sized max(slot sizes)
  * Invariants:
@@ -19,6 +20,8 @@ import { formatDims } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
 import { fail } from "../../fail.js";
 import { checkOwnSteps, checkStepKernel } from "../loop.js";
+import type { Threads } from "./threads.js";
+import { STACK, startThreads } from "./threads.js";
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -65,10 +68,37 @@ function align(n: number): number {
 
 type KernelFn = (...args: number[]) => void;
 
+/** What load() passes to the wasm context (LoadOptions). */
+export interface WasmOptions {
+  numThreads?: number;
+  threadBarrier?: "spin" | "wait";
+}
+
+/**
+ * Threads for `program`: the requested count (default hardwareConcurrency, at most 4) where the page is
+ * cross-origin isolated (shared memory), workers exist, the bundle has a threaded module (built with
+ * relaxed SIMD) and a kernel to split; otherwise 1 and why.
+ */
+export function threadPlan(program: BundleProgram, relaxed: boolean, asked?: number): [number, string] {
+  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+  const n = Math.min(asked ?? Math.min(4, g.navigator?.hardwareConcurrency ?? 1), 16) | 0;
+  const why = n < 2 ? "" : !g.crossOriginIsolated || typeof Worker != "function" ? "not cross-origin isolated"
+    : !relaxed || !program.moduleThreads.length ? "no threaded module"
+    : program.kernels.some((k) => k.meta.threads) ? "" : "no kernel to split";
+  return [why || n < 2 ? 1 : n, why];
+}
+
 export class WasmContext implements BackendContext {
   readonly name = "wasm";
   /** "relaxed-simd" or "simd128": the module compile() chose (see pickModule). */
   variant = "";
+  /** Threads the kernels run on, and why 1 when more were asked for ("" otherwise). */
+  threads = 1;
+  threadNote = "";
+  private pool: Threads | null = null;
+  private split: boolean[] = [];
+
+  constructor(private options: WasmOptions = {}) {}
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -99,23 +129,36 @@ export class WasmContext implements BackendContext {
   async compile(program: BundleProgram): Promise<void> {
     if (program.module.length === 0) throw fail("the wasm bundle has no module (Program.module is empty)");
     let instance: WebAssembly.Instance;
+    let module: WebAssembly.Module;
+    const relaxed = hasRelaxedSimd();
+    const [nth, note] = threadPlan(program, relaxed, this.options.numThreads);
+    const memory = nth > 1 ? new WebAssembly.Memory({ initial: Number(program.meta.thread_pages), maximum: 65535,
+      shared: true }) : undefined;
     try {
-      const chosen = pickModule(program, hasRelaxedSimd());
-      const module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
-      instance = await WebAssembly.instantiate(module, {});
-      this.variant = chosen.variant;
+      const chosen = memory ? { bytes: program.moduleThreads, variant: "relaxed-simd" } : pickModule(program, relaxed);
+      module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
+      instance = await WebAssembly.instantiate(module, memory ? { env: { memory } } : {});
+      this.variant = chosen.variant + (memory ? ` threads=${nth}` : "");
     } catch (err) {
-      throw fail(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
+      throw fail(`cannot instantiate the wasm module: ${errorText(err)}`);
     }
     const exports = instance.exports;
-    if (!(exports.memory instanceof WebAssembly.Memory)) {
+    const mem = memory ?? exports.memory;
+    if (!(mem instanceof WebAssembly.Memory)) {
       throw fail("the wasm module does not export its memory as \"memory\"");
     }
     if (!(exports.__heap_base instanceof WebAssembly.Global)) {
       throw fail("the wasm module does not export __heap_base (link with --export-dynamic)");
     }
-    this.memory = exports.memory;
-    this.weightsBase = align(Number(exports.__heap_base.value));
+    this.memory = mem;
+    const heapBase = align(Number(exports.__heap_base.value));
+    this.weightsBase = heapBase + STACK * (nth - 1);
+    [this.threads, this.threadNote] = [nth, note];
+    this.split = program.kernels.map((k) => nth > 1 && !!k.meta.threads);
+    if (memory) {
+      this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
+        this.options.threadBarrier == "wait" ? 0 : -1, heapBase, program.kernels.map((k) => k.entry));
+    }
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];
       if (typeof fn !== "function") {
@@ -183,8 +226,10 @@ export class WasmContext implements BackendContext {
     checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
+      const fn = this.kernelFns[step.kernel]!;
       try {
-        this.kernelFns[step.kernel]!.apply(null, this.stepArgs[i]!);
+        if (this.split[step.kernel]) this.pool!.run(step.kernel, fn, this.stepArgs[i]!);
+        else fn.apply(null, this.stepArgs[i]!);
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
@@ -207,6 +252,8 @@ export class WasmContext implements BackendContext {
   }
 
   dispose(): void {
+    this.pool?.stop();
+    this.pool = null;
     this.program = null;
     this.memory = null;
     this.kernelFns = [];

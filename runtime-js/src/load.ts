@@ -36,8 +36,11 @@ export interface LoadOptions {
    * 4); 1 unless the page is cross-origin isolated (COOP/COEP headers). loadStats.threads says how many run.
    */
   numThreads?: number;
-  /** wasm threads: workers "spin" (default) or "wait" (sleep) at the barriers between steps. */
-  threadBarrier?: "spin" | "wait";
+  /**
+   * wasm threads: at the barriers between steps workers "spin" (default), "wait" (sleep at once) or
+   * spin a while, then sleep ("hybrid"); the page's own thread always spins (it may not block).
+   */
+  threadBarrier?: "spin" | "wait" | "hybrid";
 }
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {

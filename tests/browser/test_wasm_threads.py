@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from converter.backends.wasm import lower as wasm_lower
+
 from tests.browser.fixtures import (assert_close, decode, gru_feeds, gru_graph, length_mask, lstm_feeds,
                                     lstm_graph, seq_dims)
 
@@ -48,7 +50,10 @@ def _run(page, bundles, bundle, feeds, configs):
     return page.evaluate(_RUN, [f"{url}/webloom.js", url + "/", feeds_json, dims, configs])
 
 
-def test_two_threads_match_one_thread_bit_for_bit_and_the_interpreter(isolated_page, bundles):
+def test_two_threads_match_one_thread_bit_for_bit_and_the_interpreter(isolated_page, bundles, monkeypatch):
+    # small models run on one thread (lower.py's measured thresholds): lower them so these split
+    monkeypatch.setattr(wasm_lower, "RNN_SPLIT_MACS", 0)
+    monkeypatch.setattr(wasm_lower, "MM_SPLIT_MACS", 0)
     for name, graph, feeds in _graphs():
         want = graph.run(feeds)
         bundle = bundles.compile(graph, "wasm", f"threads/{name}")
@@ -75,3 +80,11 @@ def test_a_page_that_is_not_isolated_runs_one_thread_and_says_why(page, bundles)
     assert "not cross-origin isolated" in run["stats"]["threadNote"]
     for value, expected in zip(graph.outputs, graph.run(feeds)):
         assert_close(decode(run["outputs"][value.name]), expected, f"{name}: {value.name}")
+
+
+def test_a_model_below_the_thresholds_keeps_one_thread(isolated_page, bundles):
+    name, graph, feeds = next(_graphs())
+    bundle = bundles.compile(graph, "wasm", f"threads/{name}-small")
+    run = _run(isolated_page, bundles, bundle, feeds, [{"numThreads": 2}])["runs"][0]
+    assert (run["variant"], run["stats"]["threads"]) == ("relaxed-simd", 1)
+    assert run["stats"]["threadNote"] == "model too small for threads"

@@ -32,6 +32,9 @@ def lower_program(graph, keep_sources: bool = False) -> Program:
     program.module, program.module_relaxed = modules["simd128"], modules["relaxed-simd"]
     program.module_threads, program.meta["thread_pages"] = modules["threads"], THREAD_PAGES
     program.meta["compiler"] = " ".join(Path(c).name for c in compiler)
+    if not any(k.meta.get("threads") and k.meta["template"] == "recurrence.c.j2" for k in program.kernels):
+        for kernel in program.kernels:     # threads pay off only with a split recurrence (lower.py)
+            kernel.meta.pop("threads", None)
     if not keep_sources:
         for kernel in program.kernels:
             kernel.source = ""

@@ -50,5 +50,10 @@ export interface BackendContext {
   dispose(): void;
 }
 
-/** `options` are load()'s (the wasm context reads numThreads and threadBarrier). */
-export type BackendFactory = (options?: { numThreads?: number; threadBarrier?: "spin" | "wait" }) => BackendContext;
+/** The load() options a backend reads (LoadOptions, load.ts): wasm threads. */
+export interface BackendOptions {
+  numThreads?: number;
+  threadBarrier?: "spin" | "wait" | "hybrid";
+}
+
+export type BackendFactory = (options?: BackendOptions) => BackendContext;

@@ -17,7 +17,7 @@ import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
-import type { BackendContext, HostArray } from "../backend.js";
+import type { BackendContext, BackendOptions, HostArray } from "../backend.js";
 import { fail } from "../../fail.js";
 import { checkOwnSteps, checkStepKernel } from "../loop.js";
 import type { Threads } from "./threads.js";
@@ -68,11 +68,9 @@ function align(n: number): number {
 
 type KernelFn = (...args: number[]) => void;
 
-/** What load() passes to the wasm context (LoadOptions). */
-export interface WasmOptions {
-  numThreads?: number;
-  threadBarrier?: "spin" | "wait";
-}
+/** Spins before a worker sleeps at a barrier, per LoadOptions.threadBarrier (-1: spin only). */
+const BARRIER_SPINS: Record<string, number> = { spin: -1, wait: 0, hybrid: 1 << 16 };
+
 
 /**
  * Threads for `program`: the requested count (default hardwareConcurrency, at most 4) where the page is
@@ -84,7 +82,7 @@ export function threadPlan(program: BundleProgram, relaxed: boolean, asked?: num
   const n = Math.min(asked ?? Math.min(4, g.navigator?.hardwareConcurrency ?? 1), 16) | 0;
   const why = n < 2 ? "" : !g.crossOriginIsolated || typeof Worker != "function" ? "not cross-origin isolated"
     : !relaxed || !program.moduleThreads.length ? "no threaded module"
-    : program.kernels.some((k) => k.meta.threads) ? "" : "no kernel to split";
+    : program.kernels.some((k) => k.meta.threads) ? "" : "model too small for threads";
   return [why || n < 2 ? 1 : n, why];
 }
 
@@ -98,7 +96,7 @@ export class WasmContext implements BackendContext {
   private pool: Threads | null = null;
   private split: boolean[] = [];
 
-  constructor(private options: WasmOptions = {}) {}
+  constructor(private options: BackendOptions = {}) {}
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -157,7 +155,7 @@ export class WasmContext implements BackendContext {
     this.split = program.kernels.map((k) => nth > 1 && !!k.meta.threads);
     if (memory) {
       this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
-        this.options.threadBarrier == "wait" ? 0 : -1, heapBase, program.kernels.map((k) => k.entry));
+        BARRIER_SPINS[this.options.threadBarrier ?? "spin"] ?? -1, heapBase, program.kernels.map((k) => k.entry));
     }
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];

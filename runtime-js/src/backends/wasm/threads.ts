@@ -24,7 +24,7 @@ export interface Threads {
 // tid, nth, stack top, wl_ctl index, kernel entries]; it answers "" when ready, else the error.
 const WORKER = "onmessage=async({data:[m,memory,t,n,p,c,e]})=>{let a;try{const x=(await WebAssembly." +
   "instantiate(m,{env:{memory}})).exports;x.__stack_pointer.value=p;e=e.map(k=>x[k]);a=new Int32Array(" +
-  "memory.buffer);postMessage('');for(let s=0,i;;){for(i=0;Atomics.load(a,c+4)==s&&i<1e6;i++);Atomics." +
+  "memory.buffer);postMessage('');for(let s=0,i;;){for(i=0;Atomics.load(a,c+4)==s&&i<5e4;i++);Atomics." +
   "wait(a,c+4,s);s=Atomics.load(a,c+4);e[a[c+5]](...a.subarray(c+8,c+8+a[c+6]),t,n)}}catch(r){a&&(Atomics" +
   ".store(a,c+2,1),Atomics.notify(a,c+1));postMessage('worker '+t+': '+r)}}";
 
@@ -40,27 +40,25 @@ export async function startThreads(module: WebAssembly.Module, memory: WebAssemb
   const workers: Worker[] = [];
   const stop = () => workers.forEach((w) => w.terminate());
   let error = "";
+  const die = (why: unknown) => fail(`wasm threads failed (${why}); load with { numThreads: 1 }`);
   ctl[c + 3] = spins;
   try {
     await Promise.all(workers.map.call(Array(nth - 1).fill(0), (_, i) => new Promise((ok, no) => {
       const w = new Worker(url);
       workers.push(w);
-      setTimeout(no, 1e4, `worker ${i + 1} did not start within 10 s`);
+      setTimeout(no, 1e4, "start timeout");
       w.onerror = (e) => no(e.message);
       w.onmessage = (e) => (e.data ? no(error ||= e.data) : ok(0));
       w.postMessage([module, memory, i + 1, nth, heapBase + (i + 1) * STACK, c, entries]);
     })));
   } catch (err) {
     stop();
-    throw fail(`wasm threads: ${err}; load with { numThreads: 1 }`);
+    throw die(err);
   } finally {
     URL.revokeObjectURL(url);
   }
   const check = () => {
-    if (Atomics.load(ctl, c + 2)) {
-      throw fail(`wasm threads stopped (${error || "a worker did not reach a barrier within seconds"}); ` +
-        "load the model again, or with { numThreads: 1 }");
-    }
+    if (Atomics.load(ctl, c + 2)) throw die(error || "barrier timeout");
   };
   return {
     stop,

@@ -88,3 +88,36 @@ def test_a_model_below_the_thresholds_keeps_one_thread(isolated_page, bundles):
     run = _run(isolated_page, bundles, bundle, feeds, [{"numThreads": 2}])["runs"][0]
     assert (run["variant"], run["stats"]["threads"]) == ("relaxed-simd", 1)
     assert run["stats"]["threadNote"] == "model too small for threads"
+
+
+# Workers that never run a job (or fail to start) stand in for a dead or stuck worker thread.
+_BROKEN = """async ([script, dir, feeds, dims, ready]) => {
+  const webloom = await import(script);
+  globalThis.Worker = class {
+    constructor() { setTimeout(() => this.onmessage({ data: ready ? "" : "worker 1: no memory" }), 0); }
+    postMessage() {}
+    terminate() {}
+  };
+  const t0 = performance.now();
+  try {
+    const runner = await webloom.load(dir, { backendOrder: ["wasm"], numThreads: 2 });
+    runner.setDims(dims);
+    await runner.predict(feeds);
+    return { error: null };
+  } catch (err) {
+    return { error: String(err.message), seconds: (performance.now() - t0) / 1000 };
+  }
+}"""
+
+
+def test_a_stuck_or_failing_worker_gives_a_one_line_error_not_a_hang(isolated_page, bundles, monkeypatch):
+    monkeypatch.setattr(wasm_lower, "RNN_SPLIT_MACS", 0)
+    name, graph, feeds = next(_graphs())
+    bundle = bundles.compile(graph, "wasm", f"threads/{name}-broken")
+    url = bundles.url(bundle)
+    feeds_json = {k: np.asarray(v).ravel().tolist() for k, v in feeds.items()}
+    stuck, failing = (isolated_page.evaluate(_BROKEN, [f"{url}/webloom.js", url + "/", feeds_json,
+                                                       seq_dims(feeds["x"]), ready]) for ready in (True, False))
+    assert stuck["error"].startswith("wasm threads failed (barrier timeout)"), stuck
+    assert stuck["seconds"] < 30 and "\n" not in stuck["error"]
+    assert "wasm threads failed (worker 1: no memory); load with { numThreads: 1 }" in failing["error"], failing

@@ -32,7 +32,7 @@ export interface LoadOptions {
    */
   manifest?: boolean;
   /**
-   * wasm: threads to split the recurrences and large matmuls over (default hardwareConcurrency, at most
+   * wasm: threads to split the recurrences and large matmuls over (default hardwareConcurrency - 1, 1 to
    * 4); 1 unless the page is cross-origin isolated (COOP/COEP headers). loadStats.threads says how many run.
    */
   numThreads?: number;

@@ -116,8 +116,9 @@ def test_a_stuck_or_failing_worker_gives_a_one_line_error_not_a_hang(isolated_pa
     bundle = bundles.compile(graph, "wasm", f"threads/{name}-broken")
     url = bundles.url(bundle)
     feeds_json = {k: np.asarray(v).ravel().tolist() for k, v in feeds.items()}
-    stuck, failing = (isolated_page.evaluate(_BROKEN, [f"{url}/webloom.js", url + "/", feeds_json,
-                                                       seq_dims(feeds["x"]), ready]) for ready in (True, False))
+    args = [f"{url}/webloom.js", url + "/", feeds_json, seq_dims(feeds["x"])]
+    stuck, failing = (isolated_page.evaluate(_BROKEN, [*args, ready]) for ready in (True, False))
     assert stuck["error"].startswith("wasm threads failed (barrier timeout)"), stuck
     assert stuck["seconds"] < 30 and "\n" not in stuck["error"]
-    assert "wasm threads failed (worker 1: no memory); load with { numThreads: 1 }" in failing["error"], failing
+    want = "wasm threads failed (worker 1: no memory); load with { numThreads: 1 }"
+    assert want in failing["error"], failing

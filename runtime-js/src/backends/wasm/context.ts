@@ -73,13 +73,14 @@ const BARRIER_SPINS: Record<string, number> = { spin: -1, wait: 0, hybrid: 1 << 
 
 
 /**
- * Threads for `program`: the requested count (default hardwareConcurrency, at most 4) where the page is
+ * Threads for `program`: the requested count (default hardwareConcurrency - 1, at most 4: a core stays free
+ * for the rest of the machine, docs/design.md section 5) where the page is
  * cross-origin isolated (shared memory), workers exist, the bundle has a threaded module (built with
  * relaxed SIMD) and a kernel to split; otherwise 1 and why.
  */
 export function threadPlan(program: BundleProgram, relaxed: boolean, asked?: number): [number, string] {
   const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
-  const n = Math.min(asked ?? Math.min(4, g.navigator?.hardwareConcurrency ?? 1), 16) | 0;
+  const n = Math.min(asked ?? Math.min(4, (g.navigator?.hardwareConcurrency ?? 2) - 1), 16) | 0;
   const why = n < 2 ? "" : !g.crossOriginIsolated || typeof Worker != "function" ? "not cross-origin isolated"
     : !relaxed || !program.moduleThreads.length ? "no threaded module"
     : program.kernels.some((k) => k.meta.threads) ? "" : "model too small for threads";
@@ -94,7 +95,6 @@ export class WasmContext implements BackendContext {
   threads = 1;
   threadNote = "";
   private pool: Threads | null = null;
-  private split: boolean[] = [];
 
   constructor(private options: BackendOptions = {}) {}
   private program: BundleProgram | null = null;
@@ -130,10 +130,11 @@ export class WasmContext implements BackendContext {
     let module: WebAssembly.Module;
     const relaxed = hasRelaxedSimd();
     const [nth, note] = threadPlan(program, relaxed, this.options.numThreads);
-    const memory = nth > 1 ? new WebAssembly.Memory({ initial: Number(program.meta.thread_pages), maximum: 65535,
-      shared: true }) : undefined;
+    const pages = Number(program.meta.thread_pages);
+    const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
     try {
-      const chosen = memory ? { bytes: program.moduleThreads, variant: "relaxed-simd" } : pickModule(program, relaxed);
+      const chosen = pickModule(program, relaxed);
+      if (memory) chosen.bytes = program.moduleThreads;      // threads imply relaxed SIMD (threadPlan)
       module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
       instance = await WebAssembly.instantiate(module, memory ? { env: { memory } } : {});
       this.variant = chosen.variant + (memory ? ` threads=${nth}` : "");
@@ -151,11 +152,11 @@ export class WasmContext implements BackendContext {
     this.memory = mem;
     const heapBase = align(Number(exports.__heap_base.value));
     this.weightsBase = heapBase + STACK * (nth - 1);
-    [this.threads, this.threadNote] = [nth, note];
-    this.split = program.kernels.map((k) => nth > 1 && !!k.meta.threads);
+    this.threads = nth;
+    this.threadNote = note;
     if (memory) {
       this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
-        BARRIER_SPINS[this.options.threadBarrier ?? "spin"] ?? -1, heapBase, program.kernels.map((k) => k.entry));
+        BARRIER_SPINS[this.options.threadBarrier!] ?? -1, heapBase, program.kernels.map((k) => k.entry));
     }
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];
@@ -226,8 +227,9 @@ export class WasmContext implements BackendContext {
       const step = steps[i]!;
       const fn = this.kernelFns[step.kernel]!;
       try {
-        if (this.split[step.kernel]) this.pool!.run(step.kernel, fn, this.stepArgs[i]!);
-        else fn.apply(null, this.stepArgs[i]!);
+        const args = this.stepArgs[i]!;
+        if (this.pool && program.kernels[step.kernel]!.meta.threads) this.pool.run(step.kernel, fn, args);
+        else fn.apply(null, args);
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;

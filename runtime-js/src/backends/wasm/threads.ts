@@ -29,7 +29,8 @@ const WORKER = "onmessage=async({data:[m,memory,t,n,p,c,e]})=>{let a;try{const x
   ".store(a,c+2,1),Atomics.notify(a,c+1));postMessage('worker '+t+': '+r)}}";
 
 /**
- * Starts nth - 1 workers; rejects with one line when one fails to start or does not answer within 10 s.
+ * Starts nth - 1 workers; rejects with one line when one fails to start or does not answer within 10 s
+ * (a worker whose script cannot run at all, e.g. under a CSP without worker-src blob:, ends so too).
  * `spins`: how long a worker spins at a barrier before it sleeps (-1: spins only; 0: sleeps at once).
  */
 export async function startThreads(module: WebAssembly.Module, memory: WebAssembly.Memory, ctlAddr: number,
@@ -47,7 +48,6 @@ export async function startThreads(module: WebAssembly.Module, memory: WebAssemb
       const w = new Worker(url);
       workers.push(w);
       setTimeout(no, 1e4, "start timeout");
-      w.onerror = (e) => no(e.message);
       w.onmessage = (e) => (e.data ? no(error ||= e.data) : ok(0));
       w.postMessage([module, memory, i + 1, nth, heapBase + (i + 1) * STACK, c, entries]);
     })));

@@ -137,7 +137,8 @@ def ratio_table(results: dict) -> list:
             cells.append(_ratio_cell(pair_ratios(results["models"][key]["rows"], ours, runtime, backend)))
         lines.append(f"| Webloom {label} | " + " | ".join(cells) + " |")
     lines += thread_ratio_lines(results, keys)
-    return lines + ["", "n/a: one side did not run, is not available, or failed its check. M5 compares "
+    return lines + ["", "n/a: one side did not run, is not available, or failed its check. Rows that name no "
+                    "thread count compare one thread with one thread. M5 compares "
                     "Webloom's stateful step() (one character in per call) with the peers re-feeding the "
                     "40-character window per character, as an application without a step would.", ""]
 

@@ -62,6 +62,23 @@ export function pickModule(program: BundleProgram, relaxed: boolean): { bytes: U
   return { bytes: program.module, variant: "simd128" };
 }
 
+/**
+ * The compiled module and its instance: with nth > 1 the threaded module on a new shared memory of
+ * meta.thread_pages pages (threads imply relaxed SIMD, threadPlan), else the pickModule one.
+ */
+async function instantiate(program: BundleProgram, relaxed: boolean, nth: number):
+    Promise<[WebAssembly.Module, WebAssembly.Instance, WebAssembly.Memory | undefined]> {
+  const pages = Number(program.meta.thread_pages);
+  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
+  try {
+    const bytes = memory ? program.moduleThreads : pickModule(program, relaxed).bytes;
+    const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    return [module, await WebAssembly.instantiate(module, memory ? { env: { memory } } : {}), memory];
+  } catch (err) {
+    throw fail(`cannot instantiate the wasm module: ${errorText(err)}`);
+  }
+}
+
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
@@ -126,21 +143,10 @@ export class WasmContext implements BackendContext {
 
   async compile(program: BundleProgram): Promise<void> {
     if (program.module.length === 0) throw fail("the wasm bundle has no module (Program.module is empty)");
-    let instance: WebAssembly.Instance;
-    let module: WebAssembly.Module;
     const relaxed = hasRelaxedSimd();
     const [nth, note] = threadPlan(program, relaxed, this.options.numThreads);
-    const pages = Number(program.meta.thread_pages);
-    const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
-    try {
-      const chosen = pickModule(program, relaxed);
-      if (memory) chosen.bytes = program.moduleThreads;      // threads imply relaxed SIMD (threadPlan)
-      module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
-      instance = await WebAssembly.instantiate(module, memory ? { env: { memory } } : {});
-      this.variant = chosen.variant + (memory ? ` threads=${nth}` : "");
-    } catch (err) {
-      throw fail(`cannot instantiate the wasm module: ${errorText(err)}`);
-    }
+    const [module, instance, memory] = await instantiate(program, relaxed, nth);
+    this.variant = pickModule(program, relaxed).variant + (memory ? ` threads=${nth}` : "");
     const exports = instance.exports;
     const mem = memory ?? exports.memory;
     if (!(mem instanceof WebAssembly.Memory)) {

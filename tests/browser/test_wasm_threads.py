@@ -31,7 +31,9 @@ _RUN = """async ([script, dir, feeds, dims, configs]) => {
   return { isolated: globalThis.crossOriginIsolated === true, runs };
 }"""
 
-CONFIGS = [{"numThreads": 1}, {"numThreads": 2}, {"numThreads": 2, "threadBarrier": "wait"}]
+# 3 threads (waiting: more threads than this machine's cores) split 10 blocks unevenly
+CONFIGS = [{"numThreads": 1}, {"numThreads": 2}, {"numThreads": 2, "threadBarrier": "wait"},
+           {"numThreads": 3, "threadBarrier": "wait"}]
 
 
 def _graphs():
@@ -50,7 +52,7 @@ def _run(page, bundles, bundle, feeds, configs):
     return page.evaluate(_RUN, [f"{url}/webloom.js", url + "/", feeds_json, dims, configs])
 
 
-def test_two_threads_match_one_thread_bit_for_bit_and_the_interpreter(isolated_page, bundles, monkeypatch):
+def test_threads_match_one_thread_bit_for_bit_and_the_interpreter(isolated_page, bundles, monkeypatch):
     # small models run on one thread (lower.py's measured thresholds): lower them so these split
     monkeypatch.setattr(wasm_lower, "RNN_SPLIT_MACS", 0)
     monkeypatch.setattr(wasm_lower, "MM_SPLIT_MACS", 0)
@@ -62,7 +64,8 @@ def test_two_threads_match_one_thread_bit_for_bit_and_the_interpreter(isolated_p
         one, *threaded = result["runs"]
         assert (one["variant"], one["stats"]["threads"]) == ("relaxed-simd", 1)
         for run, config in zip(threaded, CONFIGS[1:]):
-            assert (run["variant"], run["stats"]["threads"]) == ("relaxed-simd threads=2", 2), (name, config)
+            n = config["numThreads"]
+            assert (run["variant"], run["stats"]["threads"]) == (f"relaxed-simd threads={n}", n), (name, config)
             for out, values in run["outputs"].items():
                 assert values == one["outputs"][out], f"{name} {config}: {out} differs from 1 thread"
         for value, expected in zip(graph.outputs, want):

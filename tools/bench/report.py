@@ -104,7 +104,7 @@ def model_table(results: dict, key: str, model: dict) -> list:
     lines = [f"#### {model['title']}", "",
              f"Raw float32 weights: {model['raw_bytes']:,} bytes. tf_keras twin vs Keras 3: max |diff| "
              f"{model['twin_gap']:.1e}. Times in {unit}; first run: the check, the first whole run after "
-             "load (lazy compiles included).", "",
+             "load (lazy compiles included)." + _model_load(model), "",
              "| runtime | backend | threads | check (max err) | median | min | runs | load ms | first run ms "
              "| bytes on disk |",
              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -251,6 +251,13 @@ def header(results: dict) -> list:
             "- Peers: TF.js runs the tensorflowjs layers-model converted from a tf_keras twin with the same "
             "weights; ORT runs a tf2onnx export of that twin (ONNX LSTM op, opset 17)",
             "- SwiftShader rows are WebGPU/WebGL2 emulated on the CPU: they say nothing about real GPUs", ""]
+
+
+def _model_load(model: dict) -> str:
+    if not model.get("load"):
+        return ""
+    before, after = model["load"]
+    return f" Load average while its rows ran: {before[0]:.2f} at the start, {after[0]:.2f} at the end."
 
 
 def _load(values) -> str:

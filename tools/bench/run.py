@@ -308,7 +308,9 @@ def main(argv=None) -> int:
             results["browser"] = {"version": chromium.version, **chromium.environment(),
                                   "flags": browser.FLAGS}
         for key in args.models:
+            load = os.getloadavg()          # the machine's load while this model's rows ran (report.py)
             results["models"][key]["rows"] = run_model(key, infos[key], args.rows, chromium, args)
+            results["models"][key]["load"] = [load, os.getloadavg()]
     results["seconds"] = time.time() - started
     results["args"]["load_after"] = os.getloadavg()
     (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str))

@@ -237,8 +237,8 @@ def header(results: dict) -> list:
             f"{b.get('webgpu') or 'none'}; WebGL2 renderer: {b.get('webgl') or 'none'}",
             f"- Flags: `{' '.join(b.get('flags', []))}`",
             f"- Page cross-origin isolated (5 us timer, wasm threads): {b.get('crossOriginIsolated')}; "
-            "threads per row in the threads column: Webloom wasm (numThreads) and ORT-web wasm (numThreads) at "
-            "each count of --threads, every other runtime single-threaded (TF.js wasm threads 1, native "
+            "threads per row in the threads column: Webloom wasm (numThreads) and ORT-web wasm (numThreads) "
+            "at each count of --threads, every other runtime single-threaded (TF.js wasm threads 1, native "
             "onnxruntime 1 thread); ratios compare equal thread counts",
             f"- Load average (1, 5, 15 min): at the start {_load(a.get('load'))}, at the end "
             f"{_load(a.get('load_after'))}",

@@ -38,7 +38,7 @@ BROWSER_BACKENDS = {"webloom": ("webgpu", "webgl", "wasm"), "tfjs": ("webgpu", "
                     "ort": ("wasm", "webgpu")}
 NATIVE = ("keras", "onnxruntime")
 THREADED = {("webloom", "wasm"), ("ort", "wasm")}     # rows that run once per --threads count
-BARRIERS = ("spin", "wait", "hybrid")                           # Webloom's wasm barrier kinds (load's threadBarrier)
+BARRIERS = ("spin", "wait", "hybrid")                 # Webloom's wasm barrier kinds (load's threadBarrier)
 
 
 def parse_args(argv=None):
@@ -51,8 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--barriers", default="spin",
                    help="Webloom wasm barrier kinds for rows with > 1 thread: spin, wait, hybrid or a list")
     p.add_argument("--split-all", action="store_true",
-                   help="split every recurrence and MatMul over the threads, below the converter's thresholds "
-                        "too (converter/backends/wasm/lower.py): to measure where threads pay off")
+                   help="split every recurrence and MatMul over the threads, below the converter's "
+                        "thresholds too (converter/backends/wasm/lower.py): to measure where threads pay off")
     p.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--budget-s", type=float, default=15.0,
                    help="stop a row's timed runs past this many seconds (>= 3 runs; the table shows n)")

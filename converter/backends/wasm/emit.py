@@ -18,12 +18,14 @@ import jinja2
 from converter.backends.dialect import CDIALECT
 from converter.backends.lowering import SymbolDims
 from converter.backends.program import Binding, KernelSpec
+from converter.errors import ConversionError
 from converter.resources import kernel_dir
 
 TEMPLATES = kernel_dir("wasm")  # the package data when installed (converter/resources.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True)
 CTYPES = {"float32": "float", "int32": "int32_t"}
+JOB_ARGS = 56          # arguments a thread job carries: wl_ctl[8..64) (prelude.c.j2, threads.ts)
 
 
 class CKernel(SymbolDims):
@@ -52,6 +54,9 @@ class CKernel(SymbolDims):
         symbols = sorted(self.symbols)
         args = [f"{ct} *{name}" for name, ct, _, _ in self.args] + [f"int32_t s_{s}" for s in symbols]
         args += ["int32_t tid", "int32_t nth"] if self.split is not None else []
+        if self.split and len(args) - 2 > JOB_ARGS:
+            raise ConversionError(f"wasm backend: {self.op} takes {len(args) - 2} arguments, more than a "
+                                  f"thread job carries ({JOB_ARGS}); this is a converter bug, please report it")
         signature = "(" + ", ".join(args) + ")"
         digest = hashlib.sha1((signature + body).encode()).hexdigest()[:10]
         entry = f"{_snake(self.op)}_{digest}"

@@ -2,7 +2,8 @@
  * State snapshots: what Runner.getState() returns and Runner.setState() restores.
  *
  * A snapshot holds a copy of every state input's values (null: not set, the run uses zeros) and the shape
- * given with them. It is immutable: setState() hands its arrays to the inputs, which only read them, and
+ * given with them; a state that step() keeps on a GPU is copied on the device instead (Runner.getState,
+ * freed by garbage collection with the snapshot). It is immutable: setState() hands its arrays to the inputs, which only read them, and
  * step() writes the next state into the runner's own arrays, never into a snapshot's.
  */
 
@@ -14,6 +15,8 @@ import { fail } from "./fail.js";
 export interface SavedState {
   readonly data: HostArray | null;
   readonly shape: readonly number[] | null;
+  /** GPU backends: a device copy of a state step() carried there (then `data` is null). */
+  readonly device?: unknown;
 }
 
 export interface StateSnapshot {

@@ -69,6 +69,7 @@ export class WasmContext implements BackendContext {
   readonly name = "wasm";
   /** "relaxed-simd" or "simd128": the module compile() chose (see pickModule). */
   variant = "";
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -185,6 +186,7 @@ export class WasmContext implements BackendContext {
       const step = steps[i]!;
       try {
         this.kernelFns[step.kernel]!.apply(null, this.stepArgs[i]!);
+        this.stats.dispatches++;
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;

@@ -264,48 +264,44 @@ export class Runner {
   }
 
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
-    const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, kind = o.scores ?? "probs";
+    const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, logp = o.scores !== "logits";
     const seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
     if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 &&
-      temperature >= 0 && Number.isFinite(temperature + seed) && (kind === "probs" || kind === "logits"))) {
-      throw fail(`generate: expected {steps > 0, temperature >= 0, topK >= 0, seed, scores: "probs" | ` +
-        `"logits"}, got ${JSON.stringify(o)}`);
+      temperature >= 0 && Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
+      throw fail(`generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: "probs" | "logits"; ` +
+        `got ${JSON.stringify(o)}`);
     }
-    const f = this.feedOf(o.feed);
-    const x = this.inputs[f.x]!, y = this.outputs[f.y]!;
-    const prime = Int32Array.from(o.prime ?? windowIds(x, f.window, f.vocab));
+    const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
     const P = prime.length;
-    if (P < f.window || prime.some((id) => !(id >= 0 && id < f.vocab))) {
-      throw fail(`generate: prime needs ${f.window}+ ids in [0, ${f.vocab}), got [${prime.join(", ")}]`);
+    if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
+      throw fail(`generate: prime needs ${window}+ ids in [0, ${vocab}), got [${prime.join(", ")}]`);
     }
     const hist = new Int32Array(P + steps);
     hist.set(prime);
-    const setWindow = (n: number) => x.set(windowOf(hist.subarray(n, n + f.window), f.vocab, f.onehot, x.dtype));
-    const iterations = P - f.window + steps;
+    const setWindow = (n: number) => x.set(windowOf(hist.subarray(n, n + window), vocab, onehot, x.dtype));
+    const iterations = P - window + steps;
     setWindow(0);
-    const kernel = this.deviceSampler(f);
+    const kernel = this.deviceSampler(x, y);
     if (kernel >= 0) {
       this.prepareRun();
-      const params = new Uint32Array([0, topK, seed, kind === "probs" ? 1 : 0, P]);
+      const params = new Uint32Array([0, topK, seed, +logp, P]);
       new Float32Array(params.buffer, 0, 1)[0] = temperature;
-      const tokens = await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor, hist: prime,
-        steps, iterations, params, carry: this.carry });
+      hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor, hist: prime,
+        steps, iterations, params, carry: this.carry }), P);
       this.checkNotDisposed();
-      hist.set(tokens, P);
       this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
       this.outputs.forEach((out) => out.clear());
       setWindow(iterations);
-    } else {
-      for (let n = 0; n < iterations; n++) {
-        const pos = n + f.window;
-        await this.stepOnce(pos >= P);
-        if (pos >= P) {
-          const s = y.view();
-          const logits = kind === "probs" ? Float32Array.from(s, Math.log) : s;
-          hist[pos] = sample(logits, { temperature, topK, random: () => drawAt(seed, pos - P) });
-        }
-        setWindow(n + 1);
+    }
+    for (let n = 0; kernel < 0 && n < iterations; n++) {
+      const pos = n + window;
+      await this.stepOnce(pos >= P);
+      if (pos >= P) {
+        const logits = logp ? Float32Array.from(y.view(), Math.log) : y.view();
+        hist[pos] = sample(logits, { temperature, topK, random: () => drawAt(seed, pos - P) });
       }
+      setWindow(n + 1);
     }
     if (hist.includes(-1)) throw fail("generate: every score was NaN; pass scores: \"logits\"?");
     return hist.slice(P);
@@ -313,35 +309,28 @@ export class Runner {
 
   /** The token input and scores output generate() uses, with the window T and vocabulary V. */
   private feedOf(feed?: { input: string; output: string }) {
-    const only = (list: readonly { role: string }[], what: string) => {
-      const data = list.filter((h) => h.role === "data");
-      if (data.length !== 1) throw fail(`generate: the model has ${data.length} data ${what}s; pass feed`);
-      return list.indexOf(data[0]!);
-    };
-    const x = feed ? this.inputs.indexOf(this.input(feed.input)) : only(this.inputs, "input");
-    const y = feed ? this.outputs.indexOf(this.output(feed.output)) : only(this.outputs, "output");
-    const xs = this.inputs[x]!.shape, ys = this.outputs[y]!.shape;
+    const data = (list: readonly { role: string }[]) => list.filter((h) => h.role === "data");
+    const [x, y] = feed ? [this.input(feed.input), this.output(feed.output)]
+      : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
+    const xs = x?.shape ?? [], ys = y?.shape ?? [];
     const vocab = Number(ys[ys.length - 1]);
-    const onehot = this.inputs[x]!.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
-    const tdim = xs.length - (onehot ? 2 : 1);
-    const window = tdim > 0 ? Number(xs[tdim]) : 1;
-    if (!(vocab >= 2 && window >= 1 && (onehot || this.inputs[x]!.dtype === "int32"))) {
-      throw fail(`generate: input ${this.inputs[x]!.name} ${formatShape(xs)} cannot take tokens scored by ` +
-        `output ${this.outputs[y]!.name} ${formatShape(ys)}: expected int32 ids or one-hot rows`);
+    const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
+    const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
+    if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
+      (!feed && data(this.inputs).length + data(this.outputs).length !== 2)) {
+      throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; pass feed");
     }
     return { x, y, window, vocab, onehot };
   }
 
   /** The bundle's sampling kernel for this feed (WebGPU), or -1 when generate() loops on the host. */
-  private deviceSampler(f: { x: number; y: number; window: number; vocab: number; onehot: boolean }): number {
+  private deviceSampler(x: InputHandle, y: OutputHandle): number {
     const slot = (t: number) => this.program.tensors[t]!.slot;
-    const xSlot = slot(this.inputs[f.x]!.info.tensor);
-    const clash = this.outputs.some((o) => slot(o.info.tensor) === xSlot);
-    if (!this.context.generate || (this.carry.length && !this.deviceState) || clash) return -1;
+    if (!this.context.generate || (this.carry.length && !this.deviceState) ||
+      this.outputs.some((o) => slot(o.info.tensor) === slot(x.info.tensor))) return -1;
     return this.program.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
-      return !!g && g["input"] === this.inputs[f.x]!.name && g["output"] === this.outputs[f.y]!.name &&
-        g["window"] === f.window && g["vocab"] === f.vocab && g["onehot"] === f.onehot;
+      return g?.["input"] === x.name && g["output"] === y.name;
     });
   }
 

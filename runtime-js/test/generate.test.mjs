@@ -67,9 +67,22 @@ describe("generate on wasm", () => {
     const rng = createRng(42);
     for (let k = 0; k < 5; k++) assert.equal(rng(), drawAt(42, k));
     const runner = await load(dir, { backendOrder: ["wasm"] });
-    await assert.rejects(runner.generate({ steps: 0 }), /generate: expected \{steps > 0/);
+    await assert.rejects(runner.generate({ steps: 0 }), /generate: expected steps > 0.*got \{"steps":0\}/);
     await assert.rejects(runner.generate({ steps: 2, temperature: -1 }), /temperature >= 0/);
     await assert.rejects(runner.generate({ steps: 2 }), /set input ids or pass prime/);
     await assert.rejects(runner.generate({ steps: 2, prime: [99] }), /prime needs 1\+ ids in \[0, 12\)/);
+  });
+});
+
+describe("generate feed", () => {
+  it("refuses a model without a token input and a scores output", async () => {
+    const { makeFixtures } = await import("../fixtures/helpers.mjs");
+    const fx = makeFixtures();
+    try {
+      const runner = await load(join(fx.dir, "affine"), { backendOrder: ["wasm"] });
+      await assert.rejects(runner.generate({ steps: 2, prime: [0] }), /generate: expected one int32 .*pass feed/);
+    } finally {
+      fx.cleanup();
+    }
   });
 });

@@ -224,9 +224,8 @@ export class Runner {
   }
 
   /**
-   * Runs once, then feeds each state output back into its state input for the next step(). On WebGPU and
-   * WebGL the state stays on the device (copied there, never read back): step() reads the data outputs
-   * only, and a state output's values are read by run()/predict() (after step() its view() throws).
+   * Runs once, then feeds each state output back into its state input for the next step(). On WebGPU the
+   * state stays on the device (copied there after the outputs' one round trip; not written from the host).
    */
   async step(): Promise<void> {
     await this.guarded("step()", () => this.stepOnce(true));
@@ -234,7 +233,7 @@ export class Runner {
 
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
-      await this.runOnce(read ? 1 : 0, this.carry);
+      await this.runOnce(read ? 2 : 0, this.carry);
       this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
       return;
     }
@@ -385,14 +384,14 @@ export class Runner {
     return relayout;
   }
 
-  /** Runs once and reads outputs back: 2 all, 1 the data outputs (a state stays on the device), 0 none. */
+  /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
   private async runOnce(read = 2, carry?: Carry): Promise<void> {
     const relayout = this.prepareRun();
     await this.context.run(this.program.steps, this.boundDims);
     this.checkNotDisposed();
     const reads = [];
     for (const output of this.outputs) {
-      if (read > 1 || (read && output.role === "data")) {
+      if (read) {
         reads.push({ tensor: output.info.tensor,
           into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() });
       } else {

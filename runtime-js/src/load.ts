@@ -132,6 +132,6 @@ function makeRunner(context: BackendContext, program: BundleProgram, reasons: Fa
   }
   const runner = new Runner(context, program, [...reasons]);
   const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
-  runner.loadStats = { ...times, pipelines: context.pipelines ?? null };
+  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, reused: context.reused ?? null };
   return runner;
 }

@@ -99,10 +99,11 @@ export class Runner {
 
   /**
    * What load() spent setting this runner up: compile() (wasm module / WebGPU pipelines / WebGL programs)
-   * and upload() (weights) in ms, and the distinct GPU pipelines the model uses (null on wasm).
+   * and upload() (weights) in ms, the distinct GPU pipelines the model uses and (WebGPU) how many of its
+   * kernels reused a pipeline (an equal kernel's, or one the page built before) (null on wasm).
    */
-  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null } =
-    { compileMs: 0, uploadMs: 0, pipelines: null };
+  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null; reused: number | null } =
+    { compileMs: 0, uploadMs: 0, pipelines: null, reused: null };
 
   /** Which build of the backend's code runs ("relaxed-simd" / "simd128" on wasm), "" when only one. */
   get backendVariant(): string {

@@ -51,6 +51,8 @@ export interface BackendContext {
   readonly variant?: string;
   /** GPU backends: the distinct pipelines (WebGPU) / linked programs (WebGL) compile() built or reused. */
   readonly pipelines?: number;
+  /** WebGPU: kernels whose pipeline compile() took from the page's cache or an equal kernel. */
+  readonly reused?: number;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;

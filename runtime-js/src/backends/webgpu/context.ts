@@ -29,7 +29,7 @@ import { sharedDevice, type SharedDevice } from "./device.js";
 import type { GpuBindGroup, GpuBindGroupEntry, GpuBuffer, GpuCommandEncoder, GpuComputePassEncoder, GpuDevice }
   from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
-import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
+import { compiledKernel, pipelinesBuilt, type CompiledKernel } from "./pipeline-cache.js";
 import { fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 
@@ -64,6 +64,9 @@ export class WebGpuContext implements BackendContext {
   private dims: Dims = {};
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
+  /** Kernels whose pipeline compile() did not build: shared with an equal kernel, of this model or cached. */
+  reused = 0;
+
   /** Distinct compute pipelines this model uses (identical kernels share one, see pipeline-cache.ts). */
   get pipelines(): number {
     return new Set(this.kernels.map((k) => k.pipeline)).size;
@@ -91,7 +94,9 @@ export class WebGpuContext implements BackendContext {
   async compile(program: BundleProgram): Promise<void> {
     const device = this.device;
     this.program = program;
+    const built = pipelinesBuilt;
     this.kernels = await Promise.all(program.kernels.map((k) => compiledKernel(device, k)));
+    this.reused = this.kernels.length - (pipelinesBuilt - built);
     for (let i = 0; i < program.steps.length; i++) {
       const loop = this.kernels[program.steps[i]!.kernel]!.loop;
       if (loop && i + loop.span > program.steps.length) {

@@ -326,8 +326,9 @@ export class Runner {
   /** The bundle's sampling kernel for this feed (WebGPU), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
     const slot = (t: number) => this.program.tensors[t]!.slot;
+    // the kernel writes the token input before the state copies read the state outputs
     if (!this.context.generate || (this.carry.length && !this.deviceState) ||
-      this.outputs.some((o) => slot(o.info.tensor) === slot(x.info.tensor))) return -1;
+      this.carry.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
     return this.program.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;

@@ -285,13 +285,19 @@ export class WebGpuContext implements BackendContext {
     device.queue.writeBuffer(order, vocab * 4, Int32Array.of(0));
     device.queue.writeBuffer(params, 0, g.params);
     device.pushErrorScope("validation");
-    const entries = [this.resource(g.scores, this.dims), this.resource(g.tokens, this.dims), { buffer: hist },
+    // the sampler reads a copy of the scores: the token input it writes may share their slot
+    const from = this.resource(g.scores, this.dims);
+    const scores = pool.ensure("gen:scores", from.size, SLOT_USAGE);
+    const entries = [{ buffer: scores, size: from.size }, this.resource(g.tokens, this.dims), { buffer: hist },
       { buffer: order }, { buffer: params, size: 32 }].map((resource, binding) => ({ binding, resource }));
     const group = device.createBindGroup({ layout: kernel.layout, entries });
     const encoder = device.createCommandEncoder({ label: "webloom generate" });
     for (let n = 0; n < g.iterations; n++) {
-      const pass = encoder.beginComputePass();
+      let pass = encoder.beginComputePass();
       this.encodeSteps(pass);
+      pass.end();
+      encoder.copyBufferToBuffer(from.buffer, from.offset, scores, 0, from.size);
+      pass = encoder.beginComputePass();
       pass.setPipeline(kernel.pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(1);

@@ -266,10 +266,10 @@ export class Runner {
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
     const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, logp = o.scores !== "logits";
     const seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
-    if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 &&
-      temperature >= 0 && Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
-      throw fail(`generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: "probs" | "logits"; ` +
-        `got ${JSON.stringify(o)}`);
+    if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 && temperature >= 0 &&
+      Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
+      throw fail("generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: \"probs\" | " +
+        `"logits"; got ${JSON.stringify(o)}`);
     }
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
     const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
@@ -287,8 +287,8 @@ export class Runner {
       this.prepareRun();
       const params = new Uint32Array([0, topK, seed, +logp, P]);
       new Float32Array(params.buffer, 0, 1)[0] = temperature;
-      hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor, hist: prime,
-        steps, iterations, params, carry: this.carry }), P);
+      hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
+        hist: prime, steps, iterations, params, carry: this.carry }), P);
       this.checkNotDisposed();
       this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
       this.outputs.forEach((out) => out.clear());
@@ -318,7 +318,8 @@ export class Runner {
     const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
     if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
       (!feed && data(this.inputs).length + data(this.outputs).length !== 2)) {
-      throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; pass feed");
+      throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; " +
+        "pass feed");
     }
     return { x, y, window, vocab, onehot };
   }
@@ -356,7 +357,8 @@ export class Runner {
     restoreState(this.inputs, snapshot);
     const held = this.inputs.filter((h) => snapshot.states.get(h.name)?.device !== undefined);
     if (!held.length) return;
-    this.context.restore!(held.map((h) => h.info.tensor), held.map((h) => snapshot.states.get(h.name)!.device));
+    const saved = held.map((h) => snapshot.states.get(h.name)!.device);
+    this.context.restore!(held.map((h) => h.info.tensor), saved);
     for (const h of held) this.onDevice[this.inputs.indexOf(h)] = h.version;
   }
 

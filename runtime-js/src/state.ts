@@ -3,8 +3,9 @@
  *
  * A snapshot holds a copy of every state input's values (null: not set, the run uses zeros) and the shape
  * given with them; a state that step() keeps on a GPU is copied on the device instead (Runner.getState,
- * freed by garbage collection with the snapshot). It is immutable: setState() hands its arrays to the inputs, which only read them, and
- * step() writes the next state into the runner's own arrays, never into a snapshot's.
+ * freed by garbage collection with the snapshot). It is immutable: setState() hands its arrays to the
+ * inputs, which only read them, step() writes the next state into the runner's own arrays (or device
+ * buffers), never into a snapshot's, and restoring a device copy copies it.
  */
 
 import type { HostArray } from "./backends/backend.js";

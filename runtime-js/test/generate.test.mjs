@@ -15,7 +15,8 @@ const python = process.env.WEBLOOM_PYTHON ?? resolve(here, "../../.venv/bin/pyth
 let dir;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "webloom-generate-"));
-  execFileSync(python, [join(here, "../fixtures/make_generate.py"), dir], { stdio: ["ignore", "ignore", "pipe"] });
+  const script = join(here, "../fixtures/make_generate.py");
+  execFileSync(python, [script, dir], { stdio: ["ignore", "ignore", "pipe"] });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -80,7 +81,8 @@ describe("generate feed", () => {
     const fx = makeFixtures();
     try {
       const runner = await load(join(fx.dir, "affine"), { backendOrder: ["wasm"] });
-      await assert.rejects(runner.generate({ steps: 2, prime: [0] }), /generate: expected one int32 .*pass feed/);
+      await assert.rejects(runner.generate({ steps: 2, prime: [0] }),
+        /generate: expected one int32 .*pass feed/);
     } finally {
       fx.cleanup();
     }

@@ -31,7 +31,8 @@ _GENERATE = """
       const r = { backend: runner.backendName, tokens: [], counts: [] };
       for (const [temperature, topK, seed] of args[1]) {
         runner.resetState();
-        r.tokens.push(Array.from(await runner.generate({ steps: 24, prime: [3, 1, 4], temperature, topK, seed })));
+        const tokens = await runner.generate({ steps: 24, prime: [3, 1, 4], temperature, topK, seed });
+        r.tokens.push(Array.from(tokens));
       }
       const out = await runner.predict({ ids: [2] });
       r.state = [Array.from(out.h_next), Array.from(out.c_next)];

@@ -26,8 +26,8 @@ import { formatDims } from "../../dims.js";
 import type { BackendContext, Carry, DeviceLoop, HostArray } from "../backend.js";
 import { BufferPool } from "./buffer-pool.js";
 import { sharedDevice, type SharedDevice } from "./device.js";
-import type { GpuBindGroup, GpuBindGroupEntry, GpuBuffer, GpuCommandEncoder, GpuComputePassEncoder, GpuDevice }
-  from "./gpu-types.js";
+import type { GpuBindGroup, GpuBindGroupEntry, GpuBuffer, GpuCommandEncoder, GpuComputePassEncoder,
+  GpuDevice } from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
 import { compiledKernel, pipelinesBuilt, type CompiledKernel } from "./pipeline-cache.js";
 import { fail } from "../../fail.js";
@@ -288,8 +288,9 @@ export class WebGpuContext implements BackendContext {
     // the sampler reads a copy of the scores: the token input it writes may share their slot
     const from = this.resource(g.scores, this.dims);
     const scores = pool.ensure("gen:scores", from.size, SLOT_USAGE);
-    const entries = [{ buffer: scores, size: from.size }, this.resource(g.tokens, this.dims), { buffer: hist },
-      { buffer: order }, { buffer: params, size: 32 }].map((resource, binding) => ({ binding, resource }));
+    const entries = [{ buffer: scores, size: from.size }, this.resource(g.tokens, this.dims),
+      { buffer: hist }, { buffer: order }, { buffer: params, size: 32 }]
+      .map((resource, binding) => ({ binding, resource }));
     const group = device.createBindGroup({ layout: kernel.layout, entries });
     const encoder = device.createCommandEncoder({ label: "webloom generate" });
     for (let n = 0; n < g.iterations; n++) {

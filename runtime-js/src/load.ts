@@ -142,7 +142,7 @@ function makeRunner(context: BackendContext, program: BundleProgram, reasons: Fa
   }
   const runner = new Runner(context, program, [...reasons]);
   const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
-  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, threads: context.threads ?? 1,
-    threadNote: context.threadNote ?? "" };
+  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, reused: context.reused ?? null,
+    threads: context.threads ?? 1, threadNote: context.threadNote ?? "" };
   return runner;
 }

@@ -113,6 +113,8 @@ export class WasmContext implements BackendContext {
   threadNote = "";
   private pool: Threads | null = null;
 
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
   constructor(private options: BackendOptions = {}) {}
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
@@ -236,6 +238,7 @@ export class WasmContext implements BackendContext {
         const args = this.stepArgs[i]!;
         if (this.pool && program.kernels[step.kernel]!.meta.threads) this.pool.run(step.kernel, fn, args);
         else fn.apply(null, args);
+        this.stats.dispatches++;
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;

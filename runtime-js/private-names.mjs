@@ -12,7 +12,8 @@ function isPrivateMember(decl) {
 
 /** Names of private members used only as such in the program of `tsconfig`. */
 export function privateNames(tsconfig = "tsconfig.json") {
-  const config = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic() {} });
+  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic() {} };
+  const config = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, host);
   const program = ts.createProgram(config.fileNames, config.options);
   const checker = program.getTypeChecker();
   const candidates = new Set();
@@ -21,8 +22,9 @@ export function privateNames(tsconfig = "tsconfig.json") {
     if (ts.isStringLiteralLike(node)) unsafe.add(node.text);
     const name = node.name ?? null;
     const named = (ts.isPropertyAccessExpression(node) || ts.isPropertyAssignment(node) ||
-      ts.isShorthandPropertyAssignment(node) || ts.isPropertyDeclaration(node) || ts.isMethodDeclaration(node) ||
-      ts.isPropertySignature(node) || ts.isMethodSignature(node) || ts.isGetAccessor(node) ||
+      ts.isShorthandPropertyAssignment(node) || ts.isPropertyDeclaration(node) ||
+      ts.isMethodDeclaration(node) || ts.isPropertySignature(node) || ts.isMethodSignature(node) ||
+      ts.isGetAccessor(node) ||
       ts.isSetAccessor(node) || (ts.isBindingElement(node) && node.propertyName === undefined &&
       ts.isObjectBindingPattern(node.parent)) || (ts.isParameter(node) && ts.isIdentifier(node.name)));
     if (named && name && ts.isIdentifier(name)) {

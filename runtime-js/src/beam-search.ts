@@ -49,7 +49,9 @@ interface Live {
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
   const { runner, step, startToken, width, maxLength, endToken } = options;
   for (const [name, value] of [["width", width], ["maxLength", maxLength]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw fail(`beamSearch: ${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < 1) {
+      throw fail(`beamSearch: ${name} must be a positive integer, got ${value}`);
+    }
   }
   const toLog = logProbs(options.scores ?? "probs");
   let live: Live[] = [{ tokens: [], score: 0, state: runner.getState() }];

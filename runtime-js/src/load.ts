@@ -31,6 +31,16 @@ export interface LoadOptions {
    * list is an error (BundleError). Folders without model.json are not checked.
    */
   manifest?: boolean;
+  /**
+   * wasm: threads to split the recurrences and large matmuls over (default hardwareConcurrency - 1, 1 to
+   * 4); 1 unless the page is cross-origin isolated (COOP/COEP headers). loadStats.threads says how many run.
+   */
+  numThreads?: number;
+  /**
+   * wasm threads: at the barriers between steps workers "spin" (default), "wait" (sleep at once) or
+   * spin a while, then sleep ("hybrid"); the page's own thread always spins (it may not block).
+   */
+  threadBarrier?: "spin" | "wait" | "hybrid";
 }
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
@@ -42,7 +52,7 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
     const file = bundleFileIn(target, name);
-    const reason = await tryBackend(name, reasons, async () => {
+    const reason = await tryBackend(name, options, reasons, async () => {
       const bytes = await readBytes(file, name, options.progress);
       if (bytes === null) return `${file} not found`;
       if (manifest !== null) checkInManifest(manifest, file, name, bytes);
@@ -59,11 +69,13 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
  * Starts backend `name` (init() before `read` fetches anything) on the program `read` gives: a Runner,
  * or the reason it cannot be used (from `read` too: a missing file). A damaged bundle throws.
  */
-async function tryBackend(name: string, earlier: FallbackReason[],
+async function tryBackend(name: string, options: LoadOptions, earlier: FallbackReason[],
     read: () => Promise<BundleProgram | string>): Promise<Runner | string> {
   const factory = backendFactory(name);
-  if (factory === undefined) return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
-  const context = factory();
+  if (factory === undefined) {
+    return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
+  }
+  const context = factory(options);
   const failed = await attempt(context, "init", () => context.init());
   if (failed) return failed;
   let program: BundleProgram | string;
@@ -90,7 +102,7 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
     const manifest = await readManifest(fileIn(file, "model.json", true));
     if (manifest !== null) checkInManifest(manifest, file, program.backend, bytes);
   }
-  const runner = await tryBackend(program.backend, [], async () => program);
+  const runner = await tryBackend(program.backend, options, [], async () => program);
   if (runner instanceof Runner) return runner;
   throw fail(`load: backend ${program.backend} cannot run ${file}: ${runner}`);
 }
@@ -126,6 +138,7 @@ function makeRunner(context: BackendContext, program: BundleProgram, reasons: Fa
   }
   const runner = new Runner(context, program, [...reasons]);
   const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
-  runner.loadStats = { ...times, pipelines: context.pipelines ?? null };
+  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, reused: context.reused ?? null,
+    threads: context.threads ?? 1, threadNote: context.threadNote ?? "" };
   return runner;
 }

@@ -83,7 +83,9 @@ export function staticElements(shape: readonly string[]): number | null {
     if (value === null) return null;
     // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
     count *= value;
-    if (count > Number.MAX_SAFE_INTEGER) throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
+    if (count > Number.MAX_SAFE_INTEGER) {
+      throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
+    }
   }
   return count;
 }

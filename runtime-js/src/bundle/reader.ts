@@ -12,7 +12,8 @@
 
 import { crc32 } from "./crc32.js";
 import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
-import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms } from "./limits.js";
+import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms }
+  from "./limits.js";
 import { rootTable } from "./flatbuffer.js";
 import type { Table } from "./flatbuffer.js";
 import { BundleError, corrupted, malformed } from "./errors.js";
@@ -114,6 +115,8 @@ export interface BundleProgram {
   meta: Record<string, unknown>;
   /** wasm: the same module built with relaxed SIMD (FMA); empty when the bundle has none. */
   moduleRelaxed: Uint8Array;
+  /** wasm: moduleRelaxed built for threads (shared imported memory); empty when the bundle has none. */
+  moduleThreads: Uint8Array;
 }
 
 /** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
@@ -194,6 +197,7 @@ function readProgram(t: Table, weights: Uint8Array): BundleProgram {
     module: t.bytes(9),
     meta: readJson(t.string(10), "program meta"),
     moduleRelaxed: t.bytes(13),
+    moduleThreads: t.bytes(14),
   };
 }
 
@@ -369,7 +373,9 @@ function ref(index: number, count: number, what: string): void {
 /** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
 function checkIds(items: readonly { id: number }[], what: string): void {
   items.forEach((item, i) => {
-    if (item.id !== i) throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+    if (item.id !== i) {
+      throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+    }
   });
 }
 
@@ -383,9 +389,11 @@ function expr<T>(what: string, fn: () => T): T {
   }
 }
 
-/** Throws unless `value` (when static, not null) lies in [lo, hi] (converter/bundle/checks.py check_limits). */
+/** Throws unless `value` (when static, not null) lies in [lo, hi] (checks.py check_limits). */
 function fits(value: number | null, lo: number, hi: number, what: string): void {
-  if (value !== null && !(value >= lo && value <= hi)) throw invalid(`${what} is ${value}, outside [${lo}, ${hi}]`);
+  if (value !== null && !(value >= lo && value <= hi)) {
+    throw invalid(`${what} is ${value}, outside [${lo}, ${hi}]`);
+  }
 }
 
 /**
@@ -397,7 +405,8 @@ function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: 
   fits(expr(what, () => {
     const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
     if (unknown !== undefined) {
-      throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ${p.symbols.join(", ") || "none"})`);
+      throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ` +
+        `${p.symbols.join(", ") || "none"})`);
     }
     if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
     return staticValue(src);

@@ -22,19 +22,20 @@ PASSES = PIPELINE
 def lower_program(graph, keep_sources: bool = False) -> Program:
     """Lower ``graph`` and compile its kernels into one wasm module, three times: plain SIMD (``module``),
     relaxed SIMD (``module_relaxed``, FMA; the runtime picks it where the engine validates it) and relaxed
-    SIMD for threads (``module_threads``: shared imported memory of ``meta["thread_pages"]`` pages).
+    SIMD for threads (``module_threads``: shared imported memory of ``meta["thread_pages"]`` pages; only
+    when a kernel is split over threads, lower.py).
 
     The module is what runs; each kernel's C text is dropped from the Program unless ``keep_sources``
     (it would only add bytes to every bundle)."""
     program, _ = lowering.lower(graph, NAME, TABLE, output_copy)
+    split = any(k.meta.get("threads") for k in program.kernels)     # lower.model_splits
     compiler = find_compiler()
-    modules = compile_modules(module_source(graph.name, program.kernels), compiler)
+    variants = ("simd128", "relaxed-simd", "threads") if split else ("simd128", "relaxed-simd")
+    modules = compile_modules(module_source(graph.name, program.kernels), compiler, variants)
     program.module, program.module_relaxed = modules["simd128"], modules["relaxed-simd"]
-    program.module_threads, program.meta["thread_pages"] = modules["threads"], THREAD_PAGES
+    if split:       # a model nothing splits would never run it: ~10 KB less in its bundle
+        program.module_threads, program.meta["thread_pages"] = modules["threads"], THREAD_PAGES
     program.meta["compiler"] = " ".join(Path(c).name for c in compiler)
-    if not any(k.meta.get("threads") and k.meta["template"] == "recurrence.c.j2" for k in program.kernels):
-        for kernel in program.kernels:     # threads pay off only with a split recurrence (lower.py)
-            kernel.meta.pop("threads", None)
     if not keep_sources:
         for kernel in program.kernels:
             kernel.source = ""

@@ -37,10 +37,11 @@ class CKernel(SymbolDims):
         self.op, self.template = op, template
         self.args: list = []          # (c name, c type, tensor id, access)
         self.symbols: list = []
-        self.split = None             # None: no thread arguments; else whether the runtime splits it
+        self.split = None             # None: no thread code; True: (tid, nth) arguments; False: both 0
 
     def threads(self, split: bool) -> "CKernel":
-        """Give the kernel the (tid, nth) arguments; the runtime splits it over its threads when `split`."""
+        """A kernel with thread code: the runtime splits it over its threads when `split` (it then takes
+        (tid, nth) arguments), else tid and nth are constant zeros."""
         self.split = split
         return self
 
@@ -53,7 +54,10 @@ class CKernel(SymbolDims):
         body = _ENV.get_template(self.template).render(**context)
         symbols = sorted(self.symbols)
         args = [f"{ct} *{name}" for name, ct, _, _ in self.args] + [f"int32_t s_{s}" for s in symbols]
-        args += ["int32_t tid", "int32_t nth"] if self.split is not None else []
+        if self.split:
+            args += ["int32_t tid", "int32_t nth"]
+        elif self.split is not None:        # never split: constants, so the compiler folds the thread code away
+            body = "  int32_t tid = 0, nth = 0;\n" + body
         if self.split and len(args) - 2 > JOB_ARGS:
             raise ConversionError(f"wasm backend: {self.op} takes {len(args) - 2} arguments, more than a "
                                   f"thread job carries ({JOB_ARGS}); this is a converter bug, please report it")

@@ -137,10 +137,24 @@ def lower_fused(node: Node, ctx: LoweringContext) -> None:
 # a recurrence when a step has at least RNN_SPLIT_MACS multiply-adds per batch row (H * gates * H: LSTM 256
 # gained 1.5x on 2 cores, LSTM 128 and 64 did not pay for a barrier per step); a MatMul with at least
 # MIN_SPLIT_BLOCKS 8-column blocks (two per thread of two) when the call has MM_SPLIT_MACS (the kernel checks
-# M at run time: M is batch * time); and only in models with a split recurrence (wasm/__init__.py).
+# M at run time: M is batch * time); and only in models with a split recurrence (model_splits).
 RNN_SPLIT_MACS = 1 << 17
 MIN_SPLIT_BLOCKS = 4
 MM_SPLIT_MACS = 1 << 20
+
+
+def _rnn_splits(node: Node) -> bool:
+    U = node.named_inputs().get("U")
+    if U is None:
+        return False
+    H = U.shape[0]
+    return U.is_const and isinstance(H, int) and H * cell_of(node.op).n_gates * H >= RNN_SPLIT_MACS
+
+
+def model_splits(graph) -> bool:
+    """Whether any recurrence of `graph` is split over threads: MatMuls split only then (a barrier per
+    step is what threads pay for; a model without one runs its kernels on one thread)."""
+    return any(cell_of(n.op) and _rnn_splits(n) for n in graph.nodes)
 
 
 def lower_matmul(node: Node, ctx: LoweringContext) -> None:
@@ -150,7 +164,7 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     K, N = (_static(ctx, d, "MatMul w dims") for d in w.shape)
     n8 = -(-N // 8) * 8
     blocked = np.pad(w.data, [(0, 0), (0, n8 - N)]).reshape(K, n8 // 8, 8).transpose(1, 0, 2)
-    k = CKernel("MatMul", "matmul.c.j2").threads(n8 // 8 >= MIN_SPLIT_BLOCKS)
+    k = CKernel("MatMul", "matmul.c.j2").threads(n8 // 8 >= MIN_SPLIT_BLOCKS and model_splits(ctx.graph))
     k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, np.ascontiguousarray(blocked), "blocked8"))
     if b is not None:
         k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
@@ -195,7 +209,7 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
     two_pass = cell.kind == "gru" and not a.get("reset_after", True)
     nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell.kind]
     hp = -(-H // (4 * nu)) * 4 * nu
-    k = CKernel(node.op, "recurrence.c.j2").threads(H * gates * H >= RNN_SPLIT_MACS)
+    k = CKernel(node.op, "recurrence.c.j2").threads(_rnn_splits(node))
     k.ptr("xw", ctx.tensor(ins["xw"]))
     if two_pass:       # z and r from U[:, :2H] @ h, then the candidate from (r*h) @ U[:, 2H:]
         k.ptr("U", ctx.weight(U, _block_pack(U.data[:, :2 * H], 2, hp, 2), "blocked_zr"))

@@ -99,8 +99,8 @@ export function threadPlan(program: BundleProgram, relaxed: boolean, asked?: num
   const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
   const n = Math.min(asked ?? Math.min(4, (g.navigator?.hardwareConcurrency ?? 2) - 1), 16) | 0;
   const why = n < 2 ? "" : !g.crossOriginIsolated || typeof Worker != "function" ? "not cross-origin isolated"
-    : !relaxed || !program.moduleThreads.length ? "no threaded module"
-    : program.kernels.some((k) => k.meta.threads) ? "" : "model too small for threads";
+    : !program.kernels.some((k) => k.meta.threads) ? "model too small for threads"
+    : !relaxed || !program.moduleThreads.length ? "no threaded module" : "";
   return [why || n < 2 ? 1 : n, why];
 }
 

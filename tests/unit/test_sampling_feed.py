@@ -1,4 +1,4 @@
-"""Which graphs carry a WebGPU sampling kernel (converter/backends/sampling.py, Runner.generate): one
+"""Which graphs carry a WebGPU and WebGL sampling kernel (converter/backends/sampling.py, Runner.generate): one
 data input taking tokens (int32 ids [1|batch, T] or one-hot rows [1|batch, T, V]) and one data output
 scoring V >= 2 tokens; the kernel's metadata names them."""
 
@@ -49,10 +49,11 @@ def test_other_signatures_get_none(dtype, shape, vocab):
     assert generation_feed(g) is None
 
 
-def test_the_webgpu_bundle_carries_the_kernel_no_step_runs():
+@pytest.mark.parametrize("backend", ["webgpu", "webgl"])
+def test_the_gpu_bundle_carries_the_kernel_no_step_runs(backend):
     from converter.api import compile as compile_graph
     g, _ = dense_model("int32", ("batch", 3))
-    program = compile_graph(g, "webgpu").program
+    program = compile_graph(g, backend).program
     sample = [i for i, k in enumerate(program.kernels) if "generate" in k.meta]
     assert len(sample) == 1 and all(s.kernel != sample[0] for s in program.steps)
     assert program.kernels[sample[0]].meta["generate"] == {"input": "x", "output": "scores", "window": 3,

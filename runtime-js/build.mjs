@@ -17,7 +17,7 @@ const PRIVATE = [
   "heapI32", "maxAttached", "maxDrawBuffers", "maxTextureSize", "plans", "runOnce", "schedule", "vtableSize",
   "frames", "staging",
   "deviceState", "onDevice", "stepOnce", "generateOnce", "feedOf", "deviceSampler", "prepareRun", "guarded",
-  "encodeSteps", "encodeCarry",
+  "encodeSteps", "encodeCarry", "markHeld", "readTexture", "encodeCopies", "hist",
 ];
 
 rmSync("dist", { recursive: true, force: true });

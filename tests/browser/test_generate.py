@@ -2,7 +2,8 @@
 (kernels/webgpu/sample.wgsl.j2) and the state copies on the device with one submit and one readback
 per call, and chooses the tokens the JS sampler chooses (wasm's generate() is a loop of steps with
 sample() and drawAt(seed, k)); WebGL draws its sampler (kernels/webgl/sample.glsl.j2) after every run and
-reads the tokens back once, the state kept in textures. The model: runtime-js/fixtures/make_generate.py (Embedding -> stateful LSTM(16) -> Dense(12) softmax)."""
+reads the tokens back once, the state kept in textures. The model: runtime-js/fixtures/make_generate.py
+(Embedding -> stateful LSTM(16) -> Dense(12) softmax)."""
 
 from __future__ import annotations
 

@@ -210,7 +210,8 @@ export class WebglContext implements BackendContext {
   /** Texture copies of tensors (no readback), for Runner.getState(). */
   snapshot(tensors: readonly number[]): unknown[] {
     return tensors.map((t) => {
-      const n = this.elems(t), copy = this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "a state");
+      const n = this.elems(t);
+      const copy = this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "a state");
       this.copy(this.textureOf(t), copy, n);
       return copy;
     });
@@ -226,42 +227,43 @@ export class WebglContext implements BackendContext {
    * history is read back once at the end.
    */
   async generate(g: DeviceLoop): Promise<Int32Array> {
-    const gl = this.requireGl(), k = this.kernels[g.kernel]!, n = g.hist.length + g.steps;
-    const window = (k.spec.meta["generate"] as { window: number }).window;
+    const gl = this.requireGl(), kernel = this.kernels[g.kernel]!, n = g.hist.length + g.steps;
+    const window = (kernel.spec.meta["generate"] as { window: number }).window, out = new Int32Array(n);
     this.hist = [0, 1].map(() => this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "tokens"));
     try {
       this.fill(this.hist[0]!, Float32Array.from(g.hist));
-      const x = g.tokens, draw = (mode: number, tensors: number[], outElems: number, i: number) =>
-        this.draw(gl, { kernel: k, params: [...g.params, i + window, mode], tensors: [tensors, tensors], outElems },
-          0, 1);
       for (let i = 0; i < g.iterations; i++) {
         await this.run(this.program!.steps, this.dims);
-        const [h, next] = i & 1 ? [-2, -1] : [-1, -2];
+        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.hist[0], [1]
         gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-        draw(0, [g.scores, h, next], n, i);
         // the window reads the history only: the token input may share the scores' texture
-        draw(1, [next, next, x], this.elems(x), i);
+        [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
+          params: [...g.params, i + window, mode], tensors: [tensors, tensors],
+          outElems: mode ? this.elems(g.tokens) : n }, 0, 1));
         await this.readMany([], g.carry);
       }
-      const out = new Float32Array(n);
       this.readTexture(this.hist[g.iterations & 1]!, out);
-      return Int32Array.from(out.subarray(g.hist.length));
+      return out.subarray(g.hist.length);
     } finally {
       this.hist.forEach((t) => this.deleteTexture(t));
       this.hist = [];
     }
   }
 
+  /** Binds the framebuffer with `texture` as its read buffer. */
+  private attach(gl: WebGL2RenderingContext, texture: Texture): void {
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
+    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+  }
+
   /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
   private copy(from: Texture, to: Texture, n: number): void {
     const gl = this.requireGl(), w = this.meta!.maxWidth;
     if (from === to || n === 0) return;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, from.handle, 0);
-    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    this.attach(gl, from);
     gl.bindTexture(gl.TEXTURE_2D, to.handle);
     gl.copyTexSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
   }
 
   private elems(tensor: number): number {
@@ -275,9 +277,7 @@ export class WebglContext implements BackendContext {
     const { width } = texture.extent;
     const rows = Math.ceil(into.length / width);
     const pixels = this.stagingFor(width * rows * 4);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
-    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    this.attach(gl, texture);
     gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
     this.stats.readbacks++;
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);

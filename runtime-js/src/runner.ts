@@ -21,7 +21,7 @@ import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } 
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
 import { fail, inputFail } from "./fail.js";
-import { drawAt, sample } from "./sampling.js";
+import { argmax, drawAt, sample } from "./sampling.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -551,11 +551,8 @@ export interface GenerateOptions {
 function windowIds(x: InputHandle, window: number, vocab: number): Int32Array {
   const data = x.data;
   if (data === null) throw fail(`generate: set input ${x.name} or pass prime`);
-  if (data.length === window) return Int32Array.from(data);
-  return Int32Array.from({ length: window }, (_, t) => {
-    const row = data.subarray(t * vocab, (t + 1) * vocab);
-    return row.indexOf(Math.max(...row));
-  });
+  return Int32Array.from({ length: window }, (_, t) =>
+    data.length === window ? data[t]! : argmax(data.subarray(t * vocab, (t + 1) * vocab)));
 }
 
 /** A token input's values for a window of ids: the ids, or one one-hot row per id. */

@@ -58,3 +58,13 @@ def test_the_gpu_bundle_carries_the_kernel_no_step_runs(backend):
     assert len(sample) == 1 and all(s.kernel != sample[0] for s in program.steps)
     assert program.kernels[sample[0]].meta["generate"] == {"input": "x", "output": "scores", "window": 3,
                                                            "vocab": 6, "onehot": False}
+
+
+def test_webgl_samples_a_large_vocabulary_on_the_host():
+    # kernels/webgl/sample.glsl.j2 walks the ranking in one fragment (O(V^2)): no kernel past 1024 tokens
+    from converter.api import compile as compile_graph
+    from converter.backends.webgl import MAX_SAMPLE_VOCAB
+    for vocab, kernels in ((MAX_SAMPLE_VOCAB, 1), (MAX_SAMPLE_VOCAB + 1, 0)):
+        g, _ = dense_model("int32", ("batch", 3), vocab)
+        program = compile_graph(g, "webgl").program
+        assert sum("generate" in k.meta for k in program.kernels) == kernels, vocab

@@ -33,11 +33,14 @@ def lower_program(graph, max_texture_width: int = DEFAULT_MAX_WIDTH):
     program.meta["webgl"] = {"max_width": int(max_texture_width), "rgba_weights": state["rgba_weights"],
                              "blocked_slots": state["blocked_slots"]}
     feed = generation_feed(graph)
-    if feed is not None:          # not run by any step: Runner.generate() draws it (docs/design.md 6)
+    # not run by any step: Runner.generate() draws it (docs/design.md 6); one fragment walks the ranking in
+    # O(V^2), so a larger vocabulary is sampled on the host (a loop of steps) rather than stall the GPU
+    if feed is not None and feed.vocab <= MAX_SAMPLE_VOCAB:
         program.kernels.append(sample_kernel(feed))
     return program.validate()
 
 
+MAX_SAMPLE_VOCAB = 1024
 SAMPLE_PARAMS = ["p_temp", "p_top_k", "p_seed", "p_logp", "p_prime", "p_pos", "p_mode"]
 
 

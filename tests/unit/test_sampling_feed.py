@@ -1,6 +1,6 @@
 """Which graphs carry a WebGPU and WebGL sampling kernel (converter/backends/sampling.py,
-Runner.generate): one data input taking tokens (int32 ids [1|batch, T] or one-hot rows [1|batch, T, V]) and one data output
-scoring V >= 2 tokens; the kernel's metadata names them."""
+Runner.generate): one data input taking tokens (int32 ids [1|batch, T] or one-hot rows [1|batch, T, V])
+and one data output scoring V >= 2 tokens; the kernel's metadata names them (WebGL: V <= 1024)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def create_rng(seed: int):
         t = state
         t = _imul(t ^ (t >> 15), t | 1)
         t ^= (t + _imul(t ^ (t >> 7), t | 61)) & MASK
-        return ((t ^ (t >> 14)) & MASK) / 4294967296
+        return (((t ^ (t >> 14)) & MASK) >> 8) / 16777216   # 24 bits, as drawAt keeps
     return random
 
 

@@ -21,7 +21,7 @@ import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } 
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
 import { fail, inputFail } from "./fail.js";
-import { drawAt, sample } from "./sampling.js";
+import { argmax, drawAt, sample } from "./sampling.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -225,8 +225,8 @@ export class Runner {
   }
 
   /**
-   * Runs once, then feeds each state output back into its state input for the next step(). On WebGPU the
-   * state stays on the device (copied there after the outputs' one round trip; not written from the host).
+   * Runs once, then feeds each state output back into its state input for the next step(). On WebGPU and
+   * WebGL the state stays on the device (copied there after the outputs are read; not written from the host).
    */
   async step(): Promise<void> {
     await this.guarded("step()", () => this.stepOnce(true));
@@ -235,7 +235,7 @@ export class Runner {
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
       await this.runOnce(read ? 2 : 0, this.carry);
-      this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+      this.markHeld();
       return;
     }
     await this.runOnce();
@@ -253,11 +253,17 @@ export class Runner {
     }
   }
 
+  /** Notes that the device holds every state input's next values (they are not written from the host). */
+  private markHeld(): void {
+    this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+  }
+
   /**
    * Generates `steps` tokens (docs/guide.md, Stateful generation): runs the model, chooses a token from the
    * scores output as sample() does (the k-th sampled token uses drawAt(seed, k)), feeds it into the token
-   * input, and again. WebGPU bundles carry a sampling kernel: the whole loop then runs on the device with
-   * one readback at the end; elsewhere it is a loop of steps with the same choices. Returns the tokens.
+   * input, and again. WebGPU and WebGL bundles carry a sampling kernel: the whole loop then runs on the
+   * device with one readback at the end; on wasm it is a loop of steps with the same choices. Returns the
+   * tokens.
    */
   async generate(options: GenerateOptions): Promise<Int32Array> {
     return this.guarded("generate()", () => this.generateOnce(options ?? {} as GenerateOptions));
@@ -290,7 +296,7 @@ export class Runner {
       hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
         hist: prime, steps, iterations, params, carry: this.carry }), P);
       this.checkNotDisposed();
-      this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+      this.markHeld();
       this.outputs.forEach((out) => out.clear());
       setWindow(iterations);
     }
@@ -324,7 +330,7 @@ export class Runner {
     return { x, y, window, vocab, onehot };
   }
 
-  /** The bundle's sampling kernel for this feed (WebGPU), or -1 when generate() loops on the host. */
+  /** The bundle's sampling kernel for this feed (WebGPU, WebGL), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
     const slot = (t: number) => this.program.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
@@ -538,11 +544,8 @@ export interface GenerateOptions {
 function windowIds(x: InputHandle, window: number, vocab: number): Int32Array {
   const data = x.data;
   if (data === null) throw fail(`generate: set input ${x.name} or pass prime`);
-  if (data.length === window) return Int32Array.from(data);
-  return Int32Array.from({ length: window }, (_, t) => {
-    const row = data.subarray(t * vocab, (t + 1) * vocab);
-    return row.indexOf(Math.max(...row));
-  });
+  return Int32Array.from({ length: window }, (_, t) =>
+    data.length === window ? data[t]! : argmax(data.subarray(t * vocab, (t + 1) * vocab)));
 }
 
 /** A token input's values for a window of ids: the ids, or one one-hot row per id. */

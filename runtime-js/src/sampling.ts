@@ -38,7 +38,8 @@ export function drawAt(seed: number, k: number): number {
   let t = (seed + Math.imul(k + 1, 0x6d2b79f5)) >>> 0;
   t = Math.imul(t ^ (t >>> 15), t | 1);
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  // 24 bits, as the GPU kernels keep (a float32 holds them exactly): every backend draws the same numbers
+  return ((t ^ (t >>> 14)) >>> 8) / 16777216;
 }
 
 /** Indices of the k largest values, largest first (ties: lower index first; NaNs never chosen). */

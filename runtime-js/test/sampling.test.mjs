@@ -25,6 +25,13 @@ describe("createRng", () => {
     const mean = seqA.reduce((s, v) => s + v, 0) / seqA.length;
     assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
   });
+  it("keeps 24 bits, as the GPU kernels do (a float32 holds every draw exactly)", () => {
+    const a = createRng(7);
+    for (let k = 0; k < 200; k++) {
+      const u = a();
+      assert.ok(Number.isInteger(u * 2 ** 24) && Math.fround(u) === u, `draw ${k}: ${u}`);
+    }
+  });
   it("rejects a non-finite seed", () => {
     assert.throws(() => createRng(NaN), /seed must be a finite number/);
   });

@@ -1,8 +1,9 @@
 """Issue 14, generation on the GPU: runner.generate() on WebGPU runs every step, the sampling kernel
 (kernels/webgpu/sample.wgsl.j2) and the state copies on the device with one submit and one readback
 per call, and chooses the tokens the JS sampler chooses (wasm's generate() is a loop of steps with
-sample() and drawAt(seed, k)); WebGL runs the same loop of steps with its state kept on the device. The
-model: runtime-js/fixtures/make_generate.py (Embedding -> stateful LSTM(16) -> Dense(12) softmax)."""
+sample() and drawAt(seed, k)); WebGL draws its sampler (kernels/webgl/sample.glsl.j2) after every run and
+reads the tokens back once, the state kept in textures. The model: runtime-js/fixtures/make_generate.py
+(Embedding -> stateful LSTM(16) -> Dense(12) softmax)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ _SPEC.loader.exec_module(make_generate)
 # state outputs), and the work two lengths of generation did (runStats and the page's own submit/map counts)
 _GENERATE = """
   const submit = GPUQueue.prototype.submit, mapAsync = GPUBuffer.prototype.mapAsync;
-  const seen = { submits: 0, maps: 0 };
+  const seen = { submits: 0, maps: 0, gl: 0 };
   GPUQueue.prototype.submit = function (...a) { seen.submits++; return submit.apply(this, a); };
   GPUBuffer.prototype.mapAsync = function (...a) { seen.maps++; return mapAsync.apply(this, a); };
+  const GL = WebGL2RenderingContext.prototype, reads = ["readPixels", "getBufferSubData", "clientWaitSync"];
+  const glOwn = reads.map((name) => GL[name]);
+  reads.forEach((name, i) => { GL[name] = function (...a) { seen.gl++; return glOwn[i].apply(this, a); }; });
   const result = {};
   try {
     for (const backend of args[0]) {
@@ -44,7 +48,7 @@ _GENERATE = """
         const b = runner.runStats;
         r.counts.push({ steps, dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits,
                         readbacks: b.readbacks - a.readbacks, pageSubmits: seen.submits - s0.submits,
-                        pageMaps: seen.maps - s0.maps });
+                        pageMaps: seen.maps - s0.maps, pageReads: seen.gl - s0.gl });
       }
       runner.dispose();
       result[backend] = r;
@@ -52,6 +56,7 @@ _GENERATE = """
   } finally {
     GPUQueue.prototype.submit = submit;
     GPUBuffer.prototype.mapAsync = mapAsync;
+    reads.forEach((name, i) => { GL[name] = glOwn[i]; });
   }
   return result;
 """
@@ -74,8 +79,11 @@ def test_generate_on_the_device_chooses_the_js_samplers_tokens(page, bundles):
         assert (c["submits"], c["readbacks"], c["pageSubmits"], c["pageMaps"]) == (1, 1, 1, 1), c
     per_token = (long["dispatches"] - short["dispatches"]) / 12
     assert per_token == short["dispatches"] / 4 == long["dispatches"] / 16 and per_token >= 2, r["webgpu"]
-    # WebGL (no sampling kernel): a loop of steps, the same draws and readPixels per token
+    # WebGL: one readPixels per call (the page's own count too); per token the program's draws and the
+    # sampler's two
     short, long = r["webgl"]["counts"]
-    assert long["readbacks"] / 16 == short["readbacks"] / 4 >= 1, r["webgl"]
-    assert long["dispatches"] / 16 == short["dispatches"] / 4
+    for c in (short, long):
+        assert (c["readbacks"], c["pageReads"]) == (1, 1), c
+    per_token = (long["dispatches"] - short["dispatches"]) / 12
+    assert per_token == short["dispatches"] / 4 == long["dispatches"] / 16 and per_token >= 3, r["webgl"]
     assert page.errors == []

@@ -1,6 +1,6 @@
-"""Which graphs carry a WebGPU sampling kernel (converter/backends/sampling.py, Runner.generate): one
-data input taking tokens (int32 ids [1|batch, T] or one-hot rows [1|batch, T, V]) and one data output
-scoring V >= 2 tokens; the kernel's metadata names them."""
+"""Which graphs carry a WebGPU and WebGL sampling kernel (converter/backends/sampling.py,
+Runner.generate): one data input taking tokens (int32 ids [1|batch, T] or one-hot rows [1|batch, T, V])
+and one data output scoring V >= 2 tokens; the kernel's metadata names them (WebGL: V <= 1024)."""
 
 from __future__ import annotations
 
@@ -49,11 +49,22 @@ def test_other_signatures_get_none(dtype, shape, vocab):
     assert generation_feed(g) is None
 
 
-def test_the_webgpu_bundle_carries_the_kernel_no_step_runs():
+@pytest.mark.parametrize("backend", ["webgpu", "webgl"])
+def test_the_gpu_bundle_carries_the_kernel_no_step_runs(backend):
     from converter.api import compile as compile_graph
     g, _ = dense_model("int32", ("batch", 3))
-    program = compile_graph(g, "webgpu").program
+    program = compile_graph(g, backend).program
     sample = [i for i, k in enumerate(program.kernels) if "generate" in k.meta]
     assert len(sample) == 1 and all(s.kernel != sample[0] for s in program.steps)
     assert program.kernels[sample[0]].meta["generate"] == {"input": "x", "output": "scores", "window": 3,
                                                            "vocab": 6, "onehot": False}
+
+
+def test_webgl_samples_a_large_vocabulary_on_the_host():
+    # kernels/webgl/sample.glsl.j2 walks the ranking in one fragment (O(V^2)): no kernel past 1024 tokens
+    from converter.api import compile as compile_graph
+    from converter.backends.webgl import MAX_SAMPLE_VOCAB
+    for vocab, kernels in ((MAX_SAMPLE_VOCAB, 1), (MAX_SAMPLE_VOCAB + 1, 0)):
+        g, _ = dense_model("int32", ("batch", 3), vocab)
+        program = compile_graph(g, "webgl").program
+        assert sum("generate" in k.meta for k in program.kernels) == kernels, vocab

@@ -13,6 +13,8 @@ Like every backend package (see converter/backends/__init__.py): ``NAME``, ``PAS
 from __future__ import annotations
 
 from converter.backends import lowering
+from converter.backends.sampling import generation_feed
+from converter.backends.webgl.emit import GlKernel
 from converter.backends.webgl.lower import TABLE, output_copy, texture_state
 from converter.passes import PIPELINE
 
@@ -30,4 +32,24 @@ def lower_program(graph, max_texture_width: int = DEFAULT_MAX_WIDTH):
     state = texture_state(ctx)
     program.meta["webgl"] = {"max_width": int(max_texture_width), "rgba_weights": state["rgba_weights"],
                              "blocked_slots": state["blocked_slots"]}
+    feed = generation_feed(graph)
+    # not run by any step: Runner.generate() draws it (docs/design.md 6); one fragment walks the ranking in
+    # O(V^2), so a larger vocabulary is sampled on the host (a loop of steps) rather than stall the GPU
+    if feed is not None and feed.vocab <= MAX_SAMPLE_VOCAB:
+        program.kernels.append(sample_kernel(feed))
     return program.validate()
+
+
+MAX_SAMPLE_VOCAB = 1024
+SAMPLE_PARAMS = ["p_temp", "p_top_k", "p_seed", "p_logp", "p_prime", "p_pos", "p_mode"]
+
+
+def sample_kernel(feed):
+    """The on-device sampling draws of ``feed`` (kernels/webgl/sample.glsl.j2; uint uniforms)."""
+    k = GlKernel("sample", "sample.glsl.j2")
+    k.read("s", -1), k.read("h", -1), k.write("o", -1)
+    k.meta["generate"] = {"input": feed.input, "output": feed.output, "window": feed.window,
+                          "vocab": feed.vocab, "onehot": feed.onehot}
+    kernel, _, _ = k.render(vocab=feed.vocab, window=feed.window, onehot=feed.onehot)
+    kernel.params = SAMPLE_PARAMS
+    return kernel

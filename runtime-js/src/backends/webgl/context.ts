@@ -19,7 +19,7 @@ import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
 import { dimsKey } from "../../dims.js";
-import type { BackendContext, HostArray } from "../backend.js";
+import type { BackendContext, Carry, DeviceLoop, HostArray } from "../backend.js";
 import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
 import { linearExtent, readMeta, slotExtents } from "./layout.js";
 import type { GlKernel } from "./shaders.js";
@@ -73,6 +73,9 @@ export class WebglContext implements BackendContext {
   /** The symbol values of the last bind(); null before the first. */
   private boundKey: string | null = null;
   private staging = new Float32Array(0);
+  private dims: Dims = {};
+  /** generate()'s history textures (ping-pong), tensor ids -1 and -2 for draw(). */
+  private hist: Texture[] = [];
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   async init(): Promise<void> {
@@ -160,6 +163,7 @@ export class WebglContext implements BackendContext {
     });
     this.loops = this.schedule(program.steps, dims);
     this.boundKey = key;
+    this.dims = { ...dims };
   }
 
   write(tensor: number, data: HostArray): void {
@@ -190,16 +194,86 @@ export class WebglContext implements BackendContext {
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
-    if (into.length === 0) return;
-    const gl = this.requireGl();
-    this.checkLost("reading an output");
-    const texture = this.textureOf(tensor);
-    const { width } = texture.extent;
-    const rows = Math.ceil(into.length / width);
-    const pixels = this.stagingFor(width * rows * 4);
+    this.readTexture(this.textureOf(tensor), into);
+  }
+
+  /** The outputs (one readPixels each), then the `carry` copies on the device (Runner.step()). */
+  async readMany(reads: readonly { tensor: number; into: HostArray }[], carry: Carry = []): Promise<void> {
+    for (const r of reads) this.readTexture(this.textureOf(r.tensor), r.into);
+    for (const [from, to] of carry) this.copy(this.textureOf(from), this.textureOf(to), this.elems(from));
+  }
+
+  /** Texture copies of tensors (no readback), for Runner.getState(). */
+  snapshot(tensors: readonly number[]): unknown[] {
+    return tensors.map((t) => {
+      const n = this.elems(t);
+      const copy = this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "a state");
+      this.copy(this.textureOf(t), copy, n);
+      return copy;
+    });
+  }
+
+  restore(tensors: readonly number[], saved: readonly unknown[]): void {
+    tensors.forEach((t, i) => this.copy(saved[i] as Texture, this.textureOf(t), this.elems(t)));
+  }
+
+  /**
+   * Runner.generate(): per iteration the program's draws, the sampler's two (kernels/webgl/sample.glsl.j2:
+   * the history with the next token, then the token input's window from it) and the state copies; the
+   * history is read back once at the end.
+   */
+  async generate(g: DeviceLoop): Promise<Int32Array> {
+    const gl = this.requireGl(), kernel = this.kernels[g.kernel]!, n = g.hist.length + g.steps;
+    const window = (kernel.spec.meta["generate"] as { window: number }).window, out = new Int32Array(n);
+    this.hist = [0, 1].map(() => this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "tokens"));
+    try {
+      this.fill(this.hist[0]!, Float32Array.from(g.hist));
+      for (let i = 0; i < g.iterations; i++) {
+        await this.run(this.program!.steps, this.dims);
+        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.hist[0], [1]
+        gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+        // the window reads the history only: the token input may share the scores' texture
+        [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
+          params: [...g.params, i + window, mode], tensors: [tensors, tensors],
+          outElems: mode ? this.elems(g.tokens) : n }, 0, 1));
+        await this.readMany([], g.carry);
+      }
+      this.readTexture(this.hist[g.iterations & 1]!, out);
+      return out.subarray(g.hist.length);
+    } finally {
+      this.hist.forEach((t) => this.deleteTexture(t));
+      this.hist = [];
+    }
+  }
+
+  /** Binds the framebuffer with `texture` as its read buffer. */
+  private attach(gl: WebGL2RenderingContext, texture: Texture): void {
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
     gl.readBuffer(gl.COLOR_ATTACHMENT0);
+  }
+
+  /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
+  private copy(from: Texture, to: Texture, n: number): void {
+    const gl = this.requireGl(), w = this.meta!.maxWidth;
+    if (from === to || n === 0) return;
+    this.attach(gl, from);
+    gl.bindTexture(gl.TEXTURE_2D, to.handle);
+    gl.copyTexSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
+  }
+
+  private elems(tensor: number): number {
+    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.dims) / 4;
+  }
+
+  private readTexture(texture: Texture, into: HostArray): void {
+    if (into.length === 0) return;
+    const gl = this.requireGl();
+    this.checkLost("reading an output");
+    const { width } = texture.extent;
+    const rows = Math.ceil(into.length / width);
+    const pixels = this.stagingFor(width * rows * 4);
+    this.attach(gl, texture);
     gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
     this.stats.readbacks++;
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
@@ -301,7 +375,9 @@ export class WebglContext implements BackendContext {
     }
     this.maxAttached = Math.max(this.maxAttached, attachments.length);
     gl.drawBuffers(attachments);
-    k.params.forEach((location, i) => { if (location !== null) gl.uniform1i(location, draw.params[i]!); });
+    // the sampler's params are uint (a seed, a float's bits)
+    const set = (k.spec.meta["generate"] ? gl.uniform1ui : gl.uniform1i).bind(gl);
+    k.params.forEach((location, i) => { if (location !== null) set(location, draw.params[i]!); });
     if (k.iter !== null) gl.uniform1i(k.iter, iter);
     if (k.row0 !== null) gl.uniform1i(k.row0, row0);
     if (k.outW !== null) gl.uniform1i(k.outW, width);
@@ -312,6 +388,7 @@ export class WebglContext implements BackendContext {
   }
 
   private textureOf(tensor: number): Texture {
+    if (tensor < 0) return this.hist[~tensor]!;
     const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
     if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);

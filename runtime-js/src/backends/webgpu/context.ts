@@ -36,6 +36,8 @@ import { checkOwnSteps } from "../loop.js";
 const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 const PARAMS_USAGE = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
 
+type GpuResource = { buffer: GpuBuffer; offset: number; size: number };
+
 /** What bind() prepares for one step: ready to encode. */
 interface StepPlan {
   kernel: CompiledKernel;
@@ -235,9 +237,14 @@ export class WebGpuContext implements BackendContext {
 
   /** Device copies [from, to] (state outputs into state inputs); a tensor sharing its slot stays put. */
   private encodeCarry(encoder: GpuCommandEncoder, carry: Carry): void {
-    for (const [from, to] of carry) {
-      const a = this.resource(from, this.dims), b = this.resource(to, this.dims);
-      if (a.buffer !== b.buffer) encoder.copyBufferToBuffer(a.buffer, a.offset, b.buffer, b.offset, a.size);
+    this.encodeCopies(encoder, carry.map((p) => p.map((t) => this.resource(t, this.dims))));
+  }
+
+  private encodeCopies(encoder: GpuCommandEncoder, pairs: GpuResource[][]): void {
+    for (const [a, b] of pairs) {
+      if (a!.buffer !== b!.buffer) {
+        encoder.copyBufferToBuffer(a!.buffer, a!.offset, b!.buffer, b!.offset, Math.min(a!.size, b!.size));
+      }
     }
   }
 
@@ -248,23 +255,20 @@ export class WebGpuContext implements BackendContext {
 
   /** Device copies of tensors (one submit, no readback), for Runner.getState(). */
   snapshot(tensors: readonly number[]): unknown[] {
-    const encoder = this.device.createCommandEncoder();
-    const saved = tensors.map((t) => {
-      const r = this.resource(t, this.dims);
-      const copy = this.device.createBuffer({ size: r.size, usage: SLOT_USAGE });
-      encoder.copyBufferToBuffer(r.buffer, r.offset, copy, 0, r.size);
-      return copy;
-    });
-    this.submit(encoder);
+    const from = tensors.map((t) => this.resource(t, this.dims));
+    const saved = from.map(({ size }) => ({ buffer: this.device.createBuffer({ size, usage: SLOT_USAGE }),
+      offset: 0, size }));
+    this.copies(from.map((r, i) => [r, saved[i]!]));
     return saved;
   }
 
   restore(tensors: readonly number[], saved: readonly unknown[]): void {
+    this.copies(tensors.map((t, i) => [saved[i] as GpuResource, this.resource(t, this.dims)]));
+  }
+
+  private copies(pairs: GpuResource[][]): void {
     const encoder = this.device.createCommandEncoder();
-    tensors.forEach((t, i) => {
-      const r = this.resource(t, this.dims), from = saved[i] as GpuBuffer;
-      encoder.copyBufferToBuffer(from, 0, r.buffer, r.offset, Math.min(from.size, r.size));
-    });
+    this.encodeCopies(encoder, pairs);
     this.submit(encoder);
   }
 

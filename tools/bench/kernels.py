@@ -23,7 +23,10 @@ import base64
 import json
 import re
 import statistics
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,6 +96,43 @@ def write_peak(folder: Path, url) -> dict:
     for variant, name in (("simd128", "plain"), ("relaxed-simd", "relaxed")):
         (folder / f"peak-{name}.wasm").write_bytes(modules[variant])
         out[name] = url(folder / f"peak-{name}.wasm")
+    return out
+
+
+MADDS = ("f32x4.relaxed_madd", "f32x4.mul")     # one per f32x4 multiply-add (plain: mul + add)
+
+
+def inner_loops(wasm: bytes) -> dict:
+    """{export name: (instructions, f32x4 multiply-adds)} of each function's innermost loop with the
+    most multiply-adds, from `wasm-tools print` (a dev tool: requirements-dev.txt); {} without it.
+    Instructions per MAC = instructions / (4 * multiply-adds), counting wasm operations without the
+    local.get/set/tee (register names once compiled): what the engine compiles, not its x86 output."""
+    tool = shutil.which("wasm-tools") or str(Path(sys.executable).with_name("wasm-tools"))
+    if not Path(tool).exists():
+        return {}
+    with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
+        f.write(wasm)
+        f.flush()
+        text = subprocess.run([tool, "print", f.name], capture_output=True, text=True, timeout=60).stdout
+    names = dict(re.findall(r'\(export "([^"]+)" \(func (\d+)\)\)', text))
+    index = {int(v): k for k, v in names.items()}
+    out, func, stack = {}, -1, []
+    for line in text.splitlines():
+        op = line.strip().split(" ")[0]
+        if op == "(func":
+            func, stack = func + 1, []
+        elif op == "loop":
+            stack.append([0, 0, False])        # instructions, multiply-adds, has an inner loop
+        elif op == "end" and stack:
+            n, madds, nested = stack.pop()
+            if stack:
+                stack[-1][2] = True
+            best = out.get(index.get(func, ""), (0, 0))
+            if not nested and madds > best[1] and func in index:
+                out[index[func]] = (n, madds)
+        elif stack and op and not op.startswith(("block", "end", "(", ";;", "local.")):
+            stack[-1][0] += 1
+            stack[-1][1] += op in MADDS
     return out
 
 
@@ -178,6 +218,11 @@ def profile_model(key: str, work: Path, page, url, rounds: int = 3) -> dict:
     job, steps = write_job(program, {program.inputs[0].name: x}, work / "kernels" / key, url)
     job["rounds"] = rounds
     res = page.evaluate("async (job) => (await import('/tools/bench/kernels.mjs')).profile(job)", job)
+    loops = {"plain": inner_loops(program.module), "relaxed": inner_loops(program.module_relaxed)}
+    for step in steps:
+        for variant, found in loops.items():
+            n, madds = found.get(step["entry"], (0, 0))
+            step[f"{variant}_ipm"] = n / (4 * madds) if madds else None
     out = {"model": key, "steps": steps}
     for variant in ("plain", "relaxed"):
         for step, ms in zip(steps, res[variant]["steps"]):
@@ -224,8 +269,11 @@ def table(result: dict) -> list:
              f"GFLOP/s with mul + add (plain SIMD), {got['relaxed']:.1f} with relaxed_madd (FMA); from the "
              f"nominal {peak['assumes']}: {peak['plain']:.1f} / {peak['fma']:.1f} (the FMA loop implies "
              f"{clock:.2f} GHz).", "",
-             "| model | kernel | shape | MACs | plain ms | GFLOP/s | % peak | relaxed ms | GFLOP/s | % peak |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "Instr/MAC: wasm operations (local.get/set aside) per multiply-accumulate in the kernel's "
+             "innermost loop, plain / relaxed.", "",
+             "| model | kernel | shape | MACs | instr/MAC | plain ms | GFLOP/s | % peak | relaxed ms | GFLOP/s "
+             "| % peak |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in result["models"]:
         rest = {"plain": 0.0, "relaxed": 0.0}
         for s in m["steps"]:
@@ -237,13 +285,14 @@ def table(result: dict) -> list:
             for v, p in (("plain", got["plain"]), ("relaxed", got["relaxed"])):
                 g = _gflops(s["macs"], s[f"{v}_ms"])
                 cells += [f"{s[f'{v}_ms']:.3f}", f"{g:.1f}", f"{100 * g / p:.0f}%" if p else "-"]
-            lines.append(f"| {m['model']} | {s['kernel']} | {s['shape']} | {s['macs'] / 1e6:.2f}M | "
+            ipm = " / ".join(f"{s[f'{v}_ipm']:.2f}" if s.get(f"{v}_ipm") else "-" for v in ("plain", "relaxed"))
+            lines.append(f"| {m['model']} | {s['kernel']} | {s['shape']} | {s['macs'] / 1e6:.2f}M | {ipm} | "
                          + " | ".join(cells) + " |")
         js = m["runner_ms"] - m[f"{VARIANTS[m['runner_variant']]}_program_ms"]
-        lines.append(f"| {m['model']} | other kernels | | | {rest['plain']:.3f} | | | {rest['relaxed']:.3f} | | |")
-        lines.append(f"| {m['model']} | all steps | | | {m['plain_program_ms']:.3f} | | | "
+        lines.append(f"| {m['model']} | other kernels | | | | {rest['plain']:.3f} | | | {rest['relaxed']:.3f} | | |")
+        lines.append(f"| {m['model']} | all steps | | | | {m['plain_program_ms']:.3f} | | | "
                      f"{m['relaxed_program_ms']:.3f} | | |")
-        lines.append(f"| {m['model']} | Runner.run() ({m['runner_variant']}) / JS side | | | | | | "
+        lines.append(f"| {m['model']} | Runner.run() ({m['runner_variant']}) / JS side | | | | | | | "
                      f"{m['runner_ms']:.3f} / {js:.3f} | | |")
     return lines
 

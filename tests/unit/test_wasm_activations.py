@@ -50,7 +50,7 @@ def test_activation_error_over_the_float_range(results, fn):
     want, have = _reference(fn, x), got[fn]
     assert np.array_equal(np.isnan(have), np.isnan(want)), f"{fn}: NaN where float64 has none or vice versa"
     inf = np.isinf(want) | (np.abs(want) > 3.4028235e38)
-    np.testing.assert_array_equal(have[inf], np.where(np.isinf(want[inf]), want[inf], np.sign(want[inf]) * np.inf))
+    np.testing.assert_array_equal(have[inf], np.sign(want[inf]) * np.inf)   # float32 overflow is inf
     normal = ~np.isnan(want) & ~inf & (np.abs(want) >= FLT_MIN)
     rel = np.abs(have[normal] - want[normal]) / np.abs(want[normal])
     worst = int(np.argmax(rel))

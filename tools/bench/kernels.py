@@ -194,7 +194,7 @@ def write_job(program, feeds: dict, folder: Path, url) -> tuple[dict, list]:
 
 
 def model_file(key: str, work: Path) -> tuple[Path, dict]:
-    """The bench's Keras file and input for model `key` (built and written when the work folder lacks them)."""
+    """The bench's Keras file and input for model `key` (built and written when the work folder has none)."""
     folder = work / key
     keras_path, case = folder / "model.keras", folder / "case.json"
     if not keras_path.exists() or not case.exists():
@@ -264,14 +264,16 @@ def table(result: dict) -> list:
     peak = result["peak"]
     got = peak.get("measured") or {"plain": peak["plain"], "relaxed": peak["fma"]}
     clock = got["relaxed"] / (peak["fma"] / peak["clock_ghz"]) if peak["clock_ghz"] else 0.0
-    lines = [f"Each kernel alone in Chromium {result.get('browser', '')}, one thread (tools/bench/kernels.py). "
+    lines = [f"Each kernel alone in Chromium {result.get('browser', '')}, one thread "
+             "(tools/bench/kernels.py). "
              f"% peak is against this engine's own register-only multiply-add loop: {got['plain']:.1f} "
              f"GFLOP/s with mul + add (plain SIMD), {got['relaxed']:.1f} with relaxed_madd (FMA); from the "
              f"nominal {peak['assumes']}: {peak['plain']:.1f} / {peak['fma']:.1f} (the FMA loop implies "
              f"{clock:.2f} GHz).", "",
              "Instr/MAC: wasm operations (local.get/set aside) per multiply-accumulate in the kernel's "
              "innermost loop, plain / relaxed.", "",
-             "| model | kernel | shape | MACs | instr/MAC | plain ms | GFLOP/s | % peak | relaxed ms | GFLOP/s "
+             "| model | kernel | shape | MACs | instr/MAC | plain ms | GFLOP/s | % peak | relaxed ms "
+             "| GFLOP/s "
              "| % peak |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in result["models"]:
@@ -285,11 +287,13 @@ def table(result: dict) -> list:
             for v, p in (("plain", got["plain"]), ("relaxed", got["relaxed"])):
                 g = _gflops(s["macs"], s[f"{v}_ms"])
                 cells += [f"{s[f'{v}_ms']:.3f}", f"{g:.1f}", f"{100 * g / p:.0f}%" if p else "-"]
-            ipm = " / ".join(f"{s[f'{v}_ipm']:.2f}" if s.get(f"{v}_ipm") else "-" for v in ("plain", "relaxed"))
+            ipm = " / ".join(f"{s[f'{v}_ipm']:.2f}" if s.get(f"{v}_ipm") else "-"
+                             for v in ("plain", "relaxed"))
             lines.append(f"| {m['model']} | {s['kernel']} | {s['shape']} | {s['macs'] / 1e6:.2f}M | {ipm} | "
                          + " | ".join(cells) + " |")
         js = m["runner_ms"] - m[f"{VARIANTS[m['runner_variant']]}_program_ms"]
-        lines.append(f"| {m['model']} | other kernels | | | | {rest['plain']:.3f} | | | {rest['relaxed']:.3f} | | |")
+        lines.append(f"| {m['model']} | other kernels | | | | {rest['plain']:.3f} | | | "
+                     f"{rest['relaxed']:.3f} | | |")
         lines.append(f"| {m['model']} | all steps | | | | {m['plain_program_ms']:.3f} | | | "
                      f"{m['relaxed_program_ms']:.3f} | | |")
         lines.append(f"| {m['model']} | Runner.run() ({m['runner_variant']}) / JS side | | | | | | | "

@@ -290,7 +290,8 @@ def kernel_profile(args) -> dict | None:
     try:
         return kernels.measure(args.models, args.work)
     except Exception as err:
-        log(f"wasm kernels: not measured: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        first = str(err).splitlines()[0] if str(err) else ""
+        log(f"wasm kernels: not measured: {type(err).__name__}: {first}")
         return None
 
 

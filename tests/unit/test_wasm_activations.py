@@ -57,3 +57,11 @@ def test_activation_error_over_the_float_range(results, fn):
     assert rel[worst] <= REL[fn], f"{fn}: relative error {rel[worst]:.3g} at x = {x[normal][worst]!r}"
     tiny = ~np.isnan(want) & ~inf & ~normal
     assert np.max(np.abs(have[tiny] - want[tiny]), initial=0.0) <= 4 * 1.4e-45, f"{fn}: subnormal results"
+
+
+def test_saturation_is_exact(results):
+    # 1 + tanh(x) and 1 - sigmoid(x) must reach 0 where float32 does (gelu_tanh, GRU's 1 - z)
+    x, got = results
+    big = np.abs(x) >= 9
+    np.testing.assert_array_equal(got["tanh"][big], np.sign(x[big]))
+    assert np.all(got["sigmoid"][x >= 17] == 1.0)

@@ -57,7 +57,7 @@ function timeCalls(fn, samples, useMin) {
   return useMin ? Math.min(...out) : median(out);
 }
 
-async function runnerMs(job, samples) {
+async function runnerMs(job, samples, useMin) {
   const { load } = await import(job.runtime);
   const runner = await load(job.bundle, { backendOrder: ["wasm"], manifest: false });
   for (const input of job.inputs) {
@@ -74,7 +74,7 @@ async function runnerMs(job, samples) {
   }
   const variant = runner.backendVariant;
   runner.dispose();
-  return { ms: median(out), variant };
+  return { ms: useMin ? Math.min(...out) : median(out), variant };
 }
 
 /**
@@ -96,11 +96,12 @@ export async function profile(job) {
       out[variant].programs.push(timeCalls(() => cs.forEach((c) => c()), samples, job.min));
     }
   }
+  const pick = job.min ? (v) => Math.min(...v) : median;
   for (const o of Object.values(out)) {
-    o.steps = o.steps[0].map((_, i) => median(o.steps.map((r) => r[i])));
-    o.program_ms = median(o.programs);
+    o.steps = o.steps[0].map((_, i) => pick(o.steps.map((r) => r[i])));
+    o.program_ms = pick(o.programs);
   }
-  out.runner = job.bundle ? await runnerMs(job, samples) : null;
+  out.runner = job.bundle ? await runnerMs(job, samples, job.min) : null;
   return out;
 }
 

@@ -8,13 +8,15 @@ Chromium (the engine the bench measures; Node's older V8 allocates registers dif
 plain SIMD module and with the relaxed-SIMD one (f32x4.relaxed_madd: FMA), and a whole run through the
 runtime's Runner, whose excess over the sum of the steps is the JS side of a run (input/output copies,
 argument set-up, the async call). Each time is the least over 3 rounds x 9 batches of calls (a batch
->= 3 ms): what the kernel does when it has the core, steady even where other jobs share the machine. MACs come from the step's tensor shapes
-(MatMul M*K*N; a recurrence B*T*H*G*H, less the first step when there is no h0: its U @ h is zero and the
-kernel skips it). run.py calls `measure()` and report.py writes `table()` into the machine's section.
+>= 3 ms): what the kernel does when it has the core, steady even where other jobs share the machine.
+MACs come from the step's tensor shapes (MatMul M*K*N; a recurrence B*T*H*G*H, less the first step when
+there is no h0: its U @ h is zero and the kernel skips it). run.py calls `measure()` and report.py
+writes `table()` into the machine's section.
 
-Peak (GFLOP/s of one core for 128-bit wasm SIMD, f32x4 = 4 lanes): clock * vector pipes * 4 lanes * 2
-flops, assumptions per vendor in PIPES. The clock is lscpu's max MHz, else /proc/cpuinfo's MHz (a VM
-reports the nominal clock; a boosting core runs faster, so % of peak reads high, never low, there).
+Peak: % of peak is against the engine's own register-only multiply-add loop (PEAK_C), plain and relaxed.
+The nominal figure printed with it is clock * vector pipes * 4 lanes * 2 flops, assumptions per vendor in
+PIPES, the clock lscpu's max MHz, else /proc/cpuinfo's MHz (a VM reports the nominal clock while the core
+boosts: the FMA loop's rate over 16 flops a cycle gives the clock it really ran at).
 """
 
 from __future__ import annotations

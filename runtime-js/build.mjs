@@ -16,6 +16,8 @@ const PRIVATE = [
   "checkBoundSizes", "checkIdle", "checkNotDisposed", "checkStep", "disposed", "framebuffer", "heapF32",
   "heapI32", "maxAttached", "maxDrawBuffers", "maxTextureSize", "plans", "runOnce", "schedule", "vtableSize",
   "frames", "staging",
+  "deviceState", "onDevice", "stepOnce", "generateOnce", "feedOf", "deviceSampler", "prepareRun", "guarded",
+  "encodeSteps", "encodeCarry",
 ];
 
 rmSync("dist", { recursive: true, force: true });

@@ -142,6 +142,7 @@ class Program:
     module: bytes = b""                            # backend-level code (the compiled wasm module)
     meta: dict = field(default_factory=dict)       # JSON data
     module_relaxed: bytes = b""                    # wasm: `module` built with relaxed SIMD (FMA), optional
+    module_threads: bytes = b""                    # wasm: `module_relaxed` for threads (shared memory), optional
 
     def __post_init__(self):
         for name in ("symbols", "inputs", "outputs", "tensors", "slots", "kernels", "steps"):
@@ -149,6 +150,7 @@ class Program:
         self.weights = bytes(self.weights)
         self.module = bytes(self.module)
         self.module_relaxed = bytes(self.module_relaxed)
+        self.module_threads = bytes(self.module_threads)
 
     def validate(self) -> "Program":
         """Raise ProgramError naming the first part that does not fit; return self."""

@@ -60,7 +60,7 @@ def _step(s) -> prog.StepSpec:
 
 
 def _program(root, weights: bytes) -> prog.Program:
-    module, relaxed = root.module, root.moduleRelaxed
+    module, relaxed, threads = root.module, root.moduleRelaxed, root.moduleThreads
     return prog.Program(
         backend=root.backend, graph_name=root.graphName, symbols=_texts(root.symbols),
         inputs=[_io(t) for t in _list(root.inputs)], outputs=[_io(t) for t in _list(root.outputs)],
@@ -69,7 +69,8 @@ def _program(root, weights: bytes) -> prog.Program:
         kernels=[_kernel(k) for k in _list(root.kernels)], steps=[_step(s) for s in _list(root.steps)],
         weights=weights, module=bytes(module) if module is not None else b"",
         meta=_meta(root.meta, "program meta"),
-        module_relaxed=bytes(relaxed) if relaxed is not None else b"")
+        module_relaxed=bytes(relaxed) if relaxed is not None else b"",
+        module_threads=bytes(threads) if threads is not None else b"")
 
 
 def decode_bundle(data) -> prog.Program:

@@ -59,6 +59,11 @@ def _step(s: prog.StepSpec) -> fb_step.StepSpecT:
                              params=list(s.params), dispatch=list(s.dispatch))
 
 
+def _bytes(data: bytes):
+    """An optional byte vector: absent (None) when empty, so older readers see no field."""
+    return np.frombuffer(data, dtype=np.uint8) if data else None
+
+
 def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
     """The FlatBuffers payload (everything but the header and the weights); ``weight_encodings`` from
     converter/bundle/quantize.py when the weights are stored encoded."""
@@ -69,10 +74,10 @@ def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
         slots=[fb_slot.SlotSpecT(id=s.id, sizes=list(s.sizes)) for s in p.slots],
         kernels=[_kernel(k) for k in p.kernels], steps=[_step(s) for s in p.steps],
         module=np.frombuffer(p.module, dtype=np.uint8), meta=_json(p.meta),
-        moduleRelaxed=np.frombuffer(p.module_relaxed, dtype=np.uint8) if p.module_relaxed else None)
+        moduleRelaxed=_bytes(p.module_relaxed), moduleThreads=_bytes(p.module_threads))
     if weight_encodings is not None:
         root.weightEncodings, root.weightsLength = weight_encodings, len(p.weights)
-    size = len(p.module) + len(p.module_relaxed) + sum(len(k.source) for k in p.kernels)
+    size = len(p.module) + len(p.module_relaxed) + len(p.module_threads) + sum(len(k.source) for k in p.kernels)
     builder = flatbuffers.Builder(1024 + size)
     builder.Finish(root.Pack(builder), file_identifier=fmt.FILE_IDENTIFIER)
     return bytes(builder.Output())

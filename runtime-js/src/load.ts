@@ -31,6 +31,16 @@ export interface LoadOptions {
    * list is an error (BundleError). Folders without model.json are not checked.
    */
   manifest?: boolean;
+  /**
+   * wasm: threads to split the recurrences and large matmuls over (default hardwareConcurrency - 1, 1 to
+   * 4); 1 unless the page is cross-origin isolated (COOP/COEP headers). loadStats.threads says how many run.
+   */
+  numThreads?: number;
+  /**
+   * wasm threads: at the barriers between steps workers "spin" (default), "wait" (sleep at once) or
+   * spin a while, then sleep ("hybrid"); the page's own thread always spins (it may not block).
+   */
+  threadBarrier?: "spin" | "wait" | "hybrid";
 }
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
@@ -55,7 +65,7 @@ async function tryBackend(name: string, dir: string, options: LoadOptions, earli
   if (factory === undefined) {
     return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
   }
-  const context = factory();
+  const context = factory(options);
   const failed = await attempt(context, "init", () => context.init());
   if (failed) return failed;
   const file = bundleFileIn(dir, name);
@@ -95,7 +105,7 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
     throw fail(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
       `this runtime (built in: ${registeredBackends().join(", ")})`);
   }
-  const context = factory();
+  const context = factory(options);
   const failed = (await attempt(context, "init", () => context.init())) ?? (await prepare(context, program));
   if (failed) throw fail(`load: backend ${program.backend} cannot run ${file}: ${failed}`);
   return makeRunner(context, program, []);
@@ -132,6 +142,7 @@ function makeRunner(context: BackendContext, program: BundleProgram, reasons: Fa
   }
   const runner = new Runner(context, program, [...reasons]);
   const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
-  runner.loadStats = { ...times, pipelines: context.pipelines ?? null };
+  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, reused: context.reused ?? null,
+    threads: context.threads ?? 1, threadNote: context.threadNote ?? "" };
   return runner;
 }

@@ -12,15 +12,16 @@
  */
 
 import type { BundleProgram } from "./bundle/reader.js";
-import type { BackendContext, HostArray } from "./backends/backend.js";
+import type { BackendContext, Carry, HostArray, RunStats } from "./backends/backend.js";
 import type { Dims, SizedInput } from "./dims.js";
 import { evaluateExpr } from "./bundle/expr.js";
-import { bindDims, evaluateShape, formatDims, shapeSize } from "./dims.js";
+import { bindDims, evaluateShape, formatDims, formatShape, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
-import type { StateSnapshot } from "./state.js";
+import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
 import { fail, inputFail } from "./fail.js";
+import { drawAt, sample } from "./sampling.js";
 
 /** Why a backend earlier in backendOrder was not used. */
 export interface FallbackReason {
@@ -53,6 +54,12 @@ export class Runner {
   private readonly stateSource: Int32Array;
   private busy = false;
   private disposed = false;
+  /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
+  private readonly carry: Carry;
+  /** Whether step() keeps the state on the device (GPU contexts; no state input shares an output's slot). */
+  private readonly deviceState: boolean;
+  /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
+  private readonly onDevice: number[];
 
   constructor(
     private readonly context: BackendContext,
@@ -67,6 +74,22 @@ export class Runner {
     this.zeroStates = this.inputs.map(() => null);
     this.carriedStates = this.inputs.map(() => null);
     this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
+    const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
+    this.carry = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
+      h.info.tensor] as const);
+    const slot = (t: number) => program.tensors[t]!.slot;
+    // the copies run one after the other: none may overwrite a state output a later one reads
+    this.deviceState = !!context.restore &&
+      this.carry.every((p) => this.carry.every((q) => p === q || slot(q[0]) !== slot(p[1])));
+    this.onDevice = this.inputs.map(() => -1);
+  }
+
+  /**
+   * Work the backend did since load: kernel dispatches (WebGL: draws, wasm: kernel calls), queue submits
+   * (WebGPU) and readbacks (device-to-host reads: WebGPU maps, WebGL readPixels; 0 on wasm).
+   */
+  get runStats(): RunStats {
+    return { dispatches: 0, submits: 0, readbacks: 0, ...this.context.stats };
   }
 
   /** The backend this runner uses: "webgpu", "webgl" or "wasm". */
@@ -76,10 +99,11 @@ export class Runner {
 
   /**
    * What load() spent setting this runner up: compile() (wasm module / WebGPU pipelines / WebGL programs)
-   * and upload() (weights) in ms, and the distinct GPU pipelines the model uses (null on wasm).
+   * and upload() (weights) in ms, the distinct GPU pipelines the model uses and (WebGPU) how many of its
+   * kernels reused a pipeline (an equal kernel's, or one the page built before) (null on wasm).
    */
-  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null } =
-    { compileMs: 0, uploadMs: 0, pipelines: null };
+  loadStats: { compileMs: number; uploadMs: number; pipelines: number | null; reused: number | null;
+    threads?: number; threadNote?: string } = { compileMs: 0, uploadMs: 0, pipelines: null, reused: null };
 
   /** Which build of the backend's code runs ("relaxed-simd" / "simd128" on wasm), "" when only one. */
   get backendVariant(): string {
@@ -129,10 +153,15 @@ export class Runner {
 
   /** Runs the model on the inputs set; outputs are then read with outputs[i].toActual(). */
   async run(): Promise<void> {
-    this.checkIdle("run()");
+    await this.guarded("run()", () => this.runOnce());
+  }
+
+  /** Runs `fn` as this runner's one call in progress. */
+  private async guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.checkIdle(what);
     this.busy = true;
     try {
-      await this.runOnce();
+      return await fn();
     } catch (err) {
       // a failed run leaves no half-made binding behind: the next run binds and sizes outputs afresh
       this.bindingValid = false;
@@ -195,9 +224,21 @@ export class Runner {
     return result;
   }
 
-  /** Runs once, then feeds each state output back into its state input for the next step(). */
+  /**
+   * Runs once, then feeds each state output back into its state input for the next step(). On WebGPU the
+   * state stays on the device (copied there after the outputs' one round trip; not written from the host).
+   */
   async step(): Promise<void> {
-    await this.run();
+    await this.guarded("step()", () => this.stepOnce(true));
+  }
+
+  private async stepOnce(read: boolean): Promise<void> {
+    if (this.deviceState) {
+      await this.runOnce(read ? 2 : 0, this.carry);
+      this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+      return;
+    }
+    await this.runOnce();
     for (let i = 0; i < this.inputs.length; i++) {
       const source = this.stateSource[i]!;
       if (source < 0) continue;
@@ -213,18 +254,112 @@ export class Runner {
   }
 
   /**
+   * Generates `steps` tokens (docs/guide.md, Stateful generation): runs the model, chooses a token from the
+   * scores output as sample() does (the k-th sampled token uses drawAt(seed, k)), feeds it into the token
+   * input, and again. WebGPU bundles carry a sampling kernel: the whole loop then runs on the device with
+   * one readback at the end; elsewhere it is a loop of steps with the same choices. Returns the tokens.
+   */
+  async generate(options: GenerateOptions): Promise<Int32Array> {
+    return this.guarded("generate()", () => this.generateOnce(options ?? {} as GenerateOptions));
+  }
+
+  private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
+    const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, logp = o.scores !== "logits";
+    const seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
+    if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 && temperature >= 0 &&
+      Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
+      throw fail("generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: \"probs\" | " +
+        `"logits"; got ${JSON.stringify(o)}`);
+    }
+    const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
+    const P = prime.length;
+    if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
+      throw fail(`generate: prime needs ${window}+ ids in [0, ${vocab}), got [${prime.join(", ")}]`);
+    }
+    const hist = new Int32Array(P + steps);
+    hist.set(prime);
+    const setWindow = (n: number) => x.set(windowOf(hist.subarray(n, n + window), vocab, onehot, x.dtype));
+    const iterations = P - window + steps;
+    setWindow(0);
+    const kernel = this.deviceSampler(x, y);
+    if (kernel >= 0) {
+      this.prepareRun();
+      const params = new Uint32Array([0, topK, seed, +logp, P]);
+      new Float32Array(params.buffer, 0, 1)[0] = temperature;
+      hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
+        hist: prime, steps, iterations, params, carry: this.carry }), P);
+      this.checkNotDisposed();
+      this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+      this.outputs.forEach((out) => out.clear());
+      setWindow(iterations);
+    }
+    for (let n = 0; kernel < 0 && n < iterations; n++) {
+      const pos = n + window;
+      await this.stepOnce(pos >= P);
+      if (pos >= P) {
+        const logits = logp ? Float32Array.from(y.view(), Math.log) : y.view();
+        hist[pos] = sample(logits, { temperature, topK, random: () => drawAt(seed, pos - P) });
+      }
+      setWindow(n + 1);
+    }
+    if (hist.includes(-1)) throw fail("generate: every score was NaN; pass scores: \"logits\"?");
+    return hist.slice(P);
+  }
+
+  /** The token input and scores output generate() uses, with the window T and vocabulary V. */
+  private feedOf(feed?: { input: string; output: string }) {
+    const data = (list: readonly { role: string }[]) => list.filter((h) => h.role === "data");
+    const [x, y] = feed ? [this.input(feed.input), this.output(feed.output)]
+      : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
+    const xs = x?.shape ?? [], ys = y?.shape ?? [];
+    const vocab = Number(ys[ys.length - 1]);
+    const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
+    const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
+    if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
+      (!feed && data(this.inputs).length + data(this.outputs).length !== 2)) {
+      throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; " +
+        "pass feed");
+    }
+    return { x, y, window, vocab, onehot };
+  }
+
+  /** The bundle's sampling kernel for this feed (WebGPU), or -1 when generate() loops on the host. */
+  private deviceSampler(x: InputHandle, y: OutputHandle): number {
+    const slot = (t: number) => this.program.tensors[t]!.slot;
+    // the kernel writes the token input before the state copies read the state outputs
+    if (!this.context.generate || (this.carry.length && !this.deviceState) ||
+      this.carry.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
+    return this.program.kernels.findIndex((k) => {
+      const g = k.meta["generate"] as Record<string, unknown> | undefined;
+      return g?.["input"] === x.name && g["output"] === y.name;
+    });
+  }
+
+  /**
    * A snapshot of the carried state (every state input's values as the next run would use them), for
-   * going back to it with setState(), e.g. one per hypothesis in beamSearch(). The runner already holds
-   * the state on the host (step() reads the state outputs back with the other outputs), so this is a
-   * copy of a few small arrays with no device access.
+   * going back to it with setState(), e.g. one per hypothesis in beamSearch(). On WebGPU and WebGL a state
+   * that step() carried on the device is copied there (no readback); otherwise the host arrays are copied.
    */
   getState(): StateSnapshot {
-    return snapshotState(this.inputs);
+    const snapshot = snapshotState(this.inputs);
+    const held = this.inputs.filter((h, i) => this.onDevice[i] === h.version);
+    if (held.length) {
+      const copies = this.context.snapshot!(held.map((h) => h.info.tensor));
+      const states = snapshot.states as Map<string, SavedState>;
+      held.forEach((h, k) => states.set(h.name, { data: null, shape: h.given, device: copies[k] }));
+    }
+    return snapshot;
   }
 
   /** Makes a getState() snapshot the carried state again; the next run or step() starts from it. */
   setState(snapshot: StateSnapshot): void {
     restoreState(this.inputs, snapshot);
+    const held = this.inputs.filter((h) => snapshot.states.get(h.name)?.device !== undefined);
+    if (!held.length) return;
+    const saved = held.map((h) => snapshot.states.get(h.name)!.device);
+    this.context.restore!(held.map((h) => h.info.tensor), saved);
+    for (const h of held) this.onDevice[this.inputs.indexOf(h)] = h.version;
   }
 
   /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */
@@ -239,20 +374,36 @@ export class Runner {
     if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
-  private async runOnce(): Promise<void> {
+  /** Checks and binds the inputs and writes them to the backend (a state the device holds stays). */
+  private prepareRun(): boolean {
     this.checkRanges();
     const relayout = this.bind();
     this.context.bind(this.boundDims);
     for (let i = 0; i < this.inputs.length; i++) {
       const handle = this.inputs[i]!;
-      this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
+      if (this.onDevice[i] !== handle.version) {
+        this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
+      }
     }
+    return relayout;
+  }
+
+  /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
+  private async runOnce(read = 2, carry?: Carry): Promise<void> {
+    const relayout = this.prepareRun();
     await this.context.run(this.program.steps, this.boundDims);
     this.checkNotDisposed();
-    const reads = this.outputs.map((output) =>
-      ({ tensor: output.info.tensor, into: relayout ? output.prepare(this.boundDims) : output.view() }));
+    const reads = [];
+    for (const output of this.outputs) {
+      if (read) {
+        reads.push({ tensor: output.info.tensor,
+          into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() });
+      } else {
+        output.clear();
+      }
+    }
     if (this.context.readMany) {
-      await this.context.readMany(reads);   // one round trip for all outputs, not one per output
+      await this.context.readMany(reads, carry);   // one round trip for all outputs, not one per output
       this.checkNotDisposed();
       return;
     }
@@ -370,6 +521,43 @@ export class Runner {
   private names(handles: readonly { name: string }[]): string {
     return `[${handles.map((h) => h.name).join(", ")}]`;
   }
+}
+
+/** Runner.generate()'s options (docs/guide.md, Stateful generation). */
+export interface GenerateOptions {
+  /** Tokens to generate. */
+  steps: number;
+  /** Token ids fed first, one per step (at least the token input's window); default: the input as set. */
+  prime?: ArrayLike<number>;
+  /** As sample(): 0 is argmax; default 1. */
+  temperature?: number;
+  /** As sample(): keep the k best; 0 (default) keeps all. */
+  topK?: number;
+  /** The k-th sampled token uses drawAt(seed, k), i.e. createRng(seed)'s k-th number; default random. */
+  seed?: number;
+  /** What the scores output holds: "probs" (default, a softmax: their log is sampled) or "logits". */
+  scores?: "probs" | "logits";
+  /** The token input and the scores output, when the model has several data inputs or outputs. */
+  feed?: { input: string; output: string };
+}
+
+/** The ids in a token input's window (one-hot rows: the index of each row's largest value). */
+function windowIds(x: InputHandle, window: number, vocab: number): Int32Array {
+  const data = x.data;
+  if (data === null) throw fail(`generate: set input ${x.name} or pass prime`);
+  if (data.length === window) return Int32Array.from(data);
+  return Int32Array.from({ length: window }, (_, t) => {
+    const row = data.subarray(t * vocab, (t + 1) * vocab);
+    return row.indexOf(Math.max(...row));
+  });
+}
+
+/** A token input's values for a window of ids: the ids, or one one-hot row per id. */
+function windowOf(ids: Int32Array, vocab: number, onehot: boolean, dtype: string): HostArray {
+  if (!onehot) return dtype === "int32" ? Int32Array.from(ids) : Float32Array.from(ids);
+  const x = new Float32Array(ids.length * vocab);
+  ids.forEach((id, t) => { if (id >= 0) x[t * vocab + id] = 1; });
+  return x;
 }
 
 /**

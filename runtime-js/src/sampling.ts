@@ -23,18 +23,22 @@ export function argmax(values: ArrayLike<number>): number {
 
 /**
  * A seedable generator of numbers in [0, 1) (mulberry32: 32-bit state, fast, good enough for
- * sampling; not for cryptography). The same seed gives the same sequence everywhere.
+ * sampling; not for cryptography). The same seed gives the same sequence everywhere: its k-th number
+ * (k = 0, 1, ...) is drawAt(seed, k), which the GPU sampling kernels compute too.
  */
 export function createRng(seed: number): Random {
   if (!Number.isFinite(seed)) throw fail(`createRng: the seed must be a finite number, got ${seed}`);
-  let state = Math.trunc(seed) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const s = Math.trunc(seed) >>> 0;
+  let k = 0;
+  return () => drawAt(s, k++);
+}
+
+/** Number k of createRng(seed), a pure function of the two (a counter-based generator). */
+export function drawAt(seed: number, k: number): number {
+  let t = (seed + Math.imul(k + 1, 0x6d2b79f5)) >>> 0;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 
 /** Indices of the k largest values, largest first (ties: lower index first; NaNs never chosen). */

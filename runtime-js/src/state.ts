@@ -2,8 +2,10 @@
  * State snapshots: what Runner.getState() returns and Runner.setState() restores.
  *
  * A snapshot holds a copy of every state input's values (null: not set, the run uses zeros) and the shape
- * given with them. It is immutable: setState() hands its arrays to the inputs, which only read them, and
- * step() writes the next state into the runner's own arrays, never into a snapshot's.
+ * given with them; a state that step() keeps on a GPU is copied on the device instead (Runner.getState,
+ * freed by garbage collection with the snapshot). It is immutable: setState() hands its arrays to the
+ * inputs, which only read them, step() writes the next state into the runner's own arrays (or device
+ * buffers), never into a snapshot's, and restoring a device copy copies it.
  */
 
 import type { HostArray } from "./backends/backend.js";
@@ -14,6 +16,8 @@ import { fail } from "./fail.js";
 export interface SavedState {
   readonly data: HostArray | null;
   readonly shape: readonly number[] | null;
+  /** GPU backends: a device copy of a state step() carried there (then `data` is null). */
+  readonly device?: unknown;
 }
 
 export interface StateSnapshot {

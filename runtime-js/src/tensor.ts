@@ -72,6 +72,9 @@ export class InputHandle {
   /** The concrete shape given with the last set(array, shape), or null. */
   private givenShape: readonly number[] | null = null;
 
+  /** Counts set() and clear() calls: the runner knows whether the values on the device are still these. */
+  version = 0;
+
   /** The array set for the next run (null when unset). */
   get data(): HostArray | null { return this.current; }
 
@@ -100,6 +103,7 @@ export class InputHandle {
     if (shape !== undefined) this.checkGiven(array, shape);
     this.givenShape = shape === undefined ? null : Array.from(shape);
     this.current = array;
+    this.version++;
   }
 
   private checkGiven(array: HostArray, shape: readonly number[]): void {
@@ -122,6 +126,7 @@ export class InputHandle {
   clear(): void {
     this.current = null;
     this.givenShape = null;
+    this.version++;
   }
 
   /** The concrete shape for given dims, e.g. to size the array before set(). */
@@ -144,6 +149,11 @@ export class OutputHandle {
   /** The concrete shape of the last run's values ([] before the first run). */
   get dims(): readonly number[] { return this.concreteShape; }
 
+  /** Whether the host holds values (view() works). */
+  get ready(): boolean {
+    return this.buffer !== null;
+  }
+
   /** A copy of the last run's values, owned by the caller. */
   toActual(): HostArray {
     return this.view().slice();
@@ -153,6 +163,11 @@ export class OutputHandle {
   view(): HostArray {
     if (this.buffer === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
     return this.buffer;
+  }
+
+  /** Forgets the values (they stay on the device: a state output after step(), outputs after generate()). */
+  clear(): void {
+    this.buffer = null;
   }
 
   /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */

@@ -73,7 +73,7 @@ test("expression cases shared with Python give the same values and messages", ()
 
 test("the fixture bundle reads as the Program the Python writer stored", () => {
   const program = parseBundle(fixtureBuffer());
-  const { weights, module, moduleRelaxed, ...rest } = program;
+  const { weights, module, moduleRelaxed, moduleThreads, ...rest } = program;
   const { weightsBase64, moduleBase64, moduleRelaxedBase64, ...want } = expected;
   assert.deepEqual(rest, want);
   assert.equal(Buffer.from(weights).toString("base64"), weightsBase64);
@@ -81,6 +81,7 @@ test("the fixture bundle reads as the Program the Python writer stored", () => {
   assert.ok(WebAssembly.validate(module), "the module bytes are the wasm module written");
   assert.equal(Buffer.from(moduleRelaxed).toString("base64"), moduleRelaxedBase64);
   assert.notEqual(moduleRelaxedBase64, moduleBase64);
+  assert.equal(moduleThreads.length, 0, "a bundle without a threaded module (field 14) reads it as empty");
 });
 
 test("weights are an aligned view into the file, usable as Float32Array without a copy", () => {

@@ -54,11 +54,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
+    def end_headers(self):
+        # /isolated.html is cross-origin isolated (SharedArrayBuffer, wasm threads); every other page is not,
+        # so the rest of the suite keeps the single-thread default
+        if self.path.startswith("/isolated.html"):
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
 
 @pytest.fixture(scope="session")
 def web_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("web")
     (root / "index.html").write_text("<!doctype html><title>webloom tests</title>")
+    (root / "isolated.html").write_text("<!doctype html><title>webloom tests, cross-origin isolated</title>")
     return root
 
 
@@ -91,14 +100,27 @@ def browser(playwright):
     chromium.close()
 
 
-@pytest.fixture
-def page(browser, http_server):
+def _open_page(browser, url: str):
     context = browser.new_context()
     pg = context.new_page()
     errors: list = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(f"{http_server}/index.html")
+    pg.goto(url)
     pg.errors = errors
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, http_server):
+    context, pg = _open_page(browser, f"{http_server}/index.html")
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def isolated_page(browser, http_server):
+    """A cross-origin isolated page (COOP/COEP headers): shared memory, so wasm threads."""
+    context, pg = _open_page(browser, f"{http_server}/isolated.html")
     yield pg
     context.close()
 

@@ -96,3 +96,17 @@ def test_webgpu_run_reads_every_output_back_in_one_round_trip(page, bundles):
     for value, want in zip(graph.outputs, graph.run(feeds)):
         assert_close(decode(r["outputs"][value.name]), want, f"round-trips on webgpu: {value.name}")
     assert page.errors == []
+
+
+def test_a_second_runner_reuses_the_pages_pipelines(page, bundles):
+    """loadStats.reused: kernels whose pipeline load() took from the page's cache (pipeline-cache.ts)."""
+    out_dir = bundles.compile(stacked_lstm(1), "webgpu", "stacked-reuse")
+    r = bundles.call(page, out_dir, """
+      const stats = [];
+      for (let i = 0; i < 2; i++) {
+        const runner = await webloom.load(base + "/", { backendOrder: ["webgpu"] });
+        stats.push(runner.loadStats);
+        runner.dispose();
+      }
+      return stats;""")
+    assert [s["reused"] for s in r] == [0, r[0]["pipelines"]] and r[0]["pipelines"] == 3, r

@@ -153,6 +153,27 @@ def test_bench_alternates_rows_and_reverses_each_round():
     assert "".join(log) == "ABBB"
 
 
+def test_thread_rows_are_planned_per_count_and_compared_at_equal_counts(tmp_path):
+    run, report = _bench("run"), _bench("report")
+    args = run.parse_args(["--models", "m2", "--runtimes", "webloom:wasm,ort:wasm,keras", "--threads", "1,2",
+                           "--barriers", "spin,wait"])
+    assert args.rows == [("webloom", "wasm", 1, None), ("webloom", "wasm", 2, "spin"),
+                         ("webloom", "wasm", 2, "wait"), ("ort", "wasm", 1, None), ("ort", "wasm", 2, None),
+                         ("keras", None, 1, None)]
+    results = _fake_results(True)
+    rows = results["models"]["m2"]["rows"]
+    base = next(r for r in rows if r["runtime"] == "webloom" and r["backend"] == "wasm")
+    rows += [{**base, "threads": 2, "barrier": "spin", "times": [0.25] * 5, "median_ms": 0.25},
+             {**base, "threads": 2, "barrier": "wait", "times": [1.0] * 5, "median_ms": 1.0},
+             {**base, "runtime": "ort", "threads": 2, "times": [0.75] * 5, "median_ms": 0.75}]
+    md = report.write(results, tmp_path)[0].read_text()
+    assert "| Webloom wasm vs ORT-web wasm | 2.00x (2.00-2.20, n 5) |" in md        # 1 thread vs 1 thread
+    assert "| Webloom wasm vs ORT-web wasm, both 2 threads | 3.00x (3.00-3.00, n 5) |" in md
+    assert "| Webloom wasm 2 threads (spin barrier) vs Webloom wasm 1 thread | 2.00x" in md
+    assert "| Webloom wasm 2 threads (wait barrier) vs Webloom wasm 1 thread | 0.50x" in md
+    assert "| Webloom | wasm | 2 (spin barrier) |" in md and "| ORT-web 1.30 | wasm | 2 |" in md
+
+
 def test_report_includes_the_kernel_table(tmp_path):
     kernels = _bench("kernels")
     # 4.0M MACs in 0.4 ms = 20 GFLOP/s: 50% of a 40 GFLOP/s plain peak; 0.25 ms = 32 GFLOP/s, 64% of 50

@@ -58,6 +58,8 @@ def test_generation_matches_keras(page, web_dir, http_server, backend):
     assert result["backend"] == backend and result["seed"] == EXPECTED["seed"]
     assert result["window"]["text"] == sampled["window"][:n]
     assert result["step"]["text"] == sampled["step"][:n]
+    if backend == "webgpu":        # generate() ran on the GPU: one readback for the whole text
+        assert result["step"]["readbacks"] == 1, result["step"]
     keras_first = np.array(EXPECTED["first_probs"])
     for mode in ("window", "step"):
         np.testing.assert_allclose(result[mode]["firstProbs"], keras_first, atol=1e-4, err_msg=mode)

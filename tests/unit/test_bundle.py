@@ -134,10 +134,17 @@ def test_round_trip_bytes_and_file(tmp_path):
     assert read_bundle(memoryview(bytearray(data))) == p
 
 
+def test_round_trip_keeps_the_threaded_module(tmp_path):
+    p = make_program()
+    p.module_threads = RELAXED_WASM + b"\x00\x08\x07threads"
+    assert read_bundle(encode_bundle(p)).module_threads == p.module_threads
+
+
 def test_round_trip_minimal_program():
     p = Program("webgl", "empty", [], [], [], [], [], [], [])
     q = read_bundle(encode_bundle(p))
     assert q == p and q.weights == b"" and q.module == b"" and q.module_relaxed == b"" and q.meta == {}
+    assert q.module_threads == b""
 
 
 def test_encoding_is_deterministic():

@@ -30,18 +30,28 @@ RUNTIME_NAMES = {"webloom": "Webloom", "tfjs": "TF.js 4.22", "ort": "ORT-web 1.3
                  "keras": "Keras 3 (native)", "onnxruntime": "onnxruntime (native)"}
 
 
-def find(rows: list, runtime: str, backend) -> dict | None:
+def find(rows: list, runtime: str, backend, threads: int = 1, barrier=None) -> dict | None:
+    """The row of `runtime` on `backend` (None: any) with `threads` threads (rows from before the thread
+    rows count as 1) and, when given, that barrier kind; None unless it passed and was timed."""
     for row in rows:
-        if row["runtime"] == runtime and (backend is None or row["backend"] == backend):
+        if (row["runtime"] == runtime and (backend is None or row["backend"] == backend)
+                and row.get("threads", 1) == threads and barrier in (None, row.get("barrier"))):
             return row if row.get("ok") and row.get("median_ms") else None
     return None
 
 
-def pair_ratios(rows: list, ours: str, runtime: str, backend) -> dict | None:
-    """{median, q1, q3, n} of peer / Webloom time over paired runs; rows without per-run times (results
-    written before the bench alternated) give the ratio of medians with n = 0."""
-    mine, peer = find(rows, "webloom", ours), find(rows, runtime, backend)
-    if not mine or not peer:
+def pair_ratios(rows: list, ours: str, runtime: str, backend, threads: int = 1, barrier=None,
+                peer_threads=None) -> dict | None:
+    """{median, q1, q3, n} of peer / Webloom time over paired runs, both at `threads` threads (the peer at
+    `peer_threads` when given; `barrier`: Webloom's kind); rows without per-run times (results written
+    before the bench alternated) give the ratio of medians with n = 0."""
+    mine = find(rows, "webloom", ours, threads, barrier)
+    peer = find(rows, runtime, backend, threads if peer_threads is None else peer_threads)
+    return ratio_of(mine, peer)
+
+
+def ratio_of(mine: dict | None, peer: dict | None) -> dict | None:
+    if not mine or not peer or mine is peer:
         return None
     pairs = sorted(p / m for p, m in zip(peer.get("times") or [], mine.get("times") or []) if m > 0)
     if not pairs:
@@ -94,10 +104,10 @@ def model_table(results: dict, key: str, model: dict) -> list:
     lines = [f"#### {model['title']}", "",
              f"Raw float32 weights: {model['raw_bytes']:,} bytes. tf_keras twin vs Keras 3: max |diff| "
              f"{model['twin_gap']:.1e}. Times in {unit}; first run: the check, the first whole run after "
-             "load (lazy compiles included).", "",
-             "| runtime | backend | check (max err) | median | min | runs | load ms | first run ms "
+             "load (lazy compiles included)." + _model_load(model), "",
+             "| runtime | backend | threads | check (max err) | median | min | runs | load ms | first run ms "
              "| bytes on disk |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for row in model["rows"]:
         backend = row["backend"] + (" (SwiftShader: CPU emulation)" if _emulated(results, row["backend"])
                                     and row["runtime"] in ("webloom", "tfjs", "ort") else "")
@@ -108,7 +118,9 @@ def model_table(results: dict, key: str, model: dict) -> list:
         elif key == "m5":
             backend += ", window re-fed" if row["runtime"] != "keras" else ", stateful step"
         nbytes = f"{row['bytes']:,}" if row.get("bytes") else ""
-        lines.append(f"| {RUNTIME_NAMES.get(row['runtime'], row['runtime'])} | {backend} | {_status(row)} | "
+        threads = f"{row.get('threads', 1)}" + (f" ({row['barrier']} barrier)" if row.get("barrier") else "")
+        lines.append(f"| {RUNTIME_NAMES.get(row['runtime'], row['runtime'])} | {backend} | {threads} | "
+                     f"{_status(row)} | "
                      f"{_ms(row.get('median_ms'))} | {_ms(row.get('min_ms'))} | {row.get('runs') or ''} | "
                      f"{_ms(row.get('load_ms'))} | {_ms(row.get('first_run_ms'))} | {nbytes} |")
     return lines + [""]
@@ -124,9 +136,37 @@ def ratio_table(results: dict) -> list:
         for key in keys:
             cells.append(_ratio_cell(pair_ratios(results["models"][key]["rows"], ours, runtime, backend)))
         lines.append(f"| Webloom {label} | " + " | ".join(cells) + " |")
-    return lines + ["", "n/a: one side did not run, is not available, or failed its check. M5 compares "
+    lines += thread_ratio_lines(results, keys)
+    return lines + ["", "n/a: one side did not run, is not available, or failed its check. Rows that name no "
+                    "thread count compare one thread with one thread. M5 compares "
                     "Webloom's stateful step() (one character in per call) with the peers re-feeding the "
                     "40-character window per character, as an application without a step would.", ""]
+
+
+def thread_counts(results: dict) -> list:
+    """The thread counts > 1 of this run's rows."""
+    return sorted({r.get("threads", 1) for m in results["models"].values() for r in m["rows"]} - {1})
+
+
+def thread_ratio_lines(results: dict, keys: list) -> list:
+    """Per thread count n > 1: Webloom wasm vs ORT-web wasm both at n threads, and Webloom at n threads
+    (each barrier kind) vs Webloom at 1 thread (> 1: the threads pay off)."""
+    lines = []
+    for n in thread_counts(results):
+        rows = [results["models"][k]["rows"] for k in keys]
+        barriers = sorted({r.get("barrier") for rs in rows for r in rs if r.get("threads") == n} - {None})
+        kind = "spin" if "spin" in barriers else None
+        cells = [_ratio_cell(pair_ratios(rs, "wasm", "ort", "wasm", n, kind)) for rs in rows]
+        lines.append(f"| Webloom wasm vs ORT-web wasm, both {n} threads | " + " | ".join(cells) + " |")
+        for barrier in barriers:
+            cells = [_ratio_cell(ratio_of(find(rs, "webloom", "wasm", n, barrier),
+                                          find(rs, "webloom", "wasm"))) for rs in rows]
+            lines.append(f"| Webloom wasm {n} threads ({barrier} barrier) vs Webloom wasm 1 thread | "
+                         + " | ".join(cells) + " |")
+        cells = [_ratio_cell(ratio_of(find(rs, "ort", "wasm", n), find(rs, "ort", "wasm"))) for rs in rows]
+        lines.append(f"| ORT-web wasm {n} threads vs ORT-web wasm 1 thread (peer / peer) | "
+                     + " | ".join(cells) + " |")
+    return lines
 
 
 def _target(text: str, values: dict, goal: float, higher_is_better: bool, unit: str = "x") -> str:
@@ -196,8 +236,12 @@ def header(results: dict) -> list:
             f"- Browser: Chromium {b.get('version', 'not run')} headless; WebGPU adapter: "
             f"{b.get('webgpu') or 'none'}; WebGL2 renderer: {b.get('webgl') or 'none'}",
             f"- Flags: `{' '.join(b.get('flags', []))}`",
-            f"- Page cross-origin isolated (5 us timer): {b.get('crossOriginIsolated')}; every runtime "
-            "single-threaded (ORT-web numThreads 1, TF.js wasm threads 1, native onnxruntime 1 thread)",
+            f"- Page cross-origin isolated (5 us timer, wasm threads): {b.get('crossOriginIsolated')}; "
+            "threads per row in the threads column: Webloom wasm (numThreads) and ORT-web wasm (numThreads) "
+            "at each count of --threads, every other runtime single-threaded (TF.js wasm threads 1, native "
+            "onnxruntime 1 thread); ratios compare equal thread counts",
+            f"- Load average (1, 5, 15 min): at the start {_load(a.get('load'))}, at the end "
+            f"{_load(a.get('load_after'))}",
             f"- Runs: batch 1; per model every row is opened and checked, warmed up once, then timed in "
             f"rounds that alternate the rows (A B C, C B A, ...), up to {a['runs']} runs per row, a row "
             f"stopping past {a['budget_s']:g} s of its own runs after >= 3 (after 1, with the check as "
@@ -207,6 +251,17 @@ def header(results: dict) -> list:
             "- Peers: TF.js runs the tensorflowjs layers-model converted from a tf_keras twin with the same "
             "weights; ORT runs a tf2onnx export of that twin (ONNX LSTM op, opset 17)",
             "- SwiftShader rows are WebGPU/WebGL2 emulated on the CPU: they say nothing about real GPUs", ""]
+
+
+def _model_load(model: dict) -> str:
+    if not model.get("load"):
+        return ""
+    before, after = model["load"]
+    return f" Load average while its rows ran: {before[0]:.2f} at the start, {after[0]:.2f} at the end."
+
+
+def _load(values) -> str:
+    return " ".join(f"{v:.2f}" for v in values) if values else "not recorded"
 
 
 def _cpu_name() -> str:

@@ -37,6 +37,8 @@ import native  # noqa: E402
 BROWSER_BACKENDS = {"webloom": ("webgpu", "webgl", "wasm"), "tfjs": ("webgpu", "webgl", "wasm", "cpu"),
                     "ort": ("wasm", "webgpu")}
 NATIVE = ("keras", "onnxruntime")
+THREADED = {("webloom", "wasm"), ("ort", "wasm")}     # rows that run once per --threads count
+BARRIERS = ("spin", "wait", "hybrid")                 # Webloom's wasm barrier kinds (load's threadBarrier)
 
 
 def parse_args(argv=None):
@@ -44,6 +46,13 @@ def parse_args(argv=None):
     p.add_argument("--models", default=",".join(models.ALL_MODELS), help="comma-separated, e.g. m1,m4")
     p.add_argument("--runtimes", default="webloom,tfjs,ort,keras,onnxruntime",
                    help="runtimes or runtime:backend pairs, e.g. webloom,tfjs:wasm,ort")
+    p.add_argument("--threads", default=f"1,{min(4, os.cpu_count() or 1)}",
+                   help="thread counts for the Webloom and ORT-web wasm rows (default 1 and the cores, <= 4)")
+    p.add_argument("--barriers", default="spin",
+                   help="Webloom wasm barrier kinds for rows with > 1 thread: spin, wait, hybrid or a list")
+    p.add_argument("--split-all", action="store_true",
+                   help="split every recurrence and MatMul over the threads, below the converter's "
+                        "thresholds too (converter/backends/wasm/lower.py): to measure where threads pay off")
     p.add_argument("--runs", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--budget-s", type=float, default=15.0,
                    help="stop a row's timed runs past this many seconds (>= 3 runs; the table shows n)")
@@ -57,12 +66,31 @@ def parse_args(argv=None):
         if args.models == ",".join(models.ALL_MODELS):
             args.models = "m2"
         args.runs, args.budget_s, args.no_docs = min(args.runs, 2), min(args.budget_s, 2.0), True
+        if "--threads" not in (argv if argv is not None else sys.argv):
+            args.threads = "1"
+    args.work = args.work.resolve()      # the page URLs are paths under ROOT
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in models.MODELS]
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(models.ALL_MODELS)}")
-    args.rows = plan_rows(p, args.runtimes)
+    threads = sorted({int(t) for t in args.threads.split(",") if t.strip()})
+    barriers = [b.strip() for b in args.barriers.split(",") if b.strip()]
+    if not threads or min(threads) < 1 or any(b not in BARRIERS for b in barriers) or not barriers:
+        p.error(f"--threads takes counts >= 1 (e.g. 1,2), --barriers some of {', '.join(BARRIERS)}")
+    args.rows = [r for row in plan_rows(p, args.runtimes) for r in thread_rows(row, threads, barriers)]
     return args
+
+
+def thread_rows(row: tuple, threads: list, barriers: list) -> list:
+    """(runtime, backend, threads, barrier) rows: one per thread count for THREADED pairs (Webloom's with
+    more than one thread once per barrier kind), one single-threaded row for everything else."""
+    if row not in THREADED:
+        return [(*row, 1, None)]
+    out = []
+    for n in threads:
+        kinds = barriers if row[0] == "webloom" and n > 1 else [None]
+        out += [(*row, n, b) for b in kinds]
+    return out
 
 
 def plan_rows(p, text: str) -> list:
@@ -94,7 +122,7 @@ def prepare(key: str, rows: list, work: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     keras_path = exports.write_keras(built, folder)
     exports.write_case(built, folder)
-    runtimes = {r for r, _ in rows}
+    runtimes = {r[0] for r in rows}
     info = {"built": built, "folder": folder, "keras": keras_path, "twin_gap": built.twin_gap,
             "raw_bytes": built.raw_weight_bytes, "problems": {}}
     if "webloom" in runtimes:
@@ -119,13 +147,15 @@ def _try(info: dict, what: str, fn):
 
 # ---- running the rows ----------------------------------------------------------------------------------
 
-def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tuple[dict, Path | str]:
+def browser_spec(key: str, runtime: str, backend: str, info: dict, args, threads: int = 1,
+                 barrier=None) -> tuple[dict, Path | str]:
     """The page's spec for one row, and the model file/folder whose bytes the table reports (or why not)."""
     rel = "/" + info["folder"].relative_to(ROOT).as_posix()
     mode = "infer" if key != "m5" else ("step" if runtime == "webloom" else "window")
     spec = {"runtime": runtime, "backend": backend, "mode": mode, "caseUrl": f"{rel}/case.json",
             "webloomUrl": "/" + (args.work / "webloom.js").relative_to(ROOT).as_posix(),
-            "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE}
+            "budgetMs": args.budget_s * 1e3, "tolerance": native.TOLERANCE, "threads": threads,
+            "barrier": barrier}
     if runtime == "webloom":
         compiled = info["webloom"].get(backend)
         if compiled is None:
@@ -141,7 +171,7 @@ def browser_spec(key: str, runtime: str, backend: str, info: dict, args) -> tupl
     return spec, info[what].parent if runtime == "tfjs" else info[what]
 
 
-def open_row(key: str, runtime: str, backend, info: dict, chromium, args):
+def open_row(key: str, runtime: str, backend, info: dict, chromium, args, threads: int = 1, barrier=None):
     """Opens and checks one row; returns its PageRow/NativeRow, or a failed row dict saying why not."""
     import exports
     if runtime == "keras":
@@ -150,7 +180,7 @@ def open_row(key: str, runtime: str, backend, info: dict, chromium, args):
         if info.get("onnx") is None:
             return native.failed_row("onnxruntime", "cpu", info["problems"].get("onnx", "no ONNX file"))
         return _native(lambda: native.ort_row(info["built"], info["onnx"]), "onnxruntime", "cpu")
-    spec, target = browser_spec(key, runtime, backend, info, args)
+    spec, target = browser_spec(key, runtime, backend, info, args, threads, barrier)
     if isinstance(target, str):
         return native.failed_row(runtime, backend, target)
     handle = chromium.open(spec, timeout_s=args.budget_s * 4 + 240)
@@ -205,9 +235,11 @@ def summarize(info: dict, times: list) -> dict:
 def run_model(key: str, info: dict, rows: list, chromium, args) -> list:
     """Opens every row of one model (all pages at once), alternates their timed runs, closes them."""
     opened = []
-    for runtime, backend in rows:
-        handle = open_row(key, runtime, backend, info, chromium, args)
-        log(f"{key} {runtime}:{backend} opened: " + describe_open(handle))
+    for runtime, backend, threads, barrier in rows:
+        handle = open_row(key, runtime, backend, info, chromium, args, threads, barrier)
+        row_info = handle if isinstance(handle, dict) else handle.info
+        row_info.update(threads=threads, barrier=barrier)
+        log(f"{key} {label(runtime, backend, threads, barrier)} opened: " + describe_open(handle))
         opened.append(handle)
     live = [h for h in opened if not isinstance(h, dict) and h.info.get("ok")]
     times = alternate(live, args.runs, args.budget_s)
@@ -218,9 +250,14 @@ def run_model(key: str, info: dict, rows: list, chromium, args) -> list:
             continue
         row = summarize(h.info, times.get(id(h), []))
         h.close()
-        log(f"{key} {row['runtime']}:{row['backend']} {describe(row)}")
+        log(f"{key} {label(row['runtime'], row['backend'], row.get('threads', 1), row.get('barrier'))} "
+            f"{describe(row)}")
         out.append(row)
     return out
+
+
+def label(runtime: str, backend, threads: int, barrier) -> str:
+    return f"{runtime}:{backend}" + (f" x{threads}" if threads > 1 else "") + (f" {barrier}" * bool(barrier))
 
 
 def describe_open(handle) -> str:
@@ -245,7 +282,12 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")
     started = time.time()
-    settings = {"models": args.models, "rows": args.rows, "runs": args.runs, "budget_s": args.budget_s}
+    if args.split_all:
+        from converter.backends.wasm import lower as wasm_lower
+        wasm_lower.RNN_SPLIT_MACS = wasm_lower.MM_SPLIT_MACS = 0
+    settings = {"models": args.models, "rows": args.rows, "runs": args.runs, "budget_s": args.budget_s,
+                "split_all": args.split_all,
+                "load": os.getloadavg()}
     results = {"args": settings,
                "models": {}, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     infos = {}
@@ -258,7 +300,7 @@ def main(argv=None) -> int:
     results["machine"] = machine.describe()
     with contextlib.ExitStack() as stack:
         chromium = None
-        if any(r not in NATIVE for r, _ in args.rows):
+        if any(r[0] not in NATIVE for r in args.rows):
             import browser
             snapshot_runtime(args.work)
             base = stack.enter_context(browser.serve(ROOT))
@@ -266,10 +308,13 @@ def main(argv=None) -> int:
             results["browser"] = {"version": chromium.version, **chromium.environment(),
                                   "flags": browser.FLAGS}
         for key in args.models:
+            load = os.getloadavg()          # the machine's load while this model's rows ran (report.py)
             results["models"][key]["rows"] = run_model(key, infos[key], args.rows, chromium, args)
-    if ("webloom", "wasm") in args.rows and not args.smoke:
+            results["models"][key]["load"] = [load, os.getloadavg()]
+    if any(r[:2] == ("webloom", "wasm") for r in args.rows) and not args.smoke:
         results["kernels"] = kernel_profile(args)
     results["seconds"] = time.time() - started
+    results["args"]["load_after"] = os.getloadavg()
     (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if not args.no_docs:
         import report
@@ -277,7 +322,8 @@ def main(argv=None) -> int:
         log("wrote " + ", ".join(str(p) for p in paths))
     wrong = [(k, r) for k, m in results["models"].items() for r in m["rows"] if is_failure(r)]
     for key, row in wrong:
-        log(f"FAILED {key} {row['runtime']}:{row['backend']}: {row['error']}")
+        name = label(row["runtime"], row["backend"], row.get("threads", 1), row.get("barrier"))
+        log(f"FAILED {key} {name}: {row['error']}")
     log(f"done in {results['seconds']:.0f} s; results in {args.work / 'results.json'}")
     return 1 if args.smoke and wrong else 0
 

@@ -133,6 +133,16 @@ def lower_fused(node: Node, ctx: LoweringContext) -> None:
 
 # ---- linear / lookup -----------------------------------------------------------------------------
 
+# When kernels are split over threads (prelude.c.j2), measured with tools/bench (docs/design.md section 5):
+# a recurrence when a step has at least RNN_SPLIT_MACS multiply-adds per batch row (H * gates * H: LSTM 256
+# gained 1.5x on 2 cores, LSTM 128 and 64 did not pay for a barrier per step); a MatMul with at least
+# MIN_SPLIT_BLOCKS 8-column blocks (two per thread of two) when the call has MM_SPLIT_MACS (the kernel checks
+# M at run time: M is batch * time); and only in models with a split recurrence (wasm/__init__.py).
+RNN_SPLIT_MACS = 1 << 17
+MIN_SPLIT_BLOCKS = 4
+MM_SPLIT_MACS = 1 << 20
+
+
 def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     x, w, b = node.inputs
     if not w.is_const or (b is not None and not b.is_const):
@@ -140,13 +150,13 @@ def lower_matmul(node: Node, ctx: LoweringContext) -> None:
     K, N = (_static(ctx, d, "MatMul w dims") for d in w.shape)
     n8 = -(-N // 8) * 8
     blocked = np.pad(w.data, [(0, 0), (0, n8 - N)]).reshape(K, n8 // 8, 8).transpose(1, 0, 2)
-    k = CKernel("MatMul", "matmul.c.j2")
+    k = CKernel("MatMul", "matmul.c.j2").threads(n8 // 8 >= MIN_SPLIT_BLOCKS)
     k.ptr("x", ctx.tensor(x)).ptr("w", ctx.weight(w, np.ascontiguousarray(blocked), "blocked8"))
     if b is not None:
         k.ptr("b", ctx.weight(b, np.pad(b.data, (0, n8 - N)), "n8"))
     k.ptr("y", ctx.tensor(node.outputs[0]), access="read_write")
     _step(ctx, k, M=k.dim(dims.size(x.shape[:-1])), K=K, N=N, N8=n8, has_b=b is not None,
-          act=node.attrs["activation"],
+          act=node.attrs["activation"], min_split=MM_SPLIT_MACS,
           act_params=C.params(node.attrs["activation"], node.attrs["alpha"], 0.0))
 
 
@@ -187,7 +197,7 @@ def lower_recurrence(node: Node, ctx: LoweringContext) -> None:
     two_pass = cell.kind == "gru" and not a.get("reset_after", True)
     nu = 4 if two_pass else _GROUPS_PER_BLOCK[cell.kind]
     hp = -(-H // (4 * nu)) * 4 * nu
-    k = CKernel(node.op, "recurrence.c.j2")
+    k = CKernel(node.op, "recurrence.c.j2").threads(H * gates * H >= RNN_SPLIT_MACS)
     k.ptr("xw", ctx.tensor(ins["xw"]))
     if two_pass:       # z and r from U[:, :2H] @ h, then the candidate from (r*h) @ U[:, 2H:]
         k.ptr("U", ctx.weight(U, _block_pack(U.data[:, :2 * H], 2, hp, 2), "blocked_zr"))

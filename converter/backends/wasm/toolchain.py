@@ -3,7 +3,9 @@ wasm32 target. Modules are cached by a hash of source, compiler and flags in a u
 
 Every model is built twice, in parallel: the plain SIMD module (runs everywhere with wasm SIMD) and a
 relaxed-SIMD one (the prelude's vmadd becomes f32x4.relaxed_madd: FMA where the CPU has it), which the
-runtime picks when WebAssembly.validate accepts relaxed SIMD.
+runtime picks when WebAssembly.validate accepts relaxed SIMD, and the relaxed one again for threads: shared
+imported memory (so workers can instantiate the same module on it), atomics for the barriers (prelude.c.j2)
+and each instance's __stack_pointer exported (every worker gets its own stack).
 """
 
 from __future__ import annotations
@@ -49,7 +51,13 @@ def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-VARIANTS = {"simd128": [], "relaxed-simd": ["-mrelaxed-simd"]}   # module variant -> extra flags
+# The threaded module's memory: THREAD_PAGES initial (data + the main thread's stack fit; the runtime reads
+# the figure from Program.meta), up to the largest wasm32 memory the linker accepts (65535 pages).
+THREAD_PAGES = 32
+THREAD_FLAGS = ["-mrelaxed-simd", "-matomics", "-mbulk-memory", "-Wl,--shared-memory", "-Wl,--import-memory",
+                f"-Wl,--initial-memory={THREAD_PAGES * 65536}", "-Wl,--max-memory=4294901760",
+                "-Wl,--export=__stack_pointer"]
+VARIANTS = {"simd128": [], "relaxed-simd": ["-mrelaxed-simd"], "threads": THREAD_FLAGS}   # -> extra flags
 
 
 def compile_module(source: str, compiler: Optional[list] = None) -> bytes:

@@ -17,6 +17,33 @@ import type { Dims } from "../dims.js";
 
 export type HostArray = Float32Array | Int32Array;
 
+/** Work a context did since load (Runner.runStats): kernel dispatches / draws, queue submits, readbacks. */
+export interface RunStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+}
+
+/** Tensor pairs [from, to] copied on the device after a run: each state output into its state input. */
+export type Carry = readonly (readonly [number, number])[];
+
+/**
+ * Runner.generate() on the device: `iterations` runs of the program, each followed by the sampling
+ * kernel `kernel` (reading tensor `scores`, writing the next window into tensor `tokens`, see
+ * kernels/webgpu/sample.wgsl.j2) and the `carry` copies; returns hist[prime, prime + steps).
+ */
+export interface DeviceLoop {
+  kernel: number;
+  scores: number;
+  tokens: number;
+  hist: Int32Array;
+  steps: number;
+  iterations: number;
+  /** temperature (float bits), topK, seed, logp, prime: the kernel's params. */
+  params: Uint32Array;
+  carry: Carry;
+}
+
 export interface BackendContext {
   /** The backend's name as used in backendOrder and in bundle file names (model.<name>.wlm). */
   readonly name: string;
@@ -24,6 +51,11 @@ export interface BackendContext {
   readonly variant?: string;
   /** GPU backends: the distinct pipelines (WebGPU) / linked programs (WebGL) compile() built or reused. */
   readonly pipelines?: number;
+  /** wasm: the threads kernels run on, and why 1 where more were asked for ("" otherwise). */
+  readonly threads?: number;
+  readonly threadNote?: string;
+  /** WebGPU: kernels whose pipeline compile() took from the page's cache or an equal kernel. */
+  readonly reused?: number;
   init(): Promise<void>;
   compile(program: BundleProgram): Promise<void>;
   upload(weights: Uint8Array): Promise<void>;
@@ -37,14 +69,25 @@ export interface BackendContext {
    * at bind(), and loops (meta.loop, ./loop.ts) span consecutive steps of that list.
    */
   run(steps: readonly StepSpec[], dims: Dims): Promise<void>;
+  /** GPU contexts: the state stays on the device (copied by readMany's `carry` after the reads). */
+  stats?: RunStats;
+  snapshot?(tensors: readonly number[]): unknown[];
+  restore?(tensors: readonly number[], saved: readonly unknown[]): void;
+  generate?(loop: DeviceLoop): Promise<Int32Array>;
   /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
   read(tensor: number, into: HostArray): Promise<void>;
   /** Optional: read() of several tensors in one device round trip (WebGPU: one submit, maps at once). */
-  readMany?(reads: readonly { tensor: number; into: HostArray }[]): Promise<void>;
+  readMany?(reads: readonly { tensor: number; into: HostArray }[], carry?: Carry): Promise<void>;
   /** Bytes of device/wasm memory the context holds now (for leak checks and diagnostics). */
   memoryBytes(): number;
   /** Frees what the context holds; the context is unusable afterwards. */
   dispose(): void;
 }
 
-export type BackendFactory = () => BackendContext;
+/** The load() options a backend reads (LoadOptions, load.ts): wasm threads. */
+export interface BackendOptions {
+  numThreads?: number;
+  threadBarrier?: "spin" | "wait" | "hybrid";
+}
+
+export type BackendFactory = (options?: BackendOptions) => BackendContext;

@@ -13,7 +13,7 @@ import { fail } from "../fail.js";
 const factories = new Map<string, BackendFactory>([
   ["webgpu", () => new WebGpuContext()],
   ["webgl", () => new WebglContext()],
-  ["wasm", () => new WasmContext()],
+  ["wasm", (options) => new WasmContext(options)],
 ]);
 
 /** The order load() tries when no backendOrder is given. */

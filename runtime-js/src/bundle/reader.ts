@@ -118,6 +118,8 @@ export interface BundleProgram {
   meta: Record<string, unknown>;
   /** wasm: the same module built with relaxed SIMD (FMA); empty when the bundle has none. */
   moduleRelaxed: Uint8Array;
+  /** wasm: moduleRelaxed built for threads (shared imported memory); empty when the bundle has none. */
+  moduleThreads: Uint8Array;
 }
 
 /** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
@@ -205,6 +207,7 @@ function readProgram(t: Table, weights: Uint8Array): BundleProgram {
     module: t.bytes(9),
     meta: readJson(t.string(10), "program meta"),
     moduleRelaxed: t.bytes(13),
+    moduleThreads: t.bytes(14),
   };
 }
 

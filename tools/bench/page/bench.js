@@ -4,7 +4,9 @@
 // run.py serves the repository root on 127.0.0.1, opens one page per row (all rows of a model open at
 // once) and calls benchOpen(spec) in each, then benchRun() in turn, with
 //   spec = { runtime: "webloom" | "tfjs" | "ort", backend, mode: "infer" | "window" | "step",
-//            modelUrl, caseUrl, webloomUrl, tolerance, budgetMs }
+//            modelUrl, caseUrl, webloomUrl, tolerance, budgetMs, threads, barrier }
+// threads: wasm threads for Webloom (numThreads, barrier: its threadBarrier) and ORT-web (numThreads); the
+// page is cross-origin isolated (browser.py), so both can run them.
 // mode "infer" runs the model once per timed run; "window" and "step" generate GEN characters per timed
 // run (M5): "window" re-feeds the last 40 characters to the window model, "step" feeds one character to
 // Webloom's stateful step() after priming (not timed) with the seed text. Every timed run includes
@@ -174,7 +176,8 @@ const OPENERS = {
     const { load } = await import(spec.webloomUrl);
     let runner;
     try {
-      runner = await load(spec.modelUrl, { backendOrder: [spec.backend] });
+      runner = await load(spec.modelUrl, { backendOrder: [spec.backend], numThreads: spec.threads ?? 1,
+        threadBarrier: spec.barrier ?? undefined });
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       if (/not built into|init failed|not found/.test(text)) throw new NotAvailable(text);
@@ -182,6 +185,11 @@ const OPENERS = {
     }
     if (runner.backendName !== spec.backend) {
       throw new Error(`asked for ${spec.backend}, the runner uses ${runner.backendName}`);
+    }
+    const threads = runner.loadStats?.threads ?? 1;
+    if (spec.backend === "wasm" && threads !== (spec.threads ?? 1)) {
+      throw new NotAvailable(`asked for ${spec.threads} threads, the runner uses ${threads} ` +
+        `(${runner.loadStats?.threadNote || "this runtime has no wasm threads"})`);
     }
     const input = runner.inputs.find((h) => h.role === "data");
     const output = runner.outputs.find((h) => h.role === "data");
@@ -238,13 +246,13 @@ const OPENERS = {
     const file = spec.backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs";
     const ort = await import(`${NM}onnxruntime-web/dist/${file}`);
     ort.env.wasm.wasmPaths = `${NM}onnxruntime-web/dist/`;
-    ort.env.wasm.numThreads = 1;    // every runtime single-threaded, like Webloom's wasm
+    ort.env.wasm.numThreads = spec.threads ?? 1;    // the same thread count as the Webloom row it faces
     const session = await ort.InferenceSession.create(spec.modelUrl, {
       executionProviders: [spec.backend], graphOptimizationLevel: "all" });
     const inputName = session.inputNames[0];
     const outputName = session.outputNames[0];
     return {
-      detail: `onnxruntime-web ${ort.env.versions?.web ?? ""} ${spec.backend} EP`,
+      detail: `onnxruntime-web ${ort.env.versions?.web ?? ""} ${spec.backend} EP, ${ort.env.wasm.numThreads} threads`,
       async infer(data, shape) {
         const outputs = await session.run({ [inputName]: new ort.Tensor(dtype, data, shape) });
         const tensor = outputs[outputName];

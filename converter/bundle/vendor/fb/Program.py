@@ -305,8 +305,35 @@ class Program(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
         return o == 0
 
+    # Program
+    def ModuleThreads(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Program
+    def ModuleThreadsAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Program
+    def ModuleThreadsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Program
+    def ModuleThreadsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        return o == 0
+
 def ProgramStart(builder):
-    builder.StartObject(14)
+    builder.StartObject(15)
 
 def Start(builder):
     ProgramStart(builder)
@@ -455,6 +482,18 @@ def ProgramStartModuleRelaxedVector(builder, numElems):
 def StartModuleRelaxedVector(builder, numElems):
     return ProgramStartModuleRelaxedVector(builder, numElems)
 
+def ProgramAddModuleThreads(builder, moduleThreads):
+    builder.PrependUOffsetTRelativeSlot(14, flatbuffers.number_types.UOffsetTFlags.py_type(moduleThreads), 0)
+
+def AddModuleThreads(builder, moduleThreads):
+    ProgramAddModuleThreads(builder, moduleThreads)
+
+def ProgramStartModuleThreadsVector(builder, numElems):
+    return builder.StartVector(1, numElems, 1)
+
+def StartModuleThreadsVector(builder, numElems):
+    return ProgramStartModuleThreadsVector(builder, numElems)
+
 def ProgramEnd(builder):
     return builder.EndObject()
 
@@ -491,6 +530,7 @@ class ProgramT(object):
         weightEncodings = None,
         weightsLength = -1,
         moduleRelaxed = None,
+        moduleThreads = None,
     ):
         self.backend = backend  # type: Optional[str]
         self.graphName = graphName  # type: Optional[str]
@@ -506,6 +546,7 @@ class ProgramT(object):
         self.weightEncodings = weightEncodings  # type: Optional[List[converter.bundle.vendor.fb.WeightEncoding.WeightEncodingT]]
         self.weightsLength = weightsLength  # type: int
         self.moduleRelaxed = moduleRelaxed  # type: Optional[List[int]]
+        self.moduleThreads = moduleThreads  # type: Optional[List[int]]
 
     @classmethod
     def InitFromBuf(cls, buf, pos):
@@ -612,6 +653,13 @@ class ProgramT(object):
                     self.moduleRelaxed.append(program.ModuleRelaxed(i))
             else:
                 self.moduleRelaxed = program.ModuleRelaxedAsNumpy()
+        if not program.ModuleThreadsIsNone():
+            if np is None:
+                self.moduleThreads = []
+                for i in range(program.ModuleThreadsLength()):
+                    self.moduleThreads.append(program.ModuleThreads(i))
+            else:
+                self.moduleThreads = program.ModuleThreadsAsNumpy()
 
     # ProgramT
     def Pack(self, builder):
@@ -701,6 +749,14 @@ class ProgramT(object):
                 for i in reversed(range(len(self.moduleRelaxed))):
                     builder.PrependUint8(self.moduleRelaxed[i])
                 moduleRelaxed = builder.EndVector()
+        if self.moduleThreads is not None:
+            if np is not None and type(self.moduleThreads) is np.ndarray:
+                moduleThreads = builder.CreateNumpyVector(self.moduleThreads)
+            else:
+                ProgramStartModuleThreadsVector(builder, len(self.moduleThreads))
+                for i in reversed(range(len(self.moduleThreads))):
+                    builder.PrependUint8(self.moduleThreads[i])
+                moduleThreads = builder.EndVector()
         ProgramStart(builder)
         if self.backend is not None:
             ProgramAddBackend(builder, backend)
@@ -729,5 +785,7 @@ class ProgramT(object):
         ProgramAddWeightsLength(builder, self.weightsLength)
         if self.moduleRelaxed is not None:
             ProgramAddModuleRelaxed(builder, moduleRelaxed)
+        if self.moduleThreads is not None:
+            ProgramAddModuleThreads(builder, moduleThreads)
         program = ProgramEnd(builder)
         return program

@@ -3,6 +3,7 @@
  *
  * Memory layout, fixed at upload() and extended by bind():
  *   [0, heapBase)             the module's own data and stack
+ *   [heapBase, +STACK*(n-1))  with n threads: each worker's stack (threads.ts)
  *   [weightsBase, +weights)   the weights blob, weightsBase = align64(__heap_base), written once
  *   [slotsBase, ...)          one region per memory slot, each 64-byte aligned, sized max(slot sizes)
  * Invariants:
@@ -16,9 +17,11 @@ import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
-import type { BackendContext, HostArray } from "../backend.js";
+import type { BackendContext, BackendOptions, HostArray } from "../backend.js";
 import { fail } from "../../fail.js";
 import { checkOwnSteps, checkStepKernel } from "../loop.js";
+import type { Threads } from "./threads.js";
+import { STACK, startThreads } from "./threads.js";
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -59,16 +62,60 @@ export function pickModule(program: BundleProgram, relaxed: boolean): { bytes: U
   return { bytes: program.module, variant: "simd128" };
 }
 
+/**
+ * The compiled module and its instance: with nth > 1 the threaded module on a new shared memory of
+ * meta.thread_pages pages (threads imply relaxed SIMD, threadPlan), else the pickModule one.
+ */
+async function instantiate(program: BundleProgram, relaxed: boolean, nth: number):
+    Promise<[WebAssembly.Module, WebAssembly.Instance, WebAssembly.Memory | undefined]> {
+  const pages = Number(program.meta.thread_pages);
+  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
+  try {
+    const bytes = memory ? program.moduleThreads : pickModule(program, relaxed).bytes;
+    const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    return [module, await WebAssembly.instantiate(module, memory ? { env: { memory } } : {}), memory];
+  } catch (err) {
+    throw fail(`cannot instantiate the wasm module: ${errorText(err)}`);
+  }
+}
+
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
 }
 
 type KernelFn = (...args: number[]) => void;
 
+/** Spins before a worker sleeps at a barrier, per LoadOptions.threadBarrier (-1: spin only). */
+const BARRIER_SPINS: Record<string, number> = { spin: -1, wait: 0, hybrid: 1 << 16 };
+
+
+/**
+ * Threads for `program`: the requested count (default hardwareConcurrency - 1, at most 4: a core stays free
+ * for the rest of the machine, docs/design.md section 5) where the page is
+ * cross-origin isolated (shared memory), workers exist, the bundle has a threaded module (built with
+ * relaxed SIMD) and a kernel to split; otherwise 1 and why.
+ */
+export function threadPlan(program: BundleProgram, relaxed: boolean, asked?: number): [number, string] {
+  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+  const n = Math.min(asked ?? Math.min(4, (g.navigator?.hardwareConcurrency ?? 2) - 1), 16) | 0;
+  const why = n < 2 ? "" : !g.crossOriginIsolated || typeof Worker != "function" ? "not cross-origin isolated"
+    : !relaxed || !program.moduleThreads.length ? "no threaded module"
+    : program.kernels.some((k) => k.meta.threads) ? "" : "model too small for threads";
+  return [why || n < 2 ? 1 : n, why];
+}
+
 export class WasmContext implements BackendContext {
   readonly name = "wasm";
   /** "relaxed-simd" or "simd128": the module compile() chose (see pickModule). */
   variant = "";
+  /** Threads the kernels run on, and why 1 when more were asked for ("" otherwise). */
+  threads = 1;
+  threadNote = "";
+  private pool: Threads | null = null;
+
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  constructor(private options: BackendOptions = {}) {}
   private program: BundleProgram | null = null;
   private memory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -98,24 +145,27 @@ export class WasmContext implements BackendContext {
 
   async compile(program: BundleProgram): Promise<void> {
     if (program.module.length === 0) throw fail("the wasm bundle has no module (Program.module is empty)");
-    let instance: WebAssembly.Instance;
-    try {
-      const chosen = pickModule(program, hasRelaxedSimd());
-      const module = await WebAssembly.compile(chosen.bytes as Uint8Array<ArrayBuffer>);
-      instance = await WebAssembly.instantiate(module, {});
-      this.variant = chosen.variant;
-    } catch (err) {
-      throw fail(`cannot instantiate the wasm module (it must import nothing): ${errorText(err)}`);
-    }
+    const relaxed = hasRelaxedSimd();
+    const [nth, note] = threadPlan(program, relaxed, this.options.numThreads);
+    const [module, instance, memory] = await instantiate(program, relaxed, nth);
+    this.variant = pickModule(program, relaxed).variant + (memory ? ` threads=${nth}` : "");
     const exports = instance.exports;
-    if (!(exports.memory instanceof WebAssembly.Memory)) {
+    const mem = memory ?? exports.memory;
+    if (!(mem instanceof WebAssembly.Memory)) {
       throw fail("the wasm module does not export its memory as \"memory\"");
     }
     if (!(exports.__heap_base instanceof WebAssembly.Global)) {
       throw fail("the wasm module does not export __heap_base (link with --export-dynamic)");
     }
-    this.memory = exports.memory;
-    this.weightsBase = align(Number(exports.__heap_base.value));
+    this.memory = mem;
+    const heapBase = align(Number(exports.__heap_base.value));
+    this.weightsBase = heapBase + STACK * (nth - 1);
+    this.threads = nth;
+    this.threadNote = note;
+    if (memory) {
+      this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
+        BARRIER_SPINS[this.options.threadBarrier!] ?? -1, heapBase, program.kernels.map((k) => k.entry));
+    }
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];
       if (typeof fn !== "function") {
@@ -183,8 +233,12 @@ export class WasmContext implements BackendContext {
     checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
+      const fn = this.kernelFns[step.kernel]!;
       try {
-        this.kernelFns[step.kernel]!.apply(null, this.stepArgs[i]!);
+        const args = this.stepArgs[i]!;
+        if (this.pool && program.kernels[step.kernel]!.meta.threads) this.pool.run(step.kernel, fn, args);
+        else fn.apply(null, args);
+        this.stats.dispatches++;
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
@@ -207,6 +261,8 @@ export class WasmContext implements BackendContext {
   }
 
   dispose(): void {
+    this.pool?.stop();
+    this.pool = null;
     this.program = null;
     this.memory = null;
     this.kernelFns = [];

@@ -72,6 +72,7 @@ export class WebglContext implements BackendContext {
   /** The symbol values of the last bind(); null before the first. */
   private boundKey: string | null = null;
   private staging = new Float32Array(0);
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   async init(): Promise<void> {
     const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1)
@@ -204,6 +205,7 @@ export class WebglContext implements BackendContext {
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
     gl.readBuffer(gl.COLOR_ATTACHMENT0);
     gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
+    this.stats.readbacks++;
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     this.checkLost("reading an output");
     if (into instanceof Int32Array) {
@@ -311,6 +313,7 @@ export class WebglContext implements BackendContext {
     if (k.outN !== null) gl.uniform1i(k.outN, elems);
     gl.viewport(0, row0, width, rows);
     gl.drawArrays(gl.TRIANGLES, 0, 3);
+    this.stats.dispatches++;
   }
 
   private textureOf(tensor: number): Texture {

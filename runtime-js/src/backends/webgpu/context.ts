@@ -23,12 +23,13 @@ import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
 import { formatDims } from "../../dims.js";
-import type { BackendContext, HostArray } from "../backend.js";
+import type { BackendContext, Carry, DeviceLoop, HostArray } from "../backend.js";
 import { BufferPool } from "./buffer-pool.js";
 import { sharedDevice, type SharedDevice } from "./device.js";
-import type { GpuBindGroup, GpuBindGroupEntry, GpuDevice } from "./gpu-types.js";
+import type { GpuBindGroup, GpuBindGroupEntry, GpuBuffer, GpuCommandEncoder, GpuComputePassEncoder,
+  GpuDevice } from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
-import { compiledKernel, type CompiledKernel } from "./pipeline-cache.js";
+import { compiledKernel, pipelinesBuilt, type CompiledKernel } from "./pipeline-cache.js";
 import { fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 
@@ -61,6 +62,10 @@ export class WebGpuContext implements BackendContext {
   private plans: StepPlan[] = [];
   private boundKey = "";
   private dims: Dims = {};
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  /** Kernels whose pipeline compile() did not build: shared with an equal kernel, of this model or cached. */
+  reused = 0;
 
   /** Distinct compute pipelines this model uses (identical kernels share one, see pipeline-cache.ts). */
   get pipelines(): number {
@@ -89,7 +94,9 @@ export class WebGpuContext implements BackendContext {
   async compile(program: BundleProgram): Promise<void> {
     const device = this.device;
     this.program = program;
+    const built = pipelinesBuilt;
     this.kernels = await Promise.all(program.kernels.map((k) => compiledKernel(device, k)));
+    this.reused = this.kernels.length - (pipelinesBuilt - built);
     for (let i = 0; i < program.steps.length; i++) {
       const loop = this.kernels[program.steps[i]!.kernel]!.loop;
       if (loop && i + loop.span > program.steps.length) {
@@ -205,6 +212,15 @@ export class WebGpuContext implements BackendContext {
     device.pushErrorScope("validation");
     const encoder = device.createCommandEncoder({ label: "webloom run" });
     const pass = encoder.beginComputePass();
+    this.encodeSteps(pass);
+    pass.end();
+    this.submit(encoder);
+    const error = await device.popErrorScope();
+    if (error) throw fail(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
+  }
+
+  /** Every step of the bound plans, loops unrolled, into one compute pass. */
+  private encodeSteps(pass: GpuComputePassEncoder): void {
     for (let i = 0; i < this.plans.length;) {
       const plan = this.plans[i]!;
       const group = this.plans.slice(i, i + plan.span);
@@ -215,29 +231,110 @@ export class WebGpuContext implements BackendContext {
           if (p.kernel.loop) pass.setBindGroup(0, p.bindGroup, [it * p.paramsStride]);
           else pass.setBindGroup(0, p.bindGroup);
           pass.dispatchWorkgroups(...p.dispatch);
+          this.stats.dispatches++;
         }
       }
       i += plan.span;
     }
-    pass.end();
-    device.queue.submit([encoder.finish()]);
+  }
+
+  /** Device copies [from, to] (state outputs into state inputs); a tensor sharing its slot stays put. */
+  private encodeCarry(encoder: GpuCommandEncoder, carry: Carry): void {
+    for (const [from, to] of carry) {
+      const a = this.resource(from, this.dims), b = this.resource(to, this.dims);
+      if (a.buffer !== b.buffer) encoder.copyBufferToBuffer(a.buffer, a.offset, b.buffer, b.offset, a.size);
+    }
+  }
+
+  private submit(encoder: GpuCommandEncoder): void {
+    this.device.queue.submit([encoder.finish()]);
+    this.stats.submits++;
+  }
+
+  /** Device copies of tensors (one submit, no readback), for Runner.getState(). */
+  snapshot(tensors: readonly number[]): unknown[] {
+    const encoder = this.device.createCommandEncoder();
+    const saved = tensors.map((t) => {
+      const r = this.resource(t, this.dims);
+      const copy = this.device.createBuffer({ size: r.size, usage: SLOT_USAGE });
+      encoder.copyBufferToBuffer(r.buffer, r.offset, copy, 0, r.size);
+      return copy;
+    });
+    this.submit(encoder);
+    return saved;
+  }
+
+  restore(tensors: readonly number[], saved: readonly unknown[]): void {
+    const encoder = this.device.createCommandEncoder();
+    tensors.forEach((t, i) => {
+      const r = this.resource(t, this.dims), from = saved[i] as GpuBuffer;
+      encoder.copyBufferToBuffer(from, 0, r.buffer, r.offset, Math.min(from.size, r.size));
+    });
+    this.submit(encoder);
+  }
+
+  /** Runner.generate(): every iteration's runs, samples and carries in one submit, one readback. */
+  async generate(g: DeviceLoop): Promise<Int32Array> {
+    const device = this.device, pool = this.pool!;
+    const kernel = this.kernels[g.kernel]!;
+    const vocab = (kernel.spec.meta["generate"] as { vocab: number }).vocab;
+    const hist = pool.ensure("gen:hist", (g.hist.length + g.steps) * 4, SLOT_USAGE);
+    const order = pool.ensure("gen:order", (vocab + 1) * 4, SLOT_USAGE);
+    const params = pool.ensure("gen:params", 32, PARAMS_USAGE);
+    device.queue.writeBuffer(hist, 0, g.hist);
+    device.queue.writeBuffer(order, vocab * 4, Int32Array.of(0));
+    device.queue.writeBuffer(params, 0, g.params);
+    device.pushErrorScope("validation");
+    // the sampler reads a copy of the scores: the token input it writes may share their slot
+    const from = this.resource(g.scores, this.dims);
+    const scores = pool.ensure("gen:scores", from.size, SLOT_USAGE);
+    const entries = [{ buffer: scores, size: from.size }, this.resource(g.tokens, this.dims),
+      { buffer: hist }, { buffer: order }, { buffer: params, size: 32 }]
+      .map((resource, binding) => ({ binding, resource }));
+    const group = device.createBindGroup({ layout: kernel.layout, entries });
+    const encoder = device.createCommandEncoder({ label: "webloom generate" });
+    for (let n = 0; n < g.iterations; n++) {
+      let pass = encoder.beginComputePass();
+      this.encodeSteps(pass);
+      pass.end();
+      encoder.copyBufferToBuffer(from.buffer, from.offset, scores, 0, from.size);
+      pass = encoder.beginComputePass();
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(1);
+      this.stats.dispatches++;
+      pass.end();
+      this.encodeCarry(encoder, g.carry);
+    }
+    const bytes = g.steps * 4;
+    const staging = pool.ensure("gen:read", bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    encoder.copyBufferToBuffer(hist, g.hist.length * 4, staging, 0, bytes);
+    this.submit(encoder);
     const error = await device.popErrorScope();
-    if (error) throw fail(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
+    if (error) throw fail(`WebGPU rejected generate(): ${error.message}`);
+    this.stats.readbacks++;
+    await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+    const tokens = new Int32Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    return tokens;
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
     await this.readMany([{ tensor, into }]);
   }
 
-  /** Every tensor copied to its staging buffer in one command buffer (one submit), all mapped at once. */
-  async readMany(reads: readonly { tensor: number; into: HostArray }[]): Promise<void> {
+  /**
+   * Every tensor copied to its staging buffer in one command buffer (one submit), all mapped at once; then
+   * the `carry` copies, in the same submit (after the reads: a state input may share a data output's slot).
+   */
+  async readMany(reads: readonly { tensor: number; into: HostArray }[], carry: Carry = []): Promise<void> {
     const device = this.device;
     // one staging buffer per tensor: an output listed twice is copied once and handed to both
     const byTensor = new Map<number, HostArray[]>();
     for (const r of reads) {
       if (r.into.byteLength > 0) byTensor.set(r.tensor, [...(byTensor.get(r.tensor) ?? []), r.into]);
     }
-    if (byTensor.size === 0) return;
+    if (byTensor.size + carry.length === 0) return;
     const encoder = device.createCommandEncoder({ label: "webloom read" });
     const staged = [...byTensor].map(([tensor, [into, ...twins]]) => {
       const t = this.tensor(tensor);
@@ -246,7 +343,10 @@ export class WebGpuContext implements BackendContext {
       encoder.copyBufferToBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, staging, 0, Math.ceil(bytes / 4) * 4);
       return { t, into: into!, twins, bytes, staging };
     });
-    device.queue.submit([encoder.finish()]);
+    this.encodeCarry(encoder, carry);
+    this.submit(encoder);
+    if (!staged.length) return;
+    this.stats.readbacks++;
     const maps = staged.map((s) => s.staging.mapAsync(MAP_MODE_READ, 0, s.staging.size));
     const mapped = await Promise.allSettled(maps);
     const failed = mapped.findIndex((m) => m.status === "rejected");

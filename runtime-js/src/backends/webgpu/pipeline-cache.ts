@@ -22,6 +22,8 @@ export interface CompiledKernel {
 }
 
 const caches = new WeakMap<GpuDevice, Map<string, Promise<CompiledKernel>>>();
+/** Pipelines built on this page so far (a kernel found in the cache builds none). */
+export let pipelinesBuilt = 0;
 
 function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boolean): GpuBindGroupLayoutEntry[] {
   const entries: GpuBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({
@@ -79,6 +81,7 @@ export function compiledKernel(device: GpuDevice, spec: KernelSpec): Promise<Com
   }
   let entry = cache.get(spec.entry);
   if (!entry) {
+    pipelinesBuilt++;
     entry = build(device, spec);
     cache.set(spec.entry, entry);
     entry.catch(() => cache!.delete(spec.entry));

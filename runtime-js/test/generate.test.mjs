@@ -1,0 +1,90 @@
+// Runner.generate() on wasm (a loop of steps with the JS sampler): the tokens a hand-written loop of
+// step() + sample(log p, {random: createRng(seed)}) chooses, with prime, temperature and topK; the same
+// dispatches per token whatever the length; option errors name the option.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { argmax, createRng, drawAt, load, sample } from "../dist/webloom.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const python = process.env.WEBLOOM_PYTHON ?? resolve(here, "../../.venv/bin/python");
+let dir;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "webloom-generate-"));
+  const script = join(here, "../fixtures/make_generate.py");
+  execFileSync(python, [script, dir], { stdio: ["ignore", "ignore", "pipe"] });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What generate() must choose: prime fed one id per step, then `steps` sampled ids. */
+async function byHand(runner, prime, steps, temperature, topK, seed) {
+  const random = createRng(seed), ids = runner.input("ids"), out = [];
+  runner.resetState();
+  for (const id of prime.slice(0, -1)) { ids.set(Int32Array.of(id)); await runner.step(); }
+  let id = prime.at(-1);
+  for (let i = 0; i < steps; i++) {
+    ids.set(Int32Array.of(id));
+    await runner.step();
+    const logits = Float32Array.from(runner.output("probs").view(), Math.log);
+    id = temperature === 0 ? argmax(logits) : sample(logits, { temperature, topK, random });
+    out.push(id);
+  }
+  return out;
+}
+
+describe("generate on wasm", () => {
+  it("chooses the tokens of a step loop with the JS sampler", async () => {
+    const runner = await load(dir, { backendOrder: ["wasm"] });
+    for (const [temperature, topK, seed] of [[0, 0, 1], [0.8, 0, 7], [1.2, 4, 9]]) {
+      const want = await byHand(runner, [3, 1, 4], 20, temperature, topK, seed);
+      runner.resetState();
+      const got = await runner.generate({ steps: 20, prime: [3, 1, 4], temperature, topK, seed });
+      assert.deepEqual(Array.from(got), want, `temperature ${temperature}, topK ${topK}`);
+    }
+  });
+
+  it("continues from the input as set, and its dispatches per token do not grow", async () => {
+    const runner = await load(dir, { backendOrder: ["wasm"] });
+    const counts = [];
+    for (const steps of [4, 16]) {
+      runner.resetState();
+      runner.input("ids").set(Int32Array.of(5));
+      const before = runner.runStats;
+      const tokens = await runner.generate({ steps, temperature: 0 });
+      const stats = runner.runStats;
+      counts.push((stats.dispatches - before.dispatches) / steps);
+      assert.equal(tokens.length, steps);
+      assert.deepEqual(Array.from(runner.input("ids").data), [tokens.at(-1)]);   // the last token is fed
+    }
+    assert.equal(counts[0], counts[1]);
+    assert.ok(counts[0] >= 1);
+  });
+
+  it("draws are a pure function of seed and index, and bad options are named", async () => {
+    const rng = createRng(42);
+    for (let k = 0; k < 5; k++) assert.equal(rng(), drawAt(42, k));
+    const runner = await load(dir, { backendOrder: ["wasm"] });
+    await assert.rejects(runner.generate({ steps: 0 }), /generate: expected steps > 0.*got \{"steps":0\}/);
+    await assert.rejects(runner.generate({ steps: 2, temperature: -1 }), /temperature >= 0/);
+    await assert.rejects(runner.generate({ steps: 2 }), /set input ids or pass prime/);
+    await assert.rejects(runner.generate({ steps: 2, prime: [99] }), /prime needs 1\+ ids in \[0, 12\)/);
+  });
+});
+
+describe("generate feed", () => {
+  it("refuses a model without a token input and a scores output", async () => {
+    const { makeFixtures } = await import("../fixtures/helpers.mjs");
+    const fx = makeFixtures();
+    try {
+      const runner = await load(join(fx.dir, "affine"), { backendOrder: ["wasm"] });
+      await assert.rejects(runner.generate({ steps: 2, prime: [0] }),
+        /generate: expected one int32 .*pass feed/);
+    } finally {
+      fx.cleanup();
+    }
+  });
+});

@@ -1,0 +1,81 @@
+"""Issue 14, generation on the GPU: runner.generate() on WebGPU runs every step, the sampling kernel
+(kernels/webgpu/sample.wgsl.j2) and the state copies on the device with one submit and one readback
+per call, and chooses the tokens the JS sampler chooses (wasm's generate() is a loop of steps with
+sample() and drawAt(seed, k)); WebGL runs the same loop of steps with its state kept on the device. The
+model: runtime-js/fixtures/make_generate.py (Embedding -> stateful LSTM(16) -> Dense(12) softmax)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests.browser.fixtures import ROOT, assert_close, decode
+
+_SPEC = importlib.util.spec_from_file_location("make_generate", ROOT / "runtime-js/fixtures/make_generate.py")
+make_generate = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(make_generate)
+
+# generate() per backend for three samplers, the state afterwards (predict() on one more id reads the
+# state outputs), and the work two lengths of generation did (runStats and the page's own submit/map counts)
+_GENERATE = """
+  const submit = GPUQueue.prototype.submit, mapAsync = GPUBuffer.prototype.mapAsync;
+  const seen = { submits: 0, maps: 0 };
+  GPUQueue.prototype.submit = function (...a) { seen.submits++; return submit.apply(this, a); };
+  GPUBuffer.prototype.mapAsync = function (...a) { seen.maps++; return mapAsync.apply(this, a); };
+  const result = {};
+  try {
+    for (const backend of args[0]) {
+      const runner = await webloom.load(base + "/", { backendOrder: [backend] });
+      const r = { backend: runner.backendName, tokens: [], counts: [] };
+      for (const [temperature, topK, seed] of args[1]) {
+        runner.resetState();
+        const tokens = await runner.generate({ steps: 24, prime: [3, 1, 4], temperature, topK, seed });
+        r.tokens.push(Array.from(tokens));
+      }
+      const out = await runner.predict({ ids: [2] });
+      r.state = [Array.from(out.h_next), Array.from(out.c_next)];
+      for (const steps of [4, 16]) {
+        runner.resetState();
+        runner.input("ids").set(Int32Array.of(5));
+        const [a, s0] = [runner.runStats, { ...seen }];
+        await runner.generate({ steps, temperature: 0.9, seed: 3 });
+        const b = runner.runStats;
+        r.counts.push({ steps, dispatches: b.dispatches - a.dispatches, submits: b.submits - a.submits,
+                        readbacks: b.readbacks - a.readbacks, pageSubmits: seen.submits - s0.submits,
+                        pageMaps: seen.maps - s0.maps });
+      }
+      runner.dispose();
+      result[backend] = r;
+    }
+  } finally {
+    GPUQueue.prototype.submit = submit;
+    GPUBuffer.prototype.mapAsync = mapAsync;
+  }
+  return result;
+"""
+SAMPLERS = [[0, 0, 1], [0.8, 0, 7], [1.3, 5, 11]]
+
+
+def test_generate_on_the_device_chooses_the_js_samplers_tokens(page, bundles):
+    out = make_generate.write(bundles.new_dir("generate"), ("wasm", "webgpu", "webgl"))
+    r = bundles.call(page, out, _GENERATE, ["wasm", "webgpu", "webgl"], SAMPLERS)
+    for backend in ("webgpu", "webgl"):
+        assert r[backend]["backend"] == backend
+        assert r[backend]["tokens"] == r["wasm"]["tokens"], backend
+        for got, want in zip(r[backend]["state"], r["wasm"]["state"]):
+            assert_close(decode(got), np.array(want), f"state after generate() on {backend}")
+    assert len(set(map(tuple, r["wasm"]["tokens"]))) == 3        # the samplers choose differently
+    short, long = r["webgpu"]["counts"]
+    # WebGPU: one submit and one readback per call, whatever its length; per token the program's
+    # dispatches and the sampler's
+    for c in (short, long):
+        assert (c["submits"], c["readbacks"], c["pageSubmits"], c["pageMaps"]) == (1, 1, 1, 1), c
+    per_token = (long["dispatches"] - short["dispatches"]) / 12
+    assert per_token == short["dispatches"] / 4 == long["dispatches"] / 16 and per_token >= 2, r["webgpu"]
+    # WebGL (no sampling kernel): a loop of steps, the same draws and readPixels per token
+    short, long = r["webgl"]["counts"]
+    assert long["readbacks"] / 16 == short["readbacks"] / 4 >= 1, r["webgl"]
+    assert long["dispatches"] / 16 == short["dispatches"] / 4
+    assert page.errors == []

@@ -59,7 +59,8 @@ function timeCalls(fn, samples, useMin) {
 
 async function runnerMs(job, samples, useMin) {
   const { load } = await import(job.runtime);
-  const runner = await load(job.bundle, { backendOrder: ["wasm"], manifest: false });
+  // one thread, like the kernels timed alone (the page is cross-origin isolated: the default would split)
+  const runner = await load(job.bundle, { backendOrder: ["wasm"], manifest: false, numThreads: 1 });
   for (const input of job.inputs) {
     const raw = fromBase64(input.data);
     const Type = input.dtype === "int32" ? Int32Array : Float32Array;

@@ -48,11 +48,10 @@ interface Live {
 /** The best hypotheses, best first (at most `width`). */
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
   const { runner, step, startToken, width, maxLength, endToken } = options;
-  if (!Number.isInteger(width) || width < 1) {
-    throw fail(`beamSearch: width must be a positive integer, got ${width}`);
-  }
-  if (!Number.isInteger(maxLength) || maxLength < 1) {
-    throw fail(`beamSearch: maxLength must be a positive integer, got ${maxLength}`);
+  for (const [name, value] of [["width", width], ["maxLength", maxLength]] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw fail(`beamSearch: ${name} must be a positive integer, got ${value}`);
+    }
   }
   const toLog = logProbs(options.scores ?? "probs");
   let live: Live[] = [{ tokens: [], score: 0, state: runner.getState() }];
@@ -82,18 +81,18 @@ export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis
   return all.sort((a, b) => b.score - a.score).slice(0, width);
 }
 
+/** Log-probabilities from what `step` returns: log(probs), logprobs as they are, or log-softmax(logits). */
 function logProbs(kind: string): (scores: ArrayLike<number>) => Float64Array {
-  if (kind === "probs") return (p) => Float64Array.from(p as ArrayLike<number>, (v) => Math.log(v));
-  if (kind === "logprobs") return (p) => Float64Array.from(p as ArrayLike<number>);
-  if (kind === "logits") {
-    return (z) => {
-      let top = -Infinity;
-      for (let i = 0; i < z.length; i++) top = Math.max(top, z[i]!);
-      let total = 0;
-      for (let i = 0; i < z.length; i++) total += Math.exp(z[i]! - top);
-      const shift = top + Math.log(total);
-      return Float64Array.from(z as ArrayLike<number>, (v) => v - shift);
-    };
+  if (!["probs", "logits", "logprobs"].includes(kind)) {
+    throw fail(`beamSearch: scores must be "probs", "logits" or "logprobs", got ${JSON.stringify(kind)}`);
   }
-  throw fail(`beamSearch: scores must be "probs", "logits" or "logprobs", got ${JSON.stringify(kind)}`);
+  return (scores) => {
+    const out = Float64Array.from(scores, kind === "probs" ? Math.log : Number);
+    if (kind === "logits") {
+      const top = out.reduce((a, b) => Math.max(a, b), -Infinity);
+      const shift = top + Math.log(out.reduce((sum, v) => sum + Math.exp(v - top), 0));
+      for (let i = 0; i < out.length; i++) out[i] = out[i]! - shift;
+    }
+    return out;
+  };
 }

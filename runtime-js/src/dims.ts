@@ -8,8 +8,9 @@
  * products are solved from lengths, other dims are evaluated once their symbols are bound.
  */
 
-import { evaluateExpr } from "./bundle/expr.js";
+import { evaluateExpr, FUNCTIONS, IDENT } from "./bundle/expr.js";
 import { fail, inputFail } from "./fail.js";
+import type { SlotSpec } from "./bundle/reader.js";
 
 /** Values of the bound symbols, e.g. `{ batch: 2, time: 7 }`. */
 export type Dims = Record<string, number>;
@@ -20,32 +21,21 @@ interface Product {
   symbols: string[];
 }
 
-const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const INTEGER = /^\d+$/;
 
-/** Splits a product dim; returns null for anything else (such a dim is only evaluated, never solved). */
-function parseProduct(dim: string | number): Product | null {
-  if (typeof dim === "number") return { coef: dim, symbols: [] };
+/**
+ * Splits a product dim, or a whole shape's dims joined with "*"; returns null for anything else (such a
+ * dim is only evaluated, never solved).
+ */
+function parseProduct(dim: string): Product | null {
   const product: Product = { coef: 1, symbols: [] };
   for (const raw of dim.split("*")) {
     const part = raw.trim();
     if (INTEGER.test(part)) product.coef *= Number(part);
-    else if (SYMBOL.test(part)) product.symbols.push(part);
-    else return null;
+    else if (IDENT.test(part)) product.symbols.push(part);
+    else if (part !== "") return null;    // "" is the empty shape (the reader refuses empty dims)
   }
   return product;
-}
-
-/** The product of a whole shape (null when one of its dims is not a plain product). */
-function shapeProduct(shape: readonly string[]): Product | null {
-  const total: Product = { coef: 1, symbols: [] };
-  for (const dim of shape) {
-    const p = parseProduct(dim);
-    if (p === null) return null;
-    total.coef *= p.coef;
-    total.symbols.push(...p.symbols);
-  }
-  return total;
 }
 
 /** The symbols a shape mentions, in order of first use. */
@@ -53,7 +43,7 @@ export function shapeSymbols(shape: readonly string[]): string[] {
   const out: string[] = [];
   for (const dim of shape) {
     for (const m of dim.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
-      if (!out.includes(m[0]) && !["cdiv", "max", "min"].includes(m[0])) out.push(m[0]);
+      if (!out.includes(m[0]) && !FUNCTIONS.includes(m[0])) out.push(m[0]);
     }
   }
   return out;
@@ -64,43 +54,40 @@ export function formatShape(shape: readonly (string | number)[]): string {
   return `[${shape.join(", ")}]`;
 }
 
+/** The values of `symbols` in `dims` as one string: contexts compare it to skip re-binding unchanged dims. */
+export function dimsKey(symbols: readonly string[], dims: Dims): string {
+  return symbols.map((s) => dims[s]).join(",");
+}
+
+/** The bytes memory slot `slot` needs under `dims`: the largest of the tensors sharing it. */
+export function slotBytes(slot: SlotSpec, dims: Dims): number {
+  return Math.max(0, ...slot.sizes.map((e) => evaluateExpr(e, dims)));
+}
+
 /** `"batch=2, time=7"`, for error messages. */
 export function formatDims(dims: Dims): string {
   const parts = Object.entries(dims).map(([k, v]) => `${k}=${v}`);
   return parts.length ? parts.join(", ") : "no dims bound";
 }
 
-/** The concrete shape for bound dims; throws naming `what` when a symbol is unbound. */
+/**
+ * The concrete shape for bound dims; throws naming `what` when a symbol is unbound or a derived dim such
+ * as `(time-4)/2+1` is negative.
+ */
 export function evaluateShape(shape: readonly string[], dims: Dims, what: string): number[] {
   return shape.map((dim) => {
-    const p = parseProduct(dim);
-    if (p === null) return evaluateDerived(dim, shape, dims, what);
-    let value = p.coef;
-    for (const s of p.symbols) {
-      const v = dims[s];
-      if (v === undefined) {
-        throw fail(`${what}: dimension "${s}" of shape ${formatShape(shape)} is not bound; ` +
-          `set the inputs that determine it or call runner.setDims({${s}: ...})`);
-      }
-      value *= v;
+    const unbound = shapeSymbols([dim]).find((s) => dims[s] === undefined);
+    if (unbound !== undefined) {
+      throw fail(`${what}: dimension "${unbound}" of shape ${formatShape(shape)} is not bound; ` +
+        `set the inputs that determine it or call runner.setDims({${unbound}: ...})`);
+    }
+    const value = evaluateExpr(dim, dims);
+    if (value < 0) {
+      throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
+        "short for the model's windows (e.g. a convolution longer than the sequence)");
     }
     return value;
   });
-}
-
-/** A derived dim such as `(time-4)/2+1`: evaluated with the bound symbols, never negative. */
-function evaluateDerived(dim: string, shape: readonly string[], dims: Dims, what: string): number {
-  const unbound = shapeSymbols([dim]).filter((s) => dims[s] === undefined);
-  if (unbound.length) {
-    throw fail(`${what}: dimension "${unbound[0]}" of shape ${formatShape(shape)} is not bound; ` +
-      `set the inputs that determine it or call runner.setDims({${unbound[0]}: ...})`);
-  }
-  const value = evaluateExpr(dim, dims);
-  if (value < 0) {
-    throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
-      "short for the model's windows (e.g. a convolution longer than the sequence)");
-  }
-  return value;
 }
 
 export function shapeSize(shape: readonly number[]): number {
@@ -123,7 +110,7 @@ function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
   for (const input of inputs) {
     if (!input.given) continue;
     input.shape.forEach((dim, axis) => {
-      if (!SYMBOL.test(dim)) return;
+      if (!IDENT.test(dim)) return;
       const value = input.given![axis]!;
       const bound = into[dim];
       if (bound !== undefined && bound !== value) {
@@ -169,7 +156,7 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
 
 /** Binds the input's single unbound symbol if it has exactly one; returns whether it bound one. */
 function solveOne(input: SizedInput, dims: Dims): boolean {
-  const product = shapeProduct(input.shape);
+  const product = parseProduct(input.shape.join("*"));
   if (product === null) return false;
   let known = product.coef;
   const unbound: string[] = [];
@@ -214,9 +201,6 @@ function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
 /** The product of the integer dims of a shape: every valid length is a multiple of it. */
 export function staticSize(shape: readonly string[]): number {
   let n = 1;
-  for (const dim of shape) {
-    const p = parseProduct(dim);
-    if (p !== null) n *= p.coef;
-  }
+  for (const dim of shape) n *= parseProduct(dim)?.coef ?? 1;
   return n;
 }

@@ -10,3 +10,8 @@ export function fail(message: string): Error {
 export function inputFail(name: string, problem: string): Error {
   return fail(`input "${name}": ${problem}`);
 }
+
+/** What a caught value says: its message when it is an Error. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -3,7 +3,7 @@
  * path or a file: URL. A missing file is reported as null so the runner can fall back.
  */
 
-import { fail } from "./fail.js";
+import { errorText, fail } from "./fail.js";
 
 export interface LoadProgress {
   /** The backend whose bundle is being read. */
@@ -70,33 +70,20 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
   try {
     response = await fetch(url);
   } catch (err) {
-    throw fail(`cannot fetch ${url}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot fetch ${url}: ${errorText(err)}`);
   }
   if (response.status === 404 || response.status === 410) return null;
   if (!response.ok) throw fail(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`);
-  const total = Number(response.headers.get("content-length") ?? 0) || 0;
-  if (!progress || response.body === null) {
-    const bytes = await response.arrayBuffer();
-    report(progress, backend, url, bytes.byteLength, total || bytes.byteLength);
-    return bytes;
-  }
-  const chunks: Uint8Array[] = [];
+  const total = Number(response.headers.get("content-length")) || 0;
   let loaded = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    report(progress, backend, url, loaded, total);
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out.buffer;
+  const counted = response.body?.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, out) {
+      loaded += chunk.length;
+      report(progress, backend, url, loaded, total);
+      out.enqueue(chunk);
+    },
+  }));
+  return new Response(counted).arrayBuffer();
 }
 
 interface NodeFs {
@@ -117,7 +104,7 @@ async function readFile(url: string, backend: string, progress?: ProgressCallbac
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === "ENOENT") return null;
-    throw fail(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot read ${path}: ${errorText(err)}`);
   }
   report(progress, backend, url, data.length, data.length);
   // Node may hand out a view of a shared pool (and Buffer#slice does not copy): copy into our own buffer.

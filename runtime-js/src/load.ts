@@ -19,7 +19,7 @@ import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
 import type { Manifest } from "./manifest.js";
 import { checkInManifest, readManifest } from "./manifest.js";
-import { fail } from "./fail.js";
+import { errorText, fail } from "./fail.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
@@ -51,16 +51,26 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
   const reasons: FallbackReason[] = [];
   const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
-    const reason = await tryBackend(name, target, options, reasons, manifest);
+    const file = bundleFileIn(target, name);
+    const reason = await tryBackend(name, options, reasons, async () => {
+      const bytes = await readBytes(file, name, options.progress);
+      if (bytes === null) return `${file} not found`;
+      if (manifest !== null) checkInManifest(manifest, file, name, bytes);
+      const program = parseBundle(bytes);
+      return program.backend === name ? program : `${file} holds a bundle for backend "${program.backend}"`;
+    });
     if (reason instanceof Runner) return reason;
     reasons.push({ backend: name, reason });
   }
   throw fail(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
 }
 
-/** Loads the directory's bundle for one backend: a Runner, or the reason it cannot be used. */
-async function tryBackend(name: string, dir: string, options: LoadOptions, earlier: FallbackReason[],
-    manifest: Manifest | null): Promise<Runner | string> {
+/**
+ * Starts backend `name` (init() before `read` fetches anything) on the program `read` gives: a Runner,
+ * or the reason it cannot be used (from `read` too: a missing file). A damaged bundle throws.
+ */
+async function tryBackend(name: string, options: LoadOptions, earlier: FallbackReason[],
+    read: () => Promise<BundleProgram | string>): Promise<Runner | string> {
   const factory = backendFactory(name);
   if (factory === undefined) {
     return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
@@ -68,26 +78,18 @@ async function tryBackend(name: string, dir: string, options: LoadOptions, earli
   const context = factory(options);
   const failed = await attempt(context, "init", () => context.init());
   if (failed) return failed;
-  const file = bundleFileIn(dir, name);
-  const bytes = await readBytes(file, name, options.progress);
-  if (bytes === null) {
-    context.dispose();
-    return `${file} not found`;
-  }
-  let program: BundleProgram;
+  let program: BundleProgram | string;
   try {
-    if (manifest !== null) checkInManifest(manifest, file, name, bytes);
-    program = parseBundle(bytes);
+    program = await read();
   } catch (e) {
     context.dispose();     // init() may already hold a device: release it before the error propagates
     throw e;
   }
-  if (program.backend !== name) {
+  if (typeof program === "string") {
     context.dispose();
-    return `${file} holds a bundle for backend "${program.backend}"`;
+    return program;
   }
-  const setup = await prepare(context, program);
-  return setup ?? makeRunner(context, program, earlier);
+  return (await prepare(context, program)) ?? makeRunner(context, program, earlier);
 }
 
 /** A single bundle file: its backend must work, there is nothing to fall back to. */
@@ -100,15 +102,9 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
     const manifest = await readManifest(fileIn(file, "model.json", true));
     if (manifest !== null) checkInManifest(manifest, file, program.backend, bytes);
   }
-  const factory = backendFactory(program.backend);
-  if (factory === undefined) {
-    throw fail(`load: ${file} is a bundle for backend "${program.backend}", which is not built into ` +
-      `this runtime (built in: ${registeredBackends().join(", ")})`);
-  }
-  const context = factory(options);
-  const failed = (await attempt(context, "init", () => context.init())) ?? (await prepare(context, program));
-  if (failed) throw fail(`load: backend ${program.backend} cannot run ${file}: ${failed}`);
-  return makeRunner(context, program, []);
+  const runner = await tryBackend(program.backend, options, [], async () => program);
+  if (runner instanceof Runner) return runner;
+  throw fail(`load: backend ${program.backend} cannot run ${file}: ${runner}`);
 }
 
 /** compile() and upload() times of the last successful prepare(), for Runner.loadStats. */
@@ -131,7 +127,7 @@ async function attempt(context: BackendContext, phase: string, fn: () => Promise
     return null;
   } catch (err) {
     context.dispose();
-    return `${phase} failed: ${err instanceof Error ? err.message : String(err)}`;
+    return `${phase} failed: ${errorText(err)}`;
   }
 }
 

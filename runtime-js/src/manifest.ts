@@ -33,10 +33,7 @@ export async function readManifest(url: string): Promise<Manifest | null> {
   if (bytes === null) return null;
   try {
     const data = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
-    if (data === null || typeof data !== "object" || typeof data.bundles !== "object" ||
-        data.bundles === null) {
-      throw fail("no bundles listed");
-    }
+    if (typeof data?.bundles !== "object" || data.bundles === null) throw fail("no bundles listed");
     return data;
   } catch (err) {
     throw new BundleError(`${url} is not a Webloom manifest (${(err as Error).message}): convert the model ` +

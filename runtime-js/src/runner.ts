@@ -507,15 +507,8 @@ export class Runner {
 
   /** The output index whose values feed this state input on step() (-1 for data inputs). */
   private findStateSource(info: IOInfo): number {
-    if (info.role !== "state") return -1;
-    const index = this.outputs.findIndex((o) =>
-      (info.stateOf !== null && o.name === info.stateOf) ||
-      (o.role === "state" && o.info.stateOf === info.name));
-    if (index < 0) {
-      throw fail(`state input "${info.name}" has no matching state output in the bundle ` +
-        `(state_of: ${info.stateOf ?? "none"}); re-convert the model`);
-    }
-    return index;
+    // parseBundle checked that a state input's state_of names a state output that names it back
+    return info.role === "state" ? this.outputs.findIndex((o) => o.name === info.stateOf) : -1;
   }
 
   private names(handles: readonly { name: string }[]): string {

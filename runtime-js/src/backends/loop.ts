@@ -34,12 +34,3 @@ export function checkOwnSteps(steps: readonly StepSpec[], own: readonly StepSpec
   why = ""): void {
   if (steps !== own) throw fail(`the ${backend} context runs only the bundle's own step list${why}`);
 }
-
-/** Throws unless `spec`, the kernel `step` runs, exists and takes the step's tensors and params. */
-export function checkStepKernel(step: StepSpec, spec: KernelSpec | undefined): void {
-  if (spec === undefined) throw fail(`a step refers to kernel #${step.kernel}, which the bundle lacks`);
-  if (step.tensors.length !== spec.bindings.length || step.params.length !== spec.params.length) {
-    throw fail(`kernel ${spec.name}: a step passes ${step.tensors.length} tensors and ` +
-      `${step.params.length} params, the kernel takes ${spec.bindings.length} and ${spec.params.length}`);
-  }
-}

@@ -21,16 +21,20 @@ export class ExprError extends Error {
   }
 }
 
-/** A parsed expression (build with parseExpr; cached per source string). */
-export type Expr =
+/**
+ * One node of a parsed expression. parseExpr gives the nodes in post order (operands first, left to
+ * right), the program of a stack machine: every walk over an expression is a loop over that list.
+ */
+export type ExprNode =
   | { readonly kind: "int"; readonly value: bigint }
   | { readonly kind: "sym"; readonly name: string }
-  | { readonly kind: "neg"; readonly arg: Expr }
-  | { readonly kind: BinaryOp; readonly a: Expr; readonly b: Expr };
+  | { readonly kind: "neg" | BinaryOp };
 
 type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
 
 export const FUNCTIONS: readonly string[] = ["cdiv", "max", "min"];
+/** A whole symbol (or function) name. */
+export const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Limits shared with converter/bundle/expr.py (see its module doc): bundles are untrusted input. */
 export const MAX_LENGTH = 4096;
 export const MAX_OPERATORS = 256;
@@ -104,175 +108,135 @@ function tokenize(src: string): Token[] {
 interface Frame {
   kind: "top" | "paren" | "call";
   name: string;
-  values: Expr[];
   /** Pending operators, weakest at the bottom. */
   ops: string[];
   /** Finished arguments of a call. */
-  args: Expr[];
+  args: number;
 }
 
 function frame(kind: Frame["kind"], name = ""): Frame {
-  return { kind, name, values: [], ops: [], args: [] };
+  return { kind, name, ops: [], args: 0 };
 }
 
 /**
- * Operator precedence over an explicit stack of frames (no recursion, so no call-stack limit), with the
- * errors of a recursive descent over the grammar above.
+ * Parses `src` by operator precedence over an explicit stack of frames (no recursion, so no call-stack
+ * limit), with the errors of a recursive descent over the grammar above; the nodes come out in post order.
  */
-class Parser {
-  private readonly tokens: Token[];
-  private i = 0;
-  private readonly frames: Frame[] = [frame("top")];
-  private operators = 0;
-
-  constructor(private readonly src: string) {
-    this.tokens = tokenize(src);
-  }
-
-  parse(): Expr {
-    let wantOperand = true;
-    for (;;) {
-      const tok = this.tokens[this.i++]!;
-      if (wantOperand) {
-        wantOperand = this.operand(tok);
-      } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
-        this.count(tok.column);
-        this.reduce(PRECEDENCE[tok.text]!);
-        this.top().ops.push(tok.text);
-        wantOperand = true;
-      } else if (this.close(tok)) {
-        return this.frames[0]!.values[0]!;
-      } else {
-        wantOperand = tok.text === ",";
-      }
-    }
-  }
-
-  private top(): Frame {
-    return this.frames[this.frames.length - 1]!;
-  }
-
-  private count(column: number): void {
-    if (++this.operators > MAX_OPERATORS) {
-      throw fail(this.src, `more than ${MAX_OPERATORS} operators`, column);
-    }
-  }
+function parse(src: string): ExprNode[] {
+  const tokens = tokenize(src);
+  const frames: Frame[] = [frame("top")];
+  const out: ExprNode[] = [];
+  let i = 0;
+  let operators = 0;
+  const top = () => frames[frames.length - 1]!;
+  const count = (column: number): void => {
+    if (++operators > MAX_OPERATORS) throw fail(src, `more than ${MAX_OPERATORS} operators`, column);
+  };
 
   /** Consumes one token where an operand must start; returns whether an operand is still wanted. */
-  private operand(tok: Token): boolean {
-    const f = this.top();
-    if (tok.kind === "op" && tok.text === "-") {
-      this.count(tok.column);
-      f.ops.push("neg");
+  const operand = (tok: Token): boolean => {
+    // only an op token is "-" or "(" (ints are digits, names identifiers, the end token is empty)
+    if (tok.text === "-") {
+      count(tok.column);
+      top().ops.push("neg");
       return true;
     }
-    if (tok.kind === "op" && tok.text === "(") {
-      this.frames.push(frame("paren"));
+    if (tok.text === "(") {
+      frames.push(frame("paren"));
       return true;
     }
     if (tok.kind === "int") {
-      f.values.push({ kind: "int", value: BigInt(tok.text) });
+      out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
-    if (tok.kind === "name" && this.tokens[this.i]!.text === "(") {
+    if (tok.kind === "name" && tokens[i]!.text === "(") {
       if (!FUNCTIONS.includes(tok.text)) {
         const known = FUNCTIONS.join(", ");
-        throw fail(this.src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
+        throw fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
       }
-      this.count(tok.column);
-      this.i++;
-      this.frames.push(frame("call", tok.text));
+      count(tok.column);
+      i++;
+      frames.push(frame("call", tok.text));
       return true;
     }
     if (tok.kind === "name") {
       if (FUNCTIONS.includes(tok.text)) {
-        throw fail(this.src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+        throw fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
       }
-      f.values.push({ kind: "sym", name: tok.text });
+      out.push({ kind: "sym", name: tok.text });
       return false;
     }
-    throw fail(this.src, "expected a number, symbol or '('", tok.column);
-  }
+    throw fail(src, "expected a number, symbol or '('", tok.column);
+  };
 
-  private reduce(precedence: number): void {
-    const f = this.top();
-    while (f.ops.length > 0 && PRECEDENCE[f.ops[f.ops.length - 1]!]! >= precedence) {
-      const op = f.ops.pop()!;
-      if (op === "neg") {
-        f.values.push({ kind: "neg", arg: f.values.pop()! });
-      } else {
-        const b = f.values.pop()!;
-        f.values.push({ kind: op as BinaryOp, a: f.values.pop()!, b });
-      }
+  /** Emits the frame's pending operators that bind at least as tightly as `precedence`. */
+  const reduce = (precedence: number): void => {
+    const ops = top().ops;
+    while (ops.length > 0 && PRECEDENCE[ops[ops.length - 1]!]! >= precedence) {
+      out.push({ kind: ops.pop() as BinaryOp | "neg" });
     }
-  }
+  };
 
   /**
    * The current frame's expression ended at `tok` (already consumed): true when it was the whole
    * expression; a ',' opens a call's second argument, a ')' ends a parenthesis or a call.
    */
-  private close(tok: Token): boolean {
-    this.reduce(0);
-    const f = this.top();
+  const close = (tok: Token): boolean => {
+    reduce(0);
+    const f = top();
     if (f.kind === "top") {
-      if (tok.kind !== "end") throw fail(this.src, `unexpected '${tok.text}'`, tok.column);
+      if (tok.kind !== "end") throw fail(src, `unexpected '${tok.text}'`, tok.column);
       return true;
     }
-    const want = f.kind === "call" && f.args.length === 0 ? "," : ")";
-    if (tok.kind !== "op" || tok.text !== want) throw fail(this.src, `expected '${want}'`, tok.column);
-    const tree = f.values.pop()!;
+    const want = f.kind === "call" && f.args === 0 ? "," : ")";
+    if (tok.text !== want) throw fail(src, `expected '${want}'`, tok.column);
     if (want === ",") {
-      f.args.push(tree);
+      f.args++;
       return false;
     }
-    this.frames.pop();
-    this.top().values.push(f.kind === "call" ? { kind: f.name as BinaryOp, a: f.args[0]!, b: tree } : tree);
+    frames.pop();
+    if (f.kind === "call") out.push({ kind: f.name as BinaryOp });
     return false;
+  };
+
+  let wantOperand = true;
+  for (;;) {
+    const tok = tokens[i++]!;
+    if (wantOperand) {
+      wantOperand = operand(tok);
+    } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
+      count(tok.column);
+      reduce(PRECEDENCE[tok.text]!);
+      top().ops.push(tok.text);
+      wantOperand = true;
+    } else if (close(tok)) {
+      return out;
+    } else {
+      wantOperand = tok.text === ",";
+    }
   }
 }
 
-const cache = new Map<string, Expr>();
+const cache = new Map<string, ExprNode[]>();
 
-/** The syntax tree of `src`; throws ExprError on bad syntax. */
-export function parseExpr(src: string): Expr {
-  let tree = cache.get(src);
-  if (tree === undefined) {
+/** The nodes of `src` in post order (children first, left to right); throws ExprError on bad syntax. */
+export function parseExpr(src: string): readonly ExprNode[] {
+  let nodes = cache.get(src);
+  if (nodes === undefined) {
     if (typeof src !== "string") {
       throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
     }
-    tree = new Parser(src).parse();
+    nodes = parse(src);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    cache.set(src, tree);
+    cache.set(src, nodes);
   }
-  return tree;
-}
-
-/** The nodes of `tree`, children first and left to right (iteratively: trees come from files). */
-function postOrder(tree: Expr): Expr[] {
-  const out: Expr[] = [];
-  const stack: [Expr, boolean][] = [[tree, false]];
-  while (stack.length > 0) {
-    const [node, expanded] = stack.pop()!;
-    if (expanded || node.kind === "int" || node.kind === "sym") {
-      out.push(node);
-    } else {
-      stack.push([node, true]);
-      if (node.kind === "neg") stack.push([node.arg, false]);
-      else stack.push([node.b, false], [node.a, false]);
-    }
-  }
-  return out;
-}
-
-/** The nodes of the syntax tree of `src`, children first and left to right. */
-export function exprNodes(src: string): Expr[] {
-  return postOrder(parseExpr(src));
+  return nodes;
 }
 
 /** Checks the syntax of `src`; returns the sorted names of the symbols it uses. */
 export function validateExpr(src: string): string[] {
   const names = new Set<string>();
-  for (const node of postOrder(parseExpr(src))) if (node.kind === "sym") names.add(node.name);
+  for (const node of parseExpr(src)) if (node.kind === "sym") names.add(node.name);
   return [...names].sort();
 }
 
@@ -297,9 +261,9 @@ function bound(src: string, name: string, bindings: Readonly<Record<string, numb
   return BigInt(value);
 }
 
-function evaluate(src: string, tree: Expr, bindings: Readonly<Record<string, number>>): bigint {
+function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigint {
   const values: bigint[] = [];
-  for (const node of postOrder(tree)) {
+  for (const node of parseExpr(src)) {
     if (node.kind === "int") values.push(node.value);
     else if (node.kind === "sym") values.push(bound(src, node.name, bindings));
     else if (node.kind === "neg") values.push(-values.pop()!);
@@ -329,7 +293,7 @@ function apply(src: string, op: BinaryOp, a: bigint, b: bigint): bigint {
 
 /** The value of `src` with its symbols taken from `bindings` (e.g. `{ batch: 2, time: 7 }`). */
 export function evaluateExpr(src: string, bindings: Readonly<Record<string, number>>): number {
-  const value = evaluate(src, parseExpr(src), bindings);
+  const value = evaluate(src, bindings);
   if (value > MAX_SAFE || value < -MAX_SAFE) {
     throw new ExprError(`expression '${shown(src)}' overflows: ${numberText(value)} is beyond +-(2^53-1)`);
   }

@@ -1,139 +1,119 @@
 /**
  * A bounds-checked reader for FlatBuffers tables, just what converter/bundle/webloom.fbs needs: tables,
  * scalars, structs, strings and vectors of those. Field ids are the 0-based declaration order in the
- * schema. Every offset is checked against the payload, so a damaged file gives a PayloadError instead of
+ * schema. Every offset is checked against the payload, so a damaged file gives a BundleError instead of
  * garbage or a RangeError deep inside a backend.
  */
 
-/** A payload whose offsets or strings do not add up. */
-export class PayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PayloadError";
-  }
-}
+import { malformed } from "./errors.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-export class Table {
-  private readonly vtable: number;
-  private readonly vtableSize: number;
-
-  /** The table at byte `pos` of `view` (the FlatBuffers payload). */
-  constructor(private readonly view: DataView, private readonly pos: number) {
-    check(view, pos, 4);
-    this.vtable = pos - view.getInt32(pos, true);
-    check(view, this.vtable, 4);
-    this.vtableSize = view.getUint16(this.vtable, true);
-    check(view, this.vtable, this.vtableSize);
-    // an odd or short size would make readers disagree on the last field (found by tests/fuzz)
-    if (this.vtableSize % 2 !== 0 || this.vtableSize < 4) {
-      throw new PayloadError(`the vtable at offset ${this.vtable} has size ${this.vtableSize}`);
-    }
-  }
-
-  /** The root table of a payload whose file identifier must be `identifier`. */
-  static root(view: DataView, identifier: string): Table | null {
-    check(view, 0, 8);
-    const id = String.fromCharCode(...new Uint8Array(view.buffer, view.byteOffset + 4, 4));
-    if (id !== identifier) return null;
-    return new Table(view, view.getUint32(0, true));
-  }
-
-  /** Byte position of field `id`, or 0 when the field is absent (holds its default). */
-  private field(id: number): number {
-    const entry = 4 + 2 * id;
-    if (entry + 2 > this.vtableSize) return 0;
-    const off = this.view.getUint16(this.vtable + entry, true);
-    return off === 0 ? 0 : this.pos + off;
-  }
-
-  private target(at: number): number {
-    check(this.view, at, 4);
-    return at + this.view.getUint32(at, true);
-  }
-
-  int32(id: number, fallback = 0): number {
-    const at = this.field(id);
-    if (at === 0) return fallback;
-    check(this.view, at, 4);
-    return this.view.getInt32(at, true);
-  }
-
-  int64(id: number, fallback = 0): number {
-    const at = this.field(id);
-    if (at === 0) return fallback;
-    check(this.view, at, 8);
-    const value = this.view.getBigInt64(at, true);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new PayloadError(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
-    }
-    return Number(value);
-  }
-
+/** One table of the payload: its fields by id (absent fields read as their defaults). */
+export interface Table {
+  int32(id: number, fallback?: number): number;
+  int64(id: number, fallback?: number): number;
   /** A struct of `count` 32-bit ints (signed or not), or null when absent. */
-  struct32(id: number, count: number, signed: boolean): number[] | null {
-    const at = this.field(id);
-    if (at === 0) return null;
-    check(this.view, at, 4 * count);
-    const out: number[] = [];
-    for (let k = 0; k < count; k++) {
-      out.push(signed ? this.view.getInt32(at + 4 * k, true) : this.view.getUint32(at + 4 * k, true));
-    }
-    return out;
-  }
+  struct32(id: number, count: number, signed: boolean): number[] | null;
+  string(id: number): string | null;
+  strings(id: number): string[];
+  tables(id: number): Table[];
+  int32s(id: number): number[];
+  /** A view (not a copy) of a [ubyte] vector. */
+  bytes(id: number): Uint8Array;
+}
 
-  string(id: number): string | null {
-    const at = this.field(id);
-    return at === 0 ? null : readString(this.view, this.target(at));
-  }
+/** The root table of a payload whose file identifier must be `identifier`, else null. */
+export function rootTable(view: DataView, identifier: string): Table | null {
+  check(view, 0, 8);
+  const id = String.fromCharCode(...new Uint8Array(view.buffer, view.byteOffset + 4, 4));
+  return id === identifier ? table(view, view.getUint32(0, true)) : null;
+}
 
-  table(id: number): Table | null {
-    const at = this.field(id);
-    return at === 0 ? null : new Table(this.view, this.target(at));
+/** The table at byte `pos` of `payload` (the FlatBuffers payload). */
+function table(payload: DataView, pos: number): Table {
+  check(payload, pos, 4);
+  const vtable = pos - payload.getInt32(pos, true);
+  check(payload, vtable, 4);
+  const vtableSize = payload.getUint16(vtable, true);
+  check(payload, vtable, vtableSize);
+  // an odd or short size would make readers disagree on the last field (found by tests/fuzz)
+  if (vtableSize % 2 !== 0 || vtableSize < 4) {
+    throw malformed(`the vtable at offset ${vtable} has size ${vtableSize}`);
   }
-
+  const u32 = (at: number) => payload.getUint32(at, true);
+  const i32 = (at: number) => payload.getInt32(at, true);
+  /** Byte position of field `id`, or 0 when the field is absent (holds its default). */
+  const field = (id: number): number => {
+    const entry = 4 + 2 * id;
+    const off = entry + 2 > vtableSize ? 0 : payload.getUint16(vtable + entry, true);
+    return off === 0 ? 0 : pos + off;
+  };
+  /** Where the offset stored at `at` points. */
+  const target = (at: number): number => {
+    check(payload, at, 4);
+    return at + u32(at);
+  };
+  /** The `size`-byte scalar in field `id`, read by `read` at its position; `fallback` when absent. */
+  const scalar = (id: number, size: number, fallback: number, read: (at: number) => number): number => {
+    const at = field(id);
+    if (at === 0) return fallback;
+    check(payload, at, size);
+    return read(at);
+  };
   /** Start and length of the vector in field `id` (length 0 when absent). */
-  private vector(id: number, elementSize: number): [number, number] {
-    const at = this.field(id);
+  const vector = (id: number, elementSize: number): [number, number] => {
+    const at = field(id);
     if (at === 0) return [0, 0];
-    const start = this.target(at);
-    check(this.view, start, 4);
-    const length = this.view.getUint32(start, true);
-    check(this.view, start + 4, length * elementSize);
+    const start = target(at);
+    check(payload, start, 4);
+    const length = u32(start);
+    check(payload, start + 4, length * elementSize);
     return [start + 4, length];
-  }
-
-  strings(id: number): string[] {
-    return this.elements(id, (at) => readString(this.view, this.target(at)));
-  }
-
-  tables(id: number): Table[] {
-    return this.elements(id, (at) => new Table(this.view, this.target(at)));
-  }
-
-  int32s(id: number): number[] {
-    return this.elements(id, (at) => this.view.getInt32(at, true));
-  }
-
+  };
   /** Each 4-byte element of a vector field, read at its offset. */
-  private elements<T>(id: number, read: (at: number) => T): T[] {
-    const [start, length] = this.vector(id, 4);
+  const elements = <T>(id: number, read: (at: number) => T): T[] => {
+    const [start, length] = vector(id, 4);
     const out: T[] = [];
     for (let k = 0; k < length; k++) out.push(read(start + 4 * k));
     return out;
-  }
-
-  /** A view (not a copy) of a [ubyte] vector. */
-  bytes(id: number): Uint8Array {
-    const [start, length] = this.vector(id, 1);
-    return new Uint8Array(this.view.buffer, this.view.byteOffset + start, length);
-  }
+  };
+  const text = (at: number) => readString(payload, target(at));
+  return {
+    int32: (id, fallback = 0) => scalar(id, 4, fallback, i32),
+    int64: (id, fallback = 0) => scalar(id, 8, fallback, (at) => {
+      const value = payload.getBigInt64(at, true);
+      // exact within +-(2^53-1); beyond, the conversion lands at or past 2^53, not a safe integer
+      if (!Number.isSafeInteger(Number(value))) {
+        throw malformed(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
+      }
+      return Number(value);
+    }),
+    struct32: (id, count, signed) => {
+      const at = field(id);
+      if (at === 0) return null;
+      check(payload, at, 4 * count);
+      const out: number[] = [];
+      for (let k = 0; k < count; k++) out.push((signed ? i32 : u32)(at + 4 * k));
+      return out;
+    },
+    string: (id) => {
+      const at = field(id);
+      return at === 0 ? null : text(at);
+    },
+    strings: (id) => elements(id, text),
+    tables: (id) => elements(id, (at) => table(payload, target(at))),
+    int32s: (id) => elements(id, i32),
+    bytes: (id) => {
+      const [start, length] = vector(id, 1);
+      return new Uint8Array(payload.buffer, payload.byteOffset + start, length);
+    },
+  };
 }
 
 function check(view: DataView, at: number, size: number): void {
   if (at < 0 || size < 0 || at + size > view.byteLength) {
-    throw new PayloadError(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
+    throw malformed(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
   }
 }
 
@@ -144,6 +124,6 @@ function readString(view: DataView, at: number): string {
   try {
     return utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at + 4, length));
   } catch {
-    throw new PayloadError(`the string at offset ${at} is not valid UTF-8`);
+    throw malformed(`the string at offset ${at} is not valid UTF-8`);
   }
 }

@@ -7,14 +7,14 @@
  *    element count matching its tensor's byte size.
  */
 
-import { ExprError, exprNodes, evaluateExpr, shown, validateExpr } from "./expr.js";
+import { ExprError, evaluateExpr, parseExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
 
 export const MAX_JSON_DEPTH = 64;
 export const MAX_TERMS = 4096;
 export const MAX_BYTES = 2 ** 32;
 export const MAX_WORKGROUP = 1024;
-const INT32: [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+export const INT32: [number, number] = [-(2 ** 31), 2 ** 31 - 1];
 
 /** The deepest nesting of arrays and objects in JSON `text` (strings skipped), without parsing. */
 function jsonDepth(text: string): number {
@@ -53,10 +53,10 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
   return value as Record<string, unknown>;
 }
 
-/** The reason shape dim `src` expands to more than MAX_TERMS polynomial terms, else null. */
-export function expansionProblem(src: string): string | null {
+/** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms. */
+export function tooManyTerms(src: string): boolean {
   const terms: number[] = [];
-  for (const node of exprNodes(src)) {
+  for (const node of parseExpr(src)) {
     let n = 1;
     if (node.kind === "neg") n = terms.pop()!;
     else if (node.kind !== "int" && node.kind !== "sym") {
@@ -64,10 +64,10 @@ export function expansionProblem(src: string): string | null {
       const a = terms.pop()!;
       n = node.kind === "+" || node.kind === "-" ? a + b : node.kind === "*" ? a * b : 1;
     }
-    if (n > MAX_TERMS) return `dim '${shown(src)}' expands to more than ${MAX_TERMS} terms`;
+    if (n > MAX_TERMS) return true;
     terms.push(n);
   }
-  return null;
+  return false;
 }
 
 /** The value of a symbol-free expression, null when it uses symbols; throws ExprError when it cannot. */
@@ -75,24 +75,17 @@ export function staticValue(src: string): number | null {
   return validateExpr(src).length > 0 ? null : evaluateExpr(src, {});
 }
 
-/** The reason `value` (when static) lies outside [lo, hi], else null. */
-export function outside(value: number | null, lo: number, hi: number, what: string): string | null {
-  if (value === null || (value >= lo && value <= hi)) return null;
-  return `${what} is ${value}, outside [${lo}, ${hi}]`;
-}
-
 /** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */
 export function staticElements(shape: readonly string[]): number | null {
-  let count = 1n;
+  let count = 1;
   for (const d of shape) {
     const value = staticValue(d);
     if (value === null) return null;
-    count *= BigInt(value);
-    if (count > BigInt(Number.MAX_SAFE_INTEGER)) {
+    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
+    count *= value;
+    if (count > Number.MAX_SAFE_INTEGER) {
       throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
     }
   }
-  return Number(count);
+  return count;
 }
-
-export const LIMITS = { int32: INT32, bytes: MAX_BYTES, workgroup: MAX_WORKGROUP };

@@ -11,9 +11,12 @@
  */
 
 import { crc32 } from "./crc32.js";
-import { evaluateExpr, ExprError, FUNCTIONS, printable, shown, validateExpr } from "./expr.js";
-import { expansionProblem, LIMITS, loadJson, outside, staticElements, staticValue } from "./limits.js";
-import { PayloadError, Table } from "./flatbuffer.js";
+import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
+import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms }
+  from "./limits.js";
+import { rootTable } from "./flatbuffer.js";
+import type { Table } from "./flatbuffer.js";
+import { BundleError, corrupted, malformed } from "./errors.js";
 
 export const FORMAT_VERSION = 1;
 const MAGIC = "WLOOMBND";
@@ -21,13 +24,7 @@ const HEADER_SIZE = 64;
 const WEIGHTS_ALIGN = 64;
 const FILE_IDENTIFIER = "WLM1";
 
-/** A file that is not a bundle this reader can load; the message says why and what to do. */
-export class BundleError extends Error {
-  constructor(message: string) {
-    super(printable(message));   // messages quote what the file holds: keep them one line
-    this.name = "BundleError";
-  }
-}
+export { BundleError };
 
 export type DType = "float32" | "int32";
 export type Role = "data" | "state";
@@ -130,18 +127,10 @@ export function parseBundle(buf: ArrayBuffer): BundleProgram {
   }
   const header = readHeader(buf);
   const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
-  let program: BundleProgram;
-  try {
-    const root = Table.root(payload, FILE_IDENTIFIER);
-    if (root === null) throw new BundleError("bundle is corrupted (the payload is not a Webloom program)");
-    program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
-    program.weights = expandWeights(root, program);
-  } catch (err) {
-    if (err instanceof PayloadError) {
-      throw new BundleError(`bundle payload is malformed (${err.message}): rewrite it with this version of webloom`);
-    }
-    throw err;
-  }
+  const root = rootTable(payload, FILE_IDENTIFIER);
+  if (root === null) throw corrupted("the payload is not a Webloom program");
+  const program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+  program.weights = expandWeights(root, program);
   checkProgram(program);
   return program;
 }
@@ -166,25 +155,26 @@ function readHeader(buf: ArrayBuffer): Header {
   }
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
   const view = new DataView(buf, 0, HEADER_SIZE);
-  const version = view.getUint32(8, true);
-  const flags = view.getUint32(12, true);
+  const u32 = (at: number) => view.getUint32(at, true);
+  const u64 = (at: number) => Number(view.getBigUint64(at, true));
+  const version = u32(8);
+  const flags = u32(12);
   if (version > FORMAT_VERSION) {
     throw new BundleError(
       `bundle format version ${version} is newer than this reader (${FORMAT_VERSION}): update webloom`);
   }
   if (version < 1 || flags !== 0) {
-    throw new BundleError(`bundle is corrupted (version ${version}, flags 0x${flags.toString(16)} in the header)`);
+    throw corrupted(`version ${version}, flags 0x${flags.toString(16)} in the header`);
   }
-  const payloadLength = view.getUint32(20, true);
-  const weightsOffset = Number(view.getBigUint64(24, true));
-  const weightsLength = Number(view.getBigUint64(32, true));
+  const payloadLength = u32(20);
+  const weightsOffset = u64(24);
+  const weightsLength = u64(32);
   if (weightsOffset % WEIGHTS_ALIGN !== 0 || weightsOffset < HEADER_SIZE + payloadLength) {
-    throw new BundleError(`bundle is corrupted (weights offset ${weightsOffset} does not follow a ` +
-      `${payloadLength}-byte payload)`);
+    throw corrupted(`weights offset ${weightsOffset} does not follow a ${payloadLength}-byte payload`);
   }
   if (got < weightsOffset + weightsLength) throw truncated(weightsOffset + weightsLength, got);
-  if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== view.getUint32(16, true)) {
-    throw new BundleError("bundle is corrupted (checksum mismatch)");
+  if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== u32(16)) {
+    throw corrupted("checksum mismatch");
   }
   return { payloadLength, weightsOffset, weightsLength };
 }
@@ -271,7 +261,7 @@ function readStep(t: Table): StepSpec {
 
 function readJson(text: string | null, what: string): Record<string, unknown> {
   const value = loadJson(text, what);
-  if (typeof value === "string") throw new PayloadError(value);
+  if (typeof value === "string") throw malformed(value);
   return value;
 }
 
@@ -290,12 +280,14 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
     if (t === undefined || t.kind !== "weight") throw invalid(`a weight encoding names tensor ${id}, not a weight`);
     const what = `weight '${t.name}'`;
     const shape = t.shape.map((d) => (/^[0-9]+$/.test(d) ? Number(d) : NaN));
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = product(shape);
     if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
       throw invalid(`${what} does not fit the ${length}-byte weights`);
     }
-    const into = new Float32Array(out.buffer, t.weightOffset, n);
+    // decoded apart and copied in: an offset that is not a multiple of 4 is refused later (checkTensor)
+    const into = new Float32Array(n);
     decodeWeight(p.weights, e, shape, n, into, what);
+    out.set(new Uint8Array(into.buffer), t.weightOffset);
   }
   return out;
 }
@@ -307,36 +299,38 @@ function stored(blob: Uint8Array, offset: number, nbytes: number, what: string):
   return blob.subarray(offset, offset + nbytes);
 }
 
+/** The weight encodings: each stores a value in 4 >> (its index) bytes. */
+const ENCODINGS = ["none", "float16", "int8"];
+
+function product(values: readonly number[]): number {
+  return values.reduce((a, b) => a * b, 1);
+}
+
 function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
   const encoding = e.string(1) ?? "";
-  const offset = e.int64(2);
-  if (encoding === "none") {
-    new Uint8Array(into.buffer, into.byteOffset, 4 * n).set(stored(blob, offset, 4 * n, what));
-  } else if (encoding === "float16") {
-    const src = stored(blob, offset, 2 * n, what);
-    if (src.byteOffset % 2 !== 0) throw invalid(`${what}: float16 values at an odd offset`);
-    const halves = new Uint16Array(src.buffer, src.byteOffset, n);   // little-endian, as every browser
+  const kind = ENCODINGS.indexOf(encoding);
+  if (kind < 0) throw invalid(`${what} has unknown weight encoding '${encoding}'`);
+  // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
+  const src = stored(blob, e.int64(2), (4 >> kind) * n, what).slice().buffer;
+  if (kind === 0) {
+    into.set(new Float32Array(src));
+  } else if (kind === 1) {
     const table = halfTable();
-    for (let i = 0; i < n; i++) into[i] = table[halves[i]!]!;
-  } else if (encoding === "int8") {
+    new Uint16Array(src).forEach((h, i) => { into[i] = table[h]!; });
+  } else {
     const axis = e.int32(3, -1);
     if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
     const len = shape[axis] ?? 1;
-    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const src = stored(blob, offset, n, what);
-    const q = new Int8Array(src.buffer, src.byteOffset, n);
-    const scaleBytes = stored(blob, e.int64(4, -1), (4 * n) / len, what);
-    const scales = new DataView(scaleBytes.buffer, scaleBytes.byteOffset, scaleBytes.byteLength);
+    const inner = product(shape.slice(axis + 1));
+    const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
+    const scale = new Float32Array(scales.slice().buffer);
+    const q = new Int8Array(src);
     // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
-    const scale = new Float32Array(scaleBytes.byteLength / 4);
-    for (let k = 0; k < scale.length; k++) scale[k] = scales.getFloat32(4 * k, true);
     for (let o = 0, at = 0; at < n; o++) {
       for (let i = 0; i < len; i++) {
         for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
       }
     }
-  } else {
-    throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   }
 }
 
@@ -371,6 +365,20 @@ function oneOf(value: string, allowed: readonly string[], what: string): void {
   if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
 }
 
+/** Throws unless `index` is one of the program's `count` items; `what` says who refers to it. */
+function ref(index: number, count: number, what: string): void {
+  if (!(index >= 0 && index < count)) throw invalid(`${what} ${index}, but the program has ${count}`);
+}
+
+/** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
+function checkIds(items: readonly { id: number }[], what: string): void {
+  items.forEach((item, i) => {
+    if (item.id !== i) {
+      throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+    }
+  });
+}
+
 /** Runs `fn`, turning an ExprError into an invalid-program error about `what`. */
 function expr<T>(what: string, fn: () => T): T {
   try {
@@ -381,28 +389,35 @@ function expr<T>(what: string, fn: () => T): T {
   }
 }
 
-function checkExpr(program: BundleProgram, src: string, what: string): void {
-  const used = expr(what, () => validateExpr(src));
-  const unknown = used.find((s) => !program.symbols.includes(s));
-  if (unknown !== undefined) {
-    throw invalid(`${what} '${shown(src)}' uses unknown symbol '${unknown}' (program symbols: ` +
-      `${program.symbols.join(", ") || "none"})`);
+/** Throws unless `value` (when static, not null) lies in [lo, hi] (checks.py check_limits). */
+function fits(value: number | null, lo: number, hi: number, what: string): void {
+  if (value !== null && !(value >= lo && value <= hi)) {
+    throw invalid(`${what} is ${value}, outside [${lo}, ${hi}]`);
   }
 }
 
-/** A shape's dims: valid expressions over the program's symbols, static ones >= 0, bounded expansion. */
-function checkShape(program: BundleProgram, shape: readonly string[], what: string): void {
-  for (const d of shape) {
-    checkExpr(program, d, what);
-    const expansion = expansionProblem(d);
-    if (expansion !== null) throw invalid(`${what} ${expansion}`);
-    const value = expr(what, () => staticValue(d));
-    const problem = outside(value, 0, Number.MAX_SAFE_INTEGER, `${what} dim '${shown(d)}'`);
-    if (problem !== null) throw invalid(problem);
-  }
+/**
+ * Expression `src` of `what`: valid, over the program's symbols, within [lo, hi] when static, and for a
+ * shape `dim` of bounded expansion.
+ */
+function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): void {
+  const quoted = `${what} '${shown(src)}'`;
+  fits(expr(what, () => {
+    const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
+    if (unknown !== undefined) {
+      throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ` +
+        `${p.symbols.join(", ") || "none"})`);
+    }
+    if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
+    return staticValue(src);
+  }), lo, hi, quoted);
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function checkShape(p: BundleProgram, shape: readonly string[], what: string): void {
+  for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
+}
+
+const DTYPES = ["float32", "int32"];
 
 function checkSymbols(symbols: readonly string[]): void {
   for (const s of symbols) {
@@ -417,12 +432,10 @@ function checkSymbols(symbols: readonly string[]): void {
 
 function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
-  if (!(io.tensor >= 0 && io.tensor < p.tensors.length)) {
-    throw invalid(`${what} refers to tensor ${io.tensor}`);
-  }
-  oneOf(io.dtype, ["float32", "int32"], `${what} dtype`);
+  ref(io.tensor, p.tensors.length, `${what} refers to tensor`);
+  oneOf(io.dtype, DTYPES, `${what} dtype`);
   oneOf(io.role, ["data", "state"], `${what} role`);
-  checkShape(p, io.shape, `${what} shape`);
+  checkShape(p, io.shape, what);
   if (io.validRange !== null && !(io.validRange[0] < io.validRange[1])) {
     throw invalid(`${what} has valid_range [${io.validRange.join(", ")}]: expected [lo, hi) with lo < hi`);
   }
@@ -437,96 +450,58 @@ function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
     throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
   }
   const elements = expr(`${what} shape`, () => staticElements(io.shape));
-  const nbytes = expr(`${what} tensor`, () => staticValue(p.tensors[io.tensor]!.nbytesExpr));
+  const nbytes = staticValue(p.tensors[io.tensor]!.nbytesExpr);   // checked with the tensors
   if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
     throw invalid(`${what} has ${elements} elements but its tensor holds ${nbytes} bytes`);
   }
 }
 
-/** Sizes and params no backend can honour (converter/bundle/checks.py check_limits). */
-function checkLimits(p: BundleProgram): void {
-  const problems: (string | null)[] = [];
-  for (const k of p.kernels) {
-    const what = `kernel '${k.name}' workgroup size`;
-    for (const w of k.workgroup) problems.push(outside(w, 1, LIMITS.workgroup, what));
-  }
-  p.slots.forEach((s, i) => s.sizes.forEach((e) => problems.push(
-    outside(expr(`slot ${i} size`, () => staticValue(e)), 0, LIMITS.bytes, `slot ${i} size '${shown(e)}'`))));
-  for (const t of p.tensors) {
-    const what = `tensor ${t.id} ('${t.name}') byte size`;
-    problems.push(outside(expr(what, () => staticValue(t.nbytesExpr)), 0, LIMITS.bytes, what));
-  }
-  p.steps.forEach((s, i) => {
-    for (const e of s.params) {
-      const what = `step ${i} param '${shown(e)}'`;
-      problems.push(outside(expr(what, () => staticValue(e)), LIMITS.int32[0], LIMITS.int32[1], what));
-    }
-    for (const e of s.dispatch) {
-      const what = `step ${i} dispatch '${shown(e)}'`;
-      problems.push(outside(expr(what, () => staticValue(e)), 0, LIMITS.int32[1], what));
-    }
-  });
-  const problem = problems.find((m) => m !== null);
-  if (problem) throw invalid(problem);
-}
-
 function checkProgram(p: BundleProgram): void {
   checkSymbols(p.symbols);
-  p.tensors.forEach((t, i) => checkTensor(p, t, i));
+  checkIds(p.tensors, "tensor");
+  p.tensors.forEach((t, i) => checkTensor(p, t, `tensor ${i} ('${t.name}')`));
+  checkIds(p.slots, "slot");
   p.slots.forEach((s, i) => {
-    if (s.id !== i) throw invalid(`slots[${i}] has id ${s.id}: slot ids must equal their position`);
     if (s.sizes.length === 0) throw invalid(`slot ${i} has no sizes`);
-    s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`));
+    s.sizes.forEach((e) => checkExpr(p, e, `slot ${i} size`, 0, MAX_BYTES));
   });
   p.inputs.forEach((io) => checkIO(p, "input", io));
   p.outputs.forEach((io) => checkIO(p, "output", io));
   for (const k of p.kernels) {
+    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `kernel '${k.name}' workgroup size`);
     k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
   }
   p.steps.forEach((s, i) => checkStep(p, s, i));
-  checkLimits(p);
 }
 
-/** A weight's byte length: weights have static shapes, so its size expression has no symbols. */
-function weightBytes(t: TensorSpec, what: string): number {
-  const expr = t.nbytesExpr !== "" ? t.nbytesExpr : ["4", ...t.shape].join("*");
-  try {
-    return evaluateExpr(expr, {});
-  } catch (e) {
-    throw invalid(`${what} is a weight with a non-static size ${expr}: ${(e as Error).message}`);
-  }
-}
-
-function checkTensor(p: BundleProgram, t: TensorSpec, i: number): void {
-  const what = `tensor ${i} ('${t.name}')`;
-  if (t.id !== i) throw invalid(`tensors[${i}] has id ${t.id}: tensor ids must equal their position`);
-  oneOf(t.dtype, ["float32", "int32"], `${what} dtype`);
+function checkTensor(p: BundleProgram, t: TensorSpec, what: string): void {
+  oneOf(t.dtype, DTYPES, `${what} dtype`);
   oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
-  checkShape(p, t.shape, `${what} shape`);
-  checkExpr(p, t.nbytesExpr, `${what} nbytes`);
+  checkShape(p, t.shape, what);
+  checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
   if (t.kind === "weight") {
-    const end = t.weightOffset + weightBytes(t, what);
+    // weights have static shapes, so their size expression has no symbols
+    const bytes = staticValue(t.nbytesExpr);
+    if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
+    const end = t.weightOffset + bytes;
     if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
       throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
         `${p.weights.length}-byte weights blob`);
     }
-  } else if (!(t.slot >= 0 && t.slot < p.slots.length)) {
-    throw invalid(`${what} is in slot ${t.slot}, but the program has ${p.slots.length} slots`);
+  } else {
+    ref(t.slot, p.slots.length, `${what} is in slot`);
   }
 }
 
 function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
-  const k = p.kernels[s.kernel];
-  if (k === undefined) throw invalid(`step ${i} runs kernel ${s.kernel}, but the program has ${p.kernels.length}`);
+  ref(s.kernel, p.kernels.length, `step ${i} runs kernel`);
+  const k = p.kernels[s.kernel]!;
   const what = `step ${i} ('${k.name}')`;
-  if (s.tensors.length !== k.bindings.length) {
-    throw invalid(`${what} passes ${s.tensors.length} tensors for ${k.bindings.length} bindings`);
+  if (s.tensors.length !== k.bindings.length || s.params.length !== k.params.length) {
+    throw invalid(`${what} passes ${s.tensors.length} tensors and ${s.params.length} params for ` +
+      `${k.bindings.length} bindings and ${k.params.length} params`);
   }
-  const bad = s.tensors.find((id) => !(id >= 0 && id < p.tensors.length));
-  if (bad !== undefined) throw invalid(`${what} uses tensor ${bad}, but the program has ${p.tensors.length}`);
-  if (s.params.length !== k.params.length) {
-    throw invalid(`${what} passes ${s.params.length} params for ${k.params.length}`);
-  }
-  s.params.forEach((e) => checkExpr(p, e, `${what} param`));
-  s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`));
+  s.tensors.forEach((id) => ref(id, p.tensors.length, `${what} uses tensor`));
+  s.params.forEach((e) => checkExpr(p, e, `${what} param`, INT32[0], INT32[1]));
+  s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`, 0, INT32[1]));
 }

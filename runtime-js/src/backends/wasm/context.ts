@@ -13,13 +13,13 @@
  *   - the cached heap views are refreshed whenever the memory's ArrayBuffer changed (after a grow).
  */
 
-import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
+import type { BundleProgram, StepSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { formatDims } from "../../dims.js";
+import { dimsKey, formatDims, slotBytes } from "../../dims.js";
 import type { BackendContext, BackendOptions, HostArray } from "../backend.js";
-import { fail } from "../../fail.js";
-import { checkOwnSteps, checkStepKernel } from "../loop.js";
+import { errorText, fail } from "../../fail.js";
+import { checkOwnSteps } from "../loop.js";
 import type { Threads } from "./threads.js";
 import { STACK, startThreads } from "./threads.js";
 
@@ -127,15 +127,11 @@ export class WasmContext implements BackendContext {
    * offsets past 2 GiB must not wrap (a wasm i32 argument takes them modulo 2^32, as the module expects).
    */
   private tensorPtr = new Float64Array(0);
-  private tensorsById = new Map<number, TensorSpec>();
   private kernelFns: KernelFn[] = [];
   /** Per step: the exported function and its argument list (pointers then params), reused each run. */
   private stepArgs: number[][] = [];
-  /** The dims of the last bind(), by program symbol; NaN before the first. */
-  private boundValues = new Float64Array(0);
-  private symbolNames: string[] = [];
-  /** Whether bind() has laid out the slots at least once. */
-  private laidOut = false;
+  /** The dims of the last bind() (dimsKey); null before the first. */
+  private boundKey: string | null = null;
 
   async init(): Promise<void> {
     if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
@@ -174,12 +170,9 @@ export class WasmContext implements BackendContext {
       return fn as KernelFn;
     });
     this.program = program;
-    this.tensorsById = new Map(program.tensors.map((t) => [t.id, t]));
-    const maxId = program.tensors.reduce((m, t) => Math.max(m, t.id), -1);
-    this.tensorPtr = new Float64Array(maxId + 1);
-    this.symbolNames = [...program.symbols];
-    this.boundValues = new Float64Array(this.symbolNames.length).fill(NaN);
-    this.stepArgs = program.steps.map((step) => this.checkStep(step));
+    this.tensorPtr = new Float64Array(program.tensors.length);   // tensor ids are their positions
+    // parseBundle checked every step against its kernel: only the argument lists are made here
+    this.stepArgs = program.steps.map((s) => new Array<number>(s.tensors.length + s.params.length).fill(0));
   }
 
   async upload(weights: Uint8Array): Promise<void> {
@@ -188,25 +181,20 @@ export class WasmContext implements BackendContext {
     this.ensureBytes(this.slotsBase, "the weights");
     new Uint8Array(this.memory!.buffer, this.weightsBase, weights.length).set(weights);
     for (const t of program.tensors) {
-      if (t.kind === "weight") {
-        if (t.weightOffset < 0 || t.weightOffset > weights.length) {
-          throw fail(`weight ${t.name}: offset ${t.weightOffset} is outside the ${weights.length}-byte blob`);
-        }
-        this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
-      }
+      // parseBundle checked that every weight lies inside the blob
+      if (t.kind === "weight") this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
     }
   }
 
   bind(dims: Dims): void {
-    if (!this.dimsChanged(dims)) return;
     const program = this.requireProgram();
+    const key = dimsKey(program.symbols, dims);
+    if (key === this.boundKey) return;
     const slotOffsets: number[] = [];
     let end = this.slotsBase;
     for (const slot of program.slots) {
-      let bytes = 0;
-      for (const size of slot.sizes) bytes = Math.max(bytes, evaluateExpr(size, dims));
       slotOffsets[slot.id] = end;
-      end = align(end + bytes);
+      end = align(end + slotBytes(slot, dims));
     }
     this.ensureBytes(end, `the memory slots with ${formatDims(dims)}`);
     for (const t of program.tensors) {
@@ -217,8 +205,7 @@ export class WasmContext implements BackendContext {
       step.tensors.forEach((id, k) => { args[k] = this.tensorPtr[id]!; });
       step.params.forEach((expr, k) => { args[step.tensors.length + k] = evaluateExpr(expr, dims); });
     });
-    this.symbolNames.forEach((s, i) => { this.boundValues[i] = dims[s] ?? NaN; });
-    this.laidOut = true;
+    this.boundKey = key;
   }
 
   write(tensor: number, data: HostArray): void {
@@ -229,7 +216,7 @@ export class WasmContext implements BackendContext {
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
     const program = this.requireProgram();
-    if (!this.laidOut) throw fail("wasm run() before bind(): the memory slots are not laid out");
+    if (this.boundKey === null) throw fail("wasm run() before bind(): the memory slots are not laid out");
     checkOwnSteps(steps, program.steps, "wasm");
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
@@ -271,25 +258,6 @@ export class WasmContext implements BackendContext {
     this.heapI32 = new Int32Array(0);
   }
 
-  /** Checks a step against its kernel and returns its (not yet filled) argument list. */
-  private checkStep(step: StepSpec): number[] {
-    const program = this.program!;
-    const kernel = program.kernels[step.kernel];
-    checkStepKernel(step, kernel);
-    for (const id of step.tensors) {
-      if (!this.tensorsById.has(id)) throw fail(`kernel ${kernel.name}: a step uses unknown tensor #${id}`);
-    }
-    return new Array<number>(step.tensors.length + step.params.length).fill(0);
-  }
-
-  private dimsChanged(dims: Dims): boolean {
-    if (!this.laidOut) return true;
-    for (let i = 0; i < this.symbolNames.length; i++) {
-      if (dims[this.symbolNames[i]!] !== this.boundValues[i]) return true;
-    }
-    return false;
-  }
-
   private ensureBytes(bytes: number, what: string): void {
     const memory = this.memory!;
     const have = memory.buffer.byteLength;
@@ -318,6 +286,3 @@ export class WasmContext implements BackendContext {
   }
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -18,13 +18,14 @@
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
+import { dimsKey } from "../../dims.js";
 import type { BackendContext, HostArray } from "../backend.js";
 import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
 import { linearExtent, readMeta, slotExtents } from "./layout.js";
 import type { GlKernel } from "./shaders.js";
 import { buildKernels } from "./shaders.js";
 import { fail } from "../../fail.js";
-import { checkOwnSteps, checkStepKernel } from "../loop.js";
+import { checkOwnSteps } from "../loop.js";
 
 interface Texture {
   handle: WebGLTexture;
@@ -133,18 +134,13 @@ export class WebglContext implements BackendContext {
     const program = this.requireProgram();
     for (const t of program.tensors) {
       if (t.kind !== "weight") continue;
-      const elems = evaluateExpr(t.nbytesExpr, {}) / 4;
-      if (t.weightOffset < 0 || t.weightOffset + elems * 4 > weights.length) {
-        throw fail(`weight ${t.name}: bytes [${t.weightOffset}, +${elems * 4}) are outside the ` +
-          `${weights.length}-byte blob`);
-      }
+      const elems = evaluateExpr(t.nbytesExpr, {}) / 4;   // inside the blob: parseBundle checked it
       const format: TextureFormat = this.meta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
       const perTexel = format === "RGBA32F" ? 4 : 1;
       const texture = this.createTexture(linearExtent(Math.ceil(elems / perTexel), this.meta!.maxWidth),
         format, `weight ${t.name}`);
-      const values = t.dtype === "int32"
-        ? Float32Array.from(new Int32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer))
-        : new Float32Array(weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer);
+      const bytes = weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer;
+      const values = t.dtype === "int32" ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
       this.fill(texture, values);
       this.weightTextures.set(t.id, texture);
     }
@@ -153,7 +149,7 @@ export class WebglContext implements BackendContext {
 
   bind(dims: Dims): void {
     const program = this.requireProgram();
-    const key = program.symbols.map((s) => dims[s]).join(",");
+    const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
     const extents = slotExtents(program, this.meta!, dims);
     extents.forEach((extent, slot) => {
@@ -263,7 +259,6 @@ export class WebglContext implements BackendContext {
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
     const kernel = this.kernels[step.kernel]!;
-    checkStepKernel(step, kernel?.spec);
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
     const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
@@ -317,8 +312,7 @@ export class WebglContext implements BackendContext {
   }
 
   private textureOf(tensor: number): Texture {
-    const spec = this.tensorsById[tensor];
-    if (spec === undefined) throw fail(`the bundle has no tensor #${tensor}`);
+    const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
     if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
     return texture;
@@ -333,10 +327,10 @@ export class WebglContext implements BackendContext {
     const handle = gl.createTexture();
     if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
     gl.bindTexture(gl.TEXTURE_2D, handle);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    for (const [name, value] of [[gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST],
+      [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) {
+      gl.texParameteri(gl.TEXTURE_2D, name!, value!);
+    }
     const internal = format === "RGBA32F" ? gl.RGBA32F : gl.R32F;
     gl.texStorage2D(gl.TEXTURE_2D, 1, internal, extent.width, extent.height);
     return { handle, extent, format };

@@ -10,6 +10,7 @@
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
+import { slotBytes } from "../../dims.js";
 import { fail } from "../../fail.js";
 
 export type TextureFormat = "R32F" | "RGBA32F";
@@ -65,8 +66,6 @@ export function slotExtents(program: BundleProgram, meta: WebglMeta, dims: Dims)
       return blockedExtent(evaluateExpr(blocked.blocks, dims), evaluateExpr(blocked.blockElems, dims),
         meta.maxWidth);
     }
-    let bytes = 0;
-    for (const size of slot.sizes) bytes = Math.max(bytes, evaluateExpr(size, dims));
-    return linearExtent(Math.ceil(bytes / 4), meta.maxWidth);
+    return linearExtent(Math.ceil(slotBytes(slot, dims) / 4), meta.maxWidth);
   });
 }

@@ -88,9 +88,10 @@ function locate(gl: WebGL2RenderingContext, spec: KernelSpec, program: WebGLProg
   const samplers: (WebGLUniformLocation | null)[] = [];
   const slots: number[] = [];
   const outputs: number[] = [];
+  const uniform = (name: string) => gl.getUniformLocation(program, name);
   spec.bindings.forEach((b, i) => {
     if (b.access === "read") {
-      samplers.push(gl.getUniformLocation(program, b.name));
+      samplers.push(uniform(b.name));
       slots.push(unit++);
     } else {
       samplers.push(null);
@@ -102,11 +103,11 @@ function locate(gl: WebGL2RenderingContext, spec: KernelSpec, program: WebGLProg
   const meta = spec.meta as { region?: string; swap?: [number, number][] };
   return {
     spec, program, samplers, slots, outputs,
-    params: spec.params.map((name) => gl.getUniformLocation(program, name)),
-    iter: gl.getUniformLocation(program, "u_iter"),
-    row0: gl.getUniformLocation(program, "u_row0"),
-    outW: gl.getUniformLocation(program, "u_out_w"),
-    outN: gl.getUniformLocation(program, "u_out_n"),
+    params: spec.params.map(uniform),
+    iter: uniform("u_iter"),
+    row0: uniform("u_row0"),
+    outW: uniform("u_out_w"),
+    outN: uniform("u_out_n"),
     region: meta.region === "block" ? "block" : "whole",
     swap: meta.swap ?? [],
     loop: kernelLoop(spec),

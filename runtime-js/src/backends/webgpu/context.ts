@@ -22,7 +22,7 @@
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { Dims } from "../../dims.js";
-import { formatDims } from "../../dims.js";
+import { dimsKey, formatDims, slotBytes } from "../../dims.js";
 import type { BackendContext, Carry, DeviceLoop, HostArray } from "../backend.js";
 import { BufferPool } from "./buffer-pool.js";
 import { sharedDevice, type SharedDevice } from "./device.js";
@@ -30,7 +30,7 @@ import type { GpuBindGroup, GpuBindGroupEntry, GpuBuffer, GpuCommandEncoder, Gpu
   GpuDevice } from "./gpu-types.js";
 import { BufferUsage, MAP_MODE_READ } from "./gpu-types.js";
 import { compiledKernel, pipelinesBuilt, type CompiledKernel } from "./pipeline-cache.js";
-import { fail } from "../../fail.js";
+import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
 
 const SLOT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -48,9 +48,6 @@ interface StepPlan {
   paramsStride: number;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 export class WebGpuContext implements BackendContext {
   readonly name = "webgpu";
@@ -128,7 +125,7 @@ export class WebGpuContext implements BackendContext {
 
   bind(dims: Dims): void {
     const program = this.requireProgram();
-    const key = program.symbols.map((s) => dims[s]).join(",");
+    const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey && this.plans.length === program.steps.length) return;
     // slot sizes, params and bind groups depend on the dims only, so this runs once per new dims
     this.sizeSlots(dims);
@@ -141,8 +138,7 @@ export class WebGpuContext implements BackendContext {
   /** Makes every slot buffer large enough for `dims` (buffers only grow). */
   private sizeSlots(dims: Dims): void {
     for (const slot of this.requireProgram().slots) {
-      const bytes = Math.max(...slot.sizes.map((e) => evaluateExpr(e, dims)));
-      this.pool!.ensure(`slot:${slot.id}`, bytes, SLOT_USAGE);
+      this.pool!.ensure(`slot:${slot.id}`, slotBytes(slot, dims), SLOT_USAGE);
     }
   }
 
@@ -193,10 +189,9 @@ export class WebGpuContext implements BackendContext {
     return { buffer: this.pool!.get(`slot:${t.slot}`)!, offset: 0, size };
   }
 
+  /** The tensor `id` (parseBundle checked every id a step or an input/output names). */
   private tensor(id: number): TensorSpec {
-    const t = this.requireProgram().tensors[id];
-    if (!t) throw fail(`webgpu context: no tensor ${id} in the program`);
-    return t;
+    return this.requireProgram().tensors[id]!;
   }
 
   write(tensor: number, data: HostArray): void {

@@ -1,0 +1,48 @@
+// The names esbuild may mangle (build.mjs): private class members whose every use in src/ is that
+// member. A name is left alone when anything else is called so: a property of a DOM/WebGPU/WebGL or
+// standard type, a public member, a JSON field (any string literal with that text), or a use the type
+// checker cannot resolve. Renaming by name is then safe: every occurrence is one of our private members.
+import ts from "typescript";
+
+function isPrivateMember(decl) {
+  return (ts.isPropertyDeclaration(decl) || ts.isMethodDeclaration(decl) || ts.isGetAccessor(decl) ||
+    ts.isSetAccessor(decl) || ts.isParameter(decl)) &&
+    (ts.getCombinedModifierFlags(decl) & ts.ModifierFlags.Private) !== 0;
+}
+
+/** Names of private members used only as such in the program of `tsconfig`. */
+export function privateNames(tsconfig = "tsconfig.json") {
+  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic() {} };
+  const config = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, host);
+  const program = ts.createProgram(config.fileNames, config.options);
+  const checker = program.getTypeChecker();
+  const candidates = new Set();
+  const unsafe = new Set();
+  const visit = (node) => {
+    if (ts.isStringLiteralLike(node)) unsafe.add(node.text);
+    const name = node.name ?? null;
+    const named = (ts.isPropertyAccessExpression(node) || ts.isPropertyAssignment(node) ||
+      ts.isShorthandPropertyAssignment(node) || ts.isPropertyDeclaration(node) ||
+      ts.isMethodDeclaration(node) || ts.isPropertySignature(node) || ts.isMethodSignature(node) ||
+      ts.isGetAccessor(node) ||
+      ts.isSetAccessor(node) || (ts.isBindingElement(node) && node.propertyName === undefined &&
+      ts.isObjectBindingPattern(node.parent)) || (ts.isParameter(node) && ts.isIdentifier(node.name)));
+    if (named && name && ts.isIdentifier(name)) {
+      if (ts.isParameter(node) && !isPrivateMember(node)) return ts.forEachChild(node, visit);
+      const symbol = checker.getSymbolAtLocation(name);
+      const decls = symbol?.declarations ?? [];
+      if (decls.length > 0 && decls.every(isPrivateMember)) candidates.add(name.text);
+      else unsafe.add(name.text);
+    }
+    if (ts.isBindingElement(node) && node.propertyName && ts.isIdentifier(node.propertyName)) {
+      unsafe.add(node.propertyName.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  for (const file of program.getSourceFiles()) {
+    if (!file.isDeclarationFile) visit(file);
+  }
+  return [...candidates].filter((n) => !unsafe.has(n) && n.length > 1).sort();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(privateNames().join(" "));

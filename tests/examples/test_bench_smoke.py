@@ -172,3 +172,24 @@ def test_thread_rows_are_planned_per_count_and_compared_at_equal_counts(tmp_path
     assert "| Webloom wasm 2 threads (spin barrier) vs Webloom wasm 1 thread | 2.00x" in md
     assert "| Webloom wasm 2 threads (wait barrier) vs Webloom wasm 1 thread | 0.50x" in md
     assert "| Webloom | wasm | 2 (spin barrier) |" in md and "| ORT-web 1.30 | wasm | 2 |" in md
+
+
+def test_report_includes_the_kernel_table(tmp_path):
+    kernels = _bench("kernels")
+    # 4.0M MACs in 0.4 ms = 20 GFLOP/s: 50% of a 40 GFLOP/s plain peak; 0.25 ms = 32 GFLOP/s, 64% of 50
+    step = {"kernel": "LSTMRecurrence", "shape": "B1 T40 H128 G4", "macs": 4_000_000, "plain_ms": 0.4,
+            "relaxed_ms": 0.25, "plain_ipm": 1.03, "relaxed_ipm": 0.78}
+    copy = {"kernel": "Copy", "shape": "", "macs": 0, "plain_ms": 0.01, "relaxed_ms": 0.01}
+    profile = {"peak": {"clock_ghz": 2.5, "fma": 40.0, "plain": 40.0, "vendor": "AuthenticAMD",
+                        "assumes": "2.50 GHz", "measured": {"plain": 40.0, "relaxed": 50.0}},
+               "browser": "156", "models": [{"model": "m2", "steps": [step, copy], "plain_program_ms": 0.42,
+                                             "relaxed_program_ms": 0.27, "runner_ms": 0.3,
+                                             "runner_variant": "relaxed-simd"}]}
+    md = _bench("report").write({**_fake_results(True), "kernels": profile}, tmp_path)[0].read_text()
+    assert "### wasm kernels" in md
+    assert ("| m2 | LSTMRecurrence | B1 T40 H128 G4 | 4.00M | 1.03 / 0.78 | 0.400 | 20.0 | 50% | 0.250 | 32.0 "
+            "| 64% |") in md
+    assert "| m2 | Runner.run() (relaxed-simd) / JS side | | | | | | | 0.300 / 0.030 | | |" in md
+    assert kernels.peak_gflops({"CPU max MHz": "3000", "Vendor ID": "GenuineIntel", "Flags": "sse fma"}) \
+        == {"clock_ghz": 3.0, "fma": 48.0, "plain": 24.0, "vendor": "GenuineIntel",
+            "assumes": "3.00 GHz, 2 FMA pipes, 1 mul+add per cycle, 4 lanes"}

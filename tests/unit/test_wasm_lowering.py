@@ -58,7 +58,7 @@ def test_tensors_slots_and_aligned_weights():
     weights = [t for t in program.tensors if t.kind == "weight"]
     assert weights and all(t.weight_offset % WEIGHT_ALIGN == 0 for t in weights)
     packed_u = next(t for t in weights if t.name.startswith("U"))
-    assert packed_u.shape == (2, 5, 16)     # H=5 padded to 8 units: 2 blocks of [5 rows][4 gates x 4 units]
+    assert packed_u.shape == (1, 5, 32)     # H=5 padded to 8 units: 1 block of [5 rows][2x4 gates x 4 units]
     assert all(0 <= t.slot < len(program.slots) for t in program.tensors if t.kind != "weight")
     assert program.symbols == ["batch", "time"]
     assert {t.kind for t in program.tensors} == {"input", "output", "temp", "weight"}

@@ -284,6 +284,9 @@ def section(results: dict, chart_name: str) -> str:
     lines += targets(results) + ["### Rows", ""]
     for key, model in results["models"].items():
         lines += model_table(results, key, model)
+    if results.get("kernels"):      # tools/bench/kernels.py: time and GFLOP/s per wasm kernel
+        import kernels
+        lines += ["### wasm kernels", ""] + kernels.table(results["kernels"]) + [""]
     return "\n".join(lines)
 
 

@@ -311,6 +311,8 @@ def main(argv=None) -> int:
             load = os.getloadavg()          # the machine's load while this model's rows ran (report.py)
             results["models"][key]["rows"] = run_model(key, infos[key], args.rows, chromium, args)
             results["models"][key]["load"] = [load, os.getloadavg()]
+    if any(r[:2] == ("webloom", "wasm") for r in args.rows) and not args.smoke:
+        results["kernels"] = kernel_profile(args)
     results["seconds"] = time.time() - started
     results["args"]["load_after"] = os.getloadavg()
     (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -324,6 +326,19 @@ def main(argv=None) -> int:
         log(f"FAILED {key} {name}: {row['error']}")
     log(f"done in {results['seconds']:.0f} s; results in {args.work / 'results.json'}")
     return 1 if args.smoke and wrong else 0
+
+
+def kernel_profile(args) -> dict | None:
+    """tools/bench/kernels.py's per-kernel times and GFLOP/s vs peak (~10-30 s) for the machine's section;
+    a failure there is logged and leaves the table out, it does not fail the bench."""
+    import kernels
+    log("wasm kernels: timing each kernel alone (tools/bench/kernels.py)")
+    try:
+        return kernels.measure(args.models, args.work)
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else ""
+        log(f"wasm kernels: not measured: {type(err).__name__}: {first}")
+        return None
 
 
 def snapshot_runtime(work: Path) -> None:

@@ -195,8 +195,10 @@ def _block_pack(u: np.ndarray, gates: int, hp: int, nu: int) -> np.ndarray:
     return np.ascontiguousarray(blocked.reshape(hp // (4 * nu), h, nu * gates * 4)).astype(np.float32)
 
 
-# Unit groups (of 4) per U block: about 4 accumulator vectors per batch row for every cell.
-_GROUPS_PER_BLOCK = {"lstm": 1, "gru": 1, "rnn": 4}
+# Unit groups (of 4) per U block: LSTM 2 (8 gate vectors: 8 independent accumulators for one batch row,
+# and two groups' cell updates to overlap), GRU 1 (3), SimpleRNN 4 (recurrence.c.j2 splits the k loop
+# where a row has fewer than 8 and takes two rows' groups one at a time where 16 would not fit).
+_GROUPS_PER_BLOCK = {"lstm": 2, "gru": 1, "rnn": 4}
 
 
 def lower_recurrence(node: Node, ctx: LoweringContext) -> None:

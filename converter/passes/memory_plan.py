@@ -52,7 +52,9 @@ def lifetimes(graph: Graph, keep_inputs: bool = False) -> tuple[list[Value], dic
     """Every non-constant value in definition order, and id(value) -> (first step, last step).
 
     With ``keep_inputs`` the graph inputs stay live to the end (a runtime that runs again without
-    uploading the inputs anew needs them intact).
+    uploading the inputs anew needs them intact). State inputs (``graph.meta["states"]``) always do: the
+    GPU backends keep the carried state in its input's slot between runs (runtime-js state residency), so
+    no later value may reuse it — a run() between two step()s would otherwise overwrite the state.
     """
     end = len(graph.nodes)
     order, live = [], {}
@@ -70,7 +72,8 @@ def lifetimes(graph: Graph, keep_inputs: bool = False) -> tuple[list[Value], dic
                 live[id(v)][1] = max(live[id(v)][1], step)
         for v in node.outputs:
             define(v, step)
-    kept = list(graph.outputs) + (list(graph.inputs) if keep_inputs else [])
+    states = {p.get("input") for p in graph.meta.get("states", []) or []}
+    kept = list(graph.outputs) + [v for v in graph.inputs if keep_inputs or v.name in states]
     for v in kept:
         if not v.is_const:
             live[id(v)][1] = end

@@ -98,6 +98,17 @@ def test_outputs_are_never_overwritten():
     assert plan.live[id(early)][1] == len(g.nodes)
 
 
+def test_state_inputs_keep_their_slot_to_the_end():
+    # the GPU backends hold the carried state in its input's slot between step()s: a run() in between
+    # must not overwrite it with a later value (review of issue 14: logits landed in h's slot)
+    g = unary_chain(4)
+    h = g.inputs[0]
+    g.meta["states"] = [{"input": "x", "output": g.outputs[0].name}]
+    plan = check_plan(g, [RNG.standard_normal((3, 8))])
+    assert plan.slots[plan.slot_of[id(h)]] == [h]
+    assert plan.live[id(h)][1] == len(g.nodes)
+
+
 def test_mixed_sizes_and_unused_outputs_after_optimize():
     g = Graph("lstm_stack")
     x = g.input("x", "float32", ["batch", "time", 3])

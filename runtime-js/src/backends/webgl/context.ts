@@ -15,6 +15,7 @@
  * starts a body of `span` steps drawn `count` times with u_iter = 0, 1, ...; other steps draw once.
  */
 
+import { GL } from "./gl.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
@@ -96,12 +97,12 @@ export class WebglContext implements BackendContext {
     });
     this.canvas = canvas;
     this.gl = gl;
-    this.maxTextureSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
-    this.maxDrawBuffers = gl.getParameter(gl.MAX_DRAW_BUFFERS) as number;
-    gl.disable(gl.DITHER);
-    gl.disable(gl.BLEND);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    this.maxTextureSize = gl.getParameter(GL.MAX_TEXTURE_SIZE) as number;
+    this.maxDrawBuffers = gl.getParameter(GL.MAX_DRAW_BUFFERS) as number;
+    gl.disable(GL.DITHER);
+    gl.disable(GL.BLEND);
+    gl.pixelStorei(GL.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(GL.PACK_ALIGNMENT, 1);
   }
 
   /** Distinct linked programs this model uses. */
@@ -175,8 +176,8 @@ export class WebglContext implements BackendContext {
     const staging = this.stagingFor(width * rows);
     staging.set(data);
     if (staging.length > data.length) staging.fill(0, data.length, width * rows);
-    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, rows, gl.RED, gl.FLOAT, staging, 0);
+    gl.bindTexture(GL.TEXTURE_2D, texture.handle);
+    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, rows, GL.RED, GL.FLOAT, staging, 0);
   }
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
@@ -184,13 +185,13 @@ export class WebglContext implements BackendContext {
     const program = this.requireProgram();
     checkOwnSteps(steps, program.steps, "webgl");
     this.checkLost("running");
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
     for (const loop of this.loops) {
       for (let iter = 0; iter < loop.iterations; iter++) {
         for (const draw of loop.draws) this.draw(gl, draw, iter, loop.iterations);
       }
     }
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
@@ -231,7 +232,7 @@ export class WebglContext implements BackendContext {
       for (let i = 0; i < g.iterations; i++) {
         await this.run(this.program!.steps, this.dims);
         const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.hist[0], [1]
-        gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+        gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
         // the window reads the history only: the token input may share the scores' texture
         [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
           params: [...g.params, i + window, mode], tensors: [tensors, tensors],
@@ -248,9 +249,9 @@ export class WebglContext implements BackendContext {
 
   /** Binds the framebuffer with `texture` as its read buffer. */
   private attach(gl: WebGL2RenderingContext, texture: Texture): void {
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
-    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0, GL.TEXTURE_2D, texture.handle, 0);
+    gl.readBuffer(GL.COLOR_ATTACHMENT0);
   }
 
   /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
@@ -258,8 +259,8 @@ export class WebglContext implements BackendContext {
     const gl = this.requireGl(), w = this.meta!.maxWidth;
     if (from === to || n === 0) return;
     this.attach(gl, from);
-    gl.bindTexture(gl.TEXTURE_2D, to.handle);
-    gl.copyTexSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
+    gl.bindTexture(GL.TEXTURE_2D, to.handle);
+    gl.copyTexSubImage2D(GL.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
   }
 
   private elems(tensor: number): number {
@@ -274,9 +275,9 @@ export class WebglContext implements BackendContext {
     const rows = Math.ceil(into.length / width);
     const pixels = this.stagingFor(width * rows * 4);
     this.attach(gl, texture);
-    gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
+    gl.readPixels(0, 0, width, rows, GL.RGBA, GL.FLOAT, pixels, 0);
     this.stats.readbacks++;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
     this.checkLost("reading an output");
     if (into instanceof Int32Array) {
       for (let i = 0; i < into.length; i++) into[i] = Math.round(pixels[i * 4]!);
@@ -360,18 +361,18 @@ export class WebglContext implements BackendContext {
       if (k.spec.bindings[b]!.access === "read") {
         const location = k.samplers[b];
         if (location === null || location === undefined) continue;
-        gl.activeTexture(gl.TEXTURE0 + k.slots[b]!);
-        gl.bindTexture(gl.TEXTURE_2D, texture.handle);
+        gl.activeTexture(GL.TEXTURE0 + k.slots[b]!);
+        gl.bindTexture(GL.TEXTURE_2D, texture.handle);
         gl.uniform1i(location, k.slots[b]!);
       } else {
-        const attachment = gl.COLOR_ATTACHMENT0 + k.slots[b]!;
-        gl.framebufferTexture2D(gl.FRAMEBUFFER, attachment, gl.TEXTURE_2D, texture.handle, 0);
+        const attachment = GL.COLOR_ATTACHMENT0 + k.slots[b]!;
+        gl.framebufferTexture2D(GL.FRAMEBUFFER, attachment, GL.TEXTURE_2D, texture.handle, 0);
         attachments.push(attachment);
       }
     }
     // Attachments left over from a draw with more outputs must not stay bound.
     for (let a = attachments.length; a < this.maxAttached; a++) {
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + a, gl.TEXTURE_2D, null, 0);
+      gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0 + a, GL.TEXTURE_2D, null, 0);
     }
     this.maxAttached = Math.max(this.maxAttached, attachments.length);
     gl.drawBuffers(attachments);
@@ -383,7 +384,7 @@ export class WebglContext implements BackendContext {
     if (k.outW !== null) gl.uniform1i(k.outW, width);
     if (k.outN !== null) gl.uniform1i(k.outN, elems);
     gl.viewport(0, row0, width, rows);
-    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    gl.drawArrays(GL.TRIANGLES, 0, 3);
     this.stats.dispatches++;
   }
 
@@ -403,13 +404,13 @@ export class WebglContext implements BackendContext {
     }
     const handle = gl.createTexture();
     if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
-    gl.bindTexture(gl.TEXTURE_2D, handle);
-    for (const [name, value] of [[gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST],
-      [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) {
-      gl.texParameteri(gl.TEXTURE_2D, name!, value!);
+    gl.bindTexture(GL.TEXTURE_2D, handle);
+    for (const [name, value] of [[GL.TEXTURE_MIN_FILTER, GL.NEAREST], [GL.TEXTURE_MAG_FILTER, GL.NEAREST],
+      [GL.TEXTURE_WRAP_S, GL.CLAMP_TO_EDGE], [GL.TEXTURE_WRAP_T, GL.CLAMP_TO_EDGE]]) {
+      gl.texParameteri(GL.TEXTURE_2D, name!, value!);
     }
-    const internal = format === "RGBA32F" ? gl.RGBA32F : gl.R32F;
-    gl.texStorage2D(gl.TEXTURE_2D, 1, internal, extent.width, extent.height);
+    const internal = format === "RGBA32F" ? GL.RGBA32F : GL.R32F;
+    gl.texStorage2D(GL.TEXTURE_2D, 1, internal, extent.width, extent.height);
     return { handle, extent, format };
   }
 
@@ -424,9 +425,9 @@ export class WebglContext implements BackendContext {
     const { width, height } = texture.extent;
     const padded = new Float32Array(width * height * perTexel);
     padded.set(values);
-    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
-    const layout = perTexel === 4 ? gl.RGBA : gl.RED;
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, height, layout, gl.FLOAT, padded, 0);
+    gl.bindTexture(GL.TEXTURE_2D, texture.handle);
+    const layout = perTexel === 4 ? GL.RGBA : GL.RED;
+    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, height, layout, GL.FLOAT, padded, 0);
   }
 
   private stagingFor(length: number): Float32Array {

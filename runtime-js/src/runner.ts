@@ -278,6 +278,11 @@ export class Runner {
         `"logits"; got ${JSON.stringify(o)}`);
     }
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    // one sequence per call: the samplers (JS and the GPU kernels) choose one token from one row of scores
+    const lead = x.shape.slice(0, onehot ? -2 : -1);
+    const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
+      o.prime ? 1 : (x.data?.length ?? 0) / (window * (onehot ? vocab : 1)));
+    if (rows > 1) throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
     const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
     const P = prime.length;
     if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {

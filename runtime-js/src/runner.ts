@@ -55,7 +55,7 @@ export class Runner {
   private busy = false;
   private disposed = false;
   /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
-  private readonly carry: Carry;
+  private readonly carryPairs: Carry;
   /** Whether step() keeps the state on the device (GPU contexts; no state input shares an output's slot). */
   private readonly deviceState: boolean;
   /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
@@ -75,12 +75,12 @@ export class Runner {
     this.carriedStates = this.inputs.map(() => null);
     this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
     const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
-    this.carry = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
+    this.carryPairs = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
       h.info.tensor] as const);
     const slot = (t: number) => program.tensors[t]!.slot;
     // the copies run one after the other: none may overwrite a state output a later one reads
     this.deviceState = !!context.restore &&
-      this.carry.every((p) => this.carry.every((q) => p === q || slot(q[0]) !== slot(p[1])));
+      this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
     this.onDevice = this.inputs.map(() => -1);
   }
 
@@ -234,7 +234,7 @@ export class Runner {
 
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
-      await this.runOnce(read ? 2 : 0, this.carry);
+      await this.runOnce(read ? 2 : 0, this.carryPairs);
       this.markHeld();
       return;
     }
@@ -299,7 +299,7 @@ export class Runner {
       const params = new Uint32Array([0, topK, seed, +logp, P]);
       new Float32Array(params.buffer, 0, 1)[0] = temperature;
       hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
-        hist: prime, steps, iterations, params, carry: this.carry }), P);
+        hist: prime, steps, iterations, params, carry: this.carryPairs }), P);
       this.checkNotDisposed();
       this.markHeld();
       this.outputs.forEach((out) => out.clear());
@@ -339,8 +339,8 @@ export class Runner {
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
     const slot = (t: number) => this.program.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
-    if (!this.context.generate || (this.carry.length && !this.deviceState) ||
-      this.carry.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
+    if (!this.context.generate || (this.carryPairs.length && !this.deviceState) ||
+      this.carryPairs.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
     return this.program.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;

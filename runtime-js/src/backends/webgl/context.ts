@@ -59,9 +59,9 @@ export class WebglContext implements BackendContext {
   private gl: WebGL2RenderingContext | null = null;
   private canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
   private lost = false;
-  private program: BundleProgram | null = null;
-  private meta: WebglMeta | null = null;
-  private kernels: GlKernel[] = [];
+  private prog: BundleProgram | null = null;
+  private glMeta: WebglMeta | null = null;
+  private glKernels: GlKernel[] = [];
   private framebuffer: WebGLFramebuffer | null = null;
   private maxTextureSize = 0;
   private maxDrawBuffers = 0;
@@ -73,10 +73,10 @@ export class WebglContext implements BackendContext {
   private loops: Loop[] = [];
   /** The symbol values of the last bind(); null before the first. */
   private boundKey: string | null = null;
-  private staging = new Float32Array(0);
-  private dims: Dims = {};
+  private scratch = new Float32Array(0);
+  private boundDims: Dims = {};
   /** generate()'s history textures (ping-pong), tensor ids -1 and -2 for draw(). */
-  private hist: Texture[] = [];
+  private histTextures: Texture[] = [];
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   async init(): Promise<void> {
@@ -107,7 +107,7 @@ export class WebglContext implements BackendContext {
 
   /** Distinct linked programs this model uses. */
   get pipelines(): number {
-    return new Set(this.kernels.map((k) => k.program)).size;
+    return new Set(this.glKernels.map((k) => k.program)).size;
   }
 
   async compile(program: BundleProgram): Promise<void> {
@@ -117,16 +117,16 @@ export class WebglContext implements BackendContext {
       throw fail(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
         `${this.maxTextureSize}; re-convert with a smaller max texture width`);
     }
-    this.kernels = await buildKernels(gl, program.kernels);
-    for (const k of this.kernels) {
+    this.glKernels = await buildKernels(gl, program.kernels);
+    for (const k of this.glKernels) {
       if (k.outputs.length > this.maxDrawBuffers) {
         throw fail(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
           `${this.maxDrawBuffers} draw buffers`);
       }
     }
     this.framebuffer = gl.createFramebuffer();
-    this.program = program;
-    this.meta = meta;
+    this.prog = program;
+    this.glMeta = meta;
     this.tensorsById = [];
     for (const t of program.tensors) this.tensorsById[t.id] = t;
     this.slotTextures = program.slots.map(() => null);
@@ -139,13 +139,13 @@ export class WebglContext implements BackendContext {
     for (const t of program.tensors) {
       if (t.kind !== "weight") continue;
       const elems = evaluateExpr(t.nbytesExpr, {}) / 4;   // inside the blob: parseBundle checked it
-      const format: TextureFormat = this.meta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
+      const format: TextureFormat = this.glMeta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
       const perTexel = format === "RGBA32F" ? 4 : 1;
-      const texture = this.createTexture(linearExtent(Math.ceil(elems / perTexel), this.meta!.maxWidth),
+      const texture = this.newTexture(linearExtent(Math.ceil(elems / perTexel), this.glMeta!.maxWidth),
         format, `weight ${t.name}`);
       const bytes = weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer;
       const values = t.dtype === "int32" ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
-      this.fill(texture, values);
+      this.fillTexture(texture, values);
       this.weightTextures.set(t.id, texture);
     }
     this.checkLost("uploading the weights");
@@ -155,16 +155,16 @@ export class WebglContext implements BackendContext {
     const program = this.requireProgram();
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
-    const extents = slotExtents(program, this.meta!, dims);
+    const extents = slotExtents(program, this.glMeta!, dims);
     extents.forEach((extent, slot) => {
       const old = this.slotTextures[slot];
       if (old && old.extent.width === extent.width && old.extent.height === extent.height) return;
-      if (old) this.deleteTexture(old);
-      this.slotTextures[slot] = this.createTexture(extent, "R32F", `memory slot ${slot}`);
+      if (old) this.freeTexture(old);
+      this.slotTextures[slot] = this.newTexture(extent, "R32F", `memory slot ${slot}`);
     });
     this.loops = this.schedule(program.steps, dims);
     this.boundKey = key;
-    this.dims = { ...dims };
+    this.boundDims = { ...dims };
   }
 
   write(tensor: number, data: HostArray): void {
@@ -208,7 +208,7 @@ export class WebglContext implements BackendContext {
   snapshot(tensors: readonly number[]): unknown[] {
     return tensors.map((t) => {
       const n = this.elems(t);
-      const copy = this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "a state");
+      const copy = this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "a state");
       this.copy(this.textureOf(t), copy, n);
       return copy;
     });
@@ -224,14 +224,14 @@ export class WebglContext implements BackendContext {
    * history is read back once at the end.
    */
   async generate(g: DeviceLoop): Promise<Int32Array> {
-    const gl = this.requireGl(), kernel = this.kernels[g.kernel]!, n = g.hist.length + g.steps;
+    const gl = this.requireGl(), kernel = this.glKernels[g.kernel]!, n = g.hist.length + g.steps;
     const window = (kernel.spec.meta["generate"] as { window: number }).window, out = new Int32Array(n);
-    this.hist = [0, 1].map(() => this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "tokens"));
+    this.histTextures = [0, 1].map(() => this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "tokens"));
     try {
-      this.fill(this.hist[0]!, Float32Array.from(g.hist));
+      this.fillTexture(this.histTextures[0]!, Float32Array.from(g.hist));
       for (let i = 0; i < g.iterations; i++) {
-        await this.run(this.program!.steps, this.dims);
-        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.hist[0], [1]
+        await this.run(this.prog!.steps, this.boundDims);
+        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.histTextures[0], [1]
         gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
         // the window reads the history only: the token input may share the scores' texture
         [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
@@ -239,11 +239,11 @@ export class WebglContext implements BackendContext {
           outElems: mode ? this.elems(g.tokens) : n }, 0, 1));
         await this.readMany([], g.carry);
       }
-      this.readTexture(this.hist[g.iterations & 1]!, out);
+      this.readTexture(this.histTextures[g.iterations & 1]!, out);
       return out.subarray(g.hist.length);
     } finally {
-      this.hist.forEach((t) => this.deleteTexture(t));
-      this.hist = [];
+      this.histTextures.forEach((t) => this.freeTexture(t));
+      this.histTextures = [];
     }
   }
 
@@ -256,7 +256,7 @@ export class WebglContext implements BackendContext {
 
   /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
   private copy(from: Texture, to: Texture, n: number): void {
-    const gl = this.requireGl(), w = this.meta!.maxWidth;
+    const gl = this.requireGl(), w = this.glMeta!.maxWidth;
     if (from === to || n === 0) return;
     this.attach(gl, from);
     gl.bindTexture(GL.TEXTURE_2D, to.handle);
@@ -264,7 +264,7 @@ export class WebglContext implements BackendContext {
   }
 
   private elems(tensor: number): number {
-    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.dims) / 4;
+    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.boundDims) / 4;
   }
 
   private readTexture(texture: Texture, into: HostArray): void {
@@ -301,15 +301,15 @@ export class WebglContext implements BackendContext {
     if (gl !== null && !gl.isContextLost()) {
       this.weightTextures.forEach((t) => gl.deleteTexture(t.handle));
       this.slotTextures.forEach((t) => { if (t) gl.deleteTexture(t.handle); });
-      this.kernels.forEach((k) => gl.deleteProgram(k.program));
+      this.glKernels.forEach((k) => gl.deleteProgram(k.program));
       if (this.framebuffer) gl.deleteFramebuffer(this.framebuffer);
       gl.getExtension("WEBGL_lose_context")?.loseContext();
     }
     this.weightTextures.clear();
     this.slotTextures = [];
-    this.kernels = [];
+    this.glKernels = [];
     this.loops = [];
-    this.program = null;
+    this.prog = null;
     this.gl = null;
     this.canvas = null;
   }
@@ -333,7 +333,7 @@ export class WebglContext implements BackendContext {
   }
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
-    const kernel = this.kernels[step.kernel]!;
+    const kernel = this.glKernels[step.kernel]!;
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
     const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
@@ -389,14 +389,14 @@ export class WebglContext implements BackendContext {
   }
 
   private textureOf(tensor: number): Texture {
-    if (tensor < 0) return this.hist[~tensor]!;
+    if (tensor < 0) return this.histTextures[~tensor]!;
     const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
     if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
     return texture;
   }
 
-  private createTexture(extent: Extent, format: TextureFormat, what: string): Texture {
+  private newTexture(extent: Extent, format: TextureFormat, what: string): Texture {
     const gl = this.requireGl();
     if (extent.width > this.maxTextureSize || extent.height > this.maxTextureSize) {
       throw fail(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
@@ -414,12 +414,12 @@ export class WebglContext implements BackendContext {
     return { handle, extent, format };
   }
 
-  private deleteTexture(texture: Texture): void {
+  private freeTexture(texture: Texture): void {
     this.gl?.deleteTexture(texture.handle);
   }
 
   /** Uploads `values` (padded with zeros to whole rows) into a freshly created texture. */
-  private fill(texture: Texture, values: Float32Array): void {
+  private fillTexture(texture: Texture, values: Float32Array): void {
     const gl = this.requireGl();
     const perTexel = texture.format === "RGBA32F" ? 4 : 1;
     const { width, height } = texture.extent;
@@ -431,8 +431,8 @@ export class WebglContext implements BackendContext {
   }
 
   private stagingFor(length: number): Float32Array {
-    if (this.staging.length < length) this.staging = new Float32Array(length);
-    return this.staging.length === length ? this.staging : this.staging.subarray(0, length);
+    if (this.scratch.length < length) this.scratch = new Float32Array(length);
+    return this.scratch.length === length ? this.scratch : this.scratch.subarray(0, length);
   }
 
   private checkLost(what: string): void {
@@ -451,7 +451,7 @@ export class WebglContext implements BackendContext {
   }
 
   private requireProgram(): BundleProgram {
-    if (this.program === null || this.meta === null) throw fail("the webgl context is not compiled");
-    return this.program;
+    if (this.prog === null || this.glMeta === null) throw fail("the webgl context is not compiled");
+    return this.prog;
   }
 }

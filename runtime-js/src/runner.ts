@@ -63,12 +63,12 @@ export class Runner {
 
   constructor(
     private readonly context: BackendContext,
-    private readonly program: BundleProgram,
+    private readonly prog: BundleProgram,
     readonly fallbackReasons: readonly FallbackReason[],
   ) {
-    this.inputs = program.inputs.map((spec) => new InputHandle(ioInfo(spec)));
-    this.outputs = program.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
-    this.symbols = [...program.symbols];
+    this.inputs = prog.inputs.map((spec) => new InputHandle(ioInfo(spec)));
+    this.outputs = prog.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
+    this.symbols = [...prog.symbols];
     this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
     this.lastGiven = this.inputs.map(() => "");
     this.zeroStates = this.inputs.map(() => null);
@@ -77,7 +77,7 @@ export class Runner {
     const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
     this.carryPairs = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
       h.info.tensor] as const);
-    const slot = (t: number) => program.tensors[t]!.slot;
+    const slot = (t: number) => prog.tensors[t]!.slot;
     // the copies run one after the other: none may overwrite a state output a later one reads
     this.deviceState = !!context.restore &&
       this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
@@ -337,11 +337,11 @@ export class Runner {
 
   /** The bundle's sampling kernel for this feed (WebGPU, WebGL), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
-    const slot = (t: number) => this.program.tensors[t]!.slot;
+    const slot = (t: number) => this.prog.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
     if (!this.context.generate || (this.carryPairs.length && !this.deviceState) ||
       this.carryPairs.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
-    return this.program.kernels.findIndex((k) => {
+    return this.prog.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;
     });
@@ -402,7 +402,7 @@ export class Runner {
   /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
   private async runOnce(read = 2, carry?: Carry): Promise<void> {
     const relayout = this.prepareRun();
-    await this.context.run(this.program.steps, this.boundDims);
+    await this.context.run(this.prog.steps, this.boundDims);
     this.checkNotDisposed();
     const reads = [];
     for (const output of this.outputs) {
@@ -467,14 +467,14 @@ export class Runner {
     for (const handle of [...this.inputs, ...this.outputs]) {
       const what = `${handle.role === "state" ? "state " : ""}"${handle.name}"`;
       const elements = shapeSize(evaluateShape(handle.shape, this.boundDims, what));
-      const tensor = this.program.tensors[handle.info.tensor]!;
+      const tensor = this.prog.tensors[handle.info.tensor]!;
       const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
       if (elements * 4 !== bytes) {
         throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ` +
           `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
-    this.program.steps.forEach((step, i) => step.params.forEach((e) => {
+    this.prog.steps.forEach((step, i) => step.params.forEach((e) => {
       const value = evaluateExpr(e, this.boundDims);
       if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
         throw fail(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +

@@ -58,7 +58,7 @@ export class WebglContext implements BackendContext {
   readonly name = "webgl";
   private gl: WebGL2RenderingContext | null = null;
   private canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
-  private lost = false;
+  private contextLost = false;
   private prog: BundleProgram | null = null;
   private glMeta: WebglMeta | null = null;
   private glKernels: GlKernel[] = [];
@@ -93,7 +93,7 @@ export class WebglContext implements BackendContext {
     }
     canvas.addEventListener("webglcontextlost", (event: Event) => {
       event.preventDefault();
-      this.lost = true;
+      this.contextLost = true;
     });
     this.canvas = canvas;
     this.gl = gl;
@@ -436,8 +436,8 @@ export class WebglContext implements BackendContext {
   }
 
   private checkLost(what: string): void {
-    if (this.lost || (this.gl !== null && this.gl.isContextLost())) {
-      this.lost = true;
+    if (this.contextLost || (this.gl !== null && this.gl.isContextLost())) {
+      this.contextLost = true;
       throw fail(`the WebGL context was lost while ${what}; ` +
         "load the model again (or use another backend)");
     }

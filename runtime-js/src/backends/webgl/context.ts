@@ -320,10 +320,7 @@ export class WebglContext implements BackendContext {
     for (let i = 0; i < steps.length;) {
       const first = this.prepareDraw(steps[i]!, dims);
       const loop = first.kernel.loop;
-      const span = loop ? loop.span : 1;
-      if (i + span > steps.length) {
-        throw fail(`step ${i} starts a loop of ${span} steps; the bundle has ${steps.length - i} left`);
-      }
+      const span = loop ? loop.span : 1;   // parseBundle checked that the loop's steps exist
       const iterations = loop ? first.params[first.kernel.spec.params.indexOf(loop.count)]! : 1;
       const rest = steps.slice(i + 1, i + span).map((s) => this.prepareDraw(s, dims));
       loops.push({ iterations, draws: [first, ...rest] });

@@ -2,7 +2,8 @@
 // Declarations are emitted per module under dist/types/; dist/webloom.d.ts re-exports the public ones.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { minify } from "terser";
 import { privateNames } from "./private-names.mjs";
 
 // Private class members are renamed too (a few KB of the 60 KiB budget): private-names.mjs lists those whose
@@ -27,7 +28,17 @@ const result = await build({
   logLevel: "warning",
   metafile: true,
 });
-// Bytes per source module in dist/webloom.js, for the size guard's report (test/size.test.mjs); not shipped.
+// terser after esbuild: its compressor (3 passes) saves about 1.1 KB more than esbuild's minifier alone.
+// The source map is chained, so it still points into src/.
+const map = JSON.parse(readFileSync("dist/webloom.js.map", "utf8"));
+const terse = await minify(readFileSync("dist/webloom.js", "utf8"), {
+  module: true, ecma: 2020, compress: { passes: 3, unsafe_arrows: true },
+  sourceMap: { content: map, url: "webloom.js.map" },
+});
+writeFileSync("dist/webloom.js", terse.code);
+writeFileSync("dist/webloom.js.map", terse.map);
+// Bytes per source module in dist/webloom.js as esbuild wrote it (terser then shrinks the whole about 2%),
+// for the size guard's report (test/size.test.mjs); not shipped.
 const { inputs } = result.metafile.outputs["dist/webloom.js"];
 const bytes = Object.fromEntries(Object.entries(inputs).map(([path, i]) => [path, i.bytesInOutput])
   .sort((a, b) => b[1] - a[1]));

@@ -41,6 +41,8 @@ if [ $dev = 1 ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 log "building the JS runtime"
-(cd runtime-js && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } \
+# npm ci again whenever package-lock.json changed since node_modules was installed (a stamp copy of it)
+(cd runtime-js && { cmp -s package-lock.json node_modules/.webloom-lock \
+  || { npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.webloom-lock; }; } \
   && npm run --silent build)
 log "ready"

@@ -55,7 +55,7 @@ export class Runner {
   private busy = false;
   private disposed = false;
   /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
-  private readonly carry: Carry;
+  private readonly carryPairs: Carry;
   /** Whether step() keeps the state on the device (GPU contexts; no state input shares an output's slot). */
   private readonly deviceState: boolean;
   /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
@@ -63,24 +63,24 @@ export class Runner {
 
   constructor(
     private readonly context: BackendContext,
-    private readonly program: BundleProgram,
+    private readonly prog: BundleProgram,
     readonly fallbackReasons: readonly FallbackReason[],
   ) {
-    this.inputs = program.inputs.map((spec) => new InputHandle(ioInfo(spec)));
-    this.outputs = program.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
-    this.symbols = [...program.symbols];
+    this.inputs = prog.inputs.map((spec) => new InputHandle(ioInfo(spec)));
+    this.outputs = prog.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
+    this.symbols = [...prog.symbols];
     this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
     this.lastGiven = this.inputs.map(() => "");
     this.zeroStates = this.inputs.map(() => null);
     this.carriedStates = this.inputs.map(() => null);
     this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
     const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
-    this.carry = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
+    this.carryPairs = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
       h.info.tensor] as const);
-    const slot = (t: number) => program.tensors[t]!.slot;
+    const slot = (t: number) => prog.tensors[t]!.slot;
     // the copies run one after the other: none may overwrite a state output a later one reads
     this.deviceState = !!context.restore &&
-      this.carry.every((p) => this.carry.every((q) => p === q || slot(q[0]) !== slot(p[1])));
+      this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
     this.onDevice = this.inputs.map(() => -1);
   }
 
@@ -234,7 +234,7 @@ export class Runner {
 
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
-      await this.runOnce(read ? 2 : 0, this.carry);
+      await this.runOnce(read ? 2 : 0, this.carryPairs);
       this.markHeld();
       return;
     }
@@ -278,6 +278,11 @@ export class Runner {
         `"logits"; got ${JSON.stringify(o)}`);
     }
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    // one sequence per call: the samplers (JS and the GPU kernels) choose one token from one row of scores
+    const lead = x.shape.slice(0, onehot ? -2 : -1);
+    const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
+      o.prime ? 1 : (x.data?.length ?? 0) / (window * (onehot ? vocab : 1)));
+    if (rows > 1) throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
     const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
     const P = prime.length;
     if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
@@ -294,7 +299,7 @@ export class Runner {
       const params = new Uint32Array([0, topK, seed, +logp, P]);
       new Float32Array(params.buffer, 0, 1)[0] = temperature;
       hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
-        hist: prime, steps, iterations, params, carry: this.carry }), P);
+        hist: prime, steps, iterations, params, carry: this.carryPairs }), P);
       this.checkNotDisposed();
       this.markHeld();
       this.outputs.forEach((out) => out.clear());
@@ -332,11 +337,11 @@ export class Runner {
 
   /** The bundle's sampling kernel for this feed (WebGPU, WebGL), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
-    const slot = (t: number) => this.program.tensors[t]!.slot;
+    const slot = (t: number) => this.prog.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
-    if (!this.context.generate || (this.carry.length && !this.deviceState) ||
-      this.carry.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
-    return this.program.kernels.findIndex((k) => {
+    if (!this.context.generate || (this.carryPairs.length && !this.deviceState) ||
+      this.carryPairs.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
+    return this.prog.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;
     });
@@ -397,7 +402,7 @@ export class Runner {
   /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
   private async runOnce(read = 2, carry?: Carry): Promise<void> {
     const relayout = this.prepareRun();
-    await this.context.run(this.program.steps, this.boundDims);
+    await this.context.run(this.prog.steps, this.boundDims);
     this.checkNotDisposed();
     const reads = [];
     for (const output of this.outputs) {
@@ -462,14 +467,14 @@ export class Runner {
     for (const handle of [...this.inputs, ...this.outputs]) {
       const what = `${handle.role === "state" ? "state " : ""}"${handle.name}"`;
       const elements = shapeSize(evaluateShape(handle.shape, this.boundDims, what));
-      const tensor = this.program.tensors[handle.info.tensor]!;
+      const tensor = this.prog.tensors[handle.info.tensor]!;
       const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
       if (elements * 4 !== bytes) {
         throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ` +
           `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
-    this.program.steps.forEach((step, i) => step.params.forEach((e) => {
+    this.prog.steps.forEach((step, i) => step.params.forEach((e) => {
       const value = evaluateExpr(e, this.boundDims);
       if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
         throw fail(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +

@@ -136,7 +136,7 @@ export class InputHandle {
 }
 
 export class OutputHandle {
-  private buffer: HostArray | null = null;
+  private values: HostArray | null = null;
   private concreteShape: number[] = [];
 
   constructor(readonly info: IOInfo) {}
@@ -151,7 +151,7 @@ export class OutputHandle {
 
   /** Whether the host holds values (view() works). */
   get ready(): boolean {
-    return this.buffer !== null;
+    return this.values !== null;
   }
 
   /** A copy of the last run's values, owned by the caller. */
@@ -161,24 +161,24 @@ export class OutputHandle {
 
   /** The last run's values without copying; valid only until the next run. */
   view(): HostArray {
-    if (this.buffer === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
-    return this.buffer;
+    if (this.values === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
+    return this.values;
   }
 
   /** Forgets the values (they stay on the device: a state output after step(), outputs after generate()). */
   clear(): void {
-    this.buffer = null;
+    this.values = null;
   }
 
   /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */
   prepare(dims: Dims): HostArray {
     const shape = evaluateShape(this.shape, dims, `output "${this.name}"`);
     const length = shapeSize(shape);
-    if (this.buffer === null || this.buffer.length !== length) {
-      this.buffer = allocate(this.dtype, length);
+    if (this.values === null || this.values.length !== length) {
+      this.values = allocate(this.dtype, length);
     }
     if (!sameShape(this.concreteShape, shape)) this.concreteShape = shape;
-    return this.buffer;
+    return this.values;
   }
 }
 

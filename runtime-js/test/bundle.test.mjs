@@ -164,6 +164,9 @@ test("programs whose parts do not fit together are rejected with the part named"
     "symbol 'tame' (program symbols: batch, time)");
   throwsBundleError(() => parseBundle(replaced(buf, "max(32*batch, 64)", "max(32*batch, 6+)")),
     /^bundle holds an invalid program: slot 4 size: bad expression 'max\(32\*batch, 6\+\)'/);
+  // a loop longer than the steps left (the backends rely on this check)
+  throwsBundleError(() => parseBundle(replaced(buf, '"fused":[],"op":"Gather"', '"loop":{"span":99},"a":1')),
+    /^bundle holds an invalid program: step 0 \('gather'\) repeats 99 steps but only \d+ remain$/);
   assert.throws(() => parseBundle(new Uint8Array(buf)), /needs an ArrayBuffer/);
 });
 

@@ -75,6 +75,24 @@ describe("generate on wasm", () => {
   });
 });
 
+describe("generate batch", () => {
+  it("refuses batch > 1 (set by setDims or by the token input's rows): one sequence per call", async () => {
+    const batched = mkdtempSync(join(tmpdir(), "webloom-generate-batch-"));
+    try {
+      execFileSync(python, [join(here, "../fixtures/make_generate.py"), batched, "--batch"],
+        { stdio: ["ignore", "ignore", "pipe"] });
+      const runner = await load(batched, { backendOrder: ["wasm"] });
+      assert.equal((await runner.generate({ steps: 3, prime: [3, 1], seed: 1 })).length, 3);
+      runner.input("ids").set(Int32Array.of(3, 5));
+      await assert.rejects(runner.generate({ steps: 3 }), /generate: batch 2 > 1; .*batch 1\) or use step\(\)/);
+      runner.setDims({ batch: 3 });
+      await assert.rejects(runner.generate({ steps: 3, prime: [3, 1] }), /generate: batch 3 > 1/);
+    } finally {
+      rmSync(batched, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("generate feed", () => {
   it("refuses a model without a token input and a scores output", async () => {
     const { makeFixtures } = await import("../fixtures/helpers.mjs");

@@ -87,3 +87,29 @@ def test_generate_on_the_device_chooses_the_js_samplers_tokens(page, bundles):
     per_token = (long["dispatches"] - short["dispatches"]) / 12
     assert per_token == short["dispatches"] / 4 == long["dispatches"] / 16 and per_token >= 3, r["webgl"]
     assert page.errors == []
+
+
+# a model with a symbolic batch: generate() makes one sequence per call on the GPUs too (the check is the
+# runner's, before the device loop) and refuses batch 2 with one line
+_BATCH = """
+  const result = {};
+  for (const backend of args[0]) {
+    const runner = await webloom.load(base + "/", { backendOrder: [backend] });
+    const one = await runner.generate({ steps: 3, prime: [3, 1], seed: 1 });
+    runner.setDims({ batch: 2 });
+    const error = await runner.generate({ steps: 3, prime: [3, 1] }).then(() => "", (e) => e.message);
+    result[backend] = [runner.backendName, one.length, error];
+    runner.dispose();
+  }
+  return result;
+"""
+
+
+def test_generate_refuses_batch_over_one(page, bundles):
+    out = make_generate.write(bundles.new_dir("generate-batch"), ("webgpu", "webgl"), batch="batch")
+    r = bundles.call(page, out, _BATCH, ["webgpu", "webgl"])
+    for backend in ("webgpu", "webgl"):
+        name, length, error = r[backend]
+        assert (name, length) == (backend, 3)
+        assert error.startswith("generate: batch 2 > 1; ") and error.endswith("or use step()"), error
+    assert page.errors == []

@@ -501,6 +501,11 @@ function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
     throw invalid(`${what} passes ${s.tensors.length} tensors and ${s.params.length} params for ` +
       `${k.bindings.length} bindings and ${k.params.length} params`);
   }
+  // a loop (backends/loop.ts) repeats this step and the span - 1 after it: they must exist
+  const span = (k.meta["loop"] as { span?: unknown } | undefined)?.span;
+  if (typeof span === "number" && i + span > p.steps.length) {
+    throw invalid(`${what} repeats ${span} steps but only ${p.steps.length - i} remain`);
+  }
   s.tensors.forEach((id) => ref(id, p.tensors.length, `${what} uses tensor`));
   s.params.forEach((e) => checkExpr(p, e, `${what} param`, INT32[0], INT32[1]));
   s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`, 0, INT32[1]));

@@ -116,8 +116,8 @@ export class WasmContext implements BackendContext {
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   constructor(private options: BackendOptions = {}) {}
-  private program: BundleProgram | null = null;
-  private memory: WebAssembly.Memory | null = null;
+  private prog: BundleProgram | null = null;
+  private wasmMemory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
   private heapI32 = new Int32Array(0);
   private weightsBase = 0;
@@ -153,7 +153,7 @@ export class WasmContext implements BackendContext {
     if (!(exports.__heap_base instanceof WebAssembly.Global)) {
       throw fail("the wasm module does not export __heap_base (link with --export-dynamic)");
     }
-    this.memory = mem;
+    this.wasmMemory = mem;
     const heapBase = align(Number(exports.__heap_base.value));
     this.weightsBase = heapBase + STACK * (nth - 1);
     this.threads = nth;
@@ -169,7 +169,7 @@ export class WasmContext implements BackendContext {
       }
       return fn as KernelFn;
     });
-    this.program = program;
+    this.prog = program;
     this.tensorPtr = new Float64Array(program.tensors.length);   // tensor ids are their positions
     // parseBundle checked every step against its kernel: only the argument lists are made here
     this.stepArgs = program.steps.map((s) => new Array<number>(s.tensors.length + s.params.length).fill(0));
@@ -179,7 +179,7 @@ export class WasmContext implements BackendContext {
     const program = this.requireProgram();
     this.slotsBase = align(this.weightsBase + weights.length);
     this.ensureBytes(this.slotsBase, "the weights");
-    new Uint8Array(this.memory!.buffer, this.weightsBase, weights.length).set(weights);
+    new Uint8Array(this.wasmMemory!.buffer, this.weightsBase, weights.length).set(weights);
     for (const t of program.tensors) {
       // parseBundle checked that every weight lies inside the blob
       if (t.kind === "weight") this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
@@ -244,14 +244,14 @@ export class WasmContext implements BackendContext {
   }
 
   memoryBytes(): number {
-    return this.memory ? this.memory.buffer.byteLength : 0;
+    return this.wasmMemory ? this.wasmMemory.buffer.byteLength : 0;
   }
 
   dispose(): void {
     this.pool?.stop();
     this.pool = null;
-    this.program = null;
-    this.memory = null;
+    this.prog = null;
+    this.wasmMemory = null;
     this.kernelFns = [];
     this.stepArgs = [];
     this.heapF32 = new Float32Array(0);
@@ -259,7 +259,7 @@ export class WasmContext implements BackendContext {
   }
 
   private ensureBytes(bytes: number, what: string): void {
-    const memory = this.memory!;
+    const memory = this.wasmMemory!;
     const have = memory.buffer.byteLength;
     if (bytes > have) {
       try {
@@ -272,8 +272,8 @@ export class WasmContext implements BackendContext {
   }
 
   private refreshViews(): void {
-    if (this.memory === null) throw fail("the wasm context was disposed");
-    const buffer = this.memory.buffer;
+    if (this.wasmMemory === null) throw fail("the wasm context was disposed");
+    const buffer = this.wasmMemory.buffer;
     if (this.heapF32.buffer !== buffer) {
       this.heapF32 = new Float32Array(buffer);
       this.heapI32 = new Int32Array(buffer);
@@ -281,8 +281,8 @@ export class WasmContext implements BackendContext {
   }
 
   private requireProgram(): BundleProgram {
-    if (this.program === null || this.memory === null) throw fail("the wasm context is not compiled");
-    return this.program;
+    if (this.prog === null || this.wasmMemory === null) throw fail("the wasm context is not compiled");
+    return this.prog;
   }
 }
 

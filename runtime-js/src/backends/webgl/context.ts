@@ -15,6 +15,7 @@
  * starts a body of `span` steps drawn `count` times with u_iter = 0, 1, ...; other steps draw once.
  */
 
+import { GL } from "./gl.js";
 import { evaluateExpr } from "../../bundle/expr.js";
 import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
@@ -57,10 +58,10 @@ export class WebglContext implements BackendContext {
   readonly name = "webgl";
   private gl: WebGL2RenderingContext | null = null;
   private canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
-  private lost = false;
-  private program: BundleProgram | null = null;
-  private meta: WebglMeta | null = null;
-  private kernels: GlKernel[] = [];
+  private contextLost = false;
+  private prog: BundleProgram | null = null;
+  private glMeta: WebglMeta | null = null;
+  private glKernels: GlKernel[] = [];
   private framebuffer: WebGLFramebuffer | null = null;
   private maxTextureSize = 0;
   private maxDrawBuffers = 0;
@@ -72,10 +73,10 @@ export class WebglContext implements BackendContext {
   private loops: Loop[] = [];
   /** The symbol values of the last bind(); null before the first. */
   private boundKey: string | null = null;
-  private staging = new Float32Array(0);
-  private dims: Dims = {};
+  private scratch = new Float32Array(0);
+  private boundDims: Dims = {};
   /** generate()'s history textures (ping-pong), tensor ids -1 and -2 for draw(). */
-  private hist: Texture[] = [];
+  private histTextures: Texture[] = [];
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   async init(): Promise<void> {
@@ -92,21 +93,21 @@ export class WebglContext implements BackendContext {
     }
     canvas.addEventListener("webglcontextlost", (event: Event) => {
       event.preventDefault();
-      this.lost = true;
+      this.contextLost = true;
     });
     this.canvas = canvas;
     this.gl = gl;
-    this.maxTextureSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
-    this.maxDrawBuffers = gl.getParameter(gl.MAX_DRAW_BUFFERS) as number;
-    gl.disable(gl.DITHER);
-    gl.disable(gl.BLEND);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    this.maxTextureSize = gl.getParameter(GL.MAX_TEXTURE_SIZE) as number;
+    this.maxDrawBuffers = gl.getParameter(GL.MAX_DRAW_BUFFERS) as number;
+    gl.disable(GL.DITHER);
+    gl.disable(GL.BLEND);
+    gl.pixelStorei(GL.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(GL.PACK_ALIGNMENT, 1);
   }
 
   /** Distinct linked programs this model uses. */
   get pipelines(): number {
-    return new Set(this.kernels.map((k) => k.program)).size;
+    return new Set(this.glKernels.map((k) => k.program)).size;
   }
 
   async compile(program: BundleProgram): Promise<void> {
@@ -116,16 +117,16 @@ export class WebglContext implements BackendContext {
       throw fail(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
         `${this.maxTextureSize}; re-convert with a smaller max texture width`);
     }
-    this.kernels = await buildKernels(gl, program.kernels);
-    for (const k of this.kernels) {
+    this.glKernels = await buildKernels(gl, program.kernels);
+    for (const k of this.glKernels) {
       if (k.outputs.length > this.maxDrawBuffers) {
         throw fail(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
           `${this.maxDrawBuffers} draw buffers`);
       }
     }
     this.framebuffer = gl.createFramebuffer();
-    this.program = program;
-    this.meta = meta;
+    this.prog = program;
+    this.glMeta = meta;
     this.tensorsById = [];
     for (const t of program.tensors) this.tensorsById[t.id] = t;
     this.slotTextures = program.slots.map(() => null);
@@ -138,13 +139,13 @@ export class WebglContext implements BackendContext {
     for (const t of program.tensors) {
       if (t.kind !== "weight") continue;
       const elems = evaluateExpr(t.nbytesExpr, {}) / 4;   // inside the blob: parseBundle checked it
-      const format: TextureFormat = this.meta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
+      const format: TextureFormat = this.glMeta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
       const perTexel = format === "RGBA32F" ? 4 : 1;
-      const texture = this.createTexture(linearExtent(Math.ceil(elems / perTexel), this.meta!.maxWidth),
+      const texture = this.newTexture(linearExtent(Math.ceil(elems / perTexel), this.glMeta!.maxWidth),
         format, `weight ${t.name}`);
       const bytes = weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer;
       const values = t.dtype === "int32" ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
-      this.fill(texture, values);
+      this.fillTexture(texture, values);
       this.weightTextures.set(t.id, texture);
     }
     this.checkLost("uploading the weights");
@@ -154,16 +155,16 @@ export class WebglContext implements BackendContext {
     const program = this.requireProgram();
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
-    const extents = slotExtents(program, this.meta!, dims);
+    const extents = slotExtents(program, this.glMeta!, dims);
     extents.forEach((extent, slot) => {
       const old = this.slotTextures[slot];
       if (old && old.extent.width === extent.width && old.extent.height === extent.height) return;
-      if (old) this.deleteTexture(old);
-      this.slotTextures[slot] = this.createTexture(extent, "R32F", `memory slot ${slot}`);
+      if (old) this.freeTexture(old);
+      this.slotTextures[slot] = this.newTexture(extent, "R32F", `memory slot ${slot}`);
     });
     this.loops = this.schedule(program.steps, dims);
     this.boundKey = key;
-    this.dims = { ...dims };
+    this.boundDims = { ...dims };
   }
 
   write(tensor: number, data: HostArray): void {
@@ -175,8 +176,8 @@ export class WebglContext implements BackendContext {
     const staging = this.stagingFor(width * rows);
     staging.set(data);
     if (staging.length > data.length) staging.fill(0, data.length, width * rows);
-    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, rows, gl.RED, gl.FLOAT, staging, 0);
+    gl.bindTexture(GL.TEXTURE_2D, texture.handle);
+    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, rows, GL.RED, GL.FLOAT, staging, 0);
   }
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
@@ -184,13 +185,13 @@ export class WebglContext implements BackendContext {
     const program = this.requireProgram();
     checkOwnSteps(steps, program.steps, "webgl");
     this.checkLost("running");
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
     for (const loop of this.loops) {
       for (let iter = 0; iter < loop.iterations; iter++) {
         for (const draw of loop.draws) this.draw(gl, draw, iter, loop.iterations);
       }
     }
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
@@ -207,7 +208,7 @@ export class WebglContext implements BackendContext {
   snapshot(tensors: readonly number[]): unknown[] {
     return tensors.map((t) => {
       const n = this.elems(t);
-      const copy = this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "a state");
+      const copy = this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "a state");
       this.copy(this.textureOf(t), copy, n);
       return copy;
     });
@@ -223,47 +224,47 @@ export class WebglContext implements BackendContext {
    * history is read back once at the end.
    */
   async generate(g: DeviceLoop): Promise<Int32Array> {
-    const gl = this.requireGl(), kernel = this.kernels[g.kernel]!, n = g.hist.length + g.steps;
+    const gl = this.requireGl(), kernel = this.glKernels[g.kernel]!, n = g.hist.length + g.steps;
     const window = (kernel.spec.meta["generate"] as { window: number }).window, out = new Int32Array(n);
-    this.hist = [0, 1].map(() => this.createTexture(linearExtent(n, this.meta!.maxWidth), "R32F", "tokens"));
+    this.histTextures = [0, 1].map(() => this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "tokens"));
     try {
-      this.fill(this.hist[0]!, Float32Array.from(g.hist));
+      this.fillTexture(this.histTextures[0]!, Float32Array.from(g.hist));
       for (let i = 0; i < g.iterations; i++) {
-        await this.run(this.program!.steps, this.dims);
-        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.hist[0], [1]
-        gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+        await this.run(this.prog!.steps, this.boundDims);
+        const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.histTextures[0], [1]
+        gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
         // the window reads the history only: the token input may share the scores' texture
         [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
           params: [...g.params, i + window, mode], tensors: [tensors, tensors],
           outElems: mode ? this.elems(g.tokens) : n }, 0, 1));
         await this.readMany([], g.carry);
       }
-      this.readTexture(this.hist[g.iterations & 1]!, out);
+      this.readTexture(this.histTextures[g.iterations & 1]!, out);
       return out.subarray(g.hist.length);
     } finally {
-      this.hist.forEach((t) => this.deleteTexture(t));
-      this.hist = [];
+      this.histTextures.forEach((t) => this.freeTexture(t));
+      this.histTextures = [];
     }
   }
 
   /** Binds the framebuffer with `texture` as its read buffer. */
   private attach(gl: WebGL2RenderingContext, texture: Texture): void {
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture.handle, 0);
-    gl.readBuffer(gl.COLOR_ATTACHMENT0);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0, GL.TEXTURE_2D, texture.handle, 0);
+    gl.readBuffer(GL.COLOR_ATTACHMENT0);
   }
 
   /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
   private copy(from: Texture, to: Texture, n: number): void {
-    const gl = this.requireGl(), w = this.meta!.maxWidth;
+    const gl = this.requireGl(), w = this.glMeta!.maxWidth;
     if (from === to || n === 0) return;
     this.attach(gl, from);
-    gl.bindTexture(gl.TEXTURE_2D, to.handle);
-    gl.copyTexSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
+    gl.bindTexture(GL.TEXTURE_2D, to.handle);
+    gl.copyTexSubImage2D(GL.TEXTURE_2D, 0, 0, 0, 0, 0, Math.min(n, w), Math.ceil(n / w));
   }
 
   private elems(tensor: number): number {
-    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.dims) / 4;
+    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.boundDims) / 4;
   }
 
   private readTexture(texture: Texture, into: HostArray): void {
@@ -274,9 +275,9 @@ export class WebglContext implements BackendContext {
     const rows = Math.ceil(into.length / width);
     const pixels = this.stagingFor(width * rows * 4);
     this.attach(gl, texture);
-    gl.readPixels(0, 0, width, rows, gl.RGBA, gl.FLOAT, pixels, 0);
+    gl.readPixels(0, 0, width, rows, GL.RGBA, GL.FLOAT, pixels, 0);
     this.stats.readbacks++;
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
     this.checkLost("reading an output");
     if (into instanceof Int32Array) {
       for (let i = 0; i < into.length; i++) into[i] = Math.round(pixels[i * 4]!);
@@ -300,15 +301,15 @@ export class WebglContext implements BackendContext {
     if (gl !== null && !gl.isContextLost()) {
       this.weightTextures.forEach((t) => gl.deleteTexture(t.handle));
       this.slotTextures.forEach((t) => { if (t) gl.deleteTexture(t.handle); });
-      this.kernels.forEach((k) => gl.deleteProgram(k.program));
+      this.glKernels.forEach((k) => gl.deleteProgram(k.program));
       if (this.framebuffer) gl.deleteFramebuffer(this.framebuffer);
       gl.getExtension("WEBGL_lose_context")?.loseContext();
     }
     this.weightTextures.clear();
     this.slotTextures = [];
-    this.kernels = [];
+    this.glKernels = [];
     this.loops = [];
-    this.program = null;
+    this.prog = null;
     this.gl = null;
     this.canvas = null;
   }
@@ -319,10 +320,7 @@ export class WebglContext implements BackendContext {
     for (let i = 0; i < steps.length;) {
       const first = this.prepareDraw(steps[i]!, dims);
       const loop = first.kernel.loop;
-      const span = loop ? loop.span : 1;
-      if (i + span > steps.length) {
-        throw fail(`step ${i} starts a loop of ${span} steps; the bundle has ${steps.length - i} left`);
-      }
+      const span = loop ? loop.span : 1;   // parseBundle checked that the loop's steps exist
       const iterations = loop ? first.params[first.kernel.spec.params.indexOf(loop.count)]! : 1;
       const rest = steps.slice(i + 1, i + span).map((s) => this.prepareDraw(s, dims));
       loops.push({ iterations, draws: [first, ...rest] });
@@ -332,7 +330,7 @@ export class WebglContext implements BackendContext {
   }
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
-    const kernel = this.kernels[step.kernel]!;
+    const kernel = this.glKernels[step.kernel]!;
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
     const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
@@ -360,18 +358,18 @@ export class WebglContext implements BackendContext {
       if (k.spec.bindings[b]!.access === "read") {
         const location = k.samplers[b];
         if (location === null || location === undefined) continue;
-        gl.activeTexture(gl.TEXTURE0 + k.slots[b]!);
-        gl.bindTexture(gl.TEXTURE_2D, texture.handle);
+        gl.activeTexture(GL.TEXTURE0 + k.slots[b]!);
+        gl.bindTexture(GL.TEXTURE_2D, texture.handle);
         gl.uniform1i(location, k.slots[b]!);
       } else {
-        const attachment = gl.COLOR_ATTACHMENT0 + k.slots[b]!;
-        gl.framebufferTexture2D(gl.FRAMEBUFFER, attachment, gl.TEXTURE_2D, texture.handle, 0);
+        const attachment = GL.COLOR_ATTACHMENT0 + k.slots[b]!;
+        gl.framebufferTexture2D(GL.FRAMEBUFFER, attachment, GL.TEXTURE_2D, texture.handle, 0);
         attachments.push(attachment);
       }
     }
     // Attachments left over from a draw with more outputs must not stay bound.
     for (let a = attachments.length; a < this.maxAttached; a++) {
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + a, gl.TEXTURE_2D, null, 0);
+      gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0 + a, GL.TEXTURE_2D, null, 0);
     }
     this.maxAttached = Math.max(this.maxAttached, attachments.length);
     gl.drawBuffers(attachments);
@@ -383,19 +381,19 @@ export class WebglContext implements BackendContext {
     if (k.outW !== null) gl.uniform1i(k.outW, width);
     if (k.outN !== null) gl.uniform1i(k.outN, elems);
     gl.viewport(0, row0, width, rows);
-    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    gl.drawArrays(GL.TRIANGLES, 0, 3);
     this.stats.dispatches++;
   }
 
   private textureOf(tensor: number): Texture {
-    if (tensor < 0) return this.hist[~tensor]!;
+    if (tensor < 0) return this.histTextures[~tensor]!;
     const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
     const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
     if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
     return texture;
   }
 
-  private createTexture(extent: Extent, format: TextureFormat, what: string): Texture {
+  private newTexture(extent: Extent, format: TextureFormat, what: string): Texture {
     const gl = this.requireGl();
     if (extent.width > this.maxTextureSize || extent.height > this.maxTextureSize) {
       throw fail(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
@@ -403,40 +401,40 @@ export class WebglContext implements BackendContext {
     }
     const handle = gl.createTexture();
     if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
-    gl.bindTexture(gl.TEXTURE_2D, handle);
-    for (const [name, value] of [[gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST],
-      [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) {
-      gl.texParameteri(gl.TEXTURE_2D, name!, value!);
+    gl.bindTexture(GL.TEXTURE_2D, handle);
+    for (const [name, value] of [[GL.TEXTURE_MIN_FILTER, GL.NEAREST], [GL.TEXTURE_MAG_FILTER, GL.NEAREST],
+      [GL.TEXTURE_WRAP_S, GL.CLAMP_TO_EDGE], [GL.TEXTURE_WRAP_T, GL.CLAMP_TO_EDGE]]) {
+      gl.texParameteri(GL.TEXTURE_2D, name!, value!);
     }
-    const internal = format === "RGBA32F" ? gl.RGBA32F : gl.R32F;
-    gl.texStorage2D(gl.TEXTURE_2D, 1, internal, extent.width, extent.height);
+    const internal = format === "RGBA32F" ? GL.RGBA32F : GL.R32F;
+    gl.texStorage2D(GL.TEXTURE_2D, 1, internal, extent.width, extent.height);
     return { handle, extent, format };
   }
 
-  private deleteTexture(texture: Texture): void {
+  private freeTexture(texture: Texture): void {
     this.gl?.deleteTexture(texture.handle);
   }
 
   /** Uploads `values` (padded with zeros to whole rows) into a freshly created texture. */
-  private fill(texture: Texture, values: Float32Array): void {
+  private fillTexture(texture: Texture, values: Float32Array): void {
     const gl = this.requireGl();
     const perTexel = texture.format === "RGBA32F" ? 4 : 1;
     const { width, height } = texture.extent;
     const padded = new Float32Array(width * height * perTexel);
     padded.set(values);
-    gl.bindTexture(gl.TEXTURE_2D, texture.handle);
-    const layout = perTexel === 4 ? gl.RGBA : gl.RED;
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, width, height, layout, gl.FLOAT, padded, 0);
+    gl.bindTexture(GL.TEXTURE_2D, texture.handle);
+    const layout = perTexel === 4 ? GL.RGBA : GL.RED;
+    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, height, layout, GL.FLOAT, padded, 0);
   }
 
   private stagingFor(length: number): Float32Array {
-    if (this.staging.length < length) this.staging = new Float32Array(length);
-    return this.staging.length === length ? this.staging : this.staging.subarray(0, length);
+    if (this.scratch.length < length) this.scratch = new Float32Array(length);
+    return this.scratch.length === length ? this.scratch : this.scratch.subarray(0, length);
   }
 
   private checkLost(what: string): void {
-    if (this.lost || (this.gl !== null && this.gl.isContextLost())) {
-      this.lost = true;
+    if (this.contextLost || (this.gl !== null && this.gl.isContextLost())) {
+      this.contextLost = true;
       throw fail(`the WebGL context was lost while ${what}; ` +
         "load the model again (or use another backend)");
     }
@@ -450,7 +448,7 @@ export class WebglContext implements BackendContext {
   }
 
   private requireProgram(): BundleProgram {
-    if (this.program === null || this.meta === null) throw fail("the webgl context is not compiled");
-    return this.program;
+    if (this.prog === null || this.glMeta === null) throw fail("the webgl context is not compiled");
+    return this.prog;
   }
 }

@@ -6,6 +6,7 @@
  * driver finishes them, so compilation overlaps instead of blocking the page per shader.
  */
 
+import { GL } from "./gl.js";
 import type { KernelSpec } from "../../bundle/reader.js";
 import type { LoopMeta } from "../loop.js";
 import { kernelLoop } from "../loop.js";
@@ -45,9 +46,9 @@ export interface GlKernel {
 export async function buildKernels(gl: WebGL2RenderingContext,
   kernels: readonly KernelSpec[]): Promise<GlKernel[]> {
   const parallel = gl.getExtension("KHR_parallel_shader_compile") !== null;
-  const vertex = compileShader(gl, gl.VERTEX_SHADER, VERTEX_SHADER);
+  const vertex = compileShader(gl, GL.VERTEX_SHADER, VERTEX_SHADER);
   const pending = kernels.map((spec) => {
-    const fragment = compileShader(gl, gl.FRAGMENT_SHADER, spec.source);
+    const fragment = compileShader(gl, GL.FRAGMENT_SHADER, spec.source);
     const program = gl.createProgram();
     if (program === null) throw fail("WebGL cannot create a shader program (context lost?)");
     gl.attachShader(program, vertex);
@@ -62,7 +63,7 @@ export async function buildKernels(gl: WebGL2RenderingContext,
     }
   }
   const built = pending.map((p) => {
-    if (!gl.getProgramParameter(p.program, gl.LINK_STATUS)) {
+    if (!gl.getProgramParameter(p.program, GL.LINK_STATUS)) {
       const log = gl.getShaderInfoLog(p.fragment) || gl.getProgramInfoLog(p.program) || "no log";
       const first = log.trim().split("\n")[0];
       throw fail(`WebGL cannot compile kernel ${p.spec.name} (${p.spec.entry}): ${first}`);

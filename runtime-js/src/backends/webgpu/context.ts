@@ -55,12 +55,12 @@ export class WebGpuContext implements BackendContext {
   readonly name = "webgpu";
   private shared: SharedDevice | null = null;
   private pool: BufferPool | null = null;
-  private program: BundleProgram | null = null;
-  private kernels: CompiledKernel[] = [];
+  private prog: BundleProgram | null = null;
+  private gpuKernels: CompiledKernel[] = [];
   private weightOffsets = new Map<number, number>();
   private plans: StepPlan[] = [];
   private boundKey = "";
-  private dims: Dims = {};
+  private boundDims: Dims = {};
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
   /** Kernels whose pipeline compile() did not build: shared with an equal kernel, of this model or cached. */
@@ -68,7 +68,7 @@ export class WebGpuContext implements BackendContext {
 
   /** Distinct compute pipelines this model uses (identical kernels share one, see pipeline-cache.ts). */
   get pipelines(): number {
-    return new Set(this.kernels.map((k) => k.pipeline)).size;
+    return new Set(this.gpuKernels.map((k) => k.pipeline)).size;
   }
 
   /** The adapter's description, once init() succeeded. */
@@ -81,7 +81,7 @@ export class WebGpuContext implements BackendContext {
     this.pool = new BufferPool(this.shared.device);
   }
 
-  private get device(): GpuDevice {
+  private get gpuDevice(): GpuDevice {
     if (!this.shared || !this.pool) throw fail("webgpu context: init() has not run");
     if (this.shared.lostReason !== null) {
       throw fail(`the WebGPU device was lost (${this.shared.lostReason}); this runner cannot run ` +
@@ -91,21 +91,15 @@ export class WebGpuContext implements BackendContext {
   }
 
   async compile(program: BundleProgram): Promise<void> {
-    const device = this.device;
-    this.program = program;
+    const device = this.gpuDevice;
+    this.prog = program;
     const built = pipelinesBuilt;
-    this.kernels = await Promise.all(program.kernels.map((k) => compiledKernel(device, k)));
-    this.reused = this.kernels.length - (pipelinesBuilt - built);
-    for (let i = 0; i < program.steps.length; i++) {
-      const loop = this.kernels[program.steps[i]!.kernel]!.loop;
-      if (loop && i + loop.span > program.steps.length) {
-        throw fail(`step ${i} repeats ${loop.span} steps but only ${program.steps.length - i} remain`);
-      }
-    }
+    this.gpuKernels = await Promise.all(program.kernels.map((k) => compiledKernel(device, k)));
+    this.reused = this.gpuKernels.length - (pipelinesBuilt - built);
   }
 
   async upload(weights: Uint8Array): Promise<void> {
-    const device = this.device;
+    const device = this.gpuDevice;
     const program = this.requireProgram();
     const align = device.limits.minStorageBufferOffsetAlignment;
     let total = 0;
@@ -131,7 +125,7 @@ export class WebGpuContext implements BackendContext {
     if (key === this.boundKey && this.plans.length === program.steps.length) return;
     // slot sizes, params and bind groups depend on the dims only, so this runs once per new dims
     this.sizeSlots(dims);
-    this.dims = { ...dims };
+    this.boundDims = { ...dims };
     this.plans = [];
     for (let i = 0; i < program.steps.length; i++) this.plans.push(this.planStep(i, dims));
     this.boundKey = key;
@@ -146,25 +140,25 @@ export class WebGpuContext implements BackendContext {
 
   private planStep(index: number, dims: Dims): StepPlan {
     const step = this.requireProgram().steps[index]!;
-    const kernel = this.kernels[step.kernel]!;
+    const kernel = this.gpuKernels[step.kernel]!;
     const values = step.params.map((e) => evaluateExpr(e, dims));
     const dispatch = step.dispatch.map((e) => evaluateExpr(e, dims)) as [number, number, number];
-    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const max = this.gpuDevice.limits.maxComputeWorkgroupsPerDimension;
     if (dispatch.some((n) => n > max)) {
       throw fail(`step ${index} (${kernel.spec.name}) needs ${dispatch.join("x")} workgroups with ` +
         `${formatDims(dims)}; this GPU allows ${max} per dimension (use smaller inputs)`);
     }
     const loop = kernel.loop;
     const count = loop ? values[kernel.spec.params.indexOf(loop.count)]! : 1;
-    const stride = loop ? this.device.limits.minUniformBufferOffsetAlignment : 0;
-    const entries: GpuBindGroupEntry[] = step.tensors.map((t, b) => ({ binding: b, resource: this.resource(t, dims) }));
+    const stride = loop ? this.gpuDevice.limits.minUniformBufferOffsetAlignment : 0;
+    const entries: GpuBindGroupEntry[] = step.tensors.map((t, b) => ({ binding: b, resource: this.resourceOf(t, dims) }));
     if (kernel.paramsBinding !== null) {
       const size = Math.ceil((values.length * 4) / 16) * 16;
       const buffer = this.writeParams(index, values, loop ? kernel.spec.params.indexOf(loop.index) : -1,
         Math.max(count, 1), stride, size);
       entries.push({ binding: kernel.paramsBinding, resource: { buffer, offset: 0, size } });
     }
-    const bindGroup = this.device.createBindGroup({ label: kernel.spec.name, layout: kernel.layout, entries });
+    const bindGroup = this.gpuDevice.createBindGroup({ label: kernel.spec.name, layout: kernel.layout, entries });
     return { kernel, bindGroup, dispatch, count, span: loop ? loop.span : 1, paramsStride: stride };
   }
 
@@ -178,12 +172,12 @@ export class WebGpuContext implements BackendContext {
       if (loopIndex >= 0) data[it * words + loopIndex] = it;
     }
     const buffer = this.pool!.ensure(`params:${index}`, data.byteLength, PARAMS_USAGE);
-    this.device.queue.writeBuffer(buffer, 0, data);
+    this.gpuDevice.queue.writeBuffer(buffer, 0, data);
     return buffer;
   }
 
-  private resource(tensorId: number, dims: Dims) {
-    const t = this.tensor(tensorId);
+  private resourceOf(tensorId: number, dims: Dims) {
+    const t = this.tensorSpec(tensorId);
     const size = Math.ceil(Math.max(4, evaluateExpr(t.nbytesExpr, dims)) / 4) * 4;
     if (t.kind === "weight") {
       return { buffer: this.pool!.get("weights")!, offset: this.weightOffsets.get(t.id)!, size };
@@ -192,18 +186,18 @@ export class WebGpuContext implements BackendContext {
   }
 
   /** The tensor `id` (parseBundle checked every id a step or an input/output names). */
-  private tensor(id: number): TensorSpec {
+  private tensorSpec(id: number): TensorSpec {
     return this.requireProgram().tensors[id]!;
   }
 
   write(tensor: number, data: HostArray): void {
-    const t = this.tensor(tensor);
+    const t = this.tensorSpec(tensor);
     if (data.byteLength === 0) return;
-    this.device.queue.writeBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, data);
+    this.gpuDevice.queue.writeBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, data);
   }
 
   async run(steps: readonly StepSpec[], dims: Dims): Promise<void> {
-    const device = this.device;
+    const device = this.gpuDevice;
     checkOwnSteps(steps, this.requireProgram().steps, "webgpu", " (its plans are built per step)");
     this.bind(dims);
     device.pushErrorScope("validation");
@@ -211,9 +205,9 @@ export class WebGpuContext implements BackendContext {
     const pass = encoder.beginComputePass();
     this.encodeSteps(pass);
     pass.end();
-    this.submit(encoder);
+    this.submitEncoder(encoder);
     const error = await device.popErrorScope();
-    if (error) throw fail(`WebGPU rejected the run with ${formatDims(this.dims)}: ${error.message}`);
+    if (error) throw fail(`WebGPU rejected the run with ${formatDims(this.boundDims)}: ${error.message}`);
   }
 
   /** Every step of the bound plans, loops unrolled, into one compute pass. */
@@ -237,7 +231,7 @@ export class WebGpuContext implements BackendContext {
 
   /** Device copies [from, to] (state outputs into state inputs); a tensor sharing its slot stays put. */
   private encodeCarry(encoder: GpuCommandEncoder, carry: Carry): void {
-    this.encodeCopies(encoder, carry.map((p) => p.map((t) => this.resource(t, this.dims))));
+    this.encodeCopies(encoder, carry.map((p) => p.map((t) => this.resourceOf(t, this.boundDims))));
   }
 
   private encodeCopies(encoder: GpuCommandEncoder, pairs: GpuResource[][]): void {
@@ -248,34 +242,34 @@ export class WebGpuContext implements BackendContext {
     }
   }
 
-  private submit(encoder: GpuCommandEncoder): void {
-    this.device.queue.submit([encoder.finish()]);
+  private submitEncoder(encoder: GpuCommandEncoder): void {
+    this.gpuDevice.queue.submit([encoder.finish()]);
     this.stats.submits++;
   }
 
   /** Device copies of tensors (one submit, no readback), for Runner.getState(). */
   snapshot(tensors: readonly number[]): unknown[] {
-    const from = tensors.map((t) => this.resource(t, this.dims));
-    const saved = from.map(({ size }) => ({ buffer: this.device.createBuffer({ size, usage: SLOT_USAGE }),
+    const from = tensors.map((t) => this.resourceOf(t, this.boundDims));
+    const saved = from.map(({ size }) => ({ buffer: this.gpuDevice.createBuffer({ size, usage: SLOT_USAGE }),
       offset: 0, size }));
     this.copies(from.map((r, i) => [r, saved[i]!]));
     return saved;
   }
 
   restore(tensors: readonly number[], saved: readonly unknown[]): void {
-    this.copies(tensors.map((t, i) => [saved[i] as GpuResource, this.resource(t, this.dims)]));
+    this.copies(tensors.map((t, i) => [saved[i] as GpuResource, this.resourceOf(t, this.boundDims)]));
   }
 
   private copies(pairs: GpuResource[][]): void {
-    const encoder = this.device.createCommandEncoder();
+    const encoder = this.gpuDevice.createCommandEncoder();
     this.encodeCopies(encoder, pairs);
-    this.submit(encoder);
+    this.submitEncoder(encoder);
   }
 
   /** Runner.generate(): every iteration's runs, samples and carries in one submit, one readback. */
   async generate(g: DeviceLoop): Promise<Int32Array> {
-    const device = this.device, pool = this.pool!;
-    const kernel = this.kernels[g.kernel]!;
+    const device = this.gpuDevice, pool = this.pool!;
+    const kernel = this.gpuKernels[g.kernel]!;
     const vocab = (kernel.spec.meta["generate"] as { vocab: number }).vocab;
     const hist = pool.ensure("gen:hist", (g.hist.length + g.steps) * 4, SLOT_USAGE);
     const order = pool.ensure("gen:order", (vocab + 1) * 4, SLOT_USAGE);
@@ -285,9 +279,9 @@ export class WebGpuContext implements BackendContext {
     device.queue.writeBuffer(params, 0, g.params);
     device.pushErrorScope("validation");
     // the sampler reads a copy of the scores: the token input it writes may share their slot
-    const from = this.resource(g.scores, this.dims);
+    const from = this.resourceOf(g.scores, this.boundDims);
     const scores = pool.ensure("gen:scores", from.size, SLOT_USAGE);
-    const entries = [{ buffer: scores, size: from.size }, this.resource(g.tokens, this.dims),
+    const entries = [{ buffer: scores, size: from.size }, this.resourceOf(g.tokens, this.boundDims),
       { buffer: hist }, { buffer: order }, { buffer: params, size: 32 }]
       .map((resource, binding) => ({ binding, resource }));
     const group = device.createBindGroup({ layout: kernel.layout, entries });
@@ -308,7 +302,7 @@ export class WebGpuContext implements BackendContext {
     const bytes = g.steps * 4;
     const staging = pool.ensure("gen:read", bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
     encoder.copyBufferToBuffer(hist, g.hist.length * 4, staging, 0, bytes);
-    this.submit(encoder);
+    this.submitEncoder(encoder);
     const error = await device.popErrorScope();
     if (error) throw fail(`WebGPU rejected generate(): ${error.message}`);
     this.stats.readbacks++;
@@ -327,7 +321,7 @@ export class WebGpuContext implements BackendContext {
    * the `carry` copies, in the same submit (after the reads: a state input may share a data output's slot).
    */
   async readMany(reads: readonly { tensor: number; into: HostArray }[], carry: Carry = []): Promise<void> {
-    const device = this.device;
+    const device = this.gpuDevice;
     // one staging buffer per tensor: an output listed twice is copied once and handed to both
     const byTensor = new Map<number, HostArray[]>();
     for (const r of reads) {
@@ -336,14 +330,14 @@ export class WebGpuContext implements BackendContext {
     if (byTensor.size + carry.length === 0) return;
     const encoder = device.createCommandEncoder({ label: "webloom read" });
     const staged = [...byTensor].map(([tensor, [into, ...twins]]) => {
-      const t = this.tensor(tensor);
+      const t = this.tensorSpec(tensor);
       const bytes = into.byteLength;
       const staging = this.pool!.ensure(`read:${tensor}`, bytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
       encoder.copyBufferToBuffer(this.pool!.get(`slot:${t.slot}`)!, 0, staging, 0, Math.ceil(bytes / 4) * 4);
       return { t, into: into!, twins, bytes, staging };
     });
     this.encodeCarry(encoder, carry);
-    this.submit(encoder);
+    this.submitEncoder(encoder);
     if (!staged.length) return;
     this.stats.readbacks++;
     const maps = staged.map((s) => s.staging.mapAsync(MAP_MODE_READ, 0, s.staging.size));
@@ -370,11 +364,11 @@ export class WebGpuContext implements BackendContext {
   dispose(): void {
     this.pool?.dispose();
     this.plans = [];
-    this.program = null;
+    this.prog = null;
   }
 
   private requireProgram(): BundleProgram {
-    if (!this.program) throw fail("webgpu context: compile() has not run");
-    return this.program;
+    if (!this.prog) throw fail("webgpu context: compile() has not run");
+    return this.prog;
   }
 }

@@ -69,6 +69,9 @@ def parse_args(argv=None):
         if "--threads" not in (argv if argv is not None else sys.argv):
             args.threads = "1"
     args.work = args.work.resolve()      # the page URLs are paths under ROOT
+    if not args.work.is_relative_to(ROOT):
+        p.error(f"--work {args.work} is outside the repository {ROOT}: the bench page serves the model files "
+                "from the repository, so give a folder inside it (default tools/bench/.work)")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in models.MODELS]
     if unknown:

@@ -20,7 +20,7 @@ import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
-import { fail, inputFail } from "./fail.js";
+import { checkOptions, fail, inputFail } from "./fail.js";
 import { argmax, drawAt, sample } from "./sampling.js";
 
 /** Why a backend earlier in backendOrder was not used. */
@@ -270,14 +270,24 @@ export class Runner {
   }
 
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
-    const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, logp = o.scores !== "logits";
-    const seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
-    if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 && temperature >= 0 &&
-      Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
-      throw fail("generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: \"probs\" | " +
-        `"logits"; got ${JSON.stringify(o)}`);
-    }
+    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits", int = Number.isInteger;
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    const [lo, hi] = x.validRange ?? [0, vocab];
+    const ids = `integers in [0, ${vocab}), ${window}+ of them`;
+    checkOptions("generate", o, [["steps", int(steps) && steps > 0, "an integer > 0"],
+      ["temperature", temperature >= 0 && temperature < Infinity, "a finite number >= 0"],
+      ["topK", o.topK === undefined || int(o.topK) && o.topK >= 0, "an integer >= 0 (0: all)"],
+      ["seed", o.seed === undefined || Number.isFinite(o.seed), "a finite number"],
+      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"'],
+      ["prime", !o.prime || o.prime.length >= window && Array.from(o.prime).every((id) => int(id) &&
+        id >= 0 && id < vocab), ids]]);
+    // a sampled id is fed back: the token input must accept every id the scores give (e.g. an Embedding's rows)
+    if (lo > 0 || hi < vocab) {
+      throw fail(`generate: scores "${y.name}" give ${vocab} tokens but input "${x.name}" accepts [${lo}, ` +
+        `${hi}); feed a model whose output and input agree on the vocabulary`);
+    }
+    // the GPU kernels take topK as a u32 / int: beyond V it keeps all, as in JS
+    const topK = Math.min(o.topK ?? 0, vocab), seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
     // one sequence per call: the samplers (JS and the GPU kernels) choose one token from one row of scores
     const lead = x.shape.slice(0, onehot ? -2 : -1);
     const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
@@ -286,7 +296,7 @@ export class Runner {
     const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
     const P = prime.length;
     if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
-      throw fail(`generate: prime needs ${window}+ ids in [0, ${vocab}), got [${prime.join(", ")}]`);
+      throw fail(`generate: prime needs ${ids}, got [${prime.join(", ")}]`);
     }
     const hist = new Int32Array(P + steps);
     hist.set(prime);
@@ -325,6 +335,11 @@ export class Runner {
       : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
     const xs = x?.shape ?? [], ys = y?.shape ?? [];
     const vocab = Number(ys[ys.length - 1]);
+    // exactly V scores per call (batch 1): [V], [1, V], [batch, V]; [1, 3, V] holds 3 rows, not one
+    if (ys.length > 1 && ys.slice(+isNaN(+ys[0]!), -1).some((d) => d !== "1")) {
+      throw fail(`generate: scores "${y.name}" have shape [${ys.join(", ")}]; generate() samples one row ` +
+        "of V scores per call ([1, V] or [batch, V]); pass feed");
+    }
     const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
     const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
     if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||

@@ -368,24 +368,52 @@ export class Runner {
    * that step() carried on the device is copied there (no readback); otherwise the host arrays are copied.
    */
   getState(): StateSnapshot {
+    this.checkIdle("getState()");
     const snapshot = snapshotState(this.inputs);
     const held = this.inputs.filter((h, i) => this.onDevice[i] === h.version);
+    let copies: unknown[] = [];
     if (held.length) {
-      const copies = this.context.snapshot!(held.map((h) => h.info.tensor));
+      copies = this.context.snapshot!(held.map((h) => h.info.tensor));
       const states = snapshot.states as Map<string, SavedState>;
       held.forEach((h, k) => states.set(h.name, { data: null, shape: h.given, device: copies[k] }));
+      this.live.add(copies);
+      this.collector.register(snapshot, copies, snapshot);
     }
+    origins.set(snapshot, [this, copies]);
     return snapshot;
   }
 
   /** Makes a getState() snapshot the carried state again; the next run or step() starts from it. */
   setState(snapshot: StateSnapshot): void {
+    this.checkIdle("setState()");
+    const [owner, copies] = origins.get(snapshot) ?? [this, []];
+    if (owner !== this || (copies.length && !this.live.has(copies))) {
+      throw fail(`setState: the snapshot is from ${owner === this ? "freeState()" : `another runner ` +
+        `(${owner.backendName})`}; setState takes a live snapshot of this runner (its getState())`);
+    }
     restoreState(this.inputs, snapshot);
     const held = this.inputs.filter((h) => snapshot.states.get(h.name)?.device !== undefined);
     if (!held.length) return;
     const saved = held.map((h) => snapshot.states.get(h.name)!.device);
     this.context.restore!(held.map((h) => h.info.tensor), saved);
     for (const h of held) this.onDevice[this.inputs.indexOf(h)] = h.version;
+  }
+
+  /**
+   * Frees a getState() snapshot's device copies now (WebGPU buffers, WebGL textures; nothing on wasm) rather
+   * than at garbage collection or dispose(); setState() then refuses it. Freeing twice does nothing.
+   */
+  freeState(snapshot: StateSnapshot): void {
+    this.free(origins.get(snapshot)?.[1] ?? []);
+    this.collector.unregister(snapshot);
+  }
+
+  /** Device copies getState() made that are not freed yet, and the collector freeing them with their snapshot. */
+  private readonly live = new Set<unknown[]>();
+  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.free(copies));
+
+  private free(copies: unknown[]): void {
+    if (this.live.delete(copies)) this.context.free?.(copies);
   }
 
   /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */
@@ -397,6 +425,7 @@ export class Runner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.live.forEach((c) => this.free(c));
     if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
@@ -541,6 +570,9 @@ export class Runner {
     return `[${handles.map((h) => h.name).join(", ")}]`;
   }
 }
+
+/** Which runner took each getState() snapshot, and its device copies. */
+const origins = new WeakMap<StateSnapshot, [Runner, unknown[]]>();
 
 /** Runner.generate()'s options (docs/guide.md, Stateful generation). */
 export interface GenerateOptions {

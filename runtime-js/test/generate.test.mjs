@@ -84,6 +84,23 @@ describe("generate on wasm", () => {
   });
 });
 
+describe("state snapshots", () => {
+  it("setState refuses another runner's or a freed snapshot; get/setState refuse during a run", async () => {
+    const [a, b] = [await load(dir, { backendOrder: ["wasm"] }), await load(dir, { backendOrder: ["wasm"] })];
+    a.input("ids").set(Int32Array.of(2));
+    await a.step();
+    const snap = a.getState();
+    assert.throws(() => b.setState(snap), /^Error: setState: the snapshot is from another runner \(wasm\); setState takes/);
+    a.freeState(snap);
+    a.freeState(snap);
+    a.setState(snap);     // wasm snapshots hold host arrays only: freeing them frees nothing, they stay usable
+    const pending = a.step();
+    assert.throws(() => a.getState(), /^Error: getState\(\): the previous run has not finished/);
+    assert.throws(() => a.setState(snap), /^Error: setState\(\): the previous run has not finished/);
+    await pending;
+  });
+});
+
 describe("load options", () => {
   it("refuses a numThreads that is not an integer >= 1 and an unknown threadBarrier", async () => {
     for (const numThreads of [NaN, -3, 2.5, 0]) {

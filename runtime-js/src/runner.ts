@@ -60,6 +60,9 @@ export class Runner {
   private readonly deviceState: boolean;
   /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
   private readonly onDevice: number[];
+  /** Per input: the version step() carried into it (host or device), and the dims it was carried with. */
+  private readonly carried: number[];
+  private carriedDims = "";
 
   constructor(
     private readonly context: BackendContext,
@@ -82,6 +85,7 @@ export class Runner {
     this.deviceState = !!context.restore &&
       this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
     this.onDevice = this.inputs.map(() => -1);
+    this.carried = this.inputs.map(() => -1);
   }
 
   /**
@@ -250,12 +254,17 @@ export class Runner {
       }
       carried.set(values);
       this.inputs[i]!.set(carried);
+      this.carried[i] = this.inputs[i]!.version;
     }
+    this.carriedDims = formatDims(this.boundDims);
   }
 
   /** Notes that the device holds every state input's next values (they are not written from the host). */
   private markHeld(): void {
-    this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+    this.inputs.forEach((h, i) => {
+      if (this.stateSource[i]! >= 0) this.onDevice[i] = this.carried[i] = h.version;
+    });
+    this.carriedDims = formatDims(this.boundDims);
   }
 
   /**
@@ -433,6 +442,10 @@ export class Runner {
   private prepareRun(): boolean {
     this.checkRanges();
     const relayout = this.bind();
+    // a state step() carried with other dims (e.g. batch) does not fit: changing dims resets it to zeros
+    if (formatDims(this.boundDims) !== this.carriedDims) {
+      this.inputs.forEach((h, i) => { if (this.carried[i] === h.version) { h.clear(); this.onDevice[i] = -1; } });
+    }
     this.context.bind(this.boundDims);
     for (let i = 0; i < this.inputs.length; i++) {
       const handle = this.inputs[i]!;
@@ -487,8 +500,10 @@ export class Runner {
     if (same) return false;
     this.bindingValid = false;
     const sized: SizedInput[] = [];
-    for (const h of this.inputs) {
-      if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
+    // a carried state does not bind: its dims may be the last run's (prepareRun then resets it)
+    for (const [i, h] of this.inputs.entries()) {
+      if (h.data === null || this.carried[i] === h.version) continue;
+      sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
     }
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);

@@ -123,6 +123,16 @@ describe("generate batch", () => {
       assert.equal((await runner.generate({ steps: 3, prime: [3, 1], seed: 1 })).length, 3);
       runner.input("ids").set(Int32Array.of(3, 5));
       await assert.rejects(runner.generate({ steps: 3 }), /generate: batch 2 > 1; .*batch 1\) or use step\(\)/);
+      // changing the batch after step() resets the carried state: as a fresh runner's first step
+      runner.resetState();
+      runner.input("ids").set(Int32Array.of(3));
+      await runner.step();
+      runner.input("ids").set(Int32Array.of(3, 5));
+      await runner.step();
+      const fresh = await load(batched, { backendOrder: ["wasm"] });
+      fresh.input("ids").set(Int32Array.of(3, 5));
+      await fresh.step();
+      assert.deepEqual(runner.output("probs").view(), fresh.output("probs").view());
       runner.setDims({ batch: 3 });
       await assert.rejects(runner.generate({ steps: 3, prime: [3, 1] }), /generate: batch 3 > 1/);
     } finally {

@@ -90,15 +90,21 @@ def test_generate_on_the_device_chooses_the_js_samplers_tokens(page, bundles):
 
 
 # a model with a symbolic batch: generate() makes one sequence per call on the GPUs too (the check is the
-# runner's, before the device loop) and refuses batch 2 with one line
+# runner's, before the device loop) and refuses batch 2 with one line; topK 2^31 chooses as topK 0
 _BATCH = """
   const result = {};
   for (const backend of args[0]) {
     const runner = await webloom.load(base + "/", { backendOrder: [backend] });
     const one = await runner.generate({ steps: 3, prime: [3, 1], seed: 1 });
+    // a topK beyond V keeps all on the GPU too (the kernels take it as a u32 / int: the runner clamps it)
+    const tops = [];
+    for (const topK of [0, 2 ** 31]) {
+      runner.resetState();
+      tops.push(Array.from(await runner.generate({ steps: 12, prime: [3], seed: 5, topK })).join());
+    }
     runner.setDims({ batch: 2 });
     const error = await runner.generate({ steps: 3, prime: [3, 1] }).then(() => "", (e) => e.message);
-    result[backend] = [runner.backendName, one.length, error];
+    result[backend] = [runner.backendName, one.length, error, tops];
     runner.dispose();
   }
   return result;
@@ -109,8 +115,9 @@ def test_generate_refuses_batch_over_one(page, bundles):
     out = make_generate.write(bundles.new_dir("generate-batch"), ("webgpu", "webgl"), batch="batch")
     r = bundles.call(page, out, _BATCH, ["webgpu", "webgl"])
     for backend in ("webgpu", "webgl"):
-        name, length, error = r[backend]
+        name, length, error, tops = r[backend]
         assert (name, length) == (backend, 3)
+        assert tops[0] == tops[1], (backend, tops)
         assert error.startswith("generate: batch 2 > 1; ") and error.endswith("or use step()"), error
     assert page.errors == []
 

@@ -15,7 +15,7 @@ function isPrivateMember(decl) {
  * dictionary, a bundle/JSON field or a public type; a name used anywhere else stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads"]);
+  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header"]);
 
 function isInternalField(decl) {
   return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&

@@ -10,7 +10,19 @@ function isPrivateMember(decl) {
     (ts.getCombinedModifierFlags(decl) & ts.ModifierFlags.Private) !== 0;
 }
 
-/** Names of private members used only as such in the program of `tsconfig`. */
+/**
+ * Internal types of the backends: their fields are renamed like private members (never a DOM/WebGPU
+ * dictionary, a bundle/JSON field or a public type; a name used anywhere else stays, as above).
+ */
+const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
+  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header"]);
+
+function isInternalField(decl) {
+  return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&
+    INTERNAL.has(decl.parent.name.text);
+}
+
+/** Names of private members (and INTERNAL types' fields) used only as such in the program of `tsconfig`. */
 export function privateNames(tsconfig = "tsconfig.json") {
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic() {} };
   const config = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, host);
@@ -29,9 +41,13 @@ export function privateNames(tsconfig = "tsconfig.json") {
       ts.isObjectBindingPattern(node.parent)) || (ts.isParameter(node) && ts.isIdentifier(node.name)));
     if (named && name && ts.isIdentifier(name)) {
       if (ts.isParameter(node) && !isPrivateMember(node)) return ts.forEachChild(node, visit);
-      const symbol = checker.getSymbolAtLocation(name);
-      const decls = symbol?.declarations ?? [];
-      if (decls.length > 0 && decls.every(isPrivateMember)) candidates.add(name.text);
+      let decls = checker.getSymbolAtLocation(name)?.declarations ?? [];
+      // an object literal's field: the field of the type it is written for (none: its own, unsafe)
+      if (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) {
+        const type = checker.getContextualType(node.parent);
+        decls = (type && checker.getPropertyOfType(type, name.text)?.declarations) || decls;
+      }
+      if (decls.length > 0 && decls.every((d) => isPrivateMember(d) || isInternalField(d))) candidates.add(name.text);
       else unsafe.add(name.text);
     }
     if (ts.isBindingElement(node) && node.propertyName && ts.isIdentifier(node.propertyName)) {

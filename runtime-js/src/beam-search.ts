@@ -74,8 +74,14 @@ export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis
       if (c.token === endToken) done.push({ tokens, score: c.score, finished: true });
       else next.push({ tokens, score: c.score, state: c.state });
     }
+    // device copies of the dropped hypotheses go now, not at garbage collection (docs/guide.md)
+    const kept = new Set(next.map((h) => h.state));
+    for (const s of [...live.map((h) => h.state), ...candidates.map((c) => c.state)]) {
+      if (!kept.has(s)) runner.freeState(s);
+    }
     live = next;
   }
+  live.forEach((h) => runner.freeState(h.state));
   const all = [...done, ...live.map((h) => ({ tokens: h.tokens, score: h.score, finished: false }))];
   // stable sort: equal scores keep finished-first, then beam order
   return all.sort((a, b) => b.score - a.score).slice(0, width);

@@ -19,7 +19,7 @@ import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
 import type { Manifest } from "./manifest.js";
 import { checkInManifest, readManifest } from "./manifest.js";
-import { errorText, fail } from "./fail.js";
+import { checkOptions, errorText, fail } from "./fail.js";
 
 export interface LoadOptions {
   /** Backends to try, in order. Default ["webgpu", "webgl", "wasm"]. */
@@ -44,7 +44,10 @@ export interface LoadOptions {
 }
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
-  const target = String(url);
+  const target = String(url), n = options.numThreads;
+  checkOptions("load", options, [["numThreads", n === undefined || Number.isInteger(n) && n >= 1, "an integer >= 1"],
+    ["threadBarrier", [undefined, "spin", "wait", "hybrid"].includes(options.threadBarrier),
+      '"spin", "wait" or "hybrid"']]);
   if (isBundleFile(target)) return loadFile(target, options);
   const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
   if (order.length === 0) throw fail("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");

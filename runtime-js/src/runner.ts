@@ -20,7 +20,7 @@ import type { IOInfo } from "./tensor.js";
 import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
-import { fail, inputFail } from "./fail.js";
+import { checkOptions, fail, inputFail } from "./fail.js";
 import { argmax, drawAt, sample } from "./sampling.js";
 
 /** Why a backend earlier in backendOrder was not used. */
@@ -60,6 +60,9 @@ export class Runner {
   private readonly deviceState: boolean;
   /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
   private readonly onDevice: number[];
+  /** Per input: the version step() carried into it (host or device), and the dims it was carried with. */
+  private readonly carried: number[];
+  private carriedDims = "";
 
   constructor(
     private readonly context: BackendContext,
@@ -82,6 +85,7 @@ export class Runner {
     this.deviceState = !!context.restore &&
       this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
     this.onDevice = this.inputs.map(() => -1);
+    this.carried = this.inputs.map(() => -1);
   }
 
   /**
@@ -250,12 +254,17 @@ export class Runner {
       }
       carried.set(values);
       this.inputs[i]!.set(carried);
+      this.carried[i] = this.inputs[i]!.version;
     }
+    this.carriedDims = formatDims(this.boundDims);
   }
 
   /** Notes that the device holds every state input's next values (they are not written from the host). */
   private markHeld(): void {
-    this.inputs.forEach((h, i) => { if (this.stateSource[i]! >= 0) this.onDevice[i] = h.version; });
+    this.inputs.forEach((h, i) => {
+      if (this.stateSource[i]! >= 0) this.onDevice[i] = this.carried[i] = h.version;
+    });
+    this.carriedDims = formatDims(this.boundDims);
   }
 
   /**
@@ -270,14 +279,24 @@ export class Runner {
   }
 
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
-    const steps = o.steps, temperature = o.temperature ?? 1, topK = o.topK ?? 0, logp = o.scores !== "logits";
-    const seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
-    if (!(Number.isInteger(steps) && steps > 0 && Number.isInteger(topK) && topK >= 0 && temperature >= 0 &&
-      Number.isFinite(temperature + seed) && [undefined, "probs", "logits"].includes(o.scores))) {
-      throw fail("generate: expected steps > 0, temperature >= 0, topK >= 0, seed, scores: \"probs\" | " +
-        `"logits"; got ${JSON.stringify(o)}`);
-    }
+    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits", int = Number.isInteger;
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
+    const [lo, hi] = x.validRange ?? [0, vocab];
+    const ids = `integers in [0, ${vocab}), ${window}+ of them`;
+    checkOptions("generate", o, [["steps", int(steps) && steps > 0, "an integer > 0"],
+      ["temperature", temperature >= 0 && temperature < Infinity, "a finite number >= 0"],
+      ["topK", o.topK === undefined || int(o.topK) && o.topK >= 0, "an integer >= 0 (0: all)"],
+      ["seed", o.seed === undefined || Number.isFinite(o.seed), "a finite number"],
+      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"'],
+      ["prime", !o.prime || o.prime.length >= window && Array.from(o.prime).every((id) => int(id) &&
+        id >= 0 && id < vocab), ids]]);
+    // a sampled id is fed back: the token input must accept every id the scores give (e.g. an Embedding's rows)
+    if (lo > 0 || hi < vocab) {
+      throw fail(`generate: scores "${y.name}" give ${vocab} tokens but input "${x.name}" accepts [${lo}, ` +
+        `${hi}); feed a model whose output and input agree on the vocabulary`);
+    }
+    // the GPU kernels take topK as a u32 / int: beyond V it keeps all, as in JS
+    const topK = Math.min(o.topK ?? 0, vocab), seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
     // one sequence per call: the samplers (JS and the GPU kernels) choose one token from one row of scores
     const lead = x.shape.slice(0, onehot ? -2 : -1);
     const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
@@ -286,7 +305,7 @@ export class Runner {
     const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
     const P = prime.length;
     if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
-      throw fail(`generate: prime needs ${window}+ ids in [0, ${vocab}), got [${prime.join(", ")}]`);
+      throw fail(`generate: prime needs ${ids}, got [${prime.join(", ")}]`);
     }
     const hist = new Int32Array(P + steps);
     hist.set(prime);
@@ -325,6 +344,11 @@ export class Runner {
       : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
     const xs = x?.shape ?? [], ys = y?.shape ?? [];
     const vocab = Number(ys[ys.length - 1]);
+    // exactly V scores per call (batch 1): [V], [1, V], [batch, V]; [1, 3, V] holds 3 rows, not one
+    if (ys.length > 1 && ys.slice(+isNaN(+ys[0]!), -1).some((d) => d !== "1")) {
+      throw fail(`generate: scores "${y.name}" have shape [${ys.join(", ")}]; generate() samples one row ` +
+        "of V scores per call ([1, V] or [batch, V]); pass feed");
+    }
     const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
     const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
     if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
@@ -353,24 +377,52 @@ export class Runner {
    * that step() carried on the device is copied there (no readback); otherwise the host arrays are copied.
    */
   getState(): StateSnapshot {
+    this.checkIdle("getState()");
     const snapshot = snapshotState(this.inputs);
     const held = this.inputs.filter((h, i) => this.onDevice[i] === h.version);
+    let copies: unknown[] = [];
     if (held.length) {
-      const copies = this.context.snapshot!(held.map((h) => h.info.tensor));
+      copies = this.context.snapshot!(held.map((h) => h.info.tensor));
       const states = snapshot.states as Map<string, SavedState>;
       held.forEach((h, k) => states.set(h.name, { data: null, shape: h.given, device: copies[k] }));
+      this.live.add(copies);
+      this.collector.register(snapshot, copies, snapshot);
     }
+    origins.set(snapshot, [this, copies]);
     return snapshot;
   }
 
   /** Makes a getState() snapshot the carried state again; the next run or step() starts from it. */
   setState(snapshot: StateSnapshot): void {
+    this.checkIdle("setState()");
+    const [owner, copies] = origins.get(snapshot) ?? [this, []];
+    if (owner !== this || (copies.length && !this.live.has(copies))) {
+      throw fail(`setState: the snapshot is from ${owner === this ? "freeState()" : `another runner ` +
+        `(${owner.backendName})`}; setState takes a live snapshot of this runner (its getState())`);
+    }
     restoreState(this.inputs, snapshot);
     const held = this.inputs.filter((h) => snapshot.states.get(h.name)?.device !== undefined);
     if (!held.length) return;
     const saved = held.map((h) => snapshot.states.get(h.name)!.device);
     this.context.restore!(held.map((h) => h.info.tensor), saved);
     for (const h of held) this.onDevice[this.inputs.indexOf(h)] = h.version;
+  }
+
+  /**
+   * Frees a getState() snapshot's device copies now (WebGPU buffers, WebGL textures; nothing on wasm) rather
+   * than at garbage collection or dispose(); setState() then refuses it. Freeing twice does nothing.
+   */
+  freeState(snapshot: StateSnapshot): void {
+    this.free(origins.get(snapshot)?.[1] ?? []);
+    this.collector.unregister(snapshot);
+  }
+
+  /** Device copies getState() made that are not freed yet, and the collector freeing them with their snapshot. */
+  private readonly live = new Set<unknown[]>();
+  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.free(copies));
+
+  private free(copies: unknown[]): void {
+    if (this.live.delete(copies)) this.context.free?.(copies);
   }
 
   /** Zeroes the recurrent state: state inputs run as zeros until set or stepped again. */
@@ -382,6 +434,7 @@ export class Runner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.live.forEach((c) => this.free(c));
     if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
@@ -389,6 +442,10 @@ export class Runner {
   private prepareRun(): boolean {
     this.checkRanges();
     const relayout = this.bind();
+    // a state step() carried with other dims (e.g. batch) does not fit: changing dims resets it to zeros
+    if (formatDims(this.boundDims) !== this.carriedDims) {
+      this.inputs.forEach((h, i) => { if (this.carried[i] === h.version) { h.clear(); this.onDevice[i] = -1; } });
+    }
     this.context.bind(this.boundDims);
     for (let i = 0; i < this.inputs.length; i++) {
       const handle = this.inputs[i]!;
@@ -443,8 +500,10 @@ export class Runner {
     if (same) return false;
     this.bindingValid = false;
     const sized: SizedInput[] = [];
-    for (const h of this.inputs) {
-      if (h.data !== null) sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
+    // a carried state does not bind: its dims may be the last run's (prepareRun then resets it)
+    for (const [i, h] of this.inputs.entries()) {
+      if (h.data === null || this.carried[i] === h.version) continue;
+      sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
     }
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
@@ -526,6 +585,9 @@ export class Runner {
     return `[${handles.map((h) => h.name).join(", ")}]`;
   }
 }
+
+/** Which runner took each getState() snapshot, and its device copies. */
+const origins = new WeakMap<StateSnapshot, [Runner, unknown[]]>();
 
 /** Runner.generate()'s options (docs/guide.md, Stateful generation). */
 export interface GenerateOptions {

@@ -68,10 +68,48 @@ describe("generate on wasm", () => {
     const rng = createRng(42);
     for (let k = 0; k < 5; k++) assert.equal(rng(), drawAt(42, k));
     const runner = await load(dir, { backendOrder: ["wasm"] });
-    await assert.rejects(runner.generate({ steps: 0 }), /generate: expected steps > 0.*got \{"steps":0\}/);
-    await assert.rejects(runner.generate({ steps: 2, temperature: -1 }), /temperature >= 0/);
+    await assert.rejects(runner.generate({ steps: 0 }), /^Error: generate: steps must be an integer > 0, got 0$/);
+    await assert.rejects(runner.generate({ steps: 2, temperature: -1 }), /temperature must be a finite number >= 0/);
     await assert.rejects(runner.generate({ steps: 2 }), /set input ids or pass prime/);
-    await assert.rejects(runner.generate({ steps: 2, prime: [99] }), /prime needs 1\+ ids in \[0, 12\)/);
+    await assert.rejects(runner.generate({ steps: 2, prime: [99] }), /prime must be integers in \[0, 12\), 1\+ of/);
+    await assert.rejects(runner.generate({ steps: 2, prime: [NaN, 2.7] }), /prime must be .*got \[NaN, 2.7\]/);
+    await assert.rejects(runner.generate({ steps: 2, prime: [1], seed: NaN }), /seed must be a finite number, got NaN/);
+    for (const topK of [-1, 2.5, NaN]) {
+      await assert.rejects(runner.generate({ steps: 2, prime: [1], topK }), /topK must be an integer >= 0/);
+    }
+    // topK beyond V keeps all, as topK 0 does
+    const all = await runner.generate({ steps: 5, prime: [1], seed: 3, topK: 0 });
+    runner.resetState();
+    assert.deepEqual(await runner.generate({ steps: 5, prime: [1], seed: 3, topK: 2 ** 31 }), (runner.resetState(), all));
+  });
+});
+
+describe("state snapshots", () => {
+  it("setState refuses another runner's or a freed snapshot; get/setState refuse during a run", async () => {
+    const [a, b] = [await load(dir, { backendOrder: ["wasm"] }), await load(dir, { backendOrder: ["wasm"] })];
+    a.input("ids").set(Int32Array.of(2));
+    await a.step();
+    const snap = a.getState();
+    assert.throws(() => b.setState(snap), /^Error: setState: the snapshot is from another runner \(wasm\); setState takes/);
+    a.freeState(snap);
+    a.freeState(snap);
+    a.setState(snap);     // wasm snapshots hold host arrays only: freeing them frees nothing, they stay usable
+    const pending = a.step();
+    assert.throws(() => a.getState(), /^Error: getState\(\): the previous run has not finished/);
+    assert.throws(() => a.setState(snap), /^Error: setState\(\): the previous run has not finished/);
+    await pending;
+  });
+});
+
+describe("load options", () => {
+  it("refuses a numThreads that is not an integer >= 1 and an unknown threadBarrier", async () => {
+    for (const numThreads of [NaN, -3, 2.5, 0]) {
+      await assert.rejects(load(dir, { backendOrder: ["wasm"], numThreads }),
+        /^Error: load: numThreads must be an integer >= 1, got /);
+    }
+    await assert.rejects(load(dir, { backendOrder: ["wasm"], threadBarrier: "bogus" }),
+      /^Error: load: threadBarrier must be "spin", "wait" or "hybrid", got "bogus"$/);
+    assert.equal((await load(dir, { backendOrder: ["wasm"], numThreads: 1, threadBarrier: "wait" })).backendName, "wasm");
   });
 });
 
@@ -85,6 +123,16 @@ describe("generate batch", () => {
       assert.equal((await runner.generate({ steps: 3, prime: [3, 1], seed: 1 })).length, 3);
       runner.input("ids").set(Int32Array.of(3, 5));
       await assert.rejects(runner.generate({ steps: 3 }), /generate: batch 2 > 1; .*batch 1\) or use step\(\)/);
+      // changing the batch after step() resets the carried state: as a fresh runner's first step
+      runner.resetState();
+      runner.input("ids").set(Int32Array.of(3));
+      await runner.step();
+      runner.input("ids").set(Int32Array.of(3, 5));
+      await runner.step();
+      const fresh = await load(batched, { backendOrder: ["wasm"] });
+      fresh.input("ids").set(Int32Array.of(3, 5));
+      await fresh.step();
+      assert.deepEqual(runner.output("probs").view(), fresh.output("probs").view());
       runner.setDims({ batch: 3 });
       await assert.rejects(runner.generate({ steps: 3, prime: [3, 1] }), /generate: batch 3 > 1/);
     } finally {
@@ -93,7 +141,24 @@ describe("generate batch", () => {
   });
 });
 
+/** A make_generate.py variant's wasm runner. */
+async function variant(flag) {
+  const out = mkdtempSync(join(tmpdir(), "webloom-generate-v-"));
+  execFileSync(python, [join(here, "../fixtures/make_generate.py"), out, flag], { stdio: ["ignore", "ignore", "pipe"] });
+  try { return await load(out, { backendOrder: ["wasm"] }); } finally { rmSync(out, { recursive: true, force: true }); }
+}
+
 describe("generate feed", () => {
+  it("refuses scores with more than V values per call, and a token input narrower than V", async () => {
+    const wide = await variant("--wide");
+    await assert.rejects(wide.generate({ steps: 6, prime: [1, 2, 3] }),
+      /^Error: generate: scores "probs" have shape \[1, 3, 12\]; generate\(\) samples one row of V/);
+    const narrow = await variant("--rows6");
+    await assert.rejects(narrow.generate({ steps: 6, prime: [1] }),
+      /^Error: generate: scores "probs" give 12 tokens but input "ids" accepts \[0, 6\)/);
+  });
+
+
   it("refuses a model without a token input and a scores output", async () => {
     const { makeFixtures } = await import("../fixtures/helpers.mjs");
     const fx = makeFixtures();

@@ -90,15 +90,21 @@ def test_generate_on_the_device_chooses_the_js_samplers_tokens(page, bundles):
 
 
 # a model with a symbolic batch: generate() makes one sequence per call on the GPUs too (the check is the
-# runner's, before the device loop) and refuses batch 2 with one line
+# runner's, before the device loop) and refuses batch 2 with one line; topK 2^31 chooses as topK 0
 _BATCH = """
   const result = {};
   for (const backend of args[0]) {
     const runner = await webloom.load(base + "/", { backendOrder: [backend] });
     const one = await runner.generate({ steps: 3, prime: [3, 1], seed: 1 });
+    // a topK beyond V keeps all on the GPU too (the kernels take it as a u32 / int: the runner clamps it)
+    const tops = [];
+    for (const topK of [0, 2 ** 31]) {
+      runner.resetState();
+      tops.push(Array.from(await runner.generate({ steps: 12, prime: [3], seed: 5, topK })).join());
+    }
     runner.setDims({ batch: 2 });
     const error = await runner.generate({ steps: 3, prime: [3, 1] }).then(() => "", (e) => e.message);
-    result[backend] = [runner.backendName, one.length, error];
+    result[backend] = [runner.backendName, one.length, error, tops];
     runner.dispose();
   }
   return result;
@@ -109,7 +115,60 @@ def test_generate_refuses_batch_over_one(page, bundles):
     out = make_generate.write(bundles.new_dir("generate-batch"), ("webgpu", "webgl"), batch="batch")
     r = bundles.call(page, out, _BATCH, ["webgpu", "webgl"])
     for backend in ("webgpu", "webgl"):
-        name, length, error = r[backend]
+        name, length, error, tops = r[backend]
         assert (name, length) == (backend, 3)
+        assert tops[0] == tops[1], (backend, tops)
         assert error.startswith("generate: batch 2 > 1; ") and error.endswith("or use step()"), error
+    assert page.errors == []
+
+
+# the state step() carried is the runner's: changing the batch resets it (as a fresh runner's first step),
+# a snapshot works only on the runner that took it, and freeState()/dispose() destroy its device copies
+_STATE = """
+  const GL = WebGL2RenderingContext.prototype, del = GL.deleteTexture, destroy = GPUBuffer.prototype.destroy;
+  let freed = 0;
+  GL.deleteTexture = function (...a) { freed++; return del.apply(this, a); };
+  GPUBuffer.prototype.destroy = function (...a) { freed++; return destroy.apply(this, a); };
+  const result = {}, runners = {};
+  try {
+    for (const backend of args[0]) {
+      const [runner, fresh] = [await webloom.load(base + "/", { backendOrder: [backend] }),
+                               await webloom.load(base + "/", { backendOrder: [backend] })];
+      runner.input("ids").set(Int32Array.of(3));
+      await runner.step();
+      const snap = runner.getState();
+      const a = await runner.predict({ ids: [3, 5] }), b = await fresh.predict({ ids: [3, 5] });
+      const f0 = freed;
+      runner.freeState(snap);
+      const freedNow = freed - f0;
+      const refused = (() => { try { runner.setState(snap); return ""; } catch (e) { return e.message; } })();
+      runners[backend] = [runner, fresh];
+      result[backend] = { same: Array.from(a.probs).join() === Array.from(b.probs).join(), freedNow, refused };
+    }
+    for (const [from, to] of [["webgpu", "wasm"], ["webgpu", "webgl"]]) {
+      const src = runners[from][0];
+      src.setDims({});
+      src.input("ids").set(Int32Array.of(1));
+      await src.step();
+      try { runners[to][0].setState(src.getState()); result[from + to] = ""; } catch (e) { result[from + to] = e.message; }
+    }
+    Object.values(runners).flat().forEach((r) => r.dispose());
+  } finally {
+    GL.deleteTexture = del;
+    GPUBuffer.prototype.destroy = destroy;
+  }
+  return result;
+"""
+
+
+def test_state_is_the_runners_own(page, bundles):
+    out = make_generate.write(bundles.new_dir("generate-state"), ("webgpu", "webgl", "wasm"), batch="batch")
+    r = bundles.call(page, out, _STATE, ["webgpu", "webgl", "wasm"])
+    for backend in ("webgpu", "webgl", "wasm"):
+        assert r[backend]["same"], backend
+        assert r[backend]["freedNow"] == (0 if backend == "wasm" else 2), r[backend]
+        want = "setState: the snapshot is from freeState()" if backend != "wasm" else ""
+        assert r[backend]["refused"].startswith(want), r[backend]
+    for pair in ("webgpuwasm", "webgpuwebgl"):
+        assert r[pair].startswith("setState: the snapshot is from another runner (webgpu); "), r
     assert page.errors == []

@@ -73,6 +73,8 @@ export interface BackendContext {
   stats?: RunStats;
   snapshot?(tensors: readonly number[]): unknown[];
   restore?(tensors: readonly number[], saved: readonly unknown[]): void;
+  /** Destroys snapshot() copies (Runner.freeState, dispose). */
+  free?(saved: readonly unknown[]): void;
   generate?(loop: DeviceLoop): Promise<Int32Array>;
   /** Copies a tensor's values out into `into` (exactly the tensor's size under the last bind()). */
   read(tensor: number, into: HostArray): Promise<void>;

@@ -218,6 +218,10 @@ export class WebglContext implements BackendContext {
     tensors.forEach((t, i) => this.copy(saved[i] as Texture, this.textureOf(t), this.elems(t)));
   }
 
+  free(saved: readonly unknown[]): void {
+    saved.forEach((t) => this.gl?.deleteTexture((t as Texture).handle));
+  }
+
   /**
    * Runner.generate(): per iteration the program's draws, the sampler's two (kernels/webgl/sample.glsl.j2:
    * the history with the next token, then the token input's window from it) and the state copies; the

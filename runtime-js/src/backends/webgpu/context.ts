@@ -260,6 +260,10 @@ export class WebGpuContext implements BackendContext {
     this.copies(tensors.map((t, i) => [saved[i] as GpuResource, this.resourceOf(t, this.boundDims)]));
   }
 
+  free(saved: readonly unknown[]): void {
+    saved.forEach((r) => (r as GpuResource).buffer.destroy());
+  }
+
   private copies(pairs: GpuResource[][]): void {
     const encoder = this.gpuDevice.createCommandEncoder();
     this.encodeCopies(encoder, pairs);

@@ -62,7 +62,7 @@ export class Runner {
   private readonly onDevice: number[];
   /** Per input: the version step() carried into it (host or device), and the dims it was carried with. */
   private readonly carried: number[];
-  private carriedDims = "";
+  private carriedAt: Dims = {};
 
   constructor(
     private readonly context: BackendContext,
@@ -256,7 +256,7 @@ export class Runner {
       this.inputs[i]!.set(carried);
       this.carried[i] = this.inputs[i]!.version;
     }
-    this.carriedDims = formatDims(this.boundDims);
+    this.carriedAt = { ...this.boundDims };
   }
 
   /** Notes that the device holds every state input's next values (they are not written from the host). */
@@ -264,7 +264,7 @@ export class Runner {
     this.inputs.forEach((h, i) => {
       if (this.stateSource[i]! >= 0) this.onDevice[i] = this.carried[i] = h.version;
     });
-    this.carriedDims = formatDims(this.boundDims);
+    this.carriedAt = { ...this.boundDims };
   }
 
   /**
@@ -442,11 +442,26 @@ export class Runner {
   private prepareRun(): boolean {
     this.checkRanges();
     const relayout = this.bind();
-    // a state step() carried with other dims (e.g. batch) does not fit: changing dims resets it to zeros
-    if (formatDims(this.boundDims) !== this.carriedDims) {
-      this.inputs.forEach((h, i) => { if (this.carried[i] === h.version) { h.clear(); this.onDevice[i] = -1; } });
+    // after a dims change, a carried state whose own shape changed (e.g. batch) resets to zeros; one whose
+    // shape did not (e.g. only the time length changed) is kept, on the device across the new layout
+    const kept: number[] = [];
+    if (formatDims(this.boundDims) !== formatDims(this.carriedAt)) {
+      const at = (h: InputHandle, d: Dims) => { try { return formatShape(evaluateShape(h.shape, d, "")); }
+        catch { return null; } };
+      this.inputs.forEach((h, i) => {
+        if (this.carried[i] !== h.version) return;
+        const shape = at(h, this.boundDims);
+        if (shape === null || shape !== at(h, this.carriedAt)) { h.clear(); this.onDevice[i] = -1; }
+        else if (this.onDevice[i] === h.version) kept.push(h.info.tensor);
+      });
+      this.carriedAt = { ...this.boundDims };
     }
+    const saved = kept.length ? this.context.snapshot!(kept) : [];
     this.context.bind(this.boundDims);
+    if (kept.length) {
+      this.context.restore!(kept, saved);
+      this.context.free?.(saved);
+    }
     for (let i = 0; i < this.inputs.length; i++) {
       const handle = this.inputs[i]!;
       if (this.onDevice[i] !== handle.version) {

@@ -1,6 +1,6 @@
 // The runtime's size guard: dist/webloom.js, minified. Issue 13 asks for at most 60 KiB, so that a page
 // loading a model does not pay for the runtime what it saves on the weights; after generate(), on-device
-// state and wasm threads it is 65,522 bytes (the issue stays open for this), so the guard holds it at
+// state and wasm threads it is 65,823 bytes (the issue stays open for this), so the guard holds it at
 // 64.5 KiB until the 60 KiB target is met. The packaging test
 // (tests/examples/test_packages.py, MAX_RUNTIME_BYTES) checks the same file inside the npm tarball. Over
 // budget, the message lists the bytes each source module takes (dist/webloom.modules.json, by build.mjs).

@@ -157,14 +157,17 @@ def test_onnx_node_conformance(onnx_page, bundles, backend):
 _STEPS = """
   const r = await webloom.load(base + "/", { backendOrder: [args[0]] });
   try {
-    const [ids1, ids2, h0, c0] = args[1];
+    const [ids1, ids2, ids3, h0, c0] = args[1];
     r.input("h").set(Float32Array.from(h0), [1, 3, 10]);
     r.input("c").set(Float32Array.from(c0), [1, 3, 10]);
     r.input("ids").set(BigInt64Array.from(ids1.map(BigInt)), [3, ids1.length / 3]);
     await r.step();
     r.input("ids").set(BigInt64Array.from(ids2.map(BigInt)), [3, ids2.length / 3]);
     await r.step();
-    return Array.from(r.output("logits").toActual());
+    const second = Array.from(r.output("logits").toActual());
+    r.input("ids").set(BigInt64Array.from(ids3.map(BigInt)), [3, ids3.length / 3]);
+    await r.step();     // a longer chunk: the layout grows, the carried state (its shape unchanged) stays
+    return [second, Array.from(r.output("logits").toActual())];
   } finally {
     r.dispose();
   }
@@ -179,13 +182,16 @@ def test_pytorch_step_model_with_states(onnx_page, bundles, backend):
     graph = from_onnx(made.path, states=[("h", "h_next"), ("c", "c_next")])
     out = bundles.compile(graph, backend, f"onnx-step/{backend}")
     ids1, h0, c0 = made.inputs
-    ids2 = np.random.default_rng(9).integers(0, 20, (3, 2)).astype(np.int64)
+    rng = np.random.default_rng(9)
+    ids2, ids3 = (rng.integers(0, 20, (3, t)).astype(np.int64) for t in (2, 9))
     session = ort.InferenceSession(str(made.path), providers=["CPUExecutionProvider"])
     _, h1, c1 = session.run(None, {"ids": ids1, "h": h0, "c": c0})
-    want, _, _ = session.run(None, {"ids": ids2, "h": h1, "c": c1})
-    args = [ids1.ravel().tolist(), ids2.ravel().tolist(), h0.ravel().tolist(), c0.ravel().tolist()]
-    got = np.asarray(bundles.call(onnx_page, out, _STEPS, backend, args), np.float64)
-    np.testing.assert_allclose(got, want.ravel(), rtol=TOL, atol=TOL)
+    want2, h2, c2 = session.run(None, {"ids": ids2, "h": h1, "c": c1})
+    want3, _, _ = session.run(None, {"ids": ids3, "h": h2, "c": c2})
+    args = [ids.ravel().tolist() for ids in (ids1, ids2, ids3, h0, c0)]
+    got2, got3 = bundles.call(onnx_page, out, _STEPS, backend, args)
+    for got, want in ((got2, want2), (got3, want3)):
+        np.testing.assert_allclose(np.asarray(got, np.float64), want.ravel(), rtol=TOL, atol=TOL)
 
 
 def _option_models():

@@ -21,13 +21,17 @@ def _rand(*shape) -> np.ndarray:
 
 def dense_model() -> tuple[dict, dict]:
     """Keras 2 Sequential x[?, 3] -> Dense(2): (model config, {layer: [(weight name, array)]})."""
-    config = {"class_name": "Sequential", "config": {"name": "dense_model", "layers": [
-        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "dtype": "float32",
-                                                "name": "x"}},
+    weights = {"dense": [("dense/kernel:0", _rand(3, 2)), ("dense/bias:0", _rand(2))]}
+    return _dense_config("batch_input_shape"), weights
+
+
+def _dense_config(shape_key: str) -> dict:
+    """x[?, 3] -> Dense(2, tanh); Keras 2 names the input's shape `batch_input_shape`, Keras 3
+    `batch_shape`."""
+    return {"class_name": "Sequential", "config": {"name": "dense_model", "layers": [
+        {"class_name": "InputLayer", "config": {shape_key: [None, 3], "dtype": "float32", "name": "x"}},
         {"class_name": "Dense", "config": {"name": "dense", "units": 2, "use_bias": True,
                                            "activation": "tanh", "trainable": True}}]}}
-    weights = {"dense": [("dense/kernel:0", _rand(3, 2)), ("dense/bias:0", _rand(2))]}
-    return config, weights
 
 
 def embedding_lstm_model() -> tuple[dict, dict]:
@@ -88,10 +92,5 @@ def write_keras_zip(path: Path, config, weights: dict, members: dict = None, dat
 
 def keras3_dense_model() -> tuple[dict, dict]:
     """The dense model as Keras 3 saves it (weights keyed by group name `dense`)."""
-    config = {"class_name": "Sequential", "config": {"name": "dense_model", "layers": [
-        {"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "dtype": "float32",
-                                                "name": "x"}},
-        {"class_name": "Dense", "config": {"name": "dense", "units": 2, "use_bias": True,
-                                           "activation": "tanh", "trainable": True}}]}}
     _, weights = dense_model()
-    return config, weights
+    return _dense_config("batch_shape"), weights

@@ -227,28 +227,6 @@ def write_onnx() -> list:
     return [("convert_onnx", [f"onnx/{n}.onnx", "--backend", "wasm", "--out", "OUT"])
             for n in ("domain-not-utf8", "nameless-output")]
 
-CHAINER_MODEL = '''"""A tiny Chainer model: the corpus's convert_chainer cases load it with bad parameters."""
-import chainer
-import chainer.links as L
-
-
-class Tiny(chainer.Chain):
-    def __init__(self):
-        super().__init__()
-        with self.init_scope():
-            self.l1 = L.Linear(3, 2)
-
-    def __call__(self, x):
-        return self.l1(x)
-
-
-def build():
-    return Tiny()
-
-
-def exits():
-    raise SystemExit(0)
-'''
 
 
 def _fixed_dates(data: bytes) -> bytes:
@@ -264,8 +242,9 @@ def write_chainer() -> list:
     import chainer
     d = CORPUS / "chainer"
     d.mkdir(parents=True, exist_ok=True)
-    (d / "model.py").write_text(CHAINER_MODEL)
-    (d / "model.txt").write_text(CHAINER_MODEL)
+    # model.py is the corpus's own source (tests/corpus/chainer/model.py); model.txt the same text under a
+    # name convert_chainer must refuse
+    (d / "model.txt").write_text((d / "model.py").read_text())
     sys.path.insert(0, str(d))
     import model as tiny  # noqa: E402  (the file just written)
     chain = tiny.build()

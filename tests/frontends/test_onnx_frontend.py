@@ -474,7 +474,7 @@ def _ids_step_model():
 @pytest.fixture
 def onnx_verify(tmp_path, monkeypatch):
     """convert_onnx --verify on the ids model (wasm in Node only: no second Playwright inside pytest)."""
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason="--verify compares with onnxruntime (requirements-dev.txt)")
     if not shutil.which("node"):
         pytest.skip("--verify runs the wasm bundle in Node, which is not installed")
     from converter import cli, verify

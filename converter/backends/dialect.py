@@ -45,6 +45,7 @@ class Dialect:
     int_type = "int"
     UNARY: dict = {}
     BINARY: dict = {}
+    BINARY_INT: dict = {}     # int32 overrides of BINARY (no NaN to keep; the language's own max/min)
     HELPERS: dict = {}        # helper name -> definition (emitted only when called)
     # activations that map NaN to NaN by their arithmetic alone, whatever the driver assumes about NaN
     NAN_SAFE = frozenset(("linear", "neg", "square", "affine"))
@@ -65,11 +66,12 @@ class Dialect:
             return expr
         return f"wl_keepnan(({x}), {expr})"
 
-    def binary(self, fn: str, a: str, b: str) -> str:
+    def binary(self, fn: str, a: str, b: str, dtype: str = "float32") -> str:
         if fn not in self.BINARY:
             raise ValueError(f"{self.name}: no {self.name} text for binary fn {fn!r}; add it to "
                              f"{type(self).__name__}.BINARY in {__file__}")
-        return self.BINARY[fn].format(a=f"({a})", b=f"({b})")
+        table = {**self.BINARY, **self.BINARY_INT} if dtype == "int32" else self.BINARY
+        return table[fn].format(a=f"({a})", b=f"({b})")
 
     BOUND = "wl_keepnan({x}, clamp({x}, -{c}, {c}))"      # NaN survives clamp on every driver
 
@@ -198,6 +200,8 @@ class _GPU(Dialect):
 
 class WGSL(_GPU):
     name, lang, int_type = "wgsl", "wgsl", "u32"
+    # i32 tensors are i32 in WGSL: the f32 NaN-keeping wl_max/wl_min would not compile for them
+    BINARY_INT = {"max": "max({a}, {b})", "min": "min({a}, {b})"}
     select = staticmethod(_wgsl_select)
 
     @staticmethod
@@ -327,12 +331,17 @@ class C(Dialect):
     }
     BINARY = {"add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b",
               "max": "vmax(a, b)", "min": "vmin(a, b)"}
+    # int32 lanes travel as f4 bit patterns: the casts reinterpret them; + - * wrap like numpy's int32.
+    # No "div": integer Div is refused by the frontends (numpy's true division then truncation).
+    BINARY_INT = {"add": "(f4)((i4)a + (i4)b)", "sub": "(f4)((i4)a - (i4)b)", "mul": "(f4)((i4)a * (i4)b)",
+                  "max": "(f4)wasm_i32x4_max(V(a), V(b))", "min": "(f4)wasm_i32x4_min(V(a), V(b))"}
 
     def __init__(self):
         unary = {f"act_{fn}": f"static inline f4 act_{fn}(f4 x, float a, float b) {{ return {body}; }}\n"
                  for fn, body in self.UNARY.items()}
-        binary = {f"bin_{fn}": f"static inline f4 bin_{fn}(f4 a, f4 b) {{ return {body}; }}\n"
-                  for fn, body in self.BINARY.items()}
+        binary = {f"{prefix}_{fn}": f"static inline f4 {prefix}_{fn}(f4 a, f4 b) {{ return {body}; }}\n"
+                  for prefix, table in (("bin", self.BINARY), ("ibin", self.BINARY_INT))
+                  for fn, body in table.items()}
         # wasm min/max propagate NaN, so a clipped NaN stays NaN
         clip = {"vclip": "static inline f4 vclip(f4 x, float c) "
                          "{ return vmin(vmax(x, splat(-c)), splat(c)); }\n"}
@@ -356,10 +365,11 @@ class C(Dialect):
         a, b = param_defaults(fn, alpha, beta)
         return f"{self.lit(a)}, {self.lit(b)}"
 
-    def binary(self, fn: str, a: str, b: str) -> str:
-        if fn not in self.BINARY:
-            raise ValueError(f"c: no C text for binary fn {fn!r}; add it to C.BINARY in {__file__}")
-        return f"bin_{fn}({a}, {b})"
+    def binary(self, fn: str, a: str, b: str, dtype: str = "float32") -> str:
+        table, prefix = (self.BINARY_INT, "ibin") if dtype == "int32" else (self.BINARY, "bin")
+        if fn not in table:
+            raise ValueError(f"c: no C text for {dtype} binary fn {fn!r}; add it to C.BINARY in {__file__}")
+        return f"{prefix}_{fn}({a}, {b})"
 
     @staticmethod
     def select(cond: str, yes: str, no: str) -> str:

@@ -96,7 +96,19 @@ def _binary_cases() -> list:
         cases.append(OpCase(f"binary_{fn}_special", build_special, ({"a": special_a, "b": special_b},)))
     cases.append(OpCase("fused_chain_special", _fused_chain, ({"a": special_a, "b": special_b},)))
     cases.append(OpCase("fused_chain", _fused_chain, ({"a": a, "b": _u(rng, (4,), 2)},)))
-    return cases
+    return cases + _int_binary_cases()
+
+
+def _int_binary_cases() -> list:
+    """int32 Binary (token-id arithmetic, ONNX Max/Min of int64): negatives, broadcasting, both operand
+    orders; magnitudes below 2^24 so that WebGL's float textures hold them exactly."""
+    a = np.array([[[-7, -1, 0, 3], [5, -4096, 2, 1]], [[8, 9, -3, 6], [0, 1, 2, 4095]]], np.int32)
+    b = np.array([[2, -3, 0, 4]], np.int32)
+
+    def build(g, x, fn):
+        return [g.add1("Binary", [x["a"], x["b"]], {"fn": fn}), g.add1("Binary", [x["b"], x["a"]], {"fn": fn})]
+    return [OpCase(f"binary_int32_{fn}", lambda g, x, fn=fn: build(g, x, fn), ({"a": a, "b": b},))
+            for fn in ("add", "sub", "mul", "max", "min")]
 
 
 def _fused_chain(g, x):

@@ -111,7 +111,13 @@ def lower_unary(node: Node, ctx: LoweringContext) -> None:
 
 
 def lower_binary(node: Node, ctx: LoweringContext) -> None:
-    _elementwise(node, ctx, [(node.attrs["fn"], ("in0", "in1"), ())])
+    fn, dtype = node.attrs["fn"], node.outputs[0].dtype
+    if dtype != "int32":
+        _elementwise(node, ctx, [(fn, ("in0", "in1"), ())])
+    elif fn in C.BINARY_INT:
+        _elementwise(node, ctx, ([f"f4 t0 = {C.binary(fn, 'in0', 'in1', dtype)};"], "t0"), bits=True)
+    else:
+        ctx.fail(f"int32 {fn} is not supported on wasm (int32 {', '.join(C.BINARY_INT)} are)")
 
 
 def lower_where(node: Node, ctx: LoweringContext) -> None:

@@ -236,7 +236,7 @@ def _out_coords(node: Node):
 
 
 def lower_copy(node: Node, ctx: LoweringContext, tid=None) -> None:
-    """Reshape, and the copy of graph outputs no step writes: textures are linear, so a plain copy."""
+    """Reshape, Identity, and the copy of graph outputs no step writes: textures are linear, a plain copy."""
     _remap(ctx, node, lambda k: [("true", node.inputs[0], "idx")], None, tid=tid)
 
 
@@ -429,6 +429,7 @@ TABLE: Legalization = {
     "Reverse": lower_reverse, "Tile": lower_tile, "Slice": lower_slice, "Pad": lower_pad,
     "LSTMRecurrence": lower_recurrence, "GRURecurrence": lower_recurrence,
     "SimpleRNNRecurrence": lower_recurrence,
-    "Identity": "remove_identity always removes it before lowering",
+    # remove_identity keeps an Identity only where a graph output is an input or a constant: a copy
+    "Identity": lower_copy,
     "LSTM": HOISTED.format("LSTM"), "GRU": HOISTED.format("GRU"), "SimpleRNN": HOISTED.format("SimpleRNN"),
 }

@@ -126,7 +126,7 @@ def lower_unary(node: Node, ctx: LoweringContext) -> None:
 
 
 def lower_binary(node: Node, ctx: LoweringContext) -> None:
-    expr = WGSL.binary(node.attrs["fn"], "v0", "v1")
+    expr = WGSL.binary(node.attrs["fn"], "v0", "v1", node.outputs[0].dtype)
     elementwise(ctx, f"binary_{node.attrs['fn']}", node.inputs, node.outputs[0], [], expr)
 
 

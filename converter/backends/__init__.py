@@ -49,8 +49,13 @@ def lower(name: str, graph, **opts):
 
 def write(name: str, graph, out_dir, **opts) -> list[Path]:
     """Lower ``graph`` for ``name`` and save ``model.<name>.wlm`` into ``out_dir``."""
-    from converter.bundle import bundle_name, save_bundle
-    return [save_bundle(lower(name, graph, **opts), Path(out_dir) / bundle_name(name))]
+    from converter.bundle import BundleError, bundle_name, save_bundle
+    from converter.errors import ConversionError
+    program = lower(name, graph, **opts)
+    try:
+        return [save_bundle(program, Path(out_dir) / bundle_name(name))]
+    except BundleError as err:       # a model past the runtimes' limits: the user's to change, not a bug
+        raise ConversionError(f"{name} backend: {err}") from None
 
 
 def available() -> dict:

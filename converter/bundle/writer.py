@@ -83,12 +83,24 @@ def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
     return bytes(builder.Output())
 
 
+def _check_limits(p: prog.Program) -> None:
+    """The readers refuse sizes past 4 GiB and params past int32 (checks.check_limits): never write them."""
+    from converter.bundle import checks
+    try:
+        checks.check_limits(p)
+    except fmt.BundleError as err:
+        reason = str(err).removeprefix("bundle holds an invalid program: ")
+        raise prog.ProgramError(f"{reason}, beyond what a runtime can run; use smaller static input shapes "
+                                "(--input-shape) or leave the dims symbolic") from None
+
+
 def encode_bundle(p: prog.Program, weights: str = "float32") -> bytes:
     """The whole bundle file for ``p`` (validated first), its weights stored as ``weights`` ("float32",
     "float16", "int8": see quantize.py)."""
     from converter.bundle import quantize
     try:
         p.validate()
+        _check_limits(p)
         blob, encodings = (p.weights, None) if weights == "float32" else quantize.pack(p, weights)
         payload = encode_payload(p, encodings)
     except prog.ProgramError as err:

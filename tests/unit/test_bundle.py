@@ -302,6 +302,39 @@ def test_writer_rejects_invalid_programs(what, message):
         p.validate()
 
 
+@pytest.mark.parametrize("what, message", [
+    ("slot", "slot 0 size '4294967300' is 4294967300, outside [0, 4294967296]"),
+    ("param", "step 0 param '2147483648' is 2147483648, outside [-2147483648, 2147483647]"),
+    ("workgroup", "kernel 'gather' workgroup size is 2048, outside [1, 1024]"),
+])
+def test_writer_refuses_what_the_readers_refuse(what, message):
+    """checks.check_limits runs before writing: no bundle its own readers (Python, JS) would refuse."""
+    p = make_program()
+    if what == "slot":
+        p.slots[0].sizes = ["4294967300"]
+    elif what == "param":
+        p.steps[0].params = ["2147483648", *p.steps[0].params[1:]]
+    else:
+        p.kernels[0].workgroup = (2048, 1, 1)
+    p.validate()
+    with pytest.raises(BundleError) as err:
+        encode_bundle(p)
+    assert str(err.value).startswith(f"cannot write bundle: {message}, beyond what a runtime can run; ")
+
+
+def test_backend_write_past_the_limits_is_a_conversion_error(tmp_path):
+    """A model too large for any runtime is the user's to change: a one-line ConversionError, no bundle."""
+    from converter import backends
+    from converter.errors import ConversionError
+    from converter.ir.graph import Graph
+    g = Graph("big")
+    g.outputs.append(g.add1("Unary", [g.input("x", "float32", (70000, 20000))], {"fn": "relu"}))
+    with pytest.raises(ConversionError, match=r"^webgpu backend: cannot write bundle: slot 0 size '5600000000' "
+                                              r"is 5600000000, outside \[0, 4294967296\]"):
+        backends.write("webgpu", g, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- the expression language -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", EXPR_CASES, ids=[repr(c["expr"][:40]) for c in EXPR_CASES])

@@ -63,7 +63,8 @@ export function pickModule(program: BundleProgram, relaxed: boolean): { bytes: U
 async function instantiate(program: BundleProgram, relaxed: boolean, nth: number):
     Promise<[WebAssembly.Module, WebAssembly.Instance, WebAssembly.Memory | undefined]> {
   const pages = Number(program.meta.thread_pages);
-  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
+  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true })
+    : undefined;
   try {
     const bytes = memory ? program.moduleThreads : pickModule(program, relaxed).bytes;
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -213,7 +214,7 @@ export class WasmContext implements BackendContext {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
         throw fail(`wasm kernel ${kernel.name} (step ${i}) trapped: ${err.message}; ` +
-          "the bundle is damaged or was built for other sizes — re-convert the model");
+          "the bundle is damaged or was built for other sizes: re-convert the model");
       }
     });
   }

@@ -138,6 +138,7 @@ export class WebglContext implements BackendContext {
     const program = this.compiled;
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
+    this.boundKey = null;   // until every slot has its texture for `dims` (newTexture may throw)
     slotExtents(program, this.texMeta, dims).forEach((extent, slot) => {
       const old = this.slotTextures[slot];
       if (old?.width === extent.width && old.height === extent.height) return;

@@ -126,7 +126,9 @@ export class WebGpuContext implements BackendContext {
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
     // slot sizes, params and bind groups depend on the dims only, so this runs once per new dims;
-    // slot buffers only grow
+    // slot buffers only grow. Until it completes no dims are bound: a throw (too many workgroups) may
+    // leave plans whose buffers were replaced
+    this.boundKey = null;
     for (const slot of program.slots) this.pool!.ensure(`slot:${slot.id}`, slotBytes(slot, dims), SLOT_USAGE);
     this.boundDims = { ...dims };
     this.gpuLoops = loops(program.steps.map((step, i) => this.planStep(step, i)));

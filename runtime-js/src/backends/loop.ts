@@ -30,7 +30,38 @@ export function kernelLoop(spec: KernelSpec): LoopMeta | null {
 }
 
 /** Throws unless `steps` is the bundle's own list (backends prepare their work per step at bind()). */
-export function checkOwnSteps(steps: readonly StepSpec[], own: readonly StepSpec[], backend: string,
-  why = ""): void {
-  if (steps !== own) throw fail(`the ${backend} context runs only the bundle's own step list${why}`);
+export function checkOwnSteps(steps: readonly StepSpec[], own: readonly StepSpec[], backend: string): void {
+  if (steps !== own) throw fail(`the ${backend} context runs only its bundle's own steps (program.steps)`);
+}
+
+/** A loop of a bound program: `body` (a plan per step) run `iterations` times (a plain step: once). */
+export interface Loop<P> {
+  iterations: number;
+  body: P[];
+}
+
+/** What loops() reads of a step's plan: its kernel (with its loop) and the step's param values. */
+interface Planned {
+  kernel: { spec: KernelSpec; loop: LoopMeta | null };
+  params: number[];
+}
+
+/** The plans of a program's steps (one per step, in order) grouped into its loops. */
+export function loops<P extends Planned>(plans: P[]): Loop<P>[] {
+  const out: Loop<P>[] = [];
+  for (let i = 0; i < plans.length;) {
+    const { kernel: { spec, loop }, params } = plans[i]!;
+    const span = loop ? loop.span : 1;   // parseBundle checked that the loop's steps exist
+    const iterations = loop ? params[spec.params.indexOf(loop.count)]! : 1;
+    out.push({ iterations, body: plans.slice(i, i + span) });
+    i += span;
+  }
+  return out;
+}
+
+/** Calls `fn` for each plan of each iteration, in run order. */
+export function eachStep<P>(all: Loop<P>[], fn: (plan: P, iter: number, iterations: number) => void): void {
+  for (const { iterations, body } of all) {
+    for (let iter = 0; iter < iterations; iter++) body.forEach((p) => fn(p, iter, iterations));
+  }
 }

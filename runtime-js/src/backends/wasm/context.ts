@@ -20,6 +20,7 @@ import { dimsKey, formatDims, slotBytes } from "../../dims.js";
 import type { BackendContext, BackendOptions, HostArray } from "../backend.js";
 import { errorText, fail } from "../../fail.js";
 import { checkOwnSteps } from "../loop.js";
+import { newStats, ready, weightsOf } from "../common.js";
 import type { Threads } from "./threads.js";
 import { STACK, startThreads } from "./threads.js";
 
@@ -40,18 +41,11 @@ const RELAXED_PROBE = new Uint8Array([
   0xfd, 0x85, 0x02, 0x0b,                                // f32x4.relaxed_madd (0xfd 0x105), end
 ]);
 
-let relaxedSupport: boolean | null = null;
+let relaxedSupport: boolean | undefined;
 
 /** Whether this engine runs relaxed SIMD (checked once per page or worker). */
 export function hasRelaxedSimd(): boolean {
-  if (relaxedSupport === null) {
-    try {
-      relaxedSupport = WebAssembly.validate(RELAXED_PROBE);
-    } catch {
-      relaxedSupport = false;
-    }
-  }
-  return relaxedSupport;
+  return relaxedSupport ??= WebAssembly.validate(RELAXED_PROBE);
 }
 
 /** Which of the bundle's modules runs here: the relaxed-SIMD one (FMA) where the engine has it. */
@@ -69,7 +63,8 @@ export function pickModule(program: BundleProgram, relaxed: boolean): { bytes: U
 async function instantiate(program: BundleProgram, relaxed: boolean, nth: number):
     Promise<[WebAssembly.Module, WebAssembly.Instance, WebAssembly.Memory | undefined]> {
   const pages = Number(program.meta.thread_pages);
-  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true }) : undefined;
+  const memory = nth > 1 ? new WebAssembly.Memory({ initial: pages, maximum: 65535, shared: true })
+    : undefined;
   try {
     const bytes = memory ? program.moduleThreads : pickModule(program, relaxed).bytes;
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
@@ -113,9 +108,13 @@ export class WasmContext implements BackendContext {
   threadNote = "";
   private pool: Threads | null = null;
 
-  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  readonly stats = newStats();
 
-  constructor(private options: BackendOptions = {}) {}
+  private options: BackendOptions;
+
+  constructor(options: BackendOptions = {}) {
+    this.options = options;
+  }
   private prog: BundleProgram | null = null;
   private wasmMemory: WebAssembly.Memory | null = null;
   private heapF32 = new Float32Array(0);
@@ -128,66 +127,56 @@ export class WasmContext implements BackendContext {
    */
   private tensorPtr = new Float64Array(0);
   private kernelFns: KernelFn[] = [];
-  /** Per step: the exported function and its argument list (pointers then params), reused each run. */
+  /** Per step: the exported function's argument list (pointers then params), made by bind(). */
   private stepArgs: number[][] = [];
   /** The dims of the last bind() (dimsKey); null before the first. */
   private boundKey: string | null = null;
 
   async init(): Promise<void> {
-    if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
-      throw fail("WebAssembly is not available in this environment");
-    }
+    if (typeof WebAssembly !== "object") throw fail("WebAssembly is not available in this environment");
   }
 
   async compile(program: BundleProgram): Promise<void> {
-    if (program.module.length === 0) throw fail("the wasm bundle has no module (Program.module is empty)");
     const relaxed = hasRelaxedSimd();
     const [nth, note] = threadPlan(program, relaxed, this.options.numThreads);
     const [module, instance, memory] = await instantiate(program, relaxed, nth);
     this.variant = pickModule(program, relaxed).variant + (memory ? ` threads=${nth}` : "");
-    const exports = instance.exports;
-    const mem = memory ?? exports.memory;
-    if (!(mem instanceof WebAssembly.Memory)) {
-      throw fail("the wasm module does not export its memory as \"memory\"");
-    }
-    if (!(exports.__heap_base instanceof WebAssembly.Global)) {
-      throw fail("the wasm module does not export __heap_base (link with --export-dynamic)");
-    }
-    this.wasmMemory = mem;
-    const heapBase = align(Number(exports.__heap_base.value));
-    this.weightsBase = heapBase + STACK * (nth - 1);
-    this.threads = nth;
-    this.threadNote = note;
-    if (memory) {
-      this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
-        BARRIER_SPINS[this.options.threadBarrier!] ?? -1, heapBase, program.kernels.map((k) => k.entry));
+    const exports = instance.exports, mem = memory ?? exports.memory, heapBase = exports.__heap_base;
+    if (!(mem instanceof WebAssembly.Memory && heapBase instanceof WebAssembly.Global)) {
+      throw fail("the wasm module does not export \"memory\" and \"__heap_base\"; re-convert the model");
     }
     this.kernelFns = program.kernels.map((kernel) => {
       const fn = exports[kernel.entry];
       if (typeof fn !== "function") {
-        throw fail(`kernel ${kernel.name}: the wasm module exports no function "${kernel.entry}"`);
+        throw fail(`kernel ${kernel.name}: the wasm module exports no function "${kernel.entry}"; ` +
+          "re-convert the model");
       }
       return fn as KernelFn;
     });
+    this.wasmMemory = mem;
+    const base = align(Number(heapBase.value));
+    this.weightsBase = base + STACK * (nth - 1);
+    this.threads = nth;
+    this.threadNote = note;
+    if (memory) {
+      this.pool = await startThreads(module, memory, (exports.wl_ctl as () => number)(), nth,
+        BARRIER_SPINS[this.options.threadBarrier!] ?? -1, base, program.kernels.map((k) => k.entry));
+    }
     this.prog = program;
     this.tensorPtr = new Float64Array(program.tensors.length);   // tensor ids are their positions
-    // parseBundle checked every step against its kernel: only the argument lists are made here
-    this.stepArgs = program.steps.map((s) => new Array<number>(s.tensors.length + s.params.length).fill(0));
   }
 
   async upload(weights: Uint8Array): Promise<void> {
-    const program = this.requireProgram();
+    const program = this.compiled;
     this.slotsBase = align(this.weightsBase + weights.length);
     this.ensureBytes(this.slotsBase, "the weights");
     new Uint8Array(this.wasmMemory!.buffer, this.weightsBase, weights.length).set(weights);
-    for (const t of program.tensors) {
-      // parseBundle checked that every weight lies inside the blob
-      if (t.kind === "weight") this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
-    }
+    // parseBundle checked that every weight lies inside the blob
+    for (const t of weightsOf(program)) this.tensorPtr[t.id] = this.weightsBase + t.weightOffset;
   }
 
   bind(dims: Dims): void {
-    const program = this.requireProgram();
+    const program = this.compiled;
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
     const slotOffsets: number[] = [];
@@ -197,50 +186,42 @@ export class WasmContext implements BackendContext {
       end = align(end + slotBytes(slot, dims));
     }
     this.ensureBytes(end, `the memory slots with ${formatDims(dims)}`);
+    // parseBundle checked that every other tensor has a slot, and every step against its kernel
     for (const t of program.tensors) {
-      if (t.kind !== "weight") this.tensorPtr[t.id] = t.slot >= 0 ? slotOffsets[t.slot]! : 0;
+      if (t.kind !== "weight") this.tensorPtr[t.id] = slotOffsets[t.slot]!;
     }
-    program.steps.forEach((step, i) => {
-      const args = this.stepArgs[i]!;
-      step.tensors.forEach((id, k) => { args[k] = this.tensorPtr[id]!; });
-      step.params.forEach((expr, k) => { args[step.tensors.length + k] = evaluateExpr(expr, dims); });
-    });
+    this.stepArgs = program.steps.map((s) => [...s.tensors.map((id) => this.tensorPtr[id]!),
+      ...s.params.map((e) => evaluateExpr(e, dims))]);
     this.boundKey = key;
   }
 
   write(tensor: number, data: HostArray): void {
-    this.refreshViews();
-    const heap = data instanceof Float32Array ? this.heapF32 : this.heapI32;
-    heap.set(data, this.tensorPtr[tensor]! / 4);
+    this.heapFor(data).set(data, this.tensorPtr[tensor]! / 4);
   }
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
-    const program = this.requireProgram();
+    const program = this.compiled;
     if (this.boundKey === null) throw fail("wasm run() before bind(): the memory slots are not laid out");
     checkOwnSteps(steps, program.steps, "wasm");
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
-      const fn = this.kernelFns[step.kernel]!;
+    steps.forEach((step, i) => {
+      const fn = this.kernelFns[step.kernel]!, kernel = program.kernels[step.kernel]!;
+      const args = this.stepArgs[i]!;
       try {
-        const args = this.stepArgs[i]!;
-        if (this.pool && program.kernels[step.kernel]!.meta.threads) this.pool.run(step.kernel, fn, args);
-        else fn.apply(null, args);
+        if (this.pool && kernel.meta.threads) this.pool.run(step.kernel, fn, args);
+        else fn(...args);
         this.stats.dispatches++;
       } catch (err) {
         // a trap (out-of-bounds access, unreachable) means the bundle's kernels and sizes disagree
         if (!(err instanceof WebAssembly.RuntimeError)) throw err;
-        const name = program.kernels[step.kernel]!.name;
-        throw fail(`wasm kernel ${name} (step ${i}) trapped: ${err.message}; ` +
-          "the bundle is damaged or was built for other sizes — re-convert the model");
+        throw fail(`wasm kernel ${kernel.name} (step ${i}) trapped: ${err.message}; ` +
+          "the bundle is damaged or was built for other sizes: re-convert the model");
       }
-    }
+    });
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
-    this.refreshViews();
-    const heap = into instanceof Float32Array ? this.heapF32 : this.heapI32;
     const start = this.tensorPtr[tensor]! / 4;
-    into.set(heap.subarray(start, start + into.length));
+    into.set(this.heapFor(into).subarray(start, start + into.length));
   }
 
   memoryBytes(): number {
@@ -268,21 +249,20 @@ export class WasmContext implements BackendContext {
         throw fail(`wasm memory cannot grow to ${bytes} bytes for ${what}: ${errorText(err)}`);
       }
     }
-    this.refreshViews();
   }
 
-  private refreshViews(): void {
-    if (this.wasmMemory === null) throw fail("the wasm context was disposed");
-    const buffer = this.wasmMemory.buffer;
+  /** The heap view of `array`'s type, made anew when the memory grew (its buffer changed). */
+  private heapFor(array: HostArray): HostArray {
+    const buffer = ready(this.wasmMemory, "wasm").buffer;
     if (this.heapF32.buffer !== buffer) {
       this.heapF32 = new Float32Array(buffer);
       this.heapI32 = new Int32Array(buffer);
     }
+    return array instanceof Float32Array ? this.heapF32 : this.heapI32;
   }
 
-  private requireProgram(): BundleProgram {
-    if (this.prog === null || this.wasmMemory === null) throw fail("the wasm context is not compiled");
-    return this.prog;
+  /** The program compile() took (throws before compile() and after dispose()). */
+  private get compiled(): BundleProgram {
+    return ready(this.prog, "wasm");
   }
 }
-

@@ -8,6 +8,7 @@
  *   - slot textures are (re)allocated only in bind() when the dims change the size they need, and the
  *     old ones are deleted there, so repeated runs with the same dims allocate nothing;
  *   - a run never reads back between steps: read() is the only readPixels, once per requested output;
+ *   - the context's one framebuffer is bound at compile() and stays bound (nothing else draws here);
  *   - a texture is never sampled by the draw that renders into it: the converter gives a node's
  *     outputs other slots than its inputs, and recurrences ping-pong between two textures (`swap`).
  * A draw covers the rows of its output texture(s): the whole tensor, or for "block" kernels the rows
@@ -17,21 +18,22 @@
 
 import { GL } from "./gl.js";
 import { evaluateExpr } from "../../bundle/expr.js";
-import type { BundleProgram, StepSpec, TensorSpec } from "../../bundle/reader.js";
+import type { BundleProgram, StepSpec } from "../../bundle/reader.js";
 import type { Dims } from "../../dims.js";
 import { dimsKey } from "../../dims.js";
 import type { BackendContext, Carry, DeviceLoop, HostArray } from "../backend.js";
-import type { Extent, TextureFormat, WebglMeta } from "./layout.js";
-import { linearExtent, readMeta, slotExtents } from "./layout.js";
+import type { Extent, WebglMeta } from "./layout.js";
+import { extentOf, readMeta, slotExtents } from "./layout.js";
 import type { GlKernel } from "./shaders.js";
-import { buildKernels } from "./shaders.js";
+import { buildKernels, created } from "./shaders.js";
 import { fail } from "../../fail.js";
-import { checkOwnSteps } from "../loop.js";
+import { checkOwnSteps, eachStep, loops, type Loop } from "../loop.js";
+import { elemsOf, lost, newStats, ready, weightsOf } from "../common.js";
 
-interface Texture {
+interface Texture extends Extent {
   handle: WebGLTexture;
-  extent: Extent;
-  format: TextureFormat;
+  /** Elements per texel: 1 (R32F) or 4 (RGBA32F). */
+  perTexel: number;
 }
 
 /** One draw's fixed inputs under the current binding (recomputed by bind()). */
@@ -44,21 +46,16 @@ interface Draw {
   outElems: number;
 }
 
-interface Loop {
-  iterations: number;
-  draws: Draw[];
-}
-
+// Every draw renders into textures: the canvas's own buffers are never used, so none are multisampled or
+// have depth. A lost context is never restored (no webglcontextlost handler asks for that), so
+// gl.isContextLost() stays true once it happened: checkLost() needs nothing else.
 const ATTRIBUTES: WebGLContextAttributes = {
-  alpha: false, antialias: false, depth: false, stencil: false, premultipliedAlpha: false,
-  preserveDrawingBuffer: false, powerPreference: "high-performance",
+  antialias: false, depth: false, powerPreference: "high-performance",
 };
 
 export class WebglContext implements BackendContext {
   readonly name = "webgl";
   private gl: WebGL2RenderingContext | null = null;
-  private canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
-  private contextLost = false;
   private prog: BundleProgram | null = null;
   private glMeta: WebglMeta | null = null;
   private glKernels: GlKernel[] = [];
@@ -67,42 +64,34 @@ export class WebglContext implements BackendContext {
   private maxDrawBuffers = 0;
   /** The most color attachments a draw has used: the ones past a draw's own are detached. */
   private maxAttached = 0;
-  private weightTextures = new Map<number, Texture>();
-  private slotTextures: (Texture | null)[] = [];
-  private tensorsById: TensorSpec[] = [];
-  private loops: Loop[] = [];
+  /** Weight textures by tensor id, slot textures by slot id. */
+  private weightTextures: Texture[] = [];
+  private slotTextures: Texture[] = [];
+  private glLoops: Loop<Draw>[] = [];
   /** The symbol values of the last bind(); null before the first. */
   private boundKey: string | null = null;
   private scratch = new Float32Array(0);
   private boundDims: Dims = {};
   /** generate()'s history textures (ping-pong), tensor ids -1 and -2 for draw(). */
   private histTextures: Texture[] = [];
-  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  readonly stats = newStats();
 
   async init(): Promise<void> {
-    const canvas = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(1, 1)
-      : typeof document !== "undefined" ? document.createElement("canvas") : null;
-    if (canvas === null) throw fail("WebGL2 needs OffscreenCanvas or a DOM canvas; neither exists here");
-    const gl = canvas.getContext("webgl2", ATTRIBUTES) as WebGL2RenderingContext | null;
-    if (gl === null) {
-      throw fail("WebGL2 is not available in this browser (getContext(\"webgl2\") failed)");
+    const canvas = typeof OffscreenCanvas != "undefined" ? new OffscreenCanvas(1, 1)
+      : globalThis.document?.createElement("canvas");
+    const gl = canvas?.getContext("webgl2", ATTRIBUTES) as WebGL2RenderingContext | null | undefined;
+    if (!gl || gl.isContextLost()) {
+      throw fail("WebGL2 is not available here (no OffscreenCanvas or DOM canvas, or getContext fails)");
     }
-    if (gl.isContextLost()) throw fail("the WebGL2 context was lost at creation");
-    if (gl.getExtension("EXT_color_buffer_float") === null) {
-      throw fail("WebGL2 lacks EXT_color_buffer_float: float textures cannot be rendered to here");
+    if (!gl.getExtension("EXT_color_buffer_float")) {
+      throw fail("WebGL2 lacks EXT_color_buffer_float here: float textures cannot be rendered to");
     }
-    canvas.addEventListener("webglcontextlost", (event: Event) => {
-      event.preventDefault();
-      this.contextLost = true;
-    });
-    this.canvas = canvas;
     this.gl = gl;
     this.maxTextureSize = gl.getParameter(GL.MAX_TEXTURE_SIZE) as number;
     this.maxDrawBuffers = gl.getParameter(GL.MAX_DRAW_BUFFERS) as number;
+    // blending is off by default; rows of float texels are whole words, so the default 4-byte
+    // (un)pack alignment never pads
     gl.disable(GL.DITHER);
-    gl.disable(GL.BLEND);
-    gl.pixelStorei(GL.UNPACK_ALIGNMENT, 1);
-    gl.pixelStorei(GL.PACK_ALIGNMENT, 1);
   }
 
   /** Distinct linked programs this model uses. */
@@ -111,87 +100,65 @@ export class WebglContext implements BackendContext {
   }
 
   async compile(program: BundleProgram): Promise<void> {
-    const gl = this.requireGl();
+    const gl = this.live;
     const meta = readMeta(program);
     if (meta.maxWidth > this.maxTextureSize) {
-      throw fail(`the bundle uses textures up to ${meta.maxWidth} texels wide but this device allows ` +
+      throw fail(`the bundle's textures are up to ${meta.maxWidth} texels wide, over this device's ` +
         `${this.maxTextureSize}; re-convert with a smaller max texture width`);
     }
     this.glKernels = await buildKernels(gl, program.kernels);
-    for (const k of this.glKernels) {
-      if (k.outputs.length > this.maxDrawBuffers) {
-        throw fail(`kernel ${k.spec.name} renders ${k.outputs.length} outputs; this device allows ` +
-          `${this.maxDrawBuffers} draw buffers`);
-      }
+    const wide = this.glKernels.find((k) => k.outputs.length > this.maxDrawBuffers);
+    if (wide) {
+      throw fail(`kernel ${wide.spec.name} renders ${wide.outputs.length} outputs, over this device's ` +
+        `${this.maxDrawBuffers} draw buffers; use another backend`);
     }
-    this.framebuffer = gl.createFramebuffer();
+    this.framebuffer = created(gl.createFramebuffer());
+    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
     this.prog = program;
     this.glMeta = meta;
-    this.tensorsById = [];
-    for (const t of program.tensors) this.tensorsById[t.id] = t;
-    this.slotTextures = program.slots.map(() => null);
-    this.checkLost("compiling the shaders");
+    this.checkLost();
   }
 
   async upload(weights: Uint8Array): Promise<void> {
-    const gl = this.requireGl();
-    const program = this.requireProgram();
-    for (const t of program.tensors) {
-      if (t.kind !== "weight") continue;
-      const elems = evaluateExpr(t.nbytesExpr, {}) / 4;   // inside the blob: parseBundle checked it
-      const format: TextureFormat = this.glMeta!.rgbaWeights.has(t.id) ? "RGBA32F" : "R32F";
-      const perTexel = format === "RGBA32F" ? 4 : 1;
-      const texture = this.newTexture(linearExtent(Math.ceil(elems / perTexel), this.glMeta!.maxWidth),
-        format, `weight ${t.name}`);
+    const meta = this.texMeta;
+    for (const t of weightsOf(this.compiled)) {
+      const elems = elemsOf(t, {});   // inside the blob: parseBundle checked it
+      const perTexel = meta.rgbaWeights.has(t.id) ? 4 : 1;
+      const texture = this.newTexture(extentOf(Math.ceil(elems / perTexel), meta.maxWidth), perTexel,
+        `weight ${t.name}`);
       const bytes = weights.slice(t.weightOffset, t.weightOffset + elems * 4).buffer;
-      const values = t.dtype === "int32" ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
-      this.fillTexture(texture, values);
-      this.weightTextures.set(t.id, texture);
+      this.fillTexture(texture, t.dtype === "int32" ? new Int32Array(bytes) : new Float32Array(bytes));
+      this.weightTextures[t.id] = texture;
     }
-    this.checkLost("uploading the weights");
+    this.scratch = new Float32Array(0);   // as large as the largest weight: not kept for the runs
+    this.checkLost();
   }
 
   bind(dims: Dims): void {
-    const program = this.requireProgram();
+    const program = this.compiled;
     const key = dimsKey(program.symbols, dims);
     if (key === this.boundKey) return;
-    const extents = slotExtents(program, this.glMeta!, dims);
-    extents.forEach((extent, slot) => {
+    this.boundKey = null;   // until every slot has its texture for `dims` (newTexture may throw)
+    slotExtents(program, this.texMeta, dims).forEach((extent, slot) => {
       const old = this.slotTextures[slot];
-      if (old && old.extent.width === extent.width && old.extent.height === extent.height) return;
-      if (old) this.freeTexture(old);
-      this.slotTextures[slot] = this.newTexture(extent, "R32F", `memory slot ${slot}`);
+      if (old?.width === extent.width && old.height === extent.height) return;
+      this.freeTexture(old);
+      this.slotTextures[slot] = this.newTexture(extent, 1, `memory slot ${slot}`);
     });
-    this.loops = this.schedule(program.steps, dims);
+    this.glLoops = loops(program.steps.map((s) => this.prepareDraw(s, dims)));
     this.boundKey = key;
     this.boundDims = { ...dims };
   }
 
   write(tensor: number, data: HostArray): void {
-    const texture = this.textureOf(tensor);
-    if (data.length === 0) return;
-    const gl = this.requireGl();
-    const { width } = texture.extent;
-    const rows = Math.ceil(data.length / width);
-    const staging = this.stagingFor(width * rows);
-    staging.set(data);
-    if (staging.length > data.length) staging.fill(0, data.length, width * rows);
-    gl.bindTexture(GL.TEXTURE_2D, texture.handle);
-    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, rows, GL.RED, GL.FLOAT, staging, 0);
+    this.fillTexture(this.textureOf(tensor), data);
   }
 
   async run(steps: readonly StepSpec[], _dims: Dims): Promise<void> {
-    const gl = this.requireGl();
-    const program = this.requireProgram();
-    checkOwnSteps(steps, program.steps, "webgl");
-    this.checkLost("running");
-    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
-    for (const loop of this.loops) {
-      for (let iter = 0; iter < loop.iterations; iter++) {
-        for (const draw of loop.draws) this.draw(gl, draw, iter, loop.iterations);
-      }
-    }
-    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
+    const gl = this.live;
+    checkOwnSteps(steps, this.compiled.steps, "webgl");
+    this.checkLost();
+    eachStep(this.glLoops, (draw, iter, iterations) => this.draw(gl, draw, iter, iterations));
   }
 
   async read(tensor: number, into: HostArray): Promise<void> {
@@ -208,7 +175,7 @@ export class WebglContext implements BackendContext {
   snapshot(tensors: readonly number[]): unknown[] {
     return tensors.map((t) => {
       const n = this.elems(t);
-      const copy = this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "a state");
+      const copy = this.newTexture(extentOf(n, this.texMeta.maxWidth), 1, "a state");
       this.copy(this.textureOf(t), copy, n);
       return copy;
     });
@@ -219,7 +186,7 @@ export class WebglContext implements BackendContext {
   }
 
   free(saved: readonly unknown[]): void {
-    saved.forEach((t) => this.gl?.deleteTexture((t as Texture).handle));
+    saved.forEach((t) => this.freeTexture(t as Texture));
   }
 
   /**
@@ -228,15 +195,14 @@ export class WebglContext implements BackendContext {
    * history is read back once at the end.
    */
   async generate(g: DeviceLoop): Promise<Int32Array> {
-    const gl = this.requireGl(), kernel = this.glKernels[g.kernel]!, n = g.hist.length + g.steps;
+    const gl = this.live, kernel = this.glKernels[g.kernel]!, n = g.hist.length + g.steps;
     const window = (kernel.spec.meta["generate"] as { window: number }).window, out = new Int32Array(n);
-    this.histTextures = [0, 1].map(() => this.newTexture(linearExtent(n, this.glMeta!.maxWidth), "R32F", "tokens"));
+    this.histTextures = [0, 1].map(() => this.newTexture(extentOf(n, this.texMeta.maxWidth), 1, "tokens"));
     try {
-      this.fillTexture(this.histTextures[0]!, Float32Array.from(g.hist));
+      this.fillTexture(this.histTextures[0]!, g.hist);
       for (let i = 0; i < g.iterations; i++) {
-        await this.run(this.prog!.steps, this.boundDims);
+        await this.run(this.compiled.steps, this.boundDims);
         const h = ~(i & 1), next = ~(~i & 1);      // tensor ids -1, -2: this.histTextures[0], [1]
-        gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
         // the window reads the history only: the token input may share the scores' texture
         [[g.scores, h, next], [next, next, g.tokens]].forEach((tensors, mode) => this.draw(gl, { kernel,
           params: [...g.params, i + window, mode], tensors: [tensors, tensors],
@@ -251,16 +217,15 @@ export class WebglContext implements BackendContext {
     }
   }
 
-  /** Binds the framebuffer with `texture` as its read buffer. */
+  /** Attaches `texture` to the framebuffer as its read buffer. */
   private attach(gl: WebGL2RenderingContext, texture: Texture): void {
-    gl.bindFramebuffer(GL.FRAMEBUFFER, this.framebuffer);
     gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0, GL.TEXTURE_2D, texture.handle, 0);
     gl.readBuffer(GL.COLOR_ATTACHMENT0);
   }
 
   /** Copies the first n texels of a linear-layout texture into another (both R32F, n within both). */
   private copy(from: Texture, to: Texture, n: number): void {
-    const gl = this.requireGl(), w = this.glMeta!.maxWidth;
+    const gl = this.live, w = this.texMeta.maxWidth;
     if (from === to || n === 0) return;
     this.attach(gl, from);
     gl.bindTexture(GL.TEXTURE_2D, to.handle);
@@ -268,122 +233,87 @@ export class WebglContext implements BackendContext {
   }
 
   private elems(tensor: number): number {
-    return evaluateExpr(this.tensorsById[tensor]!.nbytesExpr, this.boundDims) / 4;
+    return elemsOf(this.compiled.tensors[tensor]!, this.boundDims);
   }
 
   private readTexture(texture: Texture, into: HostArray): void {
     if (into.length === 0) return;
-    const gl = this.requireGl();
-    this.checkLost("reading an output");
-    const { width } = texture.extent;
+    const gl = this.live;
+    const { width } = texture;
     const rows = Math.ceil(into.length / width);
     const pixels = this.stagingFor(width * rows * 4);
     this.attach(gl, texture);
     gl.readPixels(0, 0, width, rows, GL.RGBA, GL.FLOAT, pixels, 0);
     this.stats.readbacks++;
-    gl.bindFramebuffer(GL.FRAMEBUFFER, null);
-    this.checkLost("reading an output");
-    if (into instanceof Int32Array) {
-      for (let i = 0; i < into.length; i++) into[i] = Math.round(pixels[i * 4]!);
-    } else {
-      for (let i = 0; i < into.length; i++) into[i] = pixels[i * 4]!;
-    }
+    this.checkLost();   // a lost context reads nothing
+    const round = into instanceof Int32Array ? Math.round : Number;
+    for (let i = 0; i < into.length; i++) into[i] = round(pixels[i * 4]!);
   }
 
   memoryBytes(): number {
-    let bytes = 0;
-    const add = (t: Texture | null) => {
-      if (t) bytes += t.extent.width * t.extent.height * (t.format === "RGBA32F" ? 16 : 4);
-    };
-    this.weightTextures.forEach(add);
-    this.slotTextures.forEach(add);
-    return bytes;
+    return [...this.weightTextures, ...this.slotTextures]
+      .reduce((sum, t) => sum + (t ? t.width * t.height * t.perTexel * 4 : 0), 0);
   }
 
   dispose(): void {
     const gl = this.gl;
-    if (gl !== null && !gl.isContextLost()) {
-      this.weightTextures.forEach((t) => gl.deleteTexture(t.handle));
-      this.slotTextures.forEach((t) => { if (t) gl.deleteTexture(t.handle); });
+    if (gl && !gl.isContextLost()) {
+      [...this.weightTextures, ...this.slotTextures].forEach((t) => this.freeTexture(t));
       this.glKernels.forEach((k) => gl.deleteProgram(k.program));
-      if (this.framebuffer) gl.deleteFramebuffer(this.framebuffer);
+      gl.deleteFramebuffer(this.framebuffer);
       gl.getExtension("WEBGL_lose_context")?.loseContext();
     }
-    this.weightTextures.clear();
+    this.weightTextures = [];
     this.slotTextures = [];
     this.glKernels = [];
-    this.loops = [];
+    this.glLoops = [];
     this.prog = null;
     this.gl = null;
-    this.canvas = null;
-  }
-
-  /** Loops of draws for `dims`: a step whose kernel has meta.loop starts a body of `span` steps. */
-  private schedule(steps: readonly StepSpec[], dims: Dims): Loop[] {
-    const loops: Loop[] = [];
-    for (let i = 0; i < steps.length;) {
-      const first = this.prepareDraw(steps[i]!, dims);
-      const loop = first.kernel.loop;
-      const span = loop ? loop.span : 1;   // parseBundle checked that the loop's steps exist
-      const iterations = loop ? first.params[first.kernel.spec.params.indexOf(loop.count)]! : 1;
-      const rest = steps.slice(i + 1, i + span).map((s) => this.prepareDraw(s, dims));
-      loops.push({ iterations, draws: [first, ...rest] });
-      i += span;
-    }
-    return loops;
   }
 
   private prepareDraw(step: StepSpec, dims: Dims): Draw {
     const kernel = this.glKernels[step.kernel]!;
     const odd = [...step.tensors];
     for (const [a, b] of kernel.swap) [odd[a], odd[b]] = [odd[b]!, odd[a]!];
-    const out = this.tensorsById[step.tensors[kernel.outputs[0]!]!]!;
     return {
       kernel,
       params: step.params.map((e) => evaluateExpr(e, dims)),
       tensors: [step.tensors, odd],
-      outElems: evaluateExpr(out.nbytesExpr, dims) / 4,
+      outElems: elemsOf(this.compiled.tensors[step.tensors[kernel.outputs[0]!]!]!, dims),
     };
   }
 
   private draw(gl: WebGL2RenderingContext, draw: Draw, iter: number, iterations: number): void {
     const k = draw.kernel;
     const tensors = draw.tensors[iter & 1];
-    const first = this.textureOf(tensors[k.outputs[0]!]!);
-    const width = first.extent.width;
-    const elems = k.region === "block" ? draw.outElems / Math.max(iterations, 1) : draw.outElems;
+    const width = this.textureOf(tensors[k.outputs[0]!]!).width;
+    const elems = k.perBlock ? draw.outElems / Math.max(iterations, 1) : draw.outElems;
     if (elems === 0) return;
     const rows = Math.ceil(elems / width);
-    const row0 = k.region === "block" ? iter * rows : 0;
+    const row0 = k.perBlock ? iter * rows : 0;
     gl.useProgram(k.program);
     const attachments: number[] = [];
-    for (let b = 0; b < tensors.length; b++) {
-      const texture = this.textureOf(tensors[b]!);
-      if (k.spec.bindings[b]!.access === "read") {
-        const location = k.samplers[b];
-        if (location === null || location === undefined) continue;
-        gl.activeTexture(GL.TEXTURE0 + k.slots[b]!);
-        gl.bindTexture(GL.TEXTURE_2D, texture.handle);
-        gl.uniform1i(location, k.slots[b]!);
-      } else {
-        const attachment = GL.COLOR_ATTACHMENT0 + k.slots[b]!;
-        gl.framebufferTexture2D(GL.FRAMEBUFFER, attachment, GL.TEXTURE_2D, texture.handle, 0);
-        attachments.push(attachment);
+    tensors.forEach((tensor, b) => {
+      const texture = this.textureOf(tensor).handle, slot = k.slots[b]!, sampler = k.samplers[b];
+      if (k.outputs.includes(b)) {
+        gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0 + slot, GL.TEXTURE_2D, texture, 0);
+        attachments.push(GL.COLOR_ATTACHMENT0 + slot);
+      } else if (sampler) {
+        gl.activeTexture(GL.TEXTURE0 + slot);
+        gl.bindTexture(GL.TEXTURE_2D, texture);
+        gl.uniform1i(sampler, slot);
       }
-    }
+    });
     // Attachments left over from a draw with more outputs must not stay bound.
     for (let a = attachments.length; a < this.maxAttached; a++) {
       gl.framebufferTexture2D(GL.FRAMEBUFFER, GL.COLOR_ATTACHMENT0 + a, GL.TEXTURE_2D, null, 0);
     }
     this.maxAttached = Math.max(this.maxAttached, attachments.length);
     gl.drawBuffers(attachments);
-    // the sampler's params are uint (a seed, a float's bits)
-    const set = (k.spec.meta["generate"] ? gl.uniform1ui : gl.uniform1i).bind(gl);
-    k.params.forEach((location, i) => { if (location !== null) set(location, draw.params[i]!); });
-    if (k.iter !== null) gl.uniform1i(k.iter, iter);
-    if (k.row0 !== null) gl.uniform1i(k.row0, row0);
-    if (k.outW !== null) gl.uniform1i(k.outW, width);
-    if (k.outN !== null) gl.uniform1i(k.outN, elems);
+    // the sampler's params are uint (a seed, a float's bits); a null location (unused) sets nothing
+    const set = k.spec.meta["generate"] ? gl.uniform1ui : gl.uniform1i;
+    k.params.forEach((location, i) => set.call(gl, location, draw.params[i]!));
+    [iter, row0, width, elems].forEach((value, i) => gl.uniform1i(k.frame[i]!, value));
     gl.viewport(0, row0, width, rows);
     gl.drawArrays(GL.TRIANGLES, 0, 3);
     this.stats.dispatches++;
@@ -391,44 +321,42 @@ export class WebglContext implements BackendContext {
 
   private textureOf(tensor: number): Texture {
     if (tensor < 0) return this.histTextures[~tensor]!;
-    const spec = this.tensorsById[tensor]!;   // parseBundle checked every tensor id
-    const texture = spec.kind === "weight" ? this.weightTextures.get(tensor) : this.slotTextures[spec.slot];
-    if (!texture) throw fail(`tensor ${spec.name} has no texture yet (bind() before write/run/read)`);
+    const spec = this.compiled.tensors[tensor]!;   // parseBundle checked every tensor id
+    const texture = spec.kind === "weight" ? this.weightTextures[tensor] : this.slotTextures[spec.slot];
+    if (!texture) throw fail(`tensor ${spec.name} has no texture yet: bind() before write/run/read`);
     return texture;
   }
 
-  private newTexture(extent: Extent, format: TextureFormat, what: string): Texture {
-    const gl = this.requireGl();
-    if (extent.width > this.maxTextureSize || extent.height > this.maxTextureSize) {
-      throw fail(`${what} needs a ${extent.width}x${extent.height} texture; this device allows ` +
-        `${this.maxTextureSize}x${this.maxTextureSize} (use smaller inputs or another backend)`);
+  private newTexture(extent: Extent, perTexel: number, what: string): Texture {
+    const gl = this.live, max = this.maxTextureSize;
+    if (extent.width > max || extent.height > max) {
+      throw fail(`${what} needs a ${extent.width}x${extent.height} texture, over this device's ` +
+        `${max}x${max}; use smaller inputs or another backend`);
     }
-    const handle = gl.createTexture();
-    if (handle === null) throw fail(`WebGL cannot create a texture for ${what} (context lost?)`);
+    const handle = created(gl.createTexture());
     gl.bindTexture(GL.TEXTURE_2D, handle);
-    for (const [name, value] of [[GL.TEXTURE_MIN_FILTER, GL.NEAREST], [GL.TEXTURE_MAG_FILTER, GL.NEAREST],
-      [GL.TEXTURE_WRAP_S, GL.CLAMP_TO_EDGE], [GL.TEXTURE_WRAP_T, GL.CLAMP_TO_EDGE]]) {
-      gl.texParameteri(GL.TEXTURE_2D, name!, value!);
-    }
-    const internal = format === "RGBA32F" ? GL.RGBA32F : GL.R32F;
-    gl.texStorage2D(GL.TEXTURE_2D, 1, internal, extent.width, extent.height);
-    return { handle, extent, format };
+    // float textures are not filterable: with the default (linear) filters they would be incomplete;
+    // the kernels read them with texelFetch, so the wrap modes do not matter
+    gl.texParameteri(GL.TEXTURE_2D, GL.TEXTURE_MIN_FILTER, GL.NEAREST);
+    gl.texParameteri(GL.TEXTURE_2D, GL.TEXTURE_MAG_FILTER, GL.NEAREST);
+    gl.texStorage2D(GL.TEXTURE_2D, 1, perTexel > 1 ? GL.RGBA32F : GL.R32F, extent.width, extent.height);
+    return { ...extent, handle, perTexel };
   }
 
-  private freeTexture(texture: Texture): void {
-    this.gl?.deleteTexture(texture.handle);
+  private freeTexture(texture: Texture | undefined): void {
+    if (texture) this.gl?.deleteTexture(texture.handle);
   }
 
-  /** Uploads `values` (padded with zeros to whole rows) into a freshly created texture. */
-  private fillTexture(texture: Texture, values: Float32Array): void {
-    const gl = this.requireGl();
-    const perTexel = texture.format === "RGBA32F" ? 4 : 1;
-    const { width, height } = texture.extent;
-    const padded = new Float32Array(width * height * perTexel);
-    padded.set(values);
+  /** Uploads `values` into the first rows of `texture`, padded with zeros to whole rows. */
+  private fillTexture(texture: Texture, values: HostArray): void {
+    const { width, perTexel } = texture;
+    const rows = Math.ceil(values.length / perTexel / width);
+    const staging = this.stagingFor(width * rows * perTexel), gl = this.live;
+    staging.set(values);
+    staging.fill(0, values.length);
     gl.bindTexture(GL.TEXTURE_2D, texture.handle);
-    const layout = perTexel === 4 ? GL.RGBA : GL.RED;
-    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, height, layout, GL.FLOAT, padded, 0);
+    gl.texSubImage2D(GL.TEXTURE_2D, 0, 0, 0, width, rows, perTexel > 1 ? GL.RGBA : GL.RED, GL.FLOAT,
+      staging, 0);
   }
 
   private stagingFor(length: number): Float32Array {
@@ -436,23 +364,21 @@ export class WebglContext implements BackendContext {
     return this.scratch.length === length ? this.scratch : this.scratch.subarray(0, length);
   }
 
-  private checkLost(what: string): void {
-    if (this.contextLost || (this.gl !== null && this.gl.isContextLost())) {
-      this.contextLost = true;
-      throw fail(`the WebGL context was lost while ${what}; ` +
-        "load the model again (or use another backend)");
-    }
+  private checkLost(): void {
+    if (this.gl?.isContextLost()) throw lost("the WebGL context");
   }
 
-  private requireGl(): WebGL2RenderingContext {
-    if (this.gl === null) {
-      throw fail("the webgl context is not initialized (init() first) or was disposed");
-    }
-    return this.gl;
+  /** The context (init() ran, not disposed). */
+  private get live(): WebGL2RenderingContext {
+    return ready(this.gl, "webgl");
   }
 
-  private requireProgram(): BundleProgram {
-    if (this.prog === null || this.glMeta === null) throw fail("the webgl context is not compiled");
-    return this.prog;
+  /** The program compile() took (throws before compile() and after dispose()). */
+  private get compiled(): BundleProgram {
+    return ready(this.prog, "webgl");
+  }
+
+  private get texMeta(): WebglMeta {
+    return ready(this.glMeta, "webgl");
   }
 }

@@ -17,7 +17,11 @@ export function liveBuffers(): number {
 export class BufferPool {
   private readonly buffers = new Map<string, GpuBuffer>();
 
-  constructor(private readonly gpuDevice: GpuDevice) {}
+  private readonly poolDevice: GpuDevice;
+
+  constructor(device: GpuDevice) {
+    this.poolDevice = device;
+  }
 
   /** The buffer under `key`, at least `bytes` large (rounded up to 16), with `usage`. */
   ensure(key: string, bytes: number, usage: number): GpuBuffer {
@@ -25,7 +29,7 @@ export class BufferPool {
     const old = this.buffers.get(key);
     if (old && old.size >= size) return old;
     if (old) this.release(key);
-    const buffer = this.gpuDevice.createBuffer({ label: key, size, usage });
+    const buffer = this.poolDevice.createBuffer({ label: key, size, usage });
     liveCount += 1;
     this.buffers.set(key, buffer);
     return buffer;

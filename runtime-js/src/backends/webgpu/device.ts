@@ -16,26 +16,19 @@ export interface SharedDevice {
 
 let shared: Promise<SharedDevice> | null = null;
 
-function navigatorGpu(): Gpu | undefined {
-  const nav = (globalThis as { navigator?: { gpu?: Gpu } }).navigator;
-  return nav?.gpu;
-}
-
 async function requestShared(): Promise<SharedDevice> {
-  const gpu = navigatorGpu();
-  if (!gpu) throw fail("WebGPU is not available here (navigator.gpu is undefined; it needs a secure context)");
+  const gpu = (globalThis as { navigator?: { gpu?: Gpu } }).navigator?.gpu;
+  if (!gpu) throw fail("WebGPU is not available here (no navigator.gpu: it needs a secure context)");
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw fail("WebGPU has no adapter here (navigator.gpu.requestAdapter() returned null)");
+  if (!adapter) throw fail("WebGPU has no adapter here (requestAdapter() returned null)");
   const device = await adapter.requestDevice({ label: "webloom" });
-  const info = adapter.info;
-  const handle: SharedDevice = {
-    device,
-    info: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
-    lostReason: null,
-  };
+  // a plain copy: GPUAdapterInfo's fields are getters that JSON.stringify does not see
+  const { vendor, architecture, description } = adapter.info;
+  const info = { vendor, architecture, device: adapter.info.device, description };
+  const handle: SharedDevice = { device, info, lostReason: null };
   void device.lost.then((lost) => {
     handle.lostReason = `${lost.reason || "unknown"}: ${lost.message}`;
-    if (shared !== null) shared = null;
+    shared = null;
   });
   return handle;
 }

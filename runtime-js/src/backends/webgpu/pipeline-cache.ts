@@ -9,9 +9,10 @@
 import type { KernelSpec } from "../../bundle/reader.js";
 import type { LoopMeta } from "../loop.js";
 import { kernelLoop } from "../loop.js";
-import type { GpuBindGroupLayout, GpuComputePipeline, GpuDevice, GpuBindGroupLayoutEntry } from "./gpu-types.js";
+import type { GpuBindGroupLayout, GpuBindGroupLayoutEntry, GpuComputePipeline, GpuDevice }
+  from "./gpu-types.js";
 import { SHADER_STAGE_COMPUTE } from "./gpu-types.js";
-import { fail } from "../../fail.js";
+import { errorText, fail } from "../../fail.js";
 
 export interface CompiledKernel {
   spec: KernelSpec;
@@ -25,10 +26,9 @@ const caches = new WeakMap<GpuDevice, Map<string, Promise<CompiledKernel>>>();
 /** Pipelines built on this page so far (a kernel found in the cache builds none). */
 export let pipelinesBuilt = 0;
 
-function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boolean): GpuBindGroupLayoutEntry[] {
-  const entries: GpuBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({
-    binding: i,
-    visibility: SHADER_STAGE_COMPUTE,
+function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boolean) {
+  const entries: GpuBindGroupLayoutEntry[] = spec.bindings.map((b, binding) => ({
+    binding, visibility: SHADER_STAGE_COMPUTE,
     buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
   }));
   if (paramsBinding !== null) {
@@ -39,52 +39,44 @@ function layoutEntries(spec: KernelSpec, paramsBinding: number | null, loop: boo
 }
 
 async function build(device: GpuDevice, spec: KernelSpec): Promise<CompiledKernel> {
-  const raw = spec.meta["params_binding"];
+  const raw = spec.meta["params_binding"], label = spec.name;
   const paramsBinding = typeof raw === "number" ? raw : null;
   if ((paramsBinding === null) !== (spec.params.length === 0)) {
-    throw fail(`kernel ${spec.name}: meta.params_binding ${String(raw)} does not match its ` +
-      `${spec.params.length} params`);
+    throw fail(`kernel ${label}: meta.params_binding ${raw} does not match its ${spec.params.length} ` +
+      "params; re-convert the model");
   }
   const loop = kernelLoop(spec);
   // Validation errors of shader modules and pipelines are caught here, at load, so that the runner
   // can fall back to another backend instead of failing at the first run.
   device.pushErrorScope("validation");
-  const module = device.createShaderModule({ label: spec.name, code: spec.source });
-  const layout = device.createBindGroupLayout({ label: spec.name, entries: layoutEntries(spec, paramsBinding, loop !== null) });
-  let pipeline: GpuComputePipeline | null = null;
+  const module = device.createShaderModule({ label, code: spec.source });
+  const layout = device.createBindGroupLayout({ label, entries: layoutEntries(spec, paramsBinding, !!loop) });
   let failure: unknown = null;
-  try {
-    pipeline = await device.createComputePipelineAsync({
-      label: spec.name,
-      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: spec.entry },
-    });
-  } catch (err) {
-    failure = err;
-  }
+  const pipeline = await device.createComputePipelineAsync({
+    label,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: spec.entry },
+  }).catch((err: unknown) => { failure = err; });
   const scoped = await device.popErrorScope();
-  if (failure !== null || scoped !== null || pipeline === null) {
-    const info = await module.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`);
-    const why = errors.join("; ") || scoped?.message || String((failure as Error)?.message ?? failure);
-    throw fail(`WebGPU cannot build kernel ${spec.name} (${spec.entry}): ${why}`);
+  if (!pipeline || scoped) {
+    const { messages } = await module.getCompilationInfo();
+    const errors = messages.filter((m) => m.type === "error").map((m) => `line ${m.lineNum}: ${m.message}`);
+    const why = errors.join("; ") || scoped?.message || errorText(failure);
+    throw fail(`WebGPU cannot build kernel ${label} (${spec.entry}): ${why}`);
   }
   return { spec, pipeline, layout, paramsBinding, loop };
 }
 
 /** The pipeline for `spec` on `device`, built on first request (concurrent requests share it). */
 export function compiledKernel(device: GpuDevice, spec: KernelSpec): Promise<CompiledKernel> {
-  let cache = caches.get(device);
-  if (!cache) {
-    cache = new Map();
-    caches.set(device, cache);
-  }
+  const cache = caches.get(device) ?? new Map<string, Promise<CompiledKernel>>();
+  caches.set(device, cache);
   let entry = cache.get(spec.entry);
   if (!entry) {
     pipelinesBuilt++;
     entry = build(device, spec);
     cache.set(spec.entry, entry);
-    entry.catch(() => cache!.delete(spec.entry));
+    entry.catch(() => cache.delete(spec.entry));
   }
   return entry;
 }

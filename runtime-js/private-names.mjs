@@ -11,11 +11,12 @@ function isPrivateMember(decl) {
 }
 
 /**
- * Internal types of the backends: their fields are renamed like private members (never a DOM/WebGPU
- * dictionary, a bundle/JSON field or a public type; a name used anywhere else stays, as above).
+ * Internal types (of the backends, the expression parser, the bundle reader's FlatBuffers Table): their
+ * fields are renamed like private members (never a DOM/WebGPU dictionary, a bundle/JSON field or a public
+ * type; a name used anywhere else stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header"]);
+  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header", "Table"]);
 
 function isInternalField(decl) {
   return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&

@@ -16,7 +16,7 @@ function isPrivateMember(decl) {
  * type; a name used anywhere else stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header", "Table"]);
+  "WebglMeta", "Threads", "Token", "Product", "Header", "Table"]);
 
 function isInternalField(decl) {
   return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&

@@ -7,7 +7,7 @@
  *    element count matching its tensor's byte size.
  */
 
-import { ExprError, evaluateExpr, parseExpr, validateExpr } from "./expr.js";
+import { ExprError, evaluateExpr, foldExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
 
 export const MAX_JSON_DEPTH = 64;
@@ -53,21 +53,15 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
   return value as Record<string, unknown>;
 }
 
-/** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms. */
+/** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms (at any of its nodes). */
 export function tooManyTerms(src: string): boolean {
-  const terms: number[] = [];
-  for (const node of parseExpr(src)) {
-    let n = 1;
-    if (node.kind === "neg") n = terms.pop()!;
-    else if (node.kind !== "int" && node.kind !== "sym") {
-      const b = terms.pop()!;
-      const a = terms.pop()!;
-      n = node.kind === "+" || node.kind === "-" ? a + b : node.kind === "*" ? a * b : 1;
-    }
-    if (n > MAX_TERMS) return true;
-    terms.push(n);
-  }
-  return false;
+  let tooMany = false;
+  foldExpr(src, () => 1, (kind, a, b) => {
+    const n = kind === "neg" ? a : kind === "+" || kind === "-" ? a + b : kind === "*" ? a * b : 1;
+    tooMany ||= n > MAX_TERMS;
+    return n;
+  });
+  return tooMany;
 }
 
 /** The value of a symbol-free expression, null when it uses symbols; throws ExprError when it cannot. */

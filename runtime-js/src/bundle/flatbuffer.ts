@@ -15,7 +15,9 @@ export interface Table {
   int64(id: number, fallback?: number): number;
   /** A struct of `count` 32-bit ints (signed or not), or null when absent. */
   struct32(id: number, count: number, signed: boolean): number[] | null;
-  string(id: number): string | null;
+  /** A string field; `absent` ("" unless told) when the field is absent. */
+  string(id: number): string;
+  string(id: number, absent: null): string | null;
   strings(id: number): string[];
   tables(id: number): Table[];
   int32s(id: number): number[];
@@ -97,10 +99,10 @@ function table(payload: DataView, pos: number): Table {
       for (let k = 0; k < count; k++) out.push((signed ? i32 : u32)(at + 4 * k));
       return out;
     },
-    string: (id) => {
+    string: ((id: number, absent: string | null = "") => {
       const at = field(id);
-      return at === 0 ? null : text(at);
-    },
+      return at === 0 ? absent : text(at);
+    }) as Table["string"],
     strings: (id) => elements(id, text),
     tables: (id) => elements(id, (at) => table(payload, target(at))),
     int32s: (id) => elements(id, i32),

@@ -9,6 +9,7 @@
 
 import { ExprError, evaluateExpr, foldExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
+import { malformed } from "./errors.js";
 
 export const MAX_JSON_DEPTH = 64;
 export const MAX_TERMS = 4096;
@@ -34,10 +35,10 @@ function jsonDepth(text: string): number {
   return deepest;
 }
 
-/** Meta JSON as an object ({} when empty), or the reason it is not the JSON we allow. */
-export function loadJson(text: string | null, what: string): Record<string, unknown> | string {
+/** Meta JSON as an object ({} when empty); throws a malformed-payload BundleError unless it is the JSON we allow. */
+export function loadJson(text: string, what: string): Record<string, unknown> {
   if (!text) return {};
-  if (jsonDepth(text) > MAX_JSON_DEPTH) return `${what} nests deeper than ${MAX_JSON_DEPTH} levels`;
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw malformed(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text, (_key, v: unknown) => {
@@ -45,10 +46,10 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
       return v;
     });
   } catch {
-    return `${what} is not JSON with finite numbers`;
+    throw malformed(`${what} is not JSON with finite numbers`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return `${what} is not a JSON object`;
+    throw malformed(`${what} is not a JSON object`);
   }
   return value as Record<string, unknown>;
 }

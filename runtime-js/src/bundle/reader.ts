@@ -16,7 +16,7 @@ import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, s
   from "./limits.js";
 import { rootTable } from "./flatbuffer.js";
 import type { Table } from "./flatbuffer.js";
-import { BundleError, corrupted, malformed } from "./errors.js";
+import { BundleError, corrupted } from "./errors.js";
 
 export const FORMAT_VERSION = 1;
 const MAGIC = "WLOOMBND";
@@ -147,12 +147,9 @@ function truncated(expected: number, got: number): BundleError {
 
 function readHeader(buf: ArrayBuffer): Header {
   const got = buf.byteLength;
-  const bytes = new Uint8Array(buf, 0, Math.min(got, MAGIC.length));
-  const magic = String.fromCharCode(...bytes);
-  if (magic !== MAGIC) {
-    if (got > 0 && got < MAGIC.length && MAGIC.startsWith(magic)) throw truncated(HEADER_SIZE, got);
-    throw new BundleError("not a Webloom bundle (bad magic)");
-  }
+  const magic = String.fromCharCode(...new Uint8Array(buf, 0, Math.min(got, MAGIC.length)));
+  // a file shorter than the magic but starting like it was cut short
+  if (got === 0 || !MAGIC.startsWith(magic)) throw new BundleError("not a Webloom bundle (bad magic)");
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
   const view = new DataView(buf, 0, HEADER_SIZE);
   const u32 = (at: number) => view.getUint32(at, true);
@@ -184,8 +181,8 @@ function readHeader(buf: ArrayBuffer): Header {
 function readProgram(t: Table, weights: Uint8Array): BundleProgram {
   return {
     formatVersion: FORMAT_VERSION,
-    backend: t.string(0) ?? "",
-    graphName: t.string(1) ?? "",
+    backend: t.string(0),
+    graphName: t.string(1),
     symbols: t.strings(2),
     inputs: t.tables(3).map(readIO),
     outputs: t.tables(4).map(readIO),
@@ -195,36 +192,33 @@ function readProgram(t: Table, weights: Uint8Array): BundleProgram {
     steps: t.tables(8).map(readStep),
     weights,
     module: t.bytes(9),
-    meta: readJson(t.string(10), "program meta"),
+    meta: loadJson(t.string(10), "program meta"),
     moduleRelaxed: t.bytes(13),
     moduleThreads: t.bytes(14),
   };
 }
 
 function readIO(t: Table): IOSpec {
-  const range = t.struct32(5, 2, true);
   return {
-    name: t.string(0) ?? "",
+    name: t.string(0),
     tensor: t.int32(1),
     dtype: t.string(2) as DType,
     shape: t.strings(3),
-    role: (t.string(4) ?? "") as Role,
-    validRange: range === null ? null : [range[0]!, range[1]!],
-    stateOf: t.string(6),
+    role: t.string(4) as Role,
+    validRange: t.struct32(5, 2, true) as [number, number] | null,
+    stateOf: t.string(6, null),
   };
 }
 
 function readTensor(t: Table): TensorSpec {
   const dtype = t.string(2) as DType;
   const shape = t.strings(3);
-  let nbytesExpr = t.string(7) ?? "";
+  let nbytesExpr = t.string(7);
   // like the Python reader: an absent size is the dtype's bytes times the shape
-  if (nbytesExpr === "" && (dtype === "float32" || dtype === "int32")) {
-    nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
-  }
+  if (nbytesExpr === "" && ENUMS.dtype.includes(dtype)) nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
   return {
     id: t.int32(0),
-    name: t.string(1) ?? "",
+    name: t.string(1),
     dtype,
     shape,
     kind: t.string(4) as TensorKind,
@@ -235,34 +229,29 @@ function readTensor(t: Table): TensorSpec {
 }
 
 function readKernel(t: Table): KernelSpec {
-  const name = t.string(0) ?? "";
-  const wg = t.struct32(5, 3, false) ?? [1, 1, 1];
+  const name = t.string(0);
   return {
     name,
-    entry: t.string(1) ?? "",
-    source: t.string(2) ?? "",
-    bindings: t.tables(3).map((b) => ({ name: b.string(0) ?? "", access: b.string(1) as Access })),
+    entry: t.string(1),
+    source: t.string(2),
+    bindings: t.tables(3).map((b) => ({ name: b.string(0), access: b.string(1) as Access })),
     params: t.strings(4),
-    workgroup: [wg[0]!, wg[1]!, wg[2]!],
-    meta: readJson(t.string(6), `kernel '${name}' meta`),
+    workgroup: (t.struct32(5, 3, false) ?? [1, 1, 1]) as [number, number, number],
+    meta: loadJson(t.string(6), `kernel '${name}' meta`),
   };
 }
 
 function readStep(t: Table): StepSpec {
-  const d = t.strings(3);
-  if (d.length !== 3) throw invalid(`a step has dispatch [${d.join(", ")}]: expected three expressions`);
+  const dispatch = t.strings(3);
+  if (dispatch.length !== 3) {
+    throw invalid(`a step has dispatch [${dispatch.join(", ")}]: expected three expressions`);
+  }
   return {
     kernel: t.int32(0),
     tensors: t.int32s(1),
     params: t.strings(2),
-    dispatch: [d[0] ?? "", d[1] ?? "", d[2] ?? ""],
+    dispatch: dispatch as [string, string, string],
   };
-}
-
-function readJson(text: string | null, what: string): Record<string, unknown> {
-  const value = loadJson(text, what);
-  if (typeof value === "string") throw malformed(value);
-  return value;
 }
 
 // ---- encoded weights (converter/bundle/quantize.py): expanded to float32 at load
@@ -307,7 +296,7 @@ function product(values: readonly number[]): number {
 }
 
 function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
-  const encoding = e.string(1) ?? "";
+  const encoding = e.string(1);
   const kind = ENCODINGS.indexOf(encoding);
   if (kind < 0) throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
@@ -361,13 +350,27 @@ function invalid(message: string): BundleError {
   return new BundleError(`bundle holds an invalid program: ${message}`);
 }
 
-function oneOf(value: string, allowed: readonly string[], what: string): void {
-  if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
+/** The values each string-enum field may hold. */
+const ENUMS: Readonly<Record<"dtype" | "role" | "kind" | "access", readonly string[]>> = {
+  dtype: ["float32", "int32"],
+  role: ["data", "state"],
+  kind: ["input", "output", "weight", "temp"],
+  access: ["read", "read_write"],
+};
+
+/** Throws unless each of `item`'s `fields` holds one of its ENUMS values; `what` names the item. */
+function checkEnums<T>(item: T, what: string, ...fields: (keyof typeof ENUMS & keyof T)[]): void {
+  for (const field of fields) {
+    const allowed = ENUMS[field];
+    if (!allowed.includes(item[field] as string)) {
+      throw invalid(`${what} ${field} is '${item[field]}', expected one of ${allowed.join(", ")}`);
+    }
+  }
 }
 
-/** Throws unless `index` is one of the program's `count` items; `what` says who refers to it. */
-function ref(index: number, count: number, what: string): void {
-  if (!(index >= 0 && index < count)) throw invalid(`${what} ${index}, but the program has ${count}`);
+/** Throws unless `index` is one of the program's `items`; `what` says who refers to it. */
+function ref(index: number, items: readonly unknown[], what: string): void {
+  if (!(index >= 0 && index < items.length)) throw invalid(`${what} ${index}, but the program has ${items.length}`);
 }
 
 /** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
@@ -398,11 +401,11 @@ function fits(value: number | null, lo: number, hi: number, what: string): void 
 
 /**
  * Expression `src` of `what`: valid, over the program's symbols, within [lo, hi] when static, and for a
- * shape `dim` of bounded expansion.
+ * shape `dim` of bounded expansion. Returns its value when static, else null.
  */
-function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): void {
+function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): number | null {
   const quoted = `${what} '${shown(src)}'`;
-  fits(expr(what, () => {
+  const value = expr(what, () => {
     const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
     if (unknown !== undefined) {
       throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ` +
@@ -410,19 +413,19 @@ function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: 
     }
     if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
     return staticValue(src);
-  }), lo, hi, quoted);
+  });
+  fits(value, lo, hi, quoted);
+  return value;
 }
 
 function checkShape(p: BundleProgram, shape: readonly string[], what: string): void {
   for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
 }
 
-const DTYPES = ["float32", "int32"];
-
 function checkSymbols(symbols: readonly string[]): void {
   for (const s of symbols) {
     if (!IDENT.test(s) || FUNCTIONS.includes(s)) {
-      throw invalid(`symbol '${s}' is not a valid name (an identifier other than cdiv, max, min)`);
+      throw invalid(`symbol '${s}' is not a valid name (an identifier other than ${FUNCTIONS.join(", ")})`);
     }
   }
   if (new Set(symbols).size !== symbols.length) {
@@ -430,25 +433,29 @@ function checkSymbols(symbols: readonly string[]): void {
   }
 }
 
+/** A state input and output name each other (state_of) and have role "state"; data has no state_of. */
+function checkStatePair(p: BundleProgram, side: "input" | "output", io: IOSpec, what: string): void {
+  if (io.role === "data") {
+    if (io.stateOf !== null) throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
+    return;
+  }
+  const partner = (side === "input" ? p.outputs : p.inputs).filter((o) => o.name === io.stateOf);
+  if (partner.length !== 1 || partner[0]!.role !== "state" || partner[0]!.stateOf !== io.name) {
+    throw invalid(`${what} is a state paired with '${io.stateOf}', which is missing or not a state whose ` +
+      `state_of is '${io.name}'`);
+  }
+}
+
 function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
-  ref(io.tensor, p.tensors.length, `${what} refers to tensor`);
-  oneOf(io.dtype, DTYPES, `${what} dtype`);
-  oneOf(io.role, ["data", "state"], `${what} role`);
+  ref(io.tensor, p.tensors, `${what} refers to tensor`);
+  checkEnums(io, what, "dtype", "role");
   checkShape(p, io.shape, what);
-  if (io.validRange !== null && !(io.validRange[0] < io.validRange[1])) {
-    throw invalid(`${what} has valid_range [${io.validRange.join(", ")}]: expected [lo, hi) with lo < hi`);
+  const range = io.validRange;
+  if (range !== null && !(range[0] < range[1])) {
+    throw invalid(`${what} has valid_range [${range.join(", ")}]: expected [lo, hi) with lo < hi`);
   }
-  if (io.role === "state") {
-    const others = side === "input" ? p.outputs : p.inputs;
-    const partner = others.filter((o) => o.name === io.stateOf);
-    if (partner.length !== 1 || partner[0]!.role !== "state" || partner[0]!.stateOf !== io.name) {
-      throw invalid(`${what} is a state paired with '${io.stateOf}', which is missing or not a state whose ` +
-        `state_of is '${io.name}'`);
-    }
-  } else if (io.stateOf !== null) {
-    throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
-  }
+  checkStatePair(p, side, io, what);
   const elements = expr(`${what} shape`, () => staticElements(io.shape));
   const nbytes = staticValue(p.tensors[io.tensor]!.nbytesExpr);   // checked with the tensors
   if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
@@ -468,33 +475,29 @@ function checkProgram(p: BundleProgram): void {
   p.inputs.forEach((io) => checkIO(p, "input", io));
   p.outputs.forEach((io) => checkIO(p, "output", io));
   for (const k of p.kernels) {
-    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `kernel '${k.name}' workgroup size`);
-    k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
+    const what = `kernel '${k.name}'`;
+    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `${what} workgroup size`);
+    k.bindings.forEach((b) => checkEnums(b, `${what} binding '${b.name}'`, "access"));
   }
   p.steps.forEach((s, i) => checkStep(p, s, i));
 }
 
 function checkTensor(p: BundleProgram, t: TensorSpec, what: string): void {
-  oneOf(t.dtype, DTYPES, `${what} dtype`);
-  oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
+  checkEnums(t, what, "dtype", "kind");
   checkShape(p, t.shape, what);
-  checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
-  if (t.kind === "weight") {
-    // weights have static shapes, so their size expression has no symbols
-    const bytes = staticValue(t.nbytesExpr);
-    if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
-    const end = t.weightOffset + bytes;
-    if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
-      throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
-        `${p.weights.length}-byte weights blob`);
-    }
-  } else {
-    ref(t.slot, p.slots.length, `${what} is in slot`);
+  const bytes = checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
+  if (t.kind !== "weight") return ref(t.slot, p.slots, `${what} is in slot`);
+  // weights have static shapes, so their size expression has no symbols
+  if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
+  const end = t.weightOffset + bytes;
+  if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
+    throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
+      `${p.weights.length}-byte weights blob`);
   }
 }
 
 function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
-  ref(s.kernel, p.kernels.length, `step ${i} runs kernel`);
+  ref(s.kernel, p.kernels, `step ${i} runs kernel`);
   const k = p.kernels[s.kernel]!;
   const what = `step ${i} ('${k.name}')`;
   if (s.tensors.length !== k.bindings.length || s.params.length !== k.params.length) {
@@ -506,7 +509,7 @@ function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
   if (typeof span === "number" && i + span > p.steps.length) {
     throw invalid(`${what} repeats ${span} steps but only ${p.steps.length - i} remain`);
   }
-  s.tensors.forEach((id) => ref(id, p.tensors.length, `${what} uses tensor`));
+  s.tensors.forEach((id) => ref(id, p.tensors, `${what} uses tensor`));
   s.params.forEach((e) => checkExpr(p, e, `${what} param`, INT32[0], INT32[1]));
   s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`, 0, INT32[1]));
 }

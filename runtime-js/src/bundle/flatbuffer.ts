@@ -76,9 +76,7 @@ function table(payload: DataView, pos: number): Table {
   /** Each 4-byte element of a vector field, read at its offset. */
   const elements = <T>(id: number, read: (at: number) => T): T[] => {
     const [start, length] = vector(id, 4);
-    const out: T[] = [];
-    for (let k = 0; k < length; k++) out.push(read(start + 4 * k));
-    return out;
+    return Array.from({ length }, (_, k) => read(start + 4 * k));
   };
   const text = (at: number) => readString(payload, target(at));
   return {
@@ -95,9 +93,7 @@ function table(payload: DataView, pos: number): Table {
       const at = field(id);
       if (at === 0) return null;
       check(payload, at, 4 * count);
-      const out: number[] = [];
-      for (let k = 0; k < count; k++) out.push((signed ? i32 : u32)(at + 4 * k));
-      return out;
+      return Array.from({ length: count }, (_, k) => (signed ? i32 : u32)(at + 4 * k));
     },
     string: ((id: number, absent: string | null = "") => {
       const at = field(id);

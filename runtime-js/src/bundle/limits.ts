@@ -7,7 +7,7 @@
  *    element count matching its tensor's byte size.
  */
 
-import { ExprError, evaluateExpr, foldExpr, validateExpr } from "./expr.js";
+import { evaluateExpr, foldExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
 import { malformed } from "./errors.js";
 
@@ -68,19 +68,4 @@ export function tooManyTerms(src: string): boolean {
 /** The value of a symbol-free expression, null when it uses symbols; throws ExprError when it cannot. */
 export function staticValue(src: string): number | null {
   return validateExpr(src).length > 0 ? null : evaluateExpr(src, {});
-}
-
-/** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */
-export function staticElements(shape: readonly string[]): number | null {
-  let count = 1;
-  for (const d of shape) {
-    const value = staticValue(d);
-    if (value === null) return null;
-    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
-    count *= value;
-    if (count > Number.MAX_SAFE_INTEGER) {
-      throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
-    }
-  }
-  return count;
 }

@@ -12,7 +12,7 @@
 
 import { crc32 } from "./crc32.js";
 import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
-import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms }
+import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticValue, tooManyTerms }
   from "./limits.js";
 import { rootTable } from "./flatbuffer.js";
 import type { Table } from "./flatbuffer.js";
@@ -125,21 +125,18 @@ export function parseBundle(buf: ArrayBuffer): BundleProgram {
     throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass an aligned copy: " +
       "u.slice().buffer)");
   }
-  const header = readHeader(buf);
-  const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
+  const [payloadLength, weightsOffset, weightsLength] = readHeader(buf);
+  const payload = new DataView(buf, HEADER_SIZE, payloadLength);
   const root = rootTable(payload, FILE_IDENTIFIER);
   if (root === null) throw corrupted("the payload is not a Webloom program");
-  const program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+  const program = readProgram(root, new Uint8Array(buf, weightsOffset, weightsLength));
   program.weights = expandWeights(root, program);
   checkProgram(program);
   return program;
 }
 
-interface Header {
-  payloadLength: number;
-  weightsOffset: number;
-  weightsLength: number;
-}
+/** What the header says of the rest of the file. */
+type Header = [payloadLength: number, weightsOffset: number, weightsLength: number];
 
 function truncated(expected: number, got: number): BundleError {
   return new BundleError(`bundle is truncated: expected ${expected} bytes, got ${got}`);
@@ -147,7 +144,7 @@ function truncated(expected: number, got: number): BundleError {
 
 function readHeader(buf: ArrayBuffer): Header {
   const got = buf.byteLength;
-  const magic = String.fromCharCode(...new Uint8Array(buf, 0, Math.min(got, MAGIC.length)));
+  const magic = String.fromCharCode(...new Uint8Array(buf.slice(0, MAGIC.length)));
   // a file shorter than the magic but starting like it was cut short
   if (got === 0 || !MAGIC.startsWith(magic)) throw new BundleError("not a Webloom bundle (bad magic)");
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
@@ -173,7 +170,7 @@ function readHeader(buf: ArrayBuffer): Header {
   if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== u32(16)) {
     throw corrupted("checksum mismatch");
   }
-  return { payloadLength, weightsOffset, weightsLength };
+  return [payloadLength, weightsOffset, weightsLength];
 }
 
 // Field ids follow the declaration order in converter/bundle/webloom.fbs.
@@ -214,8 +211,9 @@ function readTensor(t: Table): TensorSpec {
   const dtype = t.string(2) as DType;
   const shape = t.strings(3);
   let nbytesExpr = t.string(7);
-  // like the Python reader: an absent size is the dtype's bytes times the shape
-  if (nbytesExpr === "" && ENUMS.dtype.includes(dtype)) nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
+  // like the Python reader: an absent size is the dtype's bytes (4 for both; checkTensor refuses others)
+  // times the shape
+  if (nbytesExpr === "") nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
   return {
     id: t.int32(0),
     name: t.string(1),
@@ -274,17 +272,20 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
       throw invalid(`${what} does not fit the ${length}-byte weights`);
     }
     // decoded apart and copied in: an offset that is not a multiple of 4 is refused later (checkTensor)
-    const into = new Float32Array(n);
-    decodeWeight(p.weights, e, shape, n, into, what);
-    out.set(new Uint8Array(into.buffer), t.weightOffset);
+    out.set(new Uint8Array(decodeWeight(p.weights, e, shape, n, what).buffer), t.weightOffset);
   }
   return out;
 }
 
-function stored(blob: Uint8Array, offset: number, nbytes: number, what: string): Uint8Array {
-  if (!(offset >= 0 && offset + nbytes <= blob.length)) {
-    throw invalid(`${what}: stored bytes [${offset}, ${offset + nbytes}) are outside the ${blob.length}-byte weights`);
+/** Throws unless bytes [offset, offset + nbytes) lie in `length` bytes of weights, at a multiple of `align`. */
+function within(what: string, offset: number, nbytes: number, length: number, align = 1): void {
+  if (!(offset >= 0 && offset % align === 0 && offset + nbytes <= length)) {
+    throw invalid(`${what} bytes [${offset}, ${offset + nbytes}) are outside the ${length}-byte weights`);
   }
+}
+
+function stored(blob: Uint8Array, offset: number, nbytes: number, what: string): Uint8Array {
+  within(`${what} stored`, offset, nbytes, blob.length);
   return blob.subarray(offset, offset + nbytes);
 }
 
@@ -295,32 +296,30 @@ function product(values: readonly number[]): number {
   return values.reduce((a, b) => a * b, 1);
 }
 
-function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
+/** The `n` float32 values of the weight that encoding entry `e` stores in `blob`. */
+function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, what: string): Float32Array {
   const encoding = e.string(1);
   const kind = ENCODINGS.indexOf(encoding);
   if (kind < 0) throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
   const src = stored(blob, e.int64(2), (4 >> kind) * n, what).slice().buffer;
-  if (kind === 0) {
-    into.set(new Float32Array(src));
-  } else if (kind === 1) {
-    const table = halfTable();
-    new Uint16Array(src).forEach((h, i) => { into[i] = table[h]!; });
-  } else {
-    const axis = e.int32(3, -1);
-    if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
-    const len = shape[axis] ?? 1;
-    const inner = product(shape.slice(axis + 1));
-    const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
-    const scale = new Float32Array(scales.slice().buffer);
-    const q = new Int8Array(src);
-    // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
-    for (let o = 0, at = 0; at < n; o++) {
-      for (let i = 0; i < len; i++) {
-        for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
-      }
+  if (kind === 0) return new Float32Array(src);
+  if (kind === 1) return Float32Array.from(new Uint16Array(src), (h) => halfTable()[h]!);
+  const axis = e.int32(3, -1);
+  if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
+  const len = shape[axis] ?? 1;
+  const inner = product(shape.slice(axis + 1));
+  const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
+  const scale = new Float32Array(scales.slice().buffer);
+  const q = new Int8Array(src);
+  const out = new Float32Array(n);
+  // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
+  for (let o = 0, at = 0; at < n; o++) {
+    for (let i = 0; i < len; i++) {
+      for (let r = 0; r < inner; r++, at++) out[at] = q[at]! * scale[o * inner + r]!;
     }
   }
+  return out;
 }
 
 let halves: Float32Array | null = null;
@@ -329,19 +328,15 @@ let halves: Float32Array | null = null;
 function halfTable(): Float32Array {
   if (halves === null) {
     halves = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halves[h] = halfToFloat(h);
+    for (let h = 0; h < 65536; h++) {
+      // IEEE 754 half: a normal one is (1024 + frac) * 2^(exp - 25), a subnormal frac * 2^-24
+      const exp = (h >> 10) & 0x1f;
+      const frac = h & 0x3ff;
+      const magnitude = exp === 31 ? (frac ? NaN : Infinity) : (exp ? 1024 + frac : frac) * 2 ** (Math.max(exp, 1) - 25);
+      halves[h] = h & 0x8000 ? -magnitude : magnitude;
+    }
   }
   return halves;
-}
-
-/** IEEE 754 half -> float (subnormals, infinities and NaN included). */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 // ---- checks (the Python writer validates too; these guard the runtime against damaged or foreign files)
@@ -418,8 +413,18 @@ function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: 
   return value;
 }
 
-function checkShape(p: BundleProgram, shape: readonly string[], what: string): void {
-  for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
+/** Checks each dim of `shape`; returns its element count when every dim is static, else null. */
+function checkShape(p: BundleProgram, shape: readonly string[], what: string): number | null {
+  let count: number | null = 1;
+  for (const d of shape) {
+    const value = checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
+    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
+    count = value === null || count === null ? null : count * value;
+    if (count !== null && count > Number.MAX_SAFE_INTEGER) {
+      throw invalid(`${what} shape [${shape.join(", ")}] has more than 2^53-1 elements`);
+    }
+  }
+  return count;
 }
 
 function checkSymbols(symbols: readonly string[]): void {
@@ -450,13 +455,12 @@ function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
   ref(io.tensor, p.tensors, `${what} refers to tensor`);
   checkEnums(io, what, "dtype", "role");
-  checkShape(p, io.shape, what);
+  const elements = checkShape(p, io.shape, what);
   const range = io.validRange;
   if (range !== null && !(range[0] < range[1])) {
     throw invalid(`${what} has valid_range [${range.join(", ")}]: expected [lo, hi) with lo < hi`);
   }
   checkStatePair(p, side, io, what);
-  const elements = expr(`${what} shape`, () => staticElements(io.shape));
   const nbytes = staticValue(p.tensors[io.tensor]!.nbytesExpr);   // checked with the tensors
   if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
     throw invalid(`${what} has ${elements} elements but its tensor holds ${nbytes} bytes`);
@@ -489,11 +493,7 @@ function checkTensor(p: BundleProgram, t: TensorSpec, what: string): void {
   if (t.kind !== "weight") return ref(t.slot, p.slots, `${what} is in slot`);
   // weights have static shapes, so their size expression has no symbols
   if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
-  const end = t.weightOffset + bytes;
-  if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
-    throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
-      `${p.weights.length}-byte weights blob`);
-  }
+  within(`${what} weight`, t.weightOffset, bytes, p.weights.length, WEIGHTS_ALIGN);
 }
 
 function checkStep(p: BundleProgram, s: StepSpec, i: number): void {

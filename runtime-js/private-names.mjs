@@ -16,10 +16,11 @@ function isPrivateMember(decl) {
  * type; a name used anywhere else stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads", "Token", "Product", "Header", "Table"]);
+  "WebglMeta", "Threads", "Token", "Product", "Table"]);
 
 function isInternalField(decl) {
-  return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&
+  return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) &&
+    ts.isInterfaceDeclaration(decl.parent) &&
     INTERNAL.has(decl.parent.name.text);
 }
 
@@ -43,12 +44,15 @@ export function privateNames(tsconfig = "tsconfig.json") {
     if (named && name && ts.isIdentifier(name)) {
       if (ts.isParameter(node) && !isPrivateMember(node)) return ts.forEachChild(node, visit);
       let decls = checker.getSymbolAtLocation(name)?.declarations ?? [];
-      // an object literal's field: the field of the type it is written for (none: its own, unsafe)
+      // an object literal's field: the field of the type it is written for (none: its own, unsafe);
+      // returned from an async function, that type is the promise's value type
       if (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) {
-        const type = checker.getContextualType(node.parent);
+        const contextual = checker.getContextualType(node.parent);
+        const type = contextual && checker.getAwaitedType(contextual);
         decls = (type && checker.getPropertyOfType(type, name.text)?.declarations) || decls;
       }
-      if (decls.length > 0 && decls.every((d) => isPrivateMember(d) || isInternalField(d))) candidates.add(name.text);
+      const internal = decls.length > 0 && decls.every((d) => isPrivateMember(d) || isInternalField(d));
+      if (internal) candidates.add(name.text);
       else unsafe.add(name.text);
     }
     if (ts.isBindingElement(node) && node.propertyName && ts.isIdentifier(node.propertyName)) {

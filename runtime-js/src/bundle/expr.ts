@@ -76,13 +76,20 @@ interface Token {
   column: number;
 }
 
-function fail(src: string, what: string, column: number): ExprError {
-  return new ExprError(`bad expression '${shown(src)}': ${what} at column ${column}`);
+/** How every message quotes expression `src`. */
+function quoted(src: string): string {
+  return `expression '${shown(src)}'`;
+}
+
+/** A syntax error in `src`: `what` was found at `column` (none: the text as a whole). */
+function fail(src: string, what: string, column?: number): ExprError {
+  const at = column === undefined ? "" : ` at column ${column}`;
+  return new ExprError(`bad ${quoted(src)}: ${what}${at}`);
 }
 
 function tokenize(src: string): Token[] {
   if (src.length > MAX_LENGTH) {
-    throw new ExprError(`bad expression '${shown(src)}': longer than ${MAX_LENGTH} characters`);
+    throw fail(src, `longer than ${MAX_LENGTH} characters`);
   }
   const tokens: Token[] = [];
   for (let pos = 0; ;) {
@@ -132,22 +139,22 @@ function parse(src: string): ExprNode[] {
       out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
-    if (tok.kind === "name" && tokens[i]!.text === "(") {
-      if (!FUNCTIONS.includes(tok.text)) {
+    if (tok.kind === "name") {
+      // a name followed by "(" calls a function; any other names a symbol
+      const call = tokens[i]!.text === "(";
+      if (call !== FUNCTIONS.includes(tok.text)) {
         const known = FUNCTIONS.join(", ");
-        throw fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
+        throw call ? fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column)
+          : fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+      }
+      if (!call) {
+        out.push({ kind: "sym", name: tok.text });
+        return false;
       }
       count(tok.column);
       i++;
       stack.push(tok.text);
       return true;
-    }
-    if (tok.kind === "name") {
-      if (FUNCTIONS.includes(tok.text)) {
-        throw fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
-      }
-      out.push({ kind: "sym", name: tok.text });
-      return false;
     }
     throw fail(src, "expected a number, symbol or '('", tok.column);
   };
@@ -202,7 +209,7 @@ export function parseExpr(src: string): readonly ExprNode[] {
   let nodes = cache.get(src);
   if (nodes === undefined) {
     if (typeof src !== "string") {
-      throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
+      throw fail(String(src), `expected a string, got ${typeof src}`);
     }
     nodes = parse(src);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
@@ -259,9 +266,9 @@ const APPLY: Readonly<Record<BinaryOp, (a: bigint, b: bigint) => bigint>> = {
 };
 
 function bound(src: string, name: string, bindings: Readonly<Record<string, number>>): bigint {
-  if (!Object.prototype.hasOwnProperty.call(bindings, name)) {
+  if (!Object.hasOwn(bindings, name)) {
     const names = Object.keys(bindings).sort().join(", ") || "none";
-    throw new ExprError(`expression '${shown(src)}' uses unbound symbol '${name}' (bound: ${names})`);
+    throw new ExprError(`${quoted(src)} uses unbound symbol '${name}' (bound: ${names})`);
   }
   const value = bindings[name];
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
@@ -275,7 +282,7 @@ function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigi
     (kind, a, b) => {
       if (kind === "neg") return -a;
       if (b === 0n && (kind === "/" || kind === "%" || kind === "cdiv")) {
-        throw new ExprError(`expression '${shown(src)}' divides by zero`);
+        throw new ExprError(`${quoted(src)} divides by zero`);
       }
       return APPLY[kind](a, b);
     });
@@ -285,7 +292,7 @@ function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigi
 export function evaluateExpr(src: string, bindings: Readonly<Record<string, number>>): number {
   const value = evaluate(src, bindings);
   if (value > MAX_SAFE || value < -MAX_SAFE) {
-    throw new ExprError(`expression '${shown(src)}' overflows: ${numberText(value)} is beyond +-(2^53-1)`);
+    throw new ExprError(`${quoted(src)} overflows: ${numberText(value)} is beyond +-(2^53-1)`);
   }
   return Number(value);
 }

@@ -35,7 +35,7 @@ function jsonDepth(text: string): number {
   return deepest;
 }
 
-/** Meta JSON as an object ({} when empty); throws a malformed-payload BundleError unless it is the JSON we allow. */
+/** Meta JSON as an object ({} when empty); a malformed-payload BundleError unless it is the JSON we allow. */
 export function loadJson(text: string, what: string): Record<string, unknown> {
   if (!text) return {};
   if (jsonDepth(text) > MAX_JSON_DEPTH) throw malformed(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);

@@ -122,8 +122,7 @@ export interface BundleProgram {
 /** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
 export function parseBundle(buf: ArrayBuffer): BundleProgram {
   if (!(buf instanceof ArrayBuffer)) {
-    throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass an aligned copy: " +
-      "u.slice().buffer)");
+    throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass u.slice().buffer)");
   }
   const [payloadLength, weightsOffset, weightsLength] = readHeader(buf);
   const payload = new DataView(buf, HEADER_SIZE, payloadLength);
@@ -264,20 +263,20 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
   for (const e of entries) {
     const id = e.int32(0);
     const t = p.tensors[id];
-    if (t === undefined || t.kind !== "weight") throw invalid(`a weight encoding names tensor ${id}, not a weight`);
+    if (t === undefined || t.kind !== "weight") {
+      throw invalid(`a weight encoding names tensor ${id}, not a weight`);
+    }
     const what = `weight '${t.name}'`;
     const shape = t.shape.map((d) => (/^[0-9]+$/.test(d) ? Number(d) : NaN));
-    const n = product(shape);
-    if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
-      throw invalid(`${what} does not fit the ${length}-byte weights`);
-    }
+    const n = product(shape);   // NaN for a dim that is not an integer: then it fits nowhere
+    within(what, t.weightOffset, 4 * n, length);
     // decoded apart and copied in: an offset that is not a multiple of 4 is refused later (checkTensor)
     out.set(new Uint8Array(decodeWeight(p.weights, e, shape, n, what).buffer), t.weightOffset);
   }
   return out;
 }
 
-/** Throws unless bytes [offset, offset + nbytes) lie in `length` bytes of weights, at a multiple of `align`. */
+/** Throws unless bytes [offset, offset + nbytes) lie in `length` bytes of weights, `align`-aligned. */
 function within(what: string, offset: number, nbytes: number, length: number, align = 1): void {
   if (!(offset >= 0 && offset % align === 0 && offset + nbytes <= length)) {
     throw invalid(`${what} bytes [${offset}, ${offset + nbytes}) are outside the ${length}-byte weights`);
@@ -304,9 +303,14 @@ function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, wh
   // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
   const src = stored(blob, e.int64(2), (4 >> kind) * n, what).slice().buffer;
   if (kind === 0) return new Float32Array(src);
-  if (kind === 1) return Float32Array.from(new Uint16Array(src), (h) => halfTable()[h]!);
+  if (kind === 1) {
+    const table = halfTable();
+    return Float32Array.from(new Uint16Array(src), (h) => table[h]!);
+  }
   const axis = e.int32(3, -1);
-  if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
+  if (!(axis >= 0 && axis < Math.max(shape.length, 1))) {
+    throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
+  }
   const len = shape[axis] ?? 1;
   const inner = product(shape.slice(axis + 1));
   const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
@@ -332,7 +336,8 @@ function halfTable(): Float32Array {
       // IEEE 754 half: a normal one is (1024 + frac) * 2^(exp - 25), a subnormal frac * 2^-24
       const exp = (h >> 10) & 0x1f;
       const frac = h & 0x3ff;
-      const magnitude = exp === 31 ? (frac ? NaN : Infinity) : (exp ? 1024 + frac : frac) * 2 ** (Math.max(exp, 1) - 25);
+      const finite = (exp ? 1024 + frac : frac) * 2 ** (Math.max(exp, 1) - 25);
+      const magnitude = exp === 31 ? (frac ? NaN : Infinity) : finite;
       halves[h] = h & 0x8000 ? -magnitude : magnitude;
     }
   }
@@ -365,26 +370,18 @@ function checkEnums<T>(item: T, what: string, ...fields: (keyof typeof ENUMS & k
 
 /** Throws unless `index` is one of the program's `items`; `what` says who refers to it. */
 function ref(index: number, items: readonly unknown[], what: string): void {
-  if (!(index >= 0 && index < items.length)) throw invalid(`${what} ${index}, but the program has ${items.length}`);
+  if (!(index >= 0 && index < items.length)) {
+    throw invalid(`${what} ${index}, but the program has ${items.length}`);
+  }
 }
 
 /** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
 function checkIds(items: readonly { id: number }[], what: string): void {
   items.forEach((item, i) => {
     if (item.id !== i) {
-      throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+      throw invalid(`${what}s[${i}] has id ${item.id}, expected ${i}`);
     }
   });
-}
-
-/** Runs `fn`, turning an ExprError into an invalid-program error about `what`. */
-function expr<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof ExprError) throw invalid(`${what}: ${err.message}`);
-    throw err;
-  }
 }
 
 /** Throws unless `value` (when static, not null) lies in [lo, hi] (checks.py check_limits). */
@@ -398,17 +395,21 @@ function fits(value: number | null, lo: number, hi: number, what: string): void 
  * Expression `src` of `what`: valid, over the program's symbols, within [lo, hi] when static, and for a
  * shape `dim` of bounded expansion. Returns its value when static, else null.
  */
-function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): number | null {
+function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number,
+  dim = false): number | null {
   const quoted = `${what} '${shown(src)}'`;
-  const value = expr(what, () => {
+  let value: number | null;
+  try {
     const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
     if (unknown !== undefined) {
       throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ` +
         `${p.symbols.join(", ") || "none"})`);
     }
     if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
-    return staticValue(src);
-  });
+    value = staticValue(src);
+  } catch (err) {
+    throw err instanceof ExprError ? invalid(`${what}: ${err.message}`) : err;
+  }
   fits(value, lo, hi, quoted);
   return value;
 }
@@ -438,16 +439,13 @@ function checkSymbols(symbols: readonly string[]): void {
   }
 }
 
-/** A state input and output name each other (state_of) and have role "state"; data has no state_of. */
+/** A state input and output name each other (state_of) and have role "state"; data names none. */
 function checkStatePair(p: BundleProgram, side: "input" | "output", io: IOSpec, what: string): void {
-  if (io.role === "data") {
-    if (io.stateOf !== null) throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
-    return;
-  }
   const partner = (side === "input" ? p.outputs : p.inputs).filter((o) => o.name === io.stateOf);
-  if (partner.length !== 1 || partner[0]!.role !== "state" || partner[0]!.stateOf !== io.name) {
-    throw invalid(`${what} is a state paired with '${io.stateOf}', which is missing or not a state whose ` +
-      `state_of is '${io.name}'`);
+  const paired = partner.length === 1 && partner[0]!.role === "state" && partner[0]!.stateOf === io.name;
+  if (io.role === "state" ? !paired : io.stateOf !== null) {
+    throw invalid(`${what} has role '${io.role}' and state_of '${io.stateOf}': a state names the one state ` +
+      `whose state_of is '${io.name}', data names none`);
   }
 }
 

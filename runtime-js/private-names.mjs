@@ -11,17 +11,21 @@ function isPrivateMember(decl) {
 }
 
 /**
- * Internal types (of the backends, the expression parser, the bundle reader's FlatBuffers Table): their
- * fields are renamed like private members (never a DOM/WebGPU dictionary, a bundle/JSON field or a public
- * type; a name used anywhere else stays, as above).
+ * Internal types (of the backends, the expression parser, the bundle reader's FlatBuffers Table) and
+ * classes (the WebGPU BufferPool, held privately): their fields are renamed like private members (never a
+ * DOM/WebGPU dictionary, a bundle/JSON field or a type the public .d.ts shows; a name used anywhere else
+ * stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads", "Token", "Product", "Table"]);
+  "WebglMeta", "Threads", "Token", "Product", "Table", "BufferPool"]);
 
 function isInternalField(decl) {
-  return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) &&
-    ts.isInterfaceDeclaration(decl.parent) &&
-    INTERNAL.has(decl.parent.name.text);
+  const inInterface = (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) &&
+    ts.isInterfaceDeclaration(decl.parent);
+  const inClass = (ts.isPropertyDeclaration(decl) || ts.isMethodDeclaration(decl)) &&
+    ts.isClassDeclaration(decl.parent);
+  const field = inInterface || inClass;
+  return field && INTERNAL.has(decl.parent.name?.text);
 }
 
 /** Names of private members (and INTERNAL types' fields) used only as such in the program of `tsconfig`. */

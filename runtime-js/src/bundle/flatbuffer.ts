@@ -118,8 +118,9 @@ function table(payload: DataView, pos: number): Table {
   };
 }
 
+/** Throws unless `size` bytes (never negative: sizes are unsigned fields) at `at` lie in the payload. */
 function check(view: DataView, at: number, size: number): void {
-  if (at < 0 || size < 0 || at + size > view.byteLength) {
+  if (at < 0 || at + size > view.byteLength) {
     throw malformed(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
   }
 }

@@ -147,7 +147,7 @@ function readHeader(buf: ArrayBuffer): Header {
   // a file shorter than the magic but starting like it was cut short
   if (got === 0 || !MAGIC.startsWith(magic)) throw new BundleError("not a Webloom bundle (bad magic)");
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
-  const view = new DataView(buf, 0, HEADER_SIZE);
+  const view = new DataView(buf);   // only the first HEADER_SIZE bytes are read
   const u32 = (at: number) => view.getUint32(at, true);
   const u64 = (at: number) => Number(view.getBigUint64(at, true));
   const version = u32(8);

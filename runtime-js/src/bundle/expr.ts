@@ -253,8 +253,6 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
 }
 
-const DIVISIONS: readonly string[] = ["/", "%", "cdiv"];
-
 /** The binary operators; `/`, `%` and `cdiv` round like Python's `//`, `%` and -(-a // b). */
 const APPLY: Readonly<Record<BinaryOp, (a: bigint, b: bigint) => bigint>> = {
   "+": (a, b) => a + b,
@@ -283,7 +281,7 @@ function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigi
   return foldExpr(src, (node) => (node.kind === "int" ? node.value : bound(src, node.name, bindings)),
     (kind, a, b) => {
       if (kind === "neg") return -a;
-      if (b === 0n && DIVISIONS.includes(kind)) {
+      if (b === 0n && (kind === "/" || kind === "%" || kind === "cdiv")) {
         throw new ExprError(`${quoted(src)} divides by zero`);
       }
       return APPLY[kind](a, b);

@@ -416,12 +416,13 @@ function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: 
 
 /** Checks each dim of `shape`; returns its element count when every dim is static, else null. */
 function checkShape(p: BundleProgram, shape: readonly string[], what: string): number | null {
+  const most = Number.MAX_SAFE_INTEGER;
   let count: number | null = 1;
   for (const d of shape) {
-    const value = checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
+    const value = checkExpr(p, d, `${what} shape dim`, 0, most, true);
     // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
     count = value === null || count === null ? null : count * value;
-    if (count !== null && count > Number.MAX_SAFE_INTEGER) {
+    if ((count ?? 0) > most) {
       throw invalid(`${what} shape [${shape.join(", ")}] has more than 2^53-1 elements`);
     }
   }

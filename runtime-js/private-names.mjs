@@ -11,15 +11,21 @@ function isPrivateMember(decl) {
 }
 
 /**
- * Internal types of the backends: their fields are renamed like private members (never a DOM/WebGPU
- * dictionary, a bundle/JSON field or a public type; a name used anywhere else stays, as above).
+ * Internal types (of the backends, the expression parser, the bundle reader's FlatBuffers Table) and
+ * classes (the WebGPU BufferPool, held privately): their fields are renamed like private members (never a
+ * DOM/WebGPU dictionary, a bundle/JSON field or a type the public .d.ts shows; a name used anywhere else
+ * stays, as above).
  */
 const INTERNAL = new Set(["Texture", "Draw", "Loop", "GlKernel", "StepPlan", "CompiledKernel", "Extent",
-  "WebglMeta", "Threads", "Token", "Frame", "Product", "Header"]);
+  "WebglMeta", "Threads", "Token", "Product", "Table", "BufferPool"]);
 
 function isInternalField(decl) {
-  return (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) && ts.isInterfaceDeclaration(decl.parent) &&
-    INTERNAL.has(decl.parent.name.text);
+  const inInterface = (ts.isPropertySignature(decl) || ts.isMethodSignature(decl)) &&
+    ts.isInterfaceDeclaration(decl.parent);
+  const inClass = (ts.isPropertyDeclaration(decl) || ts.isMethodDeclaration(decl)) &&
+    ts.isClassDeclaration(decl.parent);
+  const field = inInterface || inClass;
+  return field && INTERNAL.has(decl.parent.name?.text);
 }
 
 /** Names of private members (and INTERNAL types' fields) used only as such in the program of `tsconfig`. */
@@ -42,12 +48,15 @@ export function privateNames(tsconfig = "tsconfig.json") {
     if (named && name && ts.isIdentifier(name)) {
       if (ts.isParameter(node) && !isPrivateMember(node)) return ts.forEachChild(node, visit);
       let decls = checker.getSymbolAtLocation(name)?.declarations ?? [];
-      // an object literal's field: the field of the type it is written for (none: its own, unsafe)
+      // an object literal's field: the field of the type it is written for (none: its own, unsafe);
+      // returned from an async function, that type is the promise's value type
       if (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) {
-        const type = checker.getContextualType(node.parent);
+        const contextual = checker.getContextualType(node.parent);
+        const type = contextual && checker.getAwaitedType(contextual);
         decls = (type && checker.getPropertyOfType(type, name.text)?.declarations) || decls;
       }
-      if (decls.length > 0 && decls.every((d) => isPrivateMember(d) || isInternalField(d))) candidates.add(name.text);
+      const internal = decls.length > 0 && decls.every((d) => isPrivateMember(d) || isInternalField(d));
+      if (internal) candidates.add(name.text);
       else unsafe.add(name.text);
     }
     if (ts.isBindingElement(node) && node.propertyName && ts.isIdentifier(node.propertyName)) {

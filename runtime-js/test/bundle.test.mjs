@@ -144,11 +144,13 @@ test("inconsistent headers and payloads with a valid checksum are rejected, not 
   throwsBundleError(() => parseBundle(patched(buf, { 64: 0x7ffffff0 })), /^bundle payload is malformed \(offset/);
 });
 
-/** `buf` with the first occurrence of ASCII `from` in the payload replaced by `to` (same length), CRC fixed. */
-function replaced(buf, from, to) {
+/** `buf` with occurrence `nth` (0: the first) of ASCII `from` in the payload replaced by `to` (same length),
+ * CRC fixed. */
+function replaced(buf, from, to, nth = 0) {
   const bytes = new Uint8Array(buf);
   const text = Buffer.from(bytes).toString("latin1");
-  const at = text.indexOf(from, 64);
+  let at = text.indexOf(from, 64);
+  for (let k = 0; k < nth && at > 0; k++) at = text.indexOf(from, at + 1);
   assert.ok(at > 0 && from.length === to.length, `fixture has no "${from}"`);
   const edits = {};
   for (let k = 0; k < to.length; k++) edits[at + k] = to.charCodeAt(k);
@@ -164,6 +166,10 @@ test("programs whose parts do not fit together are rejected with the part named"
     "symbol 'tame' (program symbols: batch, time)");
   throwsBundleError(() => parseBundle(replaced(buf, "max(32*batch, 64)", "max(32*batch, 6+)")),
     /^bundle holds an invalid program: slot 4 size: bad expression 'max\(32\*batch, 6\+\)'/);
+  // a state whose partner is gone (output h_out renamed; the first "h_out" names a tensor): the pairing
+  // check refuses it
+  throwsBundleError(() => parseBundle(replaced(buf, "h_out", "h_oux", 1)),
+    /^bundle holds an invalid program: input 'h0' has role 'state' and state_of 'h_out': a state names/);
   // a loop longer than the steps left (the backends rely on this check)
   throwsBundleError(() => parseBundle(replaced(buf, '"fused":[],"op":"Gather"', '"loop":{"span":99},"a":1')),
     /^bundle holds an invalid program: step 0 \('gather'\) repeats 99 steps but only \d+ remain$/);

@@ -30,7 +30,7 @@ export type ExprNode =
   | { readonly kind: "sym"; readonly name: string }
   | { readonly kind: "neg" | BinaryOp };
 
-type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
+export type BinaryOp = "+" | "-" | "*" | "/" | "%" | "cdiv" | "max" | "min";
 
 export const FUNCTIONS: readonly string[] = ["cdiv", "max", "min"];
 /** A whole symbol (or function) name. */
@@ -40,8 +40,8 @@ export const MAX_LENGTH = 4096;
 export const MAX_OPERATORS = 256;
 export const MAX_DIGITS = 20;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const TOKEN = /([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|([-+*/%(),])/y;
-const SPACE = " \t\r\n";
+/** Spaces, then one token (an integer, a name, an operator), the end, or the character that is none. */
+const TOKEN = /([ \t\r\n]*)(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|([-+*/%(),])|$|([^]))/y;
 const SHOWN = 100;
 /** How many parsed expressions stay cached; the oldest is dropped beyond (a bundle holds a few hundred). */
 const CACHE_SIZE = 4096;
@@ -76,59 +76,49 @@ interface Token {
   column: number;
 }
 
-function fail(src: string, what: string, column: number): ExprError {
-  return new ExprError(`bad expression '${shown(src)}': ${what} at column ${column}`);
+/** How every message quotes expression `src`. */
+function quoted(src: string): string {
+  return `expression '${shown(src)}'`;
+}
+
+/** A syntax error in `src`: `what` was found at `column` (none: the text as a whole). */
+function fail(src: string, what: string, column?: number): ExprError {
+  const at = column === undefined ? "" : ` at column ${column}`;
+  return new ExprError(`bad ${quoted(src)}: ${what}${at}`);
 }
 
 function tokenize(src: string): Token[] {
   if (src.length > MAX_LENGTH) {
-    throw new ExprError(`bad expression '${shown(src)}': longer than ${MAX_LENGTH} characters`);
+    throw fail(src, `longer than ${MAX_LENGTH} characters`);
   }
   const tokens: Token[] = [];
-  let pos = 0;
-  for (;;) {
-    while (pos < src.length && SPACE.includes(src[pos]!)) pos++;
-    if (pos === src.length) {
-      tokens.push({ kind: "end", text: "", column: pos + 1 });
-      return tokens;
-    }
+  for (let pos = 0; ;) {
     TOKEN.lastIndex = pos;
-    const m = TOKEN.exec(src);
-    if (m === null) throw fail(src, `unexpected character '${src[pos]}'`, pos + 1);
-    const kind = m[1] !== undefined ? "int" : m[2] !== undefined ? "name" : "op";
-    if (kind === "int" && m[0].length > MAX_DIGITS) {
-      throw fail(src, `an integer of more than ${MAX_DIGITS} digits`, pos + 1);
+    const [all, space, int, name, op, bad] = TOKEN.exec(src)!;
+    const column = pos + space!.length + 1;
+    if (bad !== undefined) throw fail(src, `unexpected character '${bad}'`, column);
+    if (int !== undefined && int.length > MAX_DIGITS) {
+      throw fail(src, `an integer of more than ${MAX_DIGITS} digits`, column);
     }
-    tokens.push({ kind, text: m[0], column: pos + 1 });
-    pos += m[0].length;
+    const text = int ?? name ?? op ?? "";
+    tokens.push({ kind: int ? "int" : name ? "name" : op ? "op" : "end", text, column });
+    if (text === "") return tokens;
+    pos += all.length;
   }
-}
-
-/** One level of the parse: the whole expression, a parenthesis, or a function call's arguments. */
-interface Frame {
-  kind: "top" | "paren" | "call";
-  name: string;
-  /** Pending operators, weakest at the bottom. */
-  ops: string[];
-  /** Finished arguments of a call. */
-  args: number;
-}
-
-function frame(kind: Frame["kind"], name = ""): Frame {
-  return { kind, name, ops: [], args: 0 };
 }
 
 /**
- * Parses `src` by operator precedence over an explicit stack of frames (no recursion, so no call-stack
- * limit), with the errors of a recursive descent over the grammar above; the nodes come out in post order.
+ * Parses `src` by operator precedence over one explicit stack (no recursion, so no call-stack limit), with
+ * the errors of a recursive descent over the grammar above; the nodes come out in post order. The stack
+ * holds pending operators above the marker of each open group: "(" for a parenthesis, a function's name
+ * while its first argument is read, the name and "," while its second is.
  */
 function parse(src: string): ExprNode[] {
   const tokens = tokenize(src);
-  const frames: Frame[] = [frame("top")];
+  const stack: string[] = [];
   const out: ExprNode[] = [];
   let i = 0;
   let operators = 0;
-  const top = () => frames[frames.length - 1]!;
   const count = (column: number): void => {
     if (++operators > MAX_OPERATORS) throw fail(src, `more than ${MAX_OPERATORS} operators`, column);
   };
@@ -138,64 +128,59 @@ function parse(src: string): ExprNode[] {
     // only an op token is "-" or "(" (ints are digits, names identifiers, the end token is empty)
     if (tok.text === "-") {
       count(tok.column);
-      top().ops.push("neg");
+      stack.push("neg");
       return true;
     }
     if (tok.text === "(") {
-      frames.push(frame("paren"));
+      stack.push("(");
       return true;
     }
     if (tok.kind === "int") {
       out.push({ kind: "int", value: BigInt(tok.text) });
       return false;
     }
-    if (tok.kind === "name" && tokens[i]!.text === "(") {
-      if (!FUNCTIONS.includes(tok.text)) {
+    if (tok.kind === "name") {
+      // a name followed by "(" calls a function; any other names a symbol
+      const call = tokens[i]!.text === "(";
+      if (call !== FUNCTIONS.includes(tok.text)) {
         const known = FUNCTIONS.join(", ");
-        throw fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column);
+        throw call ? fail(src, `unknown function '${tok.text}' (functions: ${known})`, tok.column)
+          : fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
+      }
+      if (!call) {
+        out.push({ kind: "sym", name: tok.text });
+        return false;
       }
       count(tok.column);
       i++;
-      frames.push(frame("call", tok.text));
+      stack.push(tok.text);
       return true;
-    }
-    if (tok.kind === "name") {
-      if (FUNCTIONS.includes(tok.text)) {
-        throw fail(src, `expected '(' after '${tok.text}'`, tok.column + tok.text.length);
-      }
-      out.push({ kind: "sym", name: tok.text });
-      return false;
     }
     throw fail(src, "expected a number, symbol or '('", tok.column);
   };
 
-  /** Emits the frame's pending operators that bind at least as tightly as `precedence`. */
+  /** Emits the pending operators that bind at least as tightly as `precedence` (a marker stops it). */
   const reduce = (precedence: number): void => {
-    const ops = top().ops;
-    while (ops.length > 0 && PRECEDENCE[ops[ops.length - 1]!]! >= precedence) {
-      out.push({ kind: ops.pop() as BinaryOp | "neg" });
+    while ((PRECEDENCE[stack[stack.length - 1] ?? ""] ?? -1) >= precedence) {
+      out.push({ kind: stack.pop() as BinaryOp | "neg" });
     }
   };
 
   /**
-   * The current frame's expression ended at `tok` (already consumed): true when it was the whole
+   * The innermost group's expression ended at `tok` (already consumed): true when it was the whole
    * expression; a ',' opens a call's second argument, a ')' ends a parenthesis or a call.
    */
   const close = (tok: Token): boolean => {
     reduce(0);
-    const f = top();
-    if (f.kind === "top") {
+    const group = stack.pop();
+    if (group === undefined) {
       if (tok.kind !== "end") throw fail(src, `unexpected '${tok.text}'`, tok.column);
       return true;
     }
-    const want = f.kind === "call" && f.args === 0 ? "," : ")";
+    const want = group === "(" || group.endsWith(",") ? ")" : ",";
     if (tok.text !== want) throw fail(src, `expected '${want}'`, tok.column);
-    if (want === ",") {
-      f.args++;
-      return false;
-    }
-    frames.pop();
-    if (f.kind === "call") out.push({ kind: f.name as BinaryOp });
+    if (want === ",") stack.push(group + ",");
+    else if (group !== "(") out.push({ kind: group.slice(0, -1) as BinaryOp });
     return false;
   };
 
@@ -207,7 +192,7 @@ function parse(src: string): ExprNode[] {
     } else if (tok.kind === "op" && "+-*/%".includes(tok.text)) {
       count(tok.column);
       reduce(PRECEDENCE[tok.text]!);
-      top().ops.push(tok.text);
+      stack.push(tok.text);
       wantOperand = true;
     } else if (close(tok)) {
       return out;
@@ -224,7 +209,7 @@ export function parseExpr(src: string): readonly ExprNode[] {
   let nodes = cache.get(src);
   if (nodes === undefined) {
     if (typeof src !== "string") {
-      throw new ExprError(`bad expression '${String(src)}': expected a string, got ${typeof src}`);
+      throw fail(String(src), `expected a string, got ${typeof src}`);
     }
     nodes = parse(src);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
@@ -233,10 +218,33 @@ export function parseExpr(src: string): readonly ExprNode[] {
   return nodes;
 }
 
+/** A leaf of an expression: an integer or a symbol. */
+export type ExprLeaf = Extract<ExprNode, { readonly kind: "int" | "sym" }>;
+
+/**
+ * The one walk over an expression: folds `src`'s nodes (post order) into a value, `leaf` giving each leaf's
+ * and `op` combining an operator's operands (for "neg", `a` and `b` are both its one operand).
+ */
+export function foldExpr<T>(src: string, leaf: (node: ExprLeaf) => T,
+  op: (kind: BinaryOp | "neg", a: T, b: T) => T): T {
+  const values: T[] = [];
+  for (const node of parseExpr(src)) {
+    if (node.kind === "int" || node.kind === "sym") {
+      values.push(leaf(node));
+    } else {
+      const b = values.pop()!;
+      values.push(op(node.kind, node.kind === "neg" ? b : values.pop()!, b));
+    }
+  }
+  return values[0]!;
+}
+
 /** Checks the syntax of `src`; returns the sorted names of the symbols it uses. */
 export function validateExpr(src: string): string[] {
   const names = new Set<string>();
-  for (const node of parseExpr(src)) if (node.kind === "sym") names.add(node.name);
+  foldExpr(src, (node) => {
+    if (node.kind === "sym") names.add(node.name);
+  }, () => undefined);
   return [...names].sort();
 }
 
@@ -245,14 +253,22 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
 }
 
-function floorMod(a: bigint, b: bigint): bigint {
-  return a - floorDiv(a, b) * b;
-}
+/** The binary operators; `/`, `%` and `cdiv` round like Python's `//`, `%` and -(-a // b). */
+const APPLY: Readonly<Record<BinaryOp, (a: bigint, b: bigint) => bigint>> = {
+  "+": (a, b) => a + b,
+  "-": (a, b) => a - b,
+  "*": (a, b) => a * b,
+  "/": floorDiv,
+  "%": (a, b) => a - floorDiv(a, b) * b,
+  cdiv: (a, b) => -floorDiv(-a, b),
+  max: (a, b) => (a > b ? a : b),
+  min: (a, b) => (a < b ? a : b),
+};
 
 function bound(src: string, name: string, bindings: Readonly<Record<string, number>>): bigint {
-  if (!Object.prototype.hasOwnProperty.call(bindings, name)) {
+  if (!Object.hasOwn(bindings, name)) {
     const names = Object.keys(bindings).sort().join(", ") || "none";
-    throw new ExprError(`expression '${shown(src)}' uses unbound symbol '${name}' (bound: ${names})`);
+    throw new ExprError(`${quoted(src)} uses unbound symbol '${name}' (bound: ${names})`);
   }
   const value = bindings[name];
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
@@ -262,40 +278,21 @@ function bound(src: string, name: string, bindings: Readonly<Record<string, numb
 }
 
 function evaluate(src: string, bindings: Readonly<Record<string, number>>): bigint {
-  const values: bigint[] = [];
-  for (const node of parseExpr(src)) {
-    if (node.kind === "int") values.push(node.value);
-    else if (node.kind === "sym") values.push(bound(src, node.name, bindings));
-    else if (node.kind === "neg") values.push(-values.pop()!);
-    else {
-      const b = values.pop()!;
-      values.push(apply(src, node.kind, values.pop()!, b));
-    }
-  }
-  return values[0]!;
-}
-
-function apply(src: string, op: BinaryOp, a: bigint, b: bigint): bigint {
-  if (b === 0n && (op === "/" || op === "%" || op === "cdiv")) {
-    throw new ExprError(`expression '${shown(src)}' divides by zero`);
-  }
-  switch (op) {
-    case "+": return a + b;
-    case "-": return a - b;
-    case "*": return a * b;
-    case "/": return floorDiv(a, b);
-    case "%": return floorMod(a, b);
-    case "cdiv": return -floorDiv(-a, b);
-    case "max": return a > b ? a : b;
-    case "min": return a < b ? a : b;
-  }
+  return foldExpr(src, (node) => (node.kind === "int" ? node.value : bound(src, node.name, bindings)),
+    (kind, a, b) => {
+      if (kind === "neg") return -a;
+      if (b === 0n && (kind === "/" || kind === "%" || kind === "cdiv")) {
+        throw new ExprError(`${quoted(src)} divides by zero`);
+      }
+      return APPLY[kind](a, b);
+    });
 }
 
 /** The value of `src` with its symbols taken from `bindings` (e.g. `{ batch: 2, time: 7 }`). */
 export function evaluateExpr(src: string, bindings: Readonly<Record<string, number>>): number {
   const value = evaluate(src, bindings);
   if (value > MAX_SAFE || value < -MAX_SAFE) {
-    throw new ExprError(`expression '${shown(src)}' overflows: ${numberText(value)} is beyond +-(2^53-1)`);
+    throw new ExprError(`${quoted(src)} overflows: ${numberText(value)} is beyond +-(2^53-1)`);
   }
   return Number(value);
 }

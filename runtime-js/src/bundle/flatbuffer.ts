@@ -15,7 +15,9 @@ export interface Table {
   int64(id: number, fallback?: number): number;
   /** A struct of `count` 32-bit ints (signed or not), or null when absent. */
   struct32(id: number, count: number, signed: boolean): number[] | null;
-  string(id: number): string | null;
+  /** A string field; `absent` ("" unless told) when the field is absent. */
+  string(id: number): string;
+  string(id: number, absent: null): string | null;
   strings(id: number): string[];
   tables(id: number): Table[];
   int32s(id: number): number[];
@@ -61,31 +63,41 @@ function table(payload: DataView, pos: number): Table {
     check(payload, at, size);
     return read(at);
   };
-  /** Start and length of the vector in field `id` (length 0 when absent). */
-  const vector = (id: number, elementSize: number): [number, number] => {
-    const at = field(id);
-    if (at === 0) return [0, 0];
+  /** Start and length of the vector (or string) whose offset is stored at `at`. */
+  const vectorAt = (at: number, elementSize: number): [number, number] => {
     const start = target(at);
     check(payload, start, 4);
     const length = u32(start);
     check(payload, start + 4, length * elementSize);
     return [start + 4, length];
   };
+  /** Start and length of the vector in field `id` (length 0 when absent). */
+  const vector = (id: number, elementSize: number): [number, number] => {
+    const at = field(id);
+    return at === 0 ? [0, 0] : vectorAt(at, elementSize);
+  };
   /** Each 4-byte element of a vector field, read at its offset. */
   const elements = <T>(id: number, read: (at: number) => T): T[] => {
     const [start, length] = vector(id, 4);
-    const out: T[] = [];
-    for (let k = 0; k < length; k++) out.push(read(start + 4 * k));
-    return out;
+    return Array.from({ length }, (_, k) => read(start + 4 * k));
   };
-  const text = (at: number) => readString(payload, target(at));
+  const bytes = ([start, length]: [number, number]) =>
+    new Uint8Array(payload.buffer, payload.byteOffset + start, length);
+  const text = (at: number): string => {
+    const vector = vectorAt(at, 1);
+    try {
+      return utf8.decode(bytes(vector));
+    } catch {
+      throw malformed(`the string at offset ${vector[0] - 4} is not valid UTF-8`);
+    }
+  };
   return {
     int32: (id, fallback = 0) => scalar(id, 4, fallback, i32),
     int64: (id, fallback = 0) => scalar(id, 8, fallback, (at) => {
       const value = payload.getBigInt64(at, true);
       // exact within +-(2^53-1); beyond, the conversion lands at or past 2^53, not a safe integer
       if (!Number.isSafeInteger(Number(value))) {
-        throw malformed(`a 64-bit field holds ${value}, beyond what a Number holds exactly`);
+        throw malformed(`a 64-bit field holds ${value}, beyond +-(2^53-1)`);
       }
       return Number(value);
     }),
@@ -93,37 +105,22 @@ function table(payload: DataView, pos: number): Table {
       const at = field(id);
       if (at === 0) return null;
       check(payload, at, 4 * count);
-      const out: number[] = [];
-      for (let k = 0; k < count; k++) out.push((signed ? i32 : u32)(at + 4 * k));
-      return out;
+      return Array.from({ length: count }, (_, k) => (signed ? i32 : u32)(at + 4 * k));
     },
-    string: (id) => {
+    string: ((id: number, absent: string | null = "") => {
       const at = field(id);
-      return at === 0 ? null : text(at);
-    },
+      return at === 0 ? absent : text(at);
+    }) as Table["string"],
     strings: (id) => elements(id, text),
     tables: (id) => elements(id, (at) => table(payload, target(at))),
     int32s: (id) => elements(id, i32),
-    bytes: (id) => {
-      const [start, length] = vector(id, 1);
-      return new Uint8Array(payload.buffer, payload.byteOffset + start, length);
-    },
+    bytes: (id) => bytes(vector(id, 1)),
   };
 }
 
+/** Throws unless `size` bytes (never negative: sizes are unsigned fields) at `at` lie in the payload. */
 function check(view: DataView, at: number, size: number): void {
-  if (at < 0 || size < 0 || at + size > view.byteLength) {
+  if (at < 0 || at + size > view.byteLength) {
     throw malformed(`offset ${at} (+${size} bytes) is outside the ${view.byteLength}-byte payload`);
-  }
-}
-
-function readString(view: DataView, at: number): string {
-  check(view, at, 4);
-  const length = view.getUint32(at, true);
-  check(view, at + 4, length);
-  try {
-    return utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at + 4, length));
-  } catch {
-    throw malformed(`the string at offset ${at} is not valid UTF-8`);
   }
 }

@@ -7,8 +7,9 @@
  *    element count matching its tensor's byte size.
  */
 
-import { ExprError, evaluateExpr, parseExpr, validateExpr } from "./expr.js";
+import { evaluateExpr, foldExpr, validateExpr } from "./expr.js";
 import { fail } from "../fail.js";
+import { malformed } from "./errors.js";
 
 export const MAX_JSON_DEPTH = 64;
 export const MAX_TERMS = 4096;
@@ -34,10 +35,10 @@ function jsonDepth(text: string): number {
   return deepest;
 }
 
-/** Meta JSON as an object ({} when empty), or the reason it is not the JSON we allow. */
-export function loadJson(text: string | null, what: string): Record<string, unknown> | string {
+/** Meta JSON as an object ({} when empty); a malformed-payload BundleError unless it is the JSON we allow. */
+export function loadJson(text: string, what: string): Record<string, unknown> {
   if (!text) return {};
-  if (jsonDepth(text) > MAX_JSON_DEPTH) return `${what} nests deeper than ${MAX_JSON_DEPTH} levels`;
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw malformed(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text, (_key, v: unknown) => {
@@ -45,47 +46,26 @@ export function loadJson(text: string | null, what: string): Record<string, unkn
       return v;
     });
   } catch {
-    return `${what} is not JSON with finite numbers`;
+    throw malformed(`${what} is not JSON with finite numbers`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return `${what} is not a JSON object`;
+    throw malformed(`${what} is not a JSON object`);
   }
   return value as Record<string, unknown>;
 }
 
-/** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms. */
+/** Whether shape dim `src` expands to more than MAX_TERMS polynomial terms (at any of its nodes). */
 export function tooManyTerms(src: string): boolean {
-  const terms: number[] = [];
-  for (const node of parseExpr(src)) {
-    let n = 1;
-    if (node.kind === "neg") n = terms.pop()!;
-    else if (node.kind !== "int" && node.kind !== "sym") {
-      const b = terms.pop()!;
-      const a = terms.pop()!;
-      n = node.kind === "+" || node.kind === "-" ? a + b : node.kind === "*" ? a * b : 1;
-    }
-    if (n > MAX_TERMS) return true;
-    terms.push(n);
-  }
-  return false;
+  let tooMany = false;
+  foldExpr(src, () => 1, (kind, a, b) => {
+    const n = kind === "neg" ? a : kind === "+" || kind === "-" ? a + b : kind === "*" ? a * b : 1;
+    tooMany ||= n > MAX_TERMS;
+    return n;
+  });
+  return tooMany;
 }
 
 /** The value of a symbol-free expression, null when it uses symbols; throws ExprError when it cannot. */
 export function staticValue(src: string): number | null {
   return validateExpr(src).length > 0 ? null : evaluateExpr(src, {});
-}
-
-/** The element count of a static shape (null when symbolic); beyond 2^53-1 is an error. */
-export function staticElements(shape: readonly string[]): number | null {
-  let count = 1;
-  for (const d of shape) {
-    const value = staticValue(d);
-    if (value === null) return null;
-    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
-    count *= value;
-    if (count > Number.MAX_SAFE_INTEGER) {
-      throw new ExprError(`shape [${shape.join(", ")}] has more than 2^53-1 elements`);
-    }
-  }
-  return count;
 }

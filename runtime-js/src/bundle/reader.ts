@@ -12,11 +12,11 @@
 
 import { crc32 } from "./crc32.js";
 import { ExprError, FUNCTIONS, IDENT, shown, validateExpr } from "./expr.js";
-import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticElements, staticValue, tooManyTerms }
+import { INT32, loadJson, MAX_BYTES, MAX_TERMS, MAX_WORKGROUP, staticValue, tooManyTerms }
   from "./limits.js";
 import { rootTable } from "./flatbuffer.js";
 import type { Table } from "./flatbuffer.js";
-import { BundleError, corrupted, malformed } from "./errors.js";
+import { BundleError, corrupted } from "./errors.js";
 
 export const FORMAT_VERSION = 1;
 const MAGIC = "WLOOMBND";
@@ -122,24 +122,20 @@ export interface BundleProgram {
 /** Parses and checks a whole bundle file. The result keeps views into `buf` (weights, module). */
 export function parseBundle(buf: ArrayBuffer): BundleProgram {
   if (!(buf instanceof ArrayBuffer)) {
-    throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass an aligned copy: " +
-      "u.slice().buffer)");
+    throw new BundleError("parseBundle needs an ArrayBuffer (for a Uint8Array u, pass u.slice().buffer)");
   }
-  const header = readHeader(buf);
-  const payload = new DataView(buf, HEADER_SIZE, header.payloadLength);
+  const [payloadLength, weightsOffset, weightsLength] = readHeader(buf);
+  const payload = new DataView(buf, HEADER_SIZE, payloadLength);
   const root = rootTable(payload, FILE_IDENTIFIER);
   if (root === null) throw corrupted("the payload is not a Webloom program");
-  const program = readProgram(root, new Uint8Array(buf, header.weightsOffset, header.weightsLength));
+  const program = readProgram(root, new Uint8Array(buf, weightsOffset, weightsLength));
   program.weights = expandWeights(root, program);
   checkProgram(program);
   return program;
 }
 
-interface Header {
-  payloadLength: number;
-  weightsOffset: number;
-  weightsLength: number;
-}
+/** What the header says of the rest of the file. */
+type Header = [payloadLength: number, weightsOffset: number, weightsLength: number];
 
 function truncated(expected: number, got: number): BundleError {
   return new BundleError(`bundle is truncated: expected ${expected} bytes, got ${got}`);
@@ -147,14 +143,11 @@ function truncated(expected: number, got: number): BundleError {
 
 function readHeader(buf: ArrayBuffer): Header {
   const got = buf.byteLength;
-  const bytes = new Uint8Array(buf, 0, Math.min(got, MAGIC.length));
-  const magic = String.fromCharCode(...bytes);
-  if (magic !== MAGIC) {
-    if (got > 0 && got < MAGIC.length && MAGIC.startsWith(magic)) throw truncated(HEADER_SIZE, got);
-    throw new BundleError("not a Webloom bundle (bad magic)");
-  }
+  const magic = String.fromCharCode(...new Uint8Array(buf.slice(0, MAGIC.length)));
+  // a file shorter than the magic but starting like it was cut short
+  if (got === 0 || !MAGIC.startsWith(magic)) throw new BundleError("not a Webloom bundle (bad magic)");
   if (got < HEADER_SIZE) throw truncated(HEADER_SIZE, got);
-  const view = new DataView(buf, 0, HEADER_SIZE);
+  const view = new DataView(buf);   // only the first HEADER_SIZE bytes are read
   const u32 = (at: number) => view.getUint32(at, true);
   const u64 = (at: number) => Number(view.getBigUint64(at, true));
   const version = u32(8);
@@ -176,7 +169,7 @@ function readHeader(buf: ArrayBuffer): Header {
   if (crc32(new Uint8Array(buf, HEADER_SIZE)) !== u32(16)) {
     throw corrupted("checksum mismatch");
   }
-  return { payloadLength, weightsOffset, weightsLength };
+  return [payloadLength, weightsOffset, weightsLength];
 }
 
 // Field ids follow the declaration order in converter/bundle/webloom.fbs.
@@ -184,8 +177,8 @@ function readHeader(buf: ArrayBuffer): Header {
 function readProgram(t: Table, weights: Uint8Array): BundleProgram {
   return {
     formatVersion: FORMAT_VERSION,
-    backend: t.string(0) ?? "",
-    graphName: t.string(1) ?? "",
+    backend: t.string(0),
+    graphName: t.string(1),
     symbols: t.strings(2),
     inputs: t.tables(3).map(readIO),
     outputs: t.tables(4).map(readIO),
@@ -195,36 +188,34 @@ function readProgram(t: Table, weights: Uint8Array): BundleProgram {
     steps: t.tables(8).map(readStep),
     weights,
     module: t.bytes(9),
-    meta: readJson(t.string(10), "program meta"),
+    meta: loadJson(t.string(10), "program meta"),
     moduleRelaxed: t.bytes(13),
     moduleThreads: t.bytes(14),
   };
 }
 
 function readIO(t: Table): IOSpec {
-  const range = t.struct32(5, 2, true);
   return {
-    name: t.string(0) ?? "",
+    name: t.string(0),
     tensor: t.int32(1),
     dtype: t.string(2) as DType,
     shape: t.strings(3),
-    role: (t.string(4) ?? "") as Role,
-    validRange: range === null ? null : [range[0]!, range[1]!],
-    stateOf: t.string(6),
+    role: t.string(4) as Role,
+    validRange: t.struct32(5, 2, true) as [number, number] | null,
+    stateOf: t.string(6, null),
   };
 }
 
 function readTensor(t: Table): TensorSpec {
   const dtype = t.string(2) as DType;
   const shape = t.strings(3);
-  let nbytesExpr = t.string(7) ?? "";
-  // like the Python reader: an absent size is the dtype's bytes times the shape
-  if (nbytesExpr === "" && (dtype === "float32" || dtype === "int32")) {
-    nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
-  }
+  let nbytesExpr = t.string(7);
+  // like the Python reader: an absent size is the dtype's bytes (4 for both; checkTensor refuses others)
+  // times the shape
+  if (nbytesExpr === "") nbytesExpr = ["4", ...shape.map((d) => `(${d})`)].join("*");
   return {
     id: t.int32(0),
-    name: t.string(1) ?? "",
+    name: t.string(1),
     dtype,
     shape,
     kind: t.string(4) as TensorKind,
@@ -235,34 +226,29 @@ function readTensor(t: Table): TensorSpec {
 }
 
 function readKernel(t: Table): KernelSpec {
-  const name = t.string(0) ?? "";
-  const wg = t.struct32(5, 3, false) ?? [1, 1, 1];
+  const name = t.string(0);
   return {
     name,
-    entry: t.string(1) ?? "",
-    source: t.string(2) ?? "",
-    bindings: t.tables(3).map((b) => ({ name: b.string(0) ?? "", access: b.string(1) as Access })),
+    entry: t.string(1),
+    source: t.string(2),
+    bindings: t.tables(3).map((b) => ({ name: b.string(0), access: b.string(1) as Access })),
     params: t.strings(4),
-    workgroup: [wg[0]!, wg[1]!, wg[2]!],
-    meta: readJson(t.string(6), `kernel '${name}' meta`),
+    workgroup: (t.struct32(5, 3, false) ?? [1, 1, 1]) as [number, number, number],
+    meta: loadJson(t.string(6), `kernel '${name}' meta`),
   };
 }
 
 function readStep(t: Table): StepSpec {
-  const d = t.strings(3);
-  if (d.length !== 3) throw invalid(`a step has dispatch [${d.join(", ")}]: expected three expressions`);
+  const dispatch = t.strings(3);
+  if (dispatch.length !== 3) {
+    throw invalid(`a step has dispatch [${dispatch.join(", ")}]: expected three expressions`);
+  }
   return {
     kernel: t.int32(0),
     tensors: t.int32s(1),
     params: t.strings(2),
-    dispatch: [d[0] ?? "", d[1] ?? "", d[2] ?? ""],
+    dispatch: dispatch as [string, string, string],
   };
-}
-
-function readJson(text: string | null, what: string): Record<string, unknown> {
-  const value = loadJson(text, what);
-  if (typeof value === "string") throw malformed(value);
-  return value;
 }
 
 // ---- encoded weights (converter/bundle/quantize.py): expanded to float32 at load
@@ -277,25 +263,28 @@ function expandWeights(root: Table, p: BundleProgram): Uint8Array {
   for (const e of entries) {
     const id = e.int32(0);
     const t = p.tensors[id];
-    if (t === undefined || t.kind !== "weight") throw invalid(`a weight encoding names tensor ${id}, not a weight`);
+    if (t === undefined || t.kind !== "weight") {
+      throw invalid(`a weight encoding names tensor ${id}, not a weight`);
+    }
     const what = `weight '${t.name}'`;
     const shape = t.shape.map((d) => (/^[0-9]+$/.test(d) ? Number(d) : NaN));
-    const n = product(shape);
-    if (!Number.isSafeInteger(n) || t.weightOffset < 0 || t.weightOffset + 4 * n > length) {
-      throw invalid(`${what} does not fit the ${length}-byte weights`);
-    }
+    const n = product(shape);   // NaN for a dim that is not an integer: then it fits nowhere
+    within(what, t.weightOffset, 4 * n, length);
     // decoded apart and copied in: an offset that is not a multiple of 4 is refused later (checkTensor)
-    const into = new Float32Array(n);
-    decodeWeight(p.weights, e, shape, n, into, what);
-    out.set(new Uint8Array(into.buffer), t.weightOffset);
+    out.set(new Uint8Array(decodeWeight(p.weights, e, shape, n, what).buffer), t.weightOffset);
   }
   return out;
 }
 
-function stored(blob: Uint8Array, offset: number, nbytes: number, what: string): Uint8Array {
-  if (!(offset >= 0 && offset + nbytes <= blob.length)) {
-    throw invalid(`${what}: stored bytes [${offset}, ${offset + nbytes}) are outside the ${blob.length}-byte weights`);
+/** Throws unless bytes [offset, offset + nbytes) lie in `length` bytes of weights, `align`-aligned. */
+function within(what: string, offset: number, nbytes: number, length: number, align = 1): void {
+  if (!(offset >= 0 && offset % align === 0 && offset + nbytes <= length)) {
+    throw invalid(`${what} bytes [${offset}, ${offset + nbytes}) are outside the ${length}-byte weights`);
   }
+}
+
+function stored(blob: Uint8Array, offset: number, nbytes: number, what: string): Uint8Array {
+  within(`${what} stored`, offset, nbytes, blob.length);
   return blob.subarray(offset, offset + nbytes);
 }
 
@@ -306,32 +295,35 @@ function product(values: readonly number[]): number {
   return values.reduce((a, b) => a * b, 1);
 }
 
-function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, into: Float32Array, what: string): void {
-  const encoding = e.string(1) ?? "";
+/** The `n` float32 values of the weight that encoding entry `e` stores in `blob`. */
+function decodeWeight(blob: Uint8Array, e: Table, shape: number[], n: number, what: string): Float32Array {
+  const encoding = e.string(1);
   const kind = ENCODINGS.indexOf(encoding);
   if (kind < 0) throw invalid(`${what} has unknown weight encoding '${encoding}'`);
   // copies, so that the typed views below are aligned (their values are little-endian, as every browser)
   const src = stored(blob, e.int64(2), (4 >> kind) * n, what).slice().buffer;
-  if (kind === 0) {
-    into.set(new Float32Array(src));
-  } else if (kind === 1) {
+  if (kind === 0) return new Float32Array(src);
+  if (kind === 1) {
     const table = halfTable();
-    new Uint16Array(src).forEach((h, i) => { into[i] = table[h]!; });
-  } else {
-    const axis = e.int32(3, -1);
-    if (!(axis >= 0 && axis < Math.max(shape.length, 1))) throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
-    const len = shape[axis] ?? 1;
-    const inner = product(shape.slice(axis + 1));
-    const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
-    const scale = new Float32Array(scales.slice().buffer);
-    const q = new Int8Array(src);
-    // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
-    for (let o = 0, at = 0; at < n; o++) {
-      for (let i = 0; i < len; i++) {
-        for (let r = 0; r < inner; r++, at++) into[at] = q[at]! * scale[o * inner + r]!;
-      }
+    return Float32Array.from(new Uint16Array(src), (h) => table[h]!);
+  }
+  const axis = e.int32(3, -1);
+  if (!(axis >= 0 && axis < Math.max(shape.length, 1))) {
+    throw invalid(`${what}: int8 axis ${axis} is outside its rank`);
+  }
+  const len = shape[axis] ?? 1;
+  const inner = product(shape.slice(axis + 1));
+  const scales = stored(blob, e.int64(4, -1), 4 * product(shape.slice(0, axis)) * inner, what);
+  const scale = new Float32Array(scales.slice().buffer);
+  const q = new Int8Array(src);
+  const out = new Float32Array(n);
+  // element (o, i, r) of the [outer, len, inner] view uses scale (o, r)
+  for (let o = 0, at = 0; at < n; o++) {
+    for (let i = 0; i < len; i++) {
+      for (let r = 0; r < inner; r++, at++) out[at] = q[at]! * scale[o * inner + r]!;
     }
   }
+  return out;
 }
 
 let halves: Float32Array | null = null;
@@ -340,19 +332,16 @@ let halves: Float32Array | null = null;
 function halfTable(): Float32Array {
   if (halves === null) {
     halves = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halves[h] = halfToFloat(h);
+    for (let h = 0; h < 65536; h++) {
+      // IEEE 754 half: a normal one is (1024 + frac) * 2^(exp - 25), a subnormal frac * 2^-24
+      const exp = (h >> 10) & 0x1f;
+      const frac = h & 0x3ff;
+      const finite = (exp ? 1024 + frac : frac) * 2 ** (Math.max(exp, 1) - 25);
+      const magnitude = exp === 31 ? (frac ? NaN : Infinity) : finite;
+      halves[h] = h & 0x8000 ? -magnitude : magnitude;
+    }
   }
   return halves;
-}
-
-/** IEEE 754 half -> float (subnormals, infinities and NaN included). */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 // ---- checks (the Python writer validates too; these guard the runtime against damaged or foreign files)
@@ -361,32 +350,38 @@ function invalid(message: string): BundleError {
   return new BundleError(`bundle holds an invalid program: ${message}`);
 }
 
-function oneOf(value: string, allowed: readonly string[], what: string): void {
-  if (!allowed.includes(value)) throw invalid(`${what} is '${value}', expected one of ${allowed.join(", ")}`);
+/** The values each string-enum field may hold. */
+const ENUMS: Readonly<Record<"dtype" | "role" | "kind" | "access", readonly string[]>> = {
+  dtype: ["float32", "int32"],
+  role: ["data", "state"],
+  kind: ["input", "output", "weight", "temp"],
+  access: ["read", "read_write"],
+};
+
+/** Throws unless each of `item`'s `fields` holds one of its ENUMS values; `what` names the item. */
+function checkEnums<T>(item: T, what: string, ...fields: (keyof typeof ENUMS & keyof T)[]): void {
+  for (const field of fields) {
+    const allowed = ENUMS[field];
+    if (!allowed.includes(item[field] as string)) {
+      throw invalid(`${what} ${field} is '${item[field]}', expected one of ${allowed.join(", ")}`);
+    }
+  }
 }
 
-/** Throws unless `index` is one of the program's `count` items; `what` says who refers to it. */
-function ref(index: number, count: number, what: string): void {
-  if (!(index >= 0 && index < count)) throw invalid(`${what} ${index}, but the program has ${count}`);
+/** Throws unless `index` is one of the program's `items`; `what` says who refers to it. */
+function ref(index: number, items: readonly unknown[], what: string): void {
+  if (!(index >= 0 && index < items.length)) {
+    throw invalid(`${what} ${index}, but the program has ${items.length}`);
+  }
 }
 
 /** Throws unless every item's id equals its position (`what`: "tensor", "slot"). */
 function checkIds(items: readonly { id: number }[], what: string): void {
   items.forEach((item, i) => {
     if (item.id !== i) {
-      throw invalid(`${what}s[${i}] has id ${item.id}: ${what} ids must equal their position`);
+      throw invalid(`${what}s[${i}] has id ${item.id}, expected ${i}`);
     }
   });
-}
-
-/** Runs `fn`, turning an ExprError into an invalid-program error about `what`. */
-function expr<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof ExprError) throw invalid(`${what}: ${err.message}`);
-    throw err;
-  }
 }
 
 /** Throws unless `value` (when static, not null) lies in [lo, hi] (checks.py check_limits). */
@@ -398,31 +393,46 @@ function fits(value: number | null, lo: number, hi: number, what: string): void 
 
 /**
  * Expression `src` of `what`: valid, over the program's symbols, within [lo, hi] when static, and for a
- * shape `dim` of bounded expansion.
+ * shape `dim` of bounded expansion. Returns its value when static, else null.
  */
-function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number, dim = false): void {
+function checkExpr(p: BundleProgram, src: string, what: string, lo: number, hi: number,
+  dim = false): number | null {
   const quoted = `${what} '${shown(src)}'`;
-  fits(expr(what, () => {
+  let value: number | null;
+  try {
     const unknown = validateExpr(src).find((s) => !p.symbols.includes(s));
     if (unknown !== undefined) {
       throw invalid(`${quoted} uses unknown symbol '${unknown}' (program symbols: ` +
         `${p.symbols.join(", ") || "none"})`);
     }
     if (dim && tooManyTerms(src)) throw invalid(`${quoted} expands to more than ${MAX_TERMS} terms`);
-    return staticValue(src);
-  }), lo, hi, quoted);
+    value = staticValue(src);
+  } catch (err) {
+    throw err instanceof ExprError ? invalid(`${what}: ${err.message}`) : err;
+  }
+  fits(value, lo, hi, quoted);
+  return value;
 }
 
-function checkShape(p: BundleProgram, shape: readonly string[], what: string): void {
-  for (const d of shape) checkExpr(p, d, `${what} shape dim`, 0, Number.MAX_SAFE_INTEGER, true);
+/** Checks each dim of `shape`; returns its element count when every dim is static, else null. */
+function checkShape(p: BundleProgram, shape: readonly string[], what: string): number | null {
+  const most = Number.MAX_SAFE_INTEGER;
+  let count: number | null = 1;
+  for (const d of shape) {
+    const value = checkExpr(p, d, `${what} shape dim`, 0, most, true);
+    // exact while it stays within 2^53-1, and a product beyond it rounds to no less than 2^53
+    count = value === null || count === null ? null : count * value;
+    if ((count ?? 0) > most) {
+      throw invalid(`${what} shape [${shape.join(", ")}] has more than 2^53-1 elements`);
+    }
+  }
+  return count;
 }
-
-const DTYPES = ["float32", "int32"];
 
 function checkSymbols(symbols: readonly string[]): void {
   for (const s of symbols) {
     if (!IDENT.test(s) || FUNCTIONS.includes(s)) {
-      throw invalid(`symbol '${s}' is not a valid name (an identifier other than cdiv, max, min)`);
+      throw invalid(`symbol '${s}' is not a valid name (an identifier other than ${FUNCTIONS.join(", ")})`);
     }
   }
   if (new Set(symbols).size !== symbols.length) {
@@ -430,26 +440,26 @@ function checkSymbols(symbols: readonly string[]): void {
   }
 }
 
+/** A state input and output name each other (state_of) and have role "state"; data names none. */
+function checkStatePair(p: BundleProgram, side: "input" | "output", io: IOSpec, what: string): void {
+  const partner = (side === "input" ? p.outputs : p.inputs).filter((o) => o.name === io.stateOf);
+  const paired = partner.length === 1 && partner[0]!.role === "state" && partner[0]!.stateOf === io.name;
+  if (io.role === "state" ? !paired : io.stateOf !== null) {
+    throw invalid(`${what} has role '${io.role}' and state_of '${io.stateOf}': a state names the one state ` +
+      `whose state_of is '${io.name}', data names none`);
+  }
+}
+
 function checkIO(p: BundleProgram, side: "input" | "output", io: IOSpec): void {
   const what = `${side} '${io.name}'`;
-  ref(io.tensor, p.tensors.length, `${what} refers to tensor`);
-  oneOf(io.dtype, DTYPES, `${what} dtype`);
-  oneOf(io.role, ["data", "state"], `${what} role`);
-  checkShape(p, io.shape, what);
-  if (io.validRange !== null && !(io.validRange[0] < io.validRange[1])) {
-    throw invalid(`${what} has valid_range [${io.validRange.join(", ")}]: expected [lo, hi) with lo < hi`);
+  ref(io.tensor, p.tensors, `${what} refers to tensor`);
+  checkEnums(io, what, "dtype", "role");
+  const elements = checkShape(p, io.shape, what);
+  const range = io.validRange;
+  if (range !== null && !(range[0] < range[1])) {
+    throw invalid(`${what} has valid_range [${range.join(", ")}]: expected [lo, hi) with lo < hi`);
   }
-  if (io.role === "state") {
-    const others = side === "input" ? p.outputs : p.inputs;
-    const partner = others.filter((o) => o.name === io.stateOf);
-    if (partner.length !== 1 || partner[0]!.role !== "state" || partner[0]!.stateOf !== io.name) {
-      throw invalid(`${what} is a state paired with '${io.stateOf}', which is missing or not a state whose ` +
-        `state_of is '${io.name}'`);
-    }
-  } else if (io.stateOf !== null) {
-    throw invalid(`${what} has state_of '${io.stateOf}' but role 'data'`);
-  }
-  const elements = expr(`${what} shape`, () => staticElements(io.shape));
+  checkStatePair(p, side, io, what);
   const nbytes = staticValue(p.tensors[io.tensor]!.nbytesExpr);   // checked with the tensors
   if (elements !== null && nbytes !== null && 4 * elements !== nbytes) {
     throw invalid(`${what} has ${elements} elements but its tensor holds ${nbytes} bytes`);
@@ -468,33 +478,25 @@ function checkProgram(p: BundleProgram): void {
   p.inputs.forEach((io) => checkIO(p, "input", io));
   p.outputs.forEach((io) => checkIO(p, "output", io));
   for (const k of p.kernels) {
-    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `kernel '${k.name}' workgroup size`);
-    k.bindings.forEach((b) => oneOf(b.access, ["read", "read_write"], `kernel '${k.name}' binding '${b.name}' access`));
+    const what = `kernel '${k.name}'`;
+    for (const w of k.workgroup) fits(w, 1, MAX_WORKGROUP, `${what} workgroup size`);
+    k.bindings.forEach((b) => checkEnums(b, `${what} binding '${b.name}'`, "access"));
   }
   p.steps.forEach((s, i) => checkStep(p, s, i));
 }
 
 function checkTensor(p: BundleProgram, t: TensorSpec, what: string): void {
-  oneOf(t.dtype, DTYPES, `${what} dtype`);
-  oneOf(t.kind, ["input", "output", "weight", "temp"], `${what} kind`);
+  checkEnums(t, what, "dtype", "kind");
   checkShape(p, t.shape, what);
-  checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
-  if (t.kind === "weight") {
-    // weights have static shapes, so their size expression has no symbols
-    const bytes = staticValue(t.nbytesExpr);
-    if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
-    const end = t.weightOffset + bytes;
-    if (t.weightOffset < 0 || t.weightOffset % WEIGHTS_ALIGN !== 0 || end > p.weights.length) {
-      throw invalid(`${what} has weight bytes [${t.weightOffset}, ${end}) outside the ` +
-        `${p.weights.length}-byte weights blob`);
-    }
-  } else {
-    ref(t.slot, p.slots.length, `${what} is in slot`);
-  }
+  const bytes = checkExpr(p, t.nbytesExpr, `${what} byte size`, 0, MAX_BYTES);
+  if (t.kind !== "weight") return ref(t.slot, p.slots, `${what} is in slot`);
+  // weights have static shapes, so their size expression has no symbols
+  if (bytes === null) throw invalid(`${what} is a weight with a non-static size '${shown(t.nbytesExpr)}'`);
+  within(`${what} weight`, t.weightOffset, bytes, p.weights.length, WEIGHTS_ALIGN);
 }
 
 function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
-  ref(s.kernel, p.kernels.length, `step ${i} runs kernel`);
+  ref(s.kernel, p.kernels, `step ${i} runs kernel`);
   const k = p.kernels[s.kernel]!;
   const what = `step ${i} ('${k.name}')`;
   if (s.tensors.length !== k.bindings.length || s.params.length !== k.params.length) {
@@ -506,7 +508,7 @@ function checkStep(p: BundleProgram, s: StepSpec, i: number): void {
   if (typeof span === "number" && i + span > p.steps.length) {
     throw invalid(`${what} repeats ${span} steps but only ${p.steps.length - i} remain`);
   }
-  s.tensors.forEach((id) => ref(id, p.tensors.length, `${what} uses tensor`));
+  s.tensors.forEach((id) => ref(id, p.tensors, `${what} uses tensor`));
   s.params.forEach((e) => checkExpr(p, e, `${what} param`, INT32[0], INT32[1]));
   s.dispatch.forEach((e) => checkExpr(p, e, `${what} dispatch`, 0, INT32[1]));
 }

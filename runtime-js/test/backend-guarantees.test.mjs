@@ -16,11 +16,11 @@ const CASES = {
   "a non-weight tensor without a slot (wasm bind, webgl textureOf)":
     ["p.tensors[2].slot = -1", /tensor 2 \('emb'\) is in slot -1, but the program has 4/],
   "a tensor id that is not its position (every context indexes tensors by id)":
-    ["p.tensors[4].id = 7", /tensors\[4\] has id 7: tensor ids must equal their position/],
+    ["p.tensors[4].id = 7", /tensors\[4\] has id 7, expected 4/],
   "a step naming a tensor the program lacks (bind groups, draws, step arguments)":
     ["p.steps[1].tensors = [3, 9]", /step 1 \('copy'\) uses tensor 9, but the program has 5/],
   "a weight outside the weights blob (every upload())":
-    ["p.tensors[1].weight_offset = 64", /tensor 1 \('table'\) has weight bytes \[64, 124\) outside/],
+    ["p.tensors[1].weight_offset = 64", /tensor 1 \('table'\) weight bytes \[64, 124\) are outside/],
   "a loop longer than the steps left (loops() in backends/loop.ts)":
     ["p.kernels[1].meta = {'loop': {'index': 'n', 'count': 'n', 'span': 2}}",
       /repeats 2 steps but only 1 remain/],

@@ -139,3 +139,24 @@ def test_keras_catalogue(page, bundles, case):
 def test_large_seed_models(page, bundles, case):
     """The seed models too big for the catalogue's small subset (LSTM 128 over 16 steps, 2 x LSTM 512)."""
     bundles.check_keras_case(page, case, "webgl")
+
+
+# int32 inputs live in float textures: exact within +-2^24; a value beyond is refused, never rounded.
+_INT_RANGE = """
+  const runner = await webloom.load(base + "/", { backendOrder: ["webgl"] });
+  const run = async (a) => {
+    const feeds = { a: Int32Array.from(a), b: Int32Array.of(1, 1, 1) };
+    try { return Array.from(Object.values(await runner.predict(feeds))[0]); }
+    catch (err) { return String(err); }
+  };
+  return [await run([16777215, -16777216, 7]), await run([1, 16777217, 2])];"""
+
+
+def test_int32_beyond_float_exactness_is_refused(page, bundles):
+    g = Graph("int_add")
+    a, b = g.input("a", "int32", (3,)), g.input("b", "int32", (3,))
+    g.outputs.append(g.add1("Binary", [a, b], {"fn": "add"}, "y"))
+    exact, refused = bundles.call(page, bundles.compile(g, "webgl", "webgl/int-range"), _INT_RANGE)
+    assert exact == [16777216, -16777215, 8]
+    assert refused.startswith('Error: input "a" holds 16777217 at index 1; WebGL holds int32 exactly'), \
+        refused

@@ -132,3 +132,16 @@ def test_unsupported_layer_norm_axes_fail_with_the_node_name():
 def test_bad_max_texture_width_is_rejected():
     with pytest.raises(ValueError, match="max_texture_width"):
         lower("webgl", _rnn_graph("SimpleRNN"), max_texture_width=0)
+
+
+def test_int32_constants_beyond_float_exactness_are_refused():
+    """WebGL keeps int32 as floats (exact within +-2^24): a constant past that is refused, not rounded."""
+    for worst, refused in ((16777216, False), (-16777217, True)):
+        g = Graph("int_const")
+        k = g.const("k", np.array([1, worst, 3], np.int32))
+        g.outputs.append(g.add1("Binary", [g.input("a", "int32", (3,)), k], {"fn": "add"}))
+        if not refused:
+            lower("webgl", g)
+            continue
+        with pytest.raises(ConversionError, match=r"^webgl backend: constant k holds -16777217, beyond the "):
+            lower("webgl", g)

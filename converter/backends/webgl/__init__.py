@@ -12,10 +12,13 @@ Like every backend package (see converter/backends/__init__.py): ``NAME``, ``PAS
 
 from __future__ import annotations
 
+import numpy as np
+
 from converter.backends import lowering
 from converter.backends.sampling import generation_feed
 from converter.backends.webgl.emit import GlKernel
 from converter.backends.webgl.lower import TABLE, output_copy, texture_state
+from converter.errors import ConversionError
 from converter.passes import PIPELINE
 
 NAME = "webgl"
@@ -28,6 +31,7 @@ def lower_program(graph, max_texture_width: int = DEFAULT_MAX_WIDTH):
     """The validated Program for the optimized ``graph``."""
     if int(max_texture_width) < MIN_MAX_WIDTH:
         raise ValueError(f"webgl: max_texture_width {max_texture_width} must be >= {MIN_MAX_WIDTH}")
+    _check_int_constants(graph)
     program, ctx = lowering.lower(graph, NAME, TABLE, output_copy)
     state = texture_state(ctx)
     program.meta["webgl"] = {"max_width": int(max_texture_width), "rgba_weights": state["rgba_weights"],
@@ -38,6 +42,20 @@ def lower_program(graph, max_texture_width: int = DEFAULT_MAX_WIDTH):
     if feed is not None and feed.vocab <= MAX_SAMPLE_VOCAB:
         program.kernels.append(sample_kernel(feed))
     return program.validate()
+
+
+EXACT_INT = 2**24      # int32 tensors live in float textures (emit.py): exact within +-2^24
+
+
+def _check_int_constants(graph) -> None:
+    """An int32 constant beyond +-2^24 would be rounded in its texture: refused (the runtime refuses such
+    input values the same way)."""
+    for v in graph.constants():
+        data = np.asarray(v.data, np.int64).ravel() if v.dtype == "int32" else None
+        if data is not None and data.size and np.abs(data).max() > EXACT_INT:
+            worst = int(data[np.argmax(np.abs(data))])
+            raise ConversionError(f"webgl backend: constant {v.name} holds {worst}, beyond the +-16777216 "
+                                  "(2^24) a WebGL float texture holds exactly; convert for wasm or webgpu")
 
 
 MAX_SAMPLE_VOCAB = 1024

@@ -44,24 +44,24 @@ export class Runner {
   readonly symbols: readonly string[];
   private readonly explicitDims: Dims = {};
   private readonly boundDims: Dims = {};
-  /** Input lengths of the last binding (-1: unset), to skip re-binding when nothing changed. */
-  private readonly lastLengths: Int32Array;
-  private readonly lastGiven: string[];
+  /** Every input's length and given shape at the last binding, to skip re-binding when nothing changed. */
+  private bindKey = "";
   private bindingValid = false;
-  private readonly zeroStates: (HostArray | null)[];
-  private readonly carriedStates: (HostArray | null)[];
-  /** For each input index: the output index feeding it on step(), or -1. */
-  private readonly stateSource: Int32Array;
+  /** Per input index, reused across runs: zeros for an unset state, and the state step() carried (host). */
+  private readonly zeroStates: HostArray[] = [];
+  private readonly carriedStates: HostArray[] = [];
+  /** [input index, output index] per state input: step() feeds that output into that input. */
+  private readonly states: (readonly [number, number])[];
   private busy = false;
   private disposed = false;
   /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
   private readonly carryPairs: Carry;
   /** Whether step() keeps the state on the device (GPU contexts; no state input shares an output's slot). */
   private readonly deviceState: boolean;
-  /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
-  private readonly onDevice: number[];
-  /** Per input: the version step() carried into it (host or device), and the dims it was carried with. */
-  private readonly carried: number[];
+  /** Per input: the InputHandle version whose values the device holds (a state step() carried), if any. */
+  private readonly onDevice: number[] = [];
+  /** Per input: the version step() carried into it (host or device), if any, and the dims it was carried with. */
+  private readonly carried: number[] = [];
   private carriedAt: Dims = {};
 
   constructor(
@@ -69,23 +69,17 @@ export class Runner {
     private readonly prog: BundleProgram,
     readonly fallbackReasons: readonly FallbackReason[],
   ) {
-    this.inputs = prog.inputs.map((spec) => new InputHandle(ioInfo(spec)));
-    this.outputs = prog.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
+    // an IOSpec is the runtime's IOInfo: parseBundle checked its dtype, role and state pairing
+    this.inputs = prog.inputs.map((spec) => new InputHandle(spec));
+    this.outputs = prog.outputs.map((spec) => new OutputHandle(spec));
     this.symbols = [...prog.symbols];
-    this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
-    this.lastGiven = this.inputs.map(() => "");
-    this.zeroStates = this.inputs.map(() => null);
-    this.carriedStates = this.inputs.map(() => null);
-    this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
-    const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
-    this.carryPairs = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
-      h.info.tensor] as const);
+    this.states = this.inputs.flatMap((h, i) => h.role === "state"
+      ? [[i, this.outputs.findIndex((o) => o.name === h.info.stateOf)] as const] : []);
+    this.carryPairs = this.states.map(([i, o]) => [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
     const slot = (t: number) => prog.tensors[t]!.slot;
     // the copies run one after the other: none may overwrite a state output a later one reads
     this.deviceState = !!context.restore &&
       this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
-    this.onDevice = this.inputs.map(() => -1);
-    this.carried = this.inputs.map(() => -1);
   }
 
   /**
@@ -125,15 +119,11 @@ export class Runner {
   }
 
   input(name: string): InputHandle {
-    const found = this.inputs.find((h) => h.name === name);
-    if (!found) throw fail(`no input named "${name}"; the inputs are ${this.names(this.inputs)}`);
-    return found;
+    return named(this.inputs, name, "input");
   }
 
   output(name: string): OutputHandle {
-    const found = this.outputs.find((h) => h.name === name);
-    if (!found) throw fail(`no output named "${name}"; the outputs are ${this.names(this.outputs)}`);
-    return found;
+    return named(this.outputs, name, "output");
   }
 
   /**
@@ -143,8 +133,7 @@ export class Runner {
   setDims(dims: Dims): void {
     for (const [name, value] of Object.entries(dims)) {
       if (!this.symbols.includes(name)) {
-        throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ` +
-          `[${this.symbols.join(", ")}]`);
+        throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ${formatShape(this.symbols)}`);
       }
       if (!Number.isInteger(value) || value < 0) {
         throw fail(`setDims: ${name} must be a non-negative integer, got ${value}`);
@@ -198,34 +187,29 @@ export class Runner {
    * concrete shape as `.shape`.
    */
   async predict(feeds: Record<string, Feed>): Promise<Record<string, ShapedArray>> {
-    // before touching the inputs: a rejected call must leave the inputs of the run in progress alone
-    this.checkIdle("predict()");
-    if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
-      const example = this.inputs[0]?.name ?? "x";
-      const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
-      throw fail(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
-    }
-    const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
-    if (unknown.length) {
-      throw fail(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
-        this.names(this.inputs));
-    }
-    for (const handle of this.inputs) {
-      const feed = feeds[handle.name];
-      if (feed === undefined) {
-        if (handle.role === "data") {
-          const expected = describeExpected(handle.info);
-          throw fail(`predict: input "${handle.name}" is missing; expected a ${expected}`);
-        }
-        continue;
+    // guarded before touching the inputs: a rejected call must leave the inputs of the run in progress alone
+    return this.guarded("predict()", async () => {
+      if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+        const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
+        throw fail(`predict: expected an object of inputs by name (e.g. {${this.inputs[0]?.name ?? "x"}: ...}), ` +
+          `got ${got}`);
       }
-      if (isShaped(feed)) handle.set(toHostArray(feed.data, handle.info), feed.shape);
-      else handle.set(toHostArray(feed, handle.info));
-    }
-    await this.run();
-    const result: Record<string, ShapedArray> = {};
-    for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
-    return result;
+      for (const name of Object.keys(feeds)) this.input(name);
+      for (const handle of this.inputs) {
+        const feed = feeds[handle.name];
+        if (feed === undefined) {
+          if (handle.role === "data") throw notSet(handle);
+        } else if (isShaped(feed)) {
+          handle.set(toHostArray(feed.data, handle.info), feed.shape);
+        } else {
+          handle.set(toHostArray(feed, handle.info));
+        }
+      }
+      await this.runOnce();
+      const result: Record<string, ShapedArray> = {};
+      for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
+      return result;
+    });
   }
 
   /**
@@ -238,32 +222,26 @@ export class Runner {
 
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
-      await this.runOnce(read ? 2 : 0, this.carryPairs);
-      this.markHeld();
-      return;
-    }
-    await this.runOnce();
-    for (let i = 0; i < this.inputs.length; i++) {
-      const source = this.stateSource[i]!;
-      if (source < 0) continue;
-      const values = this.outputs[source]!.view();
-      let carried = this.carriedStates[i];
-      if (carried === null || carried === undefined || carried.length !== values.length) {
-        carried = allocate(this.inputs[i]!.dtype, values.length);
-        this.carriedStates[i] = carried;
+      await this.runOnce(read, this.carryPairs);
+    } else {
+      await this.runOnce();
+      for (const [i, o] of this.states) {
+        const values = this.outputs[o]!.view(), input = this.inputs[i]!;
+        const carried = reuse(this.carriedStates, i, input.dtype, values.length);
+        carried.set(values);
+        input.set(carried);
       }
-      carried.set(values);
-      this.inputs[i]!.set(carried);
-      this.carried[i] = this.inputs[i]!.version;
     }
-    this.carriedAt = { ...this.boundDims };
+    this.markCarried(this.deviceState);
   }
 
-  /** Notes that the device holds every state input's next values (they are not written from the host). */
-  private markHeld(): void {
-    this.inputs.forEach((h, i) => {
-      if (this.stateSource[i]! >= 0) this.onDevice[i] = this.carried[i] = h.version;
-    });
+  /** Notes every state input's values as carried by step(); `held`: on the device (not written from the host). */
+  private markCarried(held: boolean): void {
+    for (const [i] of this.states) {
+      const version = this.inputs[i]!.version;
+      this.carried[i] = version;
+      if (held) this.onDevice[i] = version;
+    }
     this.carriedAt = { ...this.boundDims };
   }
 
@@ -282,14 +260,11 @@ export class Runner {
     const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits", int = Number.isInteger;
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
     const [lo, hi] = x.validRange ?? [0, vocab];
-    const ids = `integers in [0, ${vocab}), ${window}+ of them`;
     checkOptions("generate", o, [["steps", int(steps) && steps > 0, "an integer > 0"],
       ["temperature", temperature >= 0 && temperature < Infinity, "a finite number >= 0"],
       ["topK", o.topK === undefined || int(o.topK) && o.topK >= 0, "an integer >= 0 (0: all)"],
       ["seed", o.seed === undefined || Number.isFinite(o.seed), "a finite number"],
-      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"'],
-      ["prime", !o.prime || o.prime.length >= window && Array.from(o.prime).every((id) => int(id) &&
-        id >= 0 && id < vocab), ids]]);
+      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"']]);
     // a sampled id is fed back: the token input must accept every id the scores give (e.g. an Embedding's rows)
     if (lo > 0 || hi < vocab) {
       throw fail(`generate: scores "${y.name}" give ${vocab} tokens but input "${x.name}" accepts [${lo}, ` +
@@ -302,11 +277,12 @@ export class Runner {
     const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
       o.prime ? 1 : (x.data?.length ?? 0) / (window * (onehot ? vocab : 1)));
     if (rows > 1) throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
-    const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
-    const P = prime.length;
-    if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
-      throw fail(`generate: prime needs ${ids}, got [${prime.join(", ")}]`);
+    // the ids given, or by default those the token input holds (which checkRanges may not have bounded)
+    const given = Array.from(o.prime ?? windowIds(x, window, vocab));
+    if (!(given.length >= window && given.every((id) => int(id) && id >= 0 && id < vocab))) {
+      throw fail(`generate: prime must be integers in [0, ${vocab}), ${window}+ of them, got ${formatShape(given)}`);
     }
+    const prime = Int32Array.from(given), P = prime.length;
     const hist = new Int32Array(P + steps);
     hist.set(prime);
     const setWindow = (n: number) => x.set(windowOf(hist.subarray(n, n + window), vocab, onehot, x.dtype));
@@ -320,7 +296,7 @@ export class Runner {
       hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
         hist: prime, steps, iterations, params, carry: this.carryPairs }), P);
       this.checkNotDisposed();
-      this.markHeld();
+      this.markCarried(true);
       this.outputs.forEach((out) => out.clear());
       setWindow(iterations);
     }
@@ -346,7 +322,7 @@ export class Runner {
     const vocab = Number(ys[ys.length - 1]);
     // exactly V scores per call (batch 1): [V], [1, V], [batch, V]; [1, 3, V] holds 3 rows, not one
     if (ys.length > 1 && ys.slice(+isNaN(+ys[0]!), -1).some((d) => d !== "1")) {
-      throw fail(`generate: scores "${y.name}" have shape [${ys.join(", ")}]; generate() samples one row ` +
+      throw fail(`generate: scores "${y.name}" have shape ${formatShape(ys)}; generate() samples one row ` +
         "of V scores per call ([1, V] or [batch, V]); pass feed");
     }
     const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
@@ -472,7 +448,7 @@ export class Runner {
   }
 
   /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
-  private async runOnce(read = 2, carry?: Carry): Promise<void> {
+  private async runOnce(read = true, carry?: Carry): Promise<void> {
     const relayout = this.prepareRun();
     await this.context.run(this.prog.steps, this.boundDims);
     this.checkNotDisposed();
@@ -498,21 +474,12 @@ export class Runner {
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
   private bind(): boolean {
-    let same = this.bindingValid;
-    for (let i = 0; i < this.inputs.length; i++) {
-      const handle = this.inputs[i]!;
-      const data = handle.data;
-      if (data === null && handle.role === "data") {
-        throw fail(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
-          `call runner.input("${handle.name}").set(...) or pass it to predict()`);
-      }
-      const length = data === null ? -1 : data.length;
-      const given = handle.given === null ? "" : handle.given.join(",");
-      if (length !== this.lastLengths[i] || given !== this.lastGiven[i]) same = false;
-      this.lastLengths[i] = length;
-      this.lastGiven[i] = given;
-    }
-    if (same) return false;
+    const key = this.inputs.map((h) => {
+      if (h.data === null && h.role === "data") throw notSet(h);
+      return `${h.data?.length}:${h.given}`;
+    }).join(";");
+    if (this.bindingValid && key === this.bindKey) return false;
+    this.bindKey = key;
     this.bindingValid = false;
     const sized: SizedInput[] = [];
     // a carried state does not bind: its dims may be the last run's (prepareRun then resets it)
@@ -582,23 +549,27 @@ export class Runner {
   private zeroState(i: number): HostArray {
     const handle = this.inputs[i]!;
     const length = shapeSize(evaluateShape(handle.shape, this.boundDims, `state input "${handle.name}"`));
-    let zeros = this.zeroStates[i];
-    if (zeros === null || zeros === undefined || zeros.length !== length) {
-      zeros = allocate(handle.dtype, length);
-      this.zeroStates[i] = zeros;
-    }
-    return zeros;
+    return reuse(this.zeroStates, i, handle.dtype, length);
   }
+}
 
-  /** The output index whose values feed this state input on step() (-1 for data inputs). */
-  private findStateSource(info: IOInfo): number {
-    // parseBundle checked that a state input's state_of names a state output that names it back
-    return info.role === "state" ? this.outputs.findIndex((o) => o.name === info.stateOf) : -1;
-  }
+/** `cache[i]` when it holds `length` values, else a new zeroed array put there. */
+function reuse(cache: HostArray[], i: number, dtype: IOInfo["dtype"], length: number): HostArray {
+  const held = cache[i];
+  return held?.length === length ? held : (cache[i] = allocate(dtype, length));
+}
 
-  private names(handles: readonly { name: string }[]): string {
-    return `[${handles.map((h) => h.name).join(", ")}]`;
-  }
+/** The handle called `name`, else an error listing the names there are. */
+function named<H extends { name: string }>(handles: readonly H[], name: string, side: string): H {
+  const found = handles.find((h) => h.name === name);
+  if (!found) throw fail(`no ${side} named "${name}"; the ${side}s are ${formatShape(handles.map((h) => h.name))}`);
+  return found;
+}
+
+/** A data input without values (run() and predict() need every one). */
+function notSet(handle: InputHandle): Error {
+  return fail(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
+    `call runner.input("${handle.name}").set(...) or pass it to predict()`);
 }
 
 /** Which runner took each getState() snapshot, and its device copies. */
@@ -649,22 +620,10 @@ function withShape(values: HostArray, shape: readonly number[]): ShapedArray {
   return values as ShapedArray;
 }
 
-/** The runtime's view of a bundle IOSpec. */
-function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
-  return {
-    name: spec.name,
-    tensor: spec.tensor,
-    dtype: spec.dtype as IOInfo["dtype"],
-    shape: spec.shape.map(String),
-    role: spec.role === "state" ? "state" : "data",
-    validRange: spec.validRange,
-    stateOf: spec.stateOf || null,
-  };
-}
-
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
 function isShaped(feed: Feed): feed is { data: HostFeed | readonly number[]; shape: number[] } {
-  return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
+  // a typed array may carry a shape too: a predict() result fed back
+  return !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
 }
 
 type HostFeed = HostArray | BigInt64Array;

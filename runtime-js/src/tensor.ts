@@ -44,8 +44,7 @@ export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
   for (let i = 0; i < array.length; i++) {
     const v = array[i]!;
     if (v < -2147483648n || v > 2147483647n) {
-      throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 ` +
-        "input; " +
+      throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 input; ` +
         "pass values in the int32 range (token ids are small)");
     }
     out[i] = Number(v);
@@ -57,16 +56,21 @@ export function allocate(dtype: DType, length: number): HostArray {
   return dtype === "float32" ? new Float32Array(length) : new Int32Array(length);
 }
 
-export class InputHandle {
-  /** The array given to set(), or null when unset. */
-  private current: HostArray | null = null;
-
+/** What both handles show of their IOInfo. */
+export class IOHandle {
   constructor(readonly info: IOInfo) {}
 
   get name(): string { return this.info.name; }
   get dtype(): DType { return this.info.dtype; }
+  /** The symbolic shape from the bundle. */
   get shape(): readonly string[] { return this.info.shape; }
   get role(): "data" | "state" { return this.info.role; }
+}
+
+export class InputHandle extends IOHandle {
+  /** The array given to set(), or null when unset. */
+  private current: HostArray | null = null;
+
   get validRange(): readonly [number, number] | null { return this.info.validRange; }
 
   /** The concrete shape given with the last set(array, shape), or null. */
@@ -90,15 +94,13 @@ export class InputHandle {
    */
   set(array: HostArray | BigInt64Array, shape?: readonly number[]): void {
     if (array instanceof BigInt64Array && this.dtype === "int32") array = int64ToInt32(array, this.name);
-    const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
-    if (!(array instanceof expectedType)) {
-      const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;
-      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ${got}`);
+    const expected = `expected a ${describeExpected(this.info)}, got`;
+    if (!(array instanceof (this.dtype === "float32" ? Float32Array : Int32Array))) {
+      throw inputFail(this.name, `${expected} ${array?.constructor.name ?? array}`);
     }
     const unit = staticSize(this.shape);
     if (unit > 0 ? array.length % unit !== 0 : array.length !== 0) {
-      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ` +
-        `${array.length} values (not a multiple of ${unit})`);
+      throw inputFail(this.name, `${expected} ${array.length} values (not a multiple of ${unit})`);
     }
     if (shape !== undefined) this.checkGiven(array, shape);
     this.givenShape = shape === undefined ? null : Array.from(shape);
@@ -108,24 +110,21 @@ export class InputHandle {
 
   private checkGiven(array: HostArray, shape: readonly number[]): void {
     const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
+    const text = listed ? formatShape(Array.from(shape)) : String(shape);
     if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      const text = listed ? `[${Array.from(shape).join(", ")}]` : String(shape);
-      throw inputFail(this.name, `shape ${text} ` +
-        "must be a list of non-negative integers");
+      throw inputFail(this.name, `shape ${text} must be a list of non-negative integers`);
     }
-    const size = shape.reduce((a, b) => a * b, 1);
-    const fits = shape.length === this.shape.length && size === array.length &&
+    const fits = shape.length === this.shape.length && shapeSize(shape) === array.length &&
       this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);
     if (!fits) {
-      throw inputFail(this.name, `shape [${shape.join(", ")}] does not fit ` +
-        `${describeExpected(this.info)} with ${array.length} values`);
+      throw inputFail(this.name, `shape ${text} does not fit ${describeExpected(this.info)} with ` +
+        `${array.length} values`);
     }
   }
 
   /** Forgets the values set (the runner uses this for resetState()). */
   clear(): void {
-    this.current = null;
-    this.givenShape = null;
+    this.current = this.givenShape = null;
     this.version++;
   }
 
@@ -135,17 +134,10 @@ export class InputHandle {
   }
 }
 
-export class OutputHandle {
+export class OutputHandle extends IOHandle {
   private values: HostArray | null = null;
   private concreteShape: number[] = [];
 
-  constructor(readonly info: IOInfo) {}
-
-  get name(): string { return this.info.name; }
-  get dtype(): DType { return this.info.dtype; }
-  /** The symbolic shape from the bundle. */
-  get shape(): readonly string[] { return this.info.shape; }
-  get role(): "data" | "state" { return this.info.role; }
   /** The concrete shape of the last run's values ([] before the first run). */
   get dims(): readonly number[] { return this.concreteShape; }
 
@@ -172,16 +164,9 @@ export class OutputHandle {
 
   /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */
   prepare(dims: Dims): HostArray {
-    const shape = evaluateShape(this.shape, dims, `output "${this.name}"`);
-    const length = shapeSize(shape);
-    if (this.values === null || this.values.length !== length) {
-      this.values = allocate(this.dtype, length);
-    }
-    if (!sameShape(this.concreteShape, shape)) this.concreteShape = shape;
+    this.concreteShape = evaluateShape(this.shape, dims, `output "${this.name}"`);
+    const length = shapeSize(this.concreteShape);
+    if (this.values?.length !== length) this.values = allocate(this.dtype, length);
     return this.values;
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

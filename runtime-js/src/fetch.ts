@@ -34,22 +34,12 @@ export function isBundleFile(url: string): boolean {
   return /\.wlm$/i.test(url.split(/[?#]/)[0]!);
 }
 
-/** The URL or path of model.<backend>.wlm inside the directory `base`. */
-export function bundleFileIn(base: string, backend: string): string {
-  return fileIn(base, `model.${backend}.wlm`);
-}
-
 /** The URL or path of `name` inside the directory `base` (or beside the file `base` with `beside`). */
 export function fileIn(base: string, name: string, beside = false): string {
-  const [path, query] = splitQuery(base);
+  const cut = base.search(/[?#]/), path = cut < 0 ? base : base.slice(0, cut);
   const dir = beside ? path.slice(0, path.lastIndexOf("/") + 1)
     : path === "" || path.endsWith("/") ? path : `${path}/`;
-  return `${dir}${name}${query}`;
-}
-
-function splitQuery(url: string): [string, string] {
-  const i = url.search(/[?#]/);
-  return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
+  return dir + name + (cut < 0 ? "" : base.slice(cut));
 }
 
 function report(progress: ProgressCallback | undefined, backend: string, url: string, loaded: number,

@@ -42,7 +42,7 @@ export class Runner {
   readonly outputs: readonly OutputHandle[];
   /** The symbols the model's shapes use (e.g. ["batch", "time"]). */
   readonly symbols: readonly string[];
-  private readonly explicitDims: Dims = {};
+  private explicitDims: Dims = {};
   private readonly boundDims: Dims = {};
   /** Every input's length and given shape at the last binding, to skip re-binding when nothing changed. */
   private bindKey = "";
@@ -51,7 +51,7 @@ export class Runner {
   private readonly zeroStates: HostArray[] = [];
   private readonly carriedStates: HostArray[] = [];
   /** [input index, output index] per state input: step() feeds that output into that input. */
-  private readonly states: (readonly [number, number])[];
+  private readonly statePairs: (readonly [number, number])[];
   private busy = false;
   private disposed = false;
   /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
@@ -73,9 +73,9 @@ export class Runner {
     this.inputs = prog.inputs.map((spec) => new InputHandle(spec));
     this.outputs = prog.outputs.map((spec) => new OutputHandle(spec));
     this.symbols = [...prog.symbols];
-    this.states = this.inputs.flatMap((h, i) => h.role === "state"
+    this.statePairs = this.inputs.flatMap((h, i) => h.role === "state"
       ? [[i, this.outputs.findIndex((o) => o.name === h.info.stateOf)] as const] : []);
-    this.carryPairs = this.states.map(([i, o]) => [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
+    this.carryPairs = this.statePairs.map(([i, o]) => [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
     const slot = (t: number) => prog.tensors[t]!.slot;
     // the copies run one after the other: none may overwrite a state output a later one reads
     this.deviceState = !!context.restore &&
@@ -133,14 +133,14 @@ export class Runner {
   setDims(dims: Dims): void {
     for (const [name, value] of Object.entries(dims)) {
       if (!this.symbols.includes(name)) {
-        throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ${formatShape(this.symbols)}`);
+        throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ` +
+          formatShape(this.symbols));
       }
       if (!Number.isInteger(value) || value < 0) {
         throw fail(`setDims: ${name} must be a non-negative integer, got ${value}`);
       }
     }
-    for (const key of Object.keys(this.explicitDims)) delete this.explicitDims[key];
-    Object.assign(this.explicitDims, dims);
+    this.explicitDims = { ...dims };
     this.bindingValid = false;
   }
 
@@ -225,7 +225,7 @@ export class Runner {
       await this.runOnce(read, this.carryPairs);
     } else {
       await this.runOnce();
-      for (const [i, o] of this.states) {
+      for (const [i, o] of this.statePairs) {
         const values = this.outputs[o]!.view(), input = this.inputs[i]!;
         const carried = reuse(this.carriedStates, i, input.dtype, values.length);
         carried.set(values);
@@ -237,7 +237,7 @@ export class Runner {
 
   /** Notes every state input's values as carried by step(); `held`: on the device (not written from the host). */
   private markCarried(held: boolean): void {
-    for (const [i] of this.states) {
+    for (const [i] of this.statePairs) {
       const version = this.inputs[i]!.version;
       this.carried[i] = version;
       if (held) this.onDevice[i] = version;
@@ -529,18 +529,13 @@ export class Runner {
    * ids are truncated to int as the model does, so NaN, infinities and 1e10 are outside every range.
    */
   private checkRanges(): void {
-    for (const handle of this.inputs) {
-      const range = handle.validRange;
-      const data = handle.data;
-      if (range === null || data === null) continue;
-      const [lo, hi] = range;
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i]!;
-        const id = Math.trunc(v);
-        if (!(id >= lo && id < hi)) {
-          throw inputFail(handle.name, `value ${v} at index ${i} is outside the valid range ` +
-            `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
-        }
+    for (const { name, validRange, data } of this.inputs) {
+      if (validRange === null || data === null) continue;
+      const [lo, hi] = validRange;
+      const i = data.findIndex((v) => !(Math.trunc(v) >= lo && Math.trunc(v) < hi));
+      if (i >= 0) {
+        throw inputFail(name, `value ${data[i]} at index ${i} is outside the valid range [${lo}, ${hi}) ` +
+          "(an embedding's vocabulary); fix the input before running");
       }
     }
   }

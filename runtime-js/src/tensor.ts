@@ -45,7 +45,7 @@ export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
     const v = array[i]!;
     if (v < -2147483648n || v > 2147483647n) {
       throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 input; ` +
-        "pass values in the int32 range (token ids are small)");
+        "pass values in the int32 range");
     }
     out[i] = Number(v);
   }

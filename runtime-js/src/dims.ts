@@ -18,7 +18,7 @@ export type Dims = Record<string, number>;
 /** A dim split into its integer coefficient and its symbol factors (repeats kept). */
 interface Product {
   coef: number;
-  symbols: string[];
+  factors: string[];
 }
 
 const INTEGER = /^\d+$/;
@@ -28,11 +28,11 @@ const INTEGER = /^\d+$/;
  * dim is only evaluated, never solved).
  */
 function parseProduct(dim: string): Product | null {
-  const product: Product = { coef: 1, symbols: [] };
+  const product: Product = { coef: 1, factors: [] };
   for (const raw of dim.split("*")) {
     const part = raw.trim();
     if (INTEGER.test(part)) product.coef *= Number(part);
-    else if (IDENT.test(part)) product.symbols.push(part);
+    else if (IDENT.test(part)) product.factors.push(part);
     else if (part !== "") return null;    // "" is the empty shape (the reader refuses empty dims)
   }
   return product;
@@ -42,7 +42,7 @@ function parseProduct(dim: string): Product | null {
 export function shapeSymbols(shape: readonly string[]): string[] {
   const out: string[] = [];
   for (const dim of shape) {
-    for (const m of dim.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+    for (const m of dim.matchAll(/[A-Za-z_]\w*/g)) {
       if (!out.includes(m[0]) && !FUNCTIONS.includes(m[0])) out.push(m[0]);
     }
   }
@@ -105,6 +105,12 @@ export interface SizedInput {
   given?: readonly number[] | null;
 }
 
+/** Why the symbols `free` are unbound, asking for runner.setDims. */
+export function cannotInfer(free: readonly string[], from: string): string {
+  const ask = free.map((s) => `${s}: ...`).join(", ");
+  return `cannot infer ${free.join(" and ")} from ${from}; call runner.setDims({${ask}}) before running`;
+}
+
 /** `"shape [batch, 4] with batch=2"`, for binding errors. */
 function against(input: SizedInput, dims: Dims): string {
   return `shape ${formatShape(input.shape)} with ${formatDims(dims)}`;
@@ -146,9 +152,8 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
   for (const input of inputs) {
     const free = shapeSymbols(input.shape).filter((s) => into[s] === undefined);
     if (free.length > 0) {
-      const ask = free.map((s) => `${s}: ...`).join(", ");
-      throw inputFail(input.name, `cannot infer ${free.join(" and ")} from ${input.length} values of shape ` +
-        `${formatShape(input.shape)}; call runner.setDims({${ask}}) before running`);
+      const from = `${input.length} values of shape ${formatShape(input.shape)}`;
+      throw inputFail(input.name, cannotInfer(free, from));
     }
     const expected = shapeSize(evaluateShape(input.shape, into, `input "${input.name}"`));
     if (expected !== input.length) {
@@ -165,7 +170,7 @@ function solveOne(input: SizedInput, dims: Dims): boolean {
   if (product === null) return false;
   let known = product.coef;
   const unbound: string[] = [];
-  for (const s of product.symbols) {
+  for (const s of product.factors) {
     const v = dims[s];
     if (v === undefined) unbound.push(s);
     else known *= v;

@@ -65,7 +65,8 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
     if (reason instanceof Runner) return reason;
     reasons.push({ backend: name, reason });
   }
-  throw fail(`no backend could load ${target}: ${reasons.map((r) => `${r.backend}: ${r.reason}`).join("; ")}`);
+  const why = reasons.map((r) => `${r.backend}: ${r.reason}`).join("; ");
+  throw fail(`no backend could load ${target}: ${why}`);
 }
 
 /**
@@ -96,9 +97,10 @@ async function tryBackend(name: string, options: LoadOptions, earlier: FallbackR
     console.warn(`webloom: using backend ${context.name}; skipped ` +
       earlier.map((r) => `${r.backend} (${r.reason})`).join(", "));
   }
-  const runner = new Runner(context, program, [...earlier]);
-  runner.loadStats = { compileMs: t1 - t0, uploadMs: performance.now() - t1, pipelines: context.pipelines ?? null,
-    reused: context.reused ?? null, threads: context.threads ?? 1, threadNote: context.threadNote ?? "" };
+  const runner = new Runner(context, program, earlier);
+  runner.loadStats = { compileMs: t1 - t0, uploadMs: performance.now() - t1,
+    pipelines: context.pipelines ?? null, reused: context.reused ?? null, threads: context.threads ?? 1,
+    threadNote: context.threadNote ?? "" };
   return runner;
 }
 

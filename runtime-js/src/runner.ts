@@ -15,9 +15,9 @@ import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext, Carry, HostArray, RunStats } from "./backends/backend.js";
 import type { Dims, SizedInput } from "./dims.js";
 import { evaluateExpr } from "./bundle/expr.js";
-import { bindDims, evaluateShape, formatDims, formatShape, shapeSize } from "./dims.js";
+import { bindDims, cannotInfer, evaluateShape, formatDims, formatShape, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
-import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
+import { allocate, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
 import { checkOptions, fail, inputFail } from "./fail.js";
@@ -60,7 +60,7 @@ export class Runner {
   private readonly deviceState: boolean;
   /** Per input: the InputHandle version whose values the device holds (a state step() carried), if any. */
   private readonly onDevice: number[] = [];
-  /** Per input: the version step() carried into it (host or device), if any, and the dims it was carried with. */
+  /** Per input: the version step() carried into it (host or device), if any; the dims it was carried with. */
   private readonly carried: number[] = [];
   private carriedAt: Dims = {};
 
@@ -75,11 +75,11 @@ export class Runner {
     this.symbols = [...prog.symbols];
     this.statePairs = this.inputs.flatMap((h, i) => h.role === "state"
       ? [[i, this.outputs.findIndex((o) => o.name === h.info.stateOf)] as const] : []);
-    this.carryPairs = this.statePairs.map(([i, o]) => [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
-    const slot = (t: number) => prog.tensors[t]!.slot;
+    this.carryPairs = this.statePairs.map(([i, o]) =>
+      [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
     // the copies run one after the other: none may overwrite a state output a later one reads
-    this.deviceState = !!context.restore &&
-      this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
+    this.deviceState = !!context.restore && this.carryPairs.every((p) =>
+      this.carryPairs.every((q) => p === q || this.slotOf(q[0]) !== this.slotOf(p[1])));
   }
 
   /**
@@ -191,8 +191,8 @@ export class Runner {
     return this.guarded("predict()", async () => {
       if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
         const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
-        throw fail(`predict: expected an object of inputs by name (e.g. {${this.inputs[0]?.name ?? "x"}: ...}), ` +
-          `got ${got}`);
+        const example = this.inputs[0]?.name ?? "x";
+        throw fail(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
       }
       for (const name of Object.keys(feeds)) this.input(name);
       for (const handle of this.inputs) {
@@ -235,7 +235,7 @@ export class Runner {
     this.markCarried(this.deviceState);
   }
 
-  /** Notes every state input's values as carried by step(); `held`: on the device (not written from the host). */
+  /** Notes every state input's values as carried by step(); `held`: on the device (not written from host). */
   private markCarried(held: boolean): void {
     for (const [i] of this.statePairs) {
       const version = this.inputs[i]!.version;
@@ -257,7 +257,8 @@ export class Runner {
   }
 
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
-    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits", int = Number.isInteger;
+    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits";
+    const int = Number.isInteger;
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
     const [lo, hi] = x.validRange ?? [0, vocab];
     checkOptions("generate", o, [["steps", int(steps) && steps > 0, "an integer > 0"],
@@ -265,10 +266,10 @@ export class Runner {
       ["topK", o.topK === undefined || int(o.topK) && o.topK >= 0, "an integer >= 0 (0: all)"],
       ["seed", o.seed === undefined || Number.isFinite(o.seed), "a finite number"],
       ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"']]);
-    // a sampled id is fed back: the token input must accept every id the scores give (e.g. an Embedding's rows)
+    // a sampled id is fed back: the token input must accept every id the scores give (an Embedding's rows)
     if (lo > 0 || hi < vocab) {
       throw fail(`generate: scores "${y.name}" give ${vocab} tokens but input "${x.name}" accepts [${lo}, ` +
-        `${hi}); feed a model whose output and input agree on the vocabulary`);
+        `${hi}); use a model whose scores and token input agree`);
     }
     // the GPU kernels take topK as a u32 / int: beyond V it keeps all, as in JS
     const topK = Math.min(o.topK ?? 0, vocab), seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
@@ -276,11 +277,14 @@ export class Runner {
     const lead = x.shape.slice(0, onehot ? -2 : -1);
     const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
       o.prime ? 1 : (x.data?.length ?? 0) / (window * (onehot ? vocab : 1)));
-    if (rows > 1) throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
+    if (rows > 1) {
+      throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
+    }
     // the ids given, or by default those the token input holds (which checkRanges may not have bounded)
     const given = Array.from(o.prime ?? windowIds(x, window, vocab));
     if (!(given.length >= window && given.every((id) => int(id) && id >= 0 && id < vocab))) {
-      throw fail(`generate: prime must be integers in [0, ${vocab}), ${window}+ of them, got ${formatShape(given)}`);
+      throw fail(`generate: prime must be integers in [0, ${vocab}), ${window}+ of them, ` +
+        `got ${formatShape(given)}`);
     }
     const prime = Int32Array.from(given), P = prime.length;
     const hist = new Int32Array(P + steps);
@@ -297,7 +301,7 @@ export class Runner {
         hist: prime, steps, iterations, params, carry: this.carryPairs }), P);
       this.checkNotDisposed();
       this.markCarried(true);
-      this.outputs.forEach((out) => out.clear());
+      this.clearOutputs();
       setWindow(iterations);
     }
     for (let n = 0; kernel < 0 && n < iterations; n++) {
@@ -319,14 +323,14 @@ export class Runner {
     const [x, y] = feed ? [this.input(feed.input), this.output(feed.output)]
       : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
     const xs = x?.shape ?? [], ys = y?.shape ?? [];
-    const vocab = Number(ys[ys.length - 1]);
+    const vocab = Number(ys.at(-1));
     // exactly V scores per call (batch 1): [V], [1, V], [batch, V]; [1, 3, V] holds 3 rows, not one
     if (ys.length > 1 && ys.slice(+isNaN(+ys[0]!), -1).some((d) => d !== "1")) {
       throw fail(`generate: scores "${y.name}" have shape ${formatShape(ys)}; generate() samples one row ` +
         "of V scores per call ([1, V] or [batch, V]); pass feed");
     }
-    const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
-    const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
+    const onehot = x?.dtype === "float32" && Number(xs.at(-1)) === vocab;
+    const window = Number(xs.at(onehot ? -2 : -1) ?? 1);
     if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
       (!feed && data(this.inputs).length + data(this.outputs).length !== 2)) {
       throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; " +
@@ -337,10 +341,9 @@ export class Runner {
 
   /** The bundle's sampling kernel for this feed (WebGPU, WebGL), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
-    const slot = (t: number) => this.prog.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
     if (!this.context.generate || (this.carryPairs.length && !this.deviceState) ||
-      this.carryPairs.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
+      this.carryPairs.some(([from]) => this.slotOf(from) === this.slotOf(x.info.tensor))) return -1;
     return this.prog.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;
@@ -389,15 +392,15 @@ export class Runner {
    * than at garbage collection or dispose(); setState() then refuses it. Freeing twice does nothing.
    */
   freeState(snapshot: StateSnapshot): void {
-    this.free(origins.get(snapshot)?.[1] ?? []);
+    this.freeCopies(origins.get(snapshot)?.[1] ?? []);
     this.collector.unregister(snapshot);
   }
 
-  /** Device copies getState() made that are not freed yet, and the collector freeing them with their snapshot. */
+  /** Device copies getState() made that are not freed yet; the collector frees them with their snapshot. */
   private readonly live = new Set<unknown[]>();
-  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.free(copies));
+  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.freeCopies(copies));
 
-  private free(copies: unknown[]): void {
+  private freeCopies(copies: unknown[]): void {
     if (this.live.delete(copies)) this.context.free?.(copies);
   }
 
@@ -410,14 +413,14 @@ export class Runner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.live.forEach((c) => this.free(c));
+    this.live.forEach((c) => this.freeCopies(c));
     if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
   /** Checks and binds the inputs and writes them to the backend (a state the device holds stays). */
   private prepareRun(): boolean {
     this.checkRanges();
-    const relayout = this.bind();
+    const relayout = this.bindInputs();
     // after a dims change, a carried state whose own shape changed (e.g. batch) resets to zeros; one whose
     // shape did not (e.g. only the time length changed) is kept, on the device across the new layout
     const kept: number[] = [];
@@ -432,48 +435,40 @@ export class Runner {
       });
       this.carriedAt = { ...this.boundDims };
     }
-    const saved = kept.length ? this.context.snapshot!(kept) : [];
-    this.context.bind(this.boundDims);
+    const context = this.context;
+    const saved = kept.length ? context.snapshot!(kept) : [];
+    context.bind(this.boundDims);
     if (kept.length) {
-      this.context.restore!(kept, saved);
-      this.context.free?.(saved);
+      context.restore!(kept, saved);
+      context.free?.(saved);
     }
-    for (let i = 0; i < this.inputs.length; i++) {
-      const handle = this.inputs[i]!;
-      if (this.onDevice[i] !== handle.version) {
-        this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
-      }
-    }
+    this.inputs.forEach((h, i) => {
+      if (this.onDevice[i] !== h.version) context.write(h.info.tensor, h.data ?? this.zeroState(i));
+    });
     return relayout;
   }
 
   /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
   private async runOnce(read = true, carry?: Carry): Promise<void> {
-    const relayout = this.prepareRun();
-    await this.context.run(this.prog.steps, this.boundDims);
+    const relayout = this.prepareRun(), context = this.context;
+    await context.run(this.prog.steps, this.boundDims);
     this.checkNotDisposed();
-    const reads = [];
-    for (const output of this.outputs) {
-      if (read) {
-        reads.push({ tensor: output.info.tensor,
-          into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() });
-      } else {
-        output.clear();
-      }
-    }
-    if (this.context.readMany) {
-      await this.context.readMany(reads, carry);   // one round trip for all outputs, not one per output
+    if (!read) this.clearOutputs();
+    const reads = read ? this.outputs.map((output) => ({ tensor: output.info.tensor,
+      into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() })) : [];
+    if (context.readMany) {
+      await context.readMany(reads, carry);   // one round trip for all outputs, not one per output
       this.checkNotDisposed();
       return;
     }
     for (const { tensor, into } of reads) {
-      await this.context.read(tensor, into);
+      await context.read(tensor, into);
       this.checkNotDisposed();
     }
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
-  private bind(): boolean {
+  private bindInputs(): boolean {
     const key = this.inputs.map((h) => {
       if (h.data === null && h.role === "data") throw notSet(h);
       return `${h.data?.length}:${h.given}`;
@@ -481,19 +476,12 @@ export class Runner {
     if (this.bindingValid && key === this.bindKey) return false;
     this.bindKey = key;
     this.bindingValid = false;
-    const sized: SizedInput[] = [];
     // a carried state does not bind: its dims may be the last run's (prepareRun then resets it)
-    for (const [i, h] of this.inputs.entries()) {
-      if (h.data === null || this.carried[i] === h.version) continue;
-      sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
-    }
+    const sized = this.inputs.filter((h, i) => h.data !== null && this.carried[i] !== h.version)
+      .map((h): SizedInput => ({ name: h.name, shape: h.shape, length: h.data!.length, given: h.given }));
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
-    if (missing.length) {
-      throw fail(`cannot infer ${missing.join(" and ")} from the inputs set ` +
-        `(${formatDims(this.boundDims)}); ` +
-        `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
-    }
+    if (missing.length) throw fail(cannotInfer(missing, `the inputs set (${formatDims(this.boundDims)})`));
     this.checkBoundSizes();
     this.bindingValid = true;
     return true;
@@ -505,21 +493,21 @@ export class Runner {
    * or write past a memory slot, or trap inside a kernel.
    */
   private checkBoundSizes(): void {
+    const dims = this.boundDims;
     for (const handle of [...this.inputs, ...this.outputs]) {
       const what = `${handle.role === "state" ? "state " : ""}"${handle.name}"`;
-      const elements = shapeSize(evaluateShape(handle.shape, this.boundDims, what));
-      const tensor = this.prog.tensors[handle.info.tensor]!;
-      const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
+      const elements = shapeSize(evaluateShape(handle.shape, dims, what));
+      const bytes = evaluateExpr(this.prog.tensors[handle.info.tensor]!.nbytesExpr, dims);
       if (elements * 4 !== bytes) {
-        throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ` +
-          `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
+        throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ${formatDims(dims)} ` +
+          `but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
     this.prog.steps.forEach((step, i) => step.params.forEach((e) => {
-      const value = evaluateExpr(e, this.boundDims);
+      const value = evaluateExpr(e, dims);
       if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
-        throw fail(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
-          "the int32 the kernels take; run with smaller inputs");
+        throw fail(`with ${formatDims(dims)}, step ${i} param '${e}' is ${value}, beyond the int32 the ` +
+          "kernels take; run with smaller inputs");
       }
     }));
   }
@@ -540,6 +528,16 @@ export class Runner {
     }
   }
 
+  /** The memory slot of tensor `t`. */
+  private slotOf(t: number): number {
+    return this.prog.tensors[t]!.slot;
+  }
+
+  /** Forgets the outputs' host values (they were not read back: generate(), its prime steps). */
+  private clearOutputs(): void {
+    for (const output of this.outputs) output.clear();
+  }
+
   /** Zeros of the state input's size under the current dims (reused across runs). */
   private zeroState(i: number): HostArray {
     const handle = this.inputs[i]!;
@@ -557,7 +555,9 @@ function reuse(cache: HostArray[], i: number, dtype: IOInfo["dtype"], length: nu
 /** The handle called `name`, else an error listing the names there are. */
 function named<H extends { name: string }>(handles: readonly H[], name: string, side: string): H {
   const found = handles.find((h) => h.name === name);
-  if (!found) throw fail(`no ${side} named "${name}"; the ${side}s are ${formatShape(handles.map((h) => h.name))}`);
+  if (!found) {
+    throw fail(`no ${side} named "${name}"; the ${side}s are ${formatShape(handles.map((h) => h.name))}`);
+  }
   return found;
 }
 
@@ -611,7 +611,8 @@ function windowOf(ids: Int32Array, vocab: number, onehot: boolean, dtype: string
 export type ShapedArray = HostArray & { readonly shape: readonly number[] };
 
 function withShape(values: HostArray, shape: readonly number[]): ShapedArray {
-  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]), enumerable: false });
+  // defineProperty's defaults: not enumerable, not writable
+  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]) });
   return values as ShapedArray;
 }
 
@@ -626,8 +627,7 @@ type HostFeed = HostArray | BigInt64Array;
 function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed {
   if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
-    const type = arrayTypeName(info.dtype);
-    throw inputFail(info.name, `expected integers for an ${type}, got fractions`);
+    throw inputFail(info.name, "expected integers for an Int32Array, got fractions");
   }
   return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
 }

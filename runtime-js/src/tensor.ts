@@ -29,27 +29,19 @@ export interface IOInfo {
   stateOf: string | null;
 }
 
-export function arrayTypeName(dtype: DType): string {
-  return dtype === "float32" ? "Float32Array" : "Int32Array";
-}
-
 /** Describes what an input expects, for error messages: `Float32Array of shape [batch, 8]`. */
 export function describeExpected(info: IOInfo): string {
-  return `${arrayTypeName(info.dtype)} of shape ${formatShape(info.shape)}`;
+  return `${info.dtype === "float32" ? "Float32Array" : "Int32Array"} of shape ${formatShape(info.shape)}`;
 }
 
 /** int64 values as an Int32Array; throws naming the first value outside the int32 range. */
 export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
-  const out = new Int32Array(array.length);
-  for (let i = 0; i < array.length; i++) {
-    const v = array[i]!;
-    if (v < -2147483648n || v > 2147483647n) {
-      throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 input; ` +
-        "pass values in the int32 range");
-    }
-    out[i] = Number(v);
+  const i = array.findIndex((v) => v < -2147483648n || v > 2147483647n);
+  if (i >= 0) {
+    throw inputFail(name, `int64 value ${array[i]} at index ${i} does not fit the model's int32 input; ` +
+      "pass values in the int32 range");
   }
-  return out;
+  return Int32Array.from(array, Number);
 }
 
 export function allocate(dtype: DType, length: number): HostArray {
@@ -94,13 +86,14 @@ export class InputHandle extends IOHandle {
    */
   set(array: HostArray | BigInt64Array, shape?: readonly number[]): void {
     if (array instanceof BigInt64Array && this.dtype === "int32") array = int64ToInt32(array, this.name);
-    const expected = `expected a ${describeExpected(this.info)}, got`;
+    const refuse = (got: unknown) =>
+      inputFail(this.name, `expected a ${describeExpected(this.info)}, got ${got}`);
     if (!(array instanceof (this.dtype === "float32" ? Float32Array : Int32Array))) {
-      throw inputFail(this.name, `${expected} ${array?.constructor.name ?? array}`);
+      throw refuse(array?.constructor.name ?? array);
     }
     const unit = staticSize(this.shape);
     if (unit > 0 ? array.length % unit !== 0 : array.length !== 0) {
-      throw inputFail(this.name, `${expected} ${array.length} values (not a multiple of ${unit})`);
+      throw refuse(`${array.length} values (not a multiple of ${unit})`);
     }
     if (shape !== undefined) this.checkGiven(array, shape);
     this.givenShape = shape === undefined ? null : Array.from(shape);
@@ -135,7 +128,8 @@ export class InputHandle extends IOHandle {
 }
 
 export class OutputHandle extends IOHandle {
-  private values: HostArray | null = null;
+  /** The last run's values on the host, or null. */
+  private hostValues: HostArray | null = null;
   private concreteShape: number[] = [];
 
   /** The concrete shape of the last run's values ([] before the first run). */
@@ -143,7 +137,7 @@ export class OutputHandle extends IOHandle {
 
   /** Whether the host holds values (view() works). */
   get ready(): boolean {
-    return this.values !== null;
+    return this.hostValues !== null;
   }
 
   /** A copy of the last run's values, owned by the caller. */
@@ -153,20 +147,22 @@ export class OutputHandle extends IOHandle {
 
   /** The last run's values without copying; valid only until the next run. */
   view(): HostArray {
-    if (this.values === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
-    return this.values;
+    if (this.hostValues === null) {
+      throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
+    }
+    return this.hostValues;
   }
 
   /** Forgets the values (they stay on the device: a state output after step(), outputs after generate()). */
   clear(): void {
-    this.values = null;
+    this.hostValues = null;
   }
 
   /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */
   prepare(dims: Dims): HostArray {
     this.concreteShape = evaluateShape(this.shape, dims, `output "${this.name}"`);
     const length = shapeSize(this.concreteShape);
-    if (this.values?.length !== length) this.values = allocate(this.dtype, length);
-    return this.values;
+    if (this.hostValues?.length !== length) this.hostValues = allocate(this.dtype, length);
+    return this.hostValues;
   }
 }

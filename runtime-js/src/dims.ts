@@ -84,7 +84,7 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
     const value = evaluateExpr(dim, dims);
     if (value < 0) {
       throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
-        "short for the model's windows (e.g. a convolution longer than the sequence)");
+        "short for the model's windows (a convolution's); pass longer ones");
     }
     return value;
   });

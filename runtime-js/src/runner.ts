@@ -199,16 +199,13 @@ export class Runner {
         const feed = feeds[handle.name];
         if (feed === undefined) {
           if (handle.role === "data") throw notSet(handle);
-        } else if (isShaped(feed)) {
-          handle.set(toHostArray(feed.data, handle.info), feed.shape);
-        } else {
-          handle.set(toHostArray(feed, handle.info));
+          continue;
         }
+        if (isShaped(feed)) handle.set(toHostArray(feed.data, handle.info), feed.shape);
+        else handle.set(toHostArray(feed, handle.info));
       }
       await this.runOnce();
-      const result: Record<string, ShapedArray> = {};
-      for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
-      return result;
+      return Object.fromEntries(this.outputs.map((o) => [o.name, withShape(o.toActual(), o.dims)]));
     });
   }
 

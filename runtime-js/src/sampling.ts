@@ -68,7 +68,7 @@ export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): 
   }
   if (temperature === 0) return argmax(logits);
   const k = options.topK ?? 0;
-  const candidates = topK(logits, k > 0 ? k : Math.max(1, logits.length));
+  const candidates = topK(logits, k > 0 ? k : logits.length || 1);
   if (candidates.length === 0) throw fail(`sample: no value to choose from (${logits.length} values)`);
   // Subtracting the largest logit keeps exp() finite; +inf logits are chosen outright.
   const top = logits[candidates[0]!]!;

@@ -91,9 +91,7 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
 }
 
 export function shapeSize(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
+  return shape.reduce((n, d) => n * d, 1);
 }
 
 /** One input's contribution to binding: its name, symbolic shape and the number of values given. */
@@ -196,7 +194,5 @@ function integerRoot(value: number, degree: number): number | null {
 
 /** The product of the integer dims of a shape: every valid length is a multiple of it. */
 export function staticSize(shape: readonly string[]): number {
-  let n = 1;
-  for (const dim of shape) n *= parseProduct(dim)?.coef ?? 1;
-  return n;
+  return shape.reduce((n, dim) => n * (parseProduct(dim)?.coef ?? 1), 1);
 }

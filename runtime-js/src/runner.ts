@@ -422,7 +422,7 @@ export class Runner {
     // shape did not (e.g. only the time length changed) is kept, on the device across the new layout
     const kept: number[] = [];
     if (formatDims(this.boundDims) !== formatDims(this.carriedAt)) {
-      const at = (h: InputHandle, d: Dims) => { try { return formatShape(evaluateShape(h.shape, d, "")); }
+      const at = (h: InputHandle, d: Dims) => { try { return String(evaluateShape(h.shape, d, "")); }
         catch { return null; } };
       this.inputs.forEach((h, i) => {
         if (this.carried[i] !== h.version) return;
@@ -502,7 +502,7 @@ export class Runner {
     }
     this.prog.steps.forEach((step, i) => step.params.forEach((e) => {
       const value = evaluateExpr(e, dims);
-      if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
+      if ((value | 0) !== value) {   // outside int32 (values are integers)
         throw fail(`with ${formatDims(dims)}, step ${i} param '${e}' is ${value}, beyond the int32 the ` +
           "kernels take; run with smaller inputs");
       }

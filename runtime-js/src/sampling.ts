@@ -63,7 +63,7 @@ export interface SampleOptions {
 /** Draws an index from softmax(logits / temperature), optionally restricted to the top k. */
 export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): number {
   const temperature = options.temperature ?? 1;
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) {
+  if (!(temperature >= 0 && temperature < Infinity)) {
     throw fail(`sample: temperature must be a finite number >= 0, got ${temperature}`);
   }
   if (temperature === 0) return argmax(logits);

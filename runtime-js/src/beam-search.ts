@@ -11,7 +11,7 @@
 import type { Runner } from "./runner.js";
 import { topK } from "./sampling.js";
 import type { StateSnapshot } from "./state.js";
-import { fail } from "./fail.js";
+import { checkOptions } from "./fail.js";
 
 export interface BeamSearchOptions {
   /** The runner that carries the state; its current state (e.g. set from an encoder) is the start. */
@@ -47,13 +47,12 @@ interface Live {
 
 /** The best hypotheses, best first (at most `width`). */
 export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis[]> {
-  const { runner, step, startToken, width, maxLength, endToken } = options;
-  for (const [name, value] of [["width", width], ["maxLength", maxLength]] as const) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw fail(`beamSearch: ${name} must be a positive integer, got ${value}`);
-    }
-  }
-  const toLog = logProbs(options.scores ?? "probs");
+  const { runner, step, startToken, width, maxLength, endToken, scores = "probs" } = options;
+  const positive = (v: number) => Number.isInteger(v) && v >= 1;
+  checkOptions("beamSearch", options, [["width", positive(width), "a positive integer"],
+    ["maxLength", positive(maxLength), "a positive integer"],
+    ["scores", ["probs", "logits", "logprobs"].includes(scores), '"probs", "logits" or "logprobs"']]);
+  const toLog = logProbs(scores);
   let live: Live[] = [{ tokens: [], score: 0, state: runner.getState() }];
   const done: Hypothesis[] = [];
   for (let length = 0; length < maxLength && live.length > 0; length++) {
@@ -61,7 +60,7 @@ export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis
     for (let b = 0; b < live.length; b++) {
       const hyp = live[b]!;
       runner.setState(hyp.state);
-      const logp = toLog(await step(hyp.tokens.length ? hyp.tokens[hyp.tokens.length - 1]! : startToken));
+      const logp = toLog(await step(hyp.tokens.at(-1) ?? startToken));
       const after = runner.getState();
       for (const token of topK(logp, width)) {
         candidates.push({ from: b, token, score: hyp.score + logp[token]!, state: after });
@@ -89,9 +88,6 @@ export async function beamSearch(options: BeamSearchOptions): Promise<Hypothesis
 
 /** Log-probabilities from what `step` returns: log(probs), logprobs as they are, or log-softmax(logits). */
 function logProbs(kind: string): (scores: ArrayLike<number>) => Float64Array {
-  if (!["probs", "logits", "logprobs"].includes(kind)) {
-    throw fail(`beamSearch: scores must be "probs", "logits" or "logprobs", got ${JSON.stringify(kind)}`);
-  }
   return (scores) => {
     const out = Float64Array.from(scores, kind === "probs" ? Math.log : Number);
     if (kind === "logits") {

@@ -18,7 +18,7 @@ export type Dims = Record<string, number>;
 /** A dim split into its integer coefficient and its symbol factors (repeats kept). */
 interface Product {
   coef: number;
-  symbols: string[];
+  factors: string[];
 }
 
 const INTEGER = /^\d+$/;
@@ -28,11 +28,11 @@ const INTEGER = /^\d+$/;
  * dim is only evaluated, never solved).
  */
 function parseProduct(dim: string): Product | null {
-  const product: Product = { coef: 1, symbols: [] };
+  const product: Product = { coef: 1, factors: [] };
   for (const raw of dim.split("*")) {
     const part = raw.trim();
     if (INTEGER.test(part)) product.coef *= Number(part);
-    else if (IDENT.test(part)) product.symbols.push(part);
+    else if (IDENT.test(part)) product.factors.push(part);
     else if (part !== "") return null;    // "" is the empty shape (the reader refuses empty dims)
   }
   return product;
@@ -42,7 +42,7 @@ function parseProduct(dim: string): Product | null {
 export function shapeSymbols(shape: readonly string[]): string[] {
   const out: string[] = [];
   for (const dim of shape) {
-    for (const m of dim.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+    for (const m of dim.matchAll(/[A-Za-z_]\w*/g)) {
       if (!out.includes(m[0]) && !FUNCTIONS.includes(m[0])) out.push(m[0]);
     }
   }
@@ -84,16 +84,14 @@ export function evaluateShape(shape: readonly string[], dims: Dims, what: string
     const value = evaluateExpr(dim, dims);
     if (value < 0) {
       throw fail(`${what}: dimension ${dim} is ${value} with ${formatDims(dims)}; the inputs are too ` +
-        "short for the model's windows (e.g. a convolution longer than the sequence)");
+        "short for the model's windows (a convolution's); pass longer ones");
     }
     return value;
   });
 }
 
 export function shapeSize(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
+  return shape.reduce((n, d) => n * d, 1);
 }
 
 /** One input's contribution to binding: its name, symbolic shape and the number of values given. */
@@ -105,16 +103,25 @@ export interface SizedInput {
   given?: readonly number[] | null;
 }
 
+/** Why the symbols `free` are unbound, asking for runner.setDims. */
+export function cannotInfer(free: readonly string[], from: string): string {
+  const ask = free.map((s) => `${s}: ...`).join(", ");
+  return `cannot infer ${free.join(" and ")} from ${from}; call runner.setDims({${ask}}) before running`;
+}
+
+/** `"shape [batch, 4] with batch=2"`, for binding errors. */
+function against(input: SizedInput, dims: Dims): string {
+  return `shape ${formatShape(input.shape)} with ${formatDims(dims)}`;
+}
+
 /** Binds the plain-symbol dims of inputs whose concrete shape was given; conflicts are errors. */
 function bindGiven(inputs: readonly SizedInput[], into: Dims): void {
-  for (const input of inputs) {
-    if (!input.given) continue;
-    input.shape.forEach((dim, axis) => {
-      if (!IDENT.test(dim)) return;
-      const value = input.given![axis]!;
-      const bound = into[dim];
+  for (const { name, shape, given } of inputs) {
+    shape.forEach((dim, axis) => {
+      if (!given || !IDENT.test(dim)) return;
+      const value = given[axis]!, bound = into[dim];
       if (bound !== undefined && bound !== value) {
-        throw inputFail(input.name, `shape ${formatShape(input.given!)} gives ${dim}=${value}, ` +
+        throw inputFail(name, `shape ${formatShape(given)} gives ${dim}=${value}, ` +
           `but ${dim} is already ${bound} (${formatDims(into)})`);
       }
       into[dim] = value;
@@ -137,18 +144,19 @@ export function bindDims(inputs: readonly SizedInput[], explicit: Dims, into: Di
   for (const key of Object.keys(into)) delete into[key];
   Object.assign(into, explicit);
   bindGiven(inputs, into);
+  // whole passes over the inputs until none binds a symbol
   let changed = true;
-  while (changed) {
-    changed = false;
-    for (const input of inputs) {
-      if (solveOne(input, into)) changed = true;
-    }
-  }
+  while (changed) changed = inputs.filter((input) => solveOne(input, into)).length > 0;
   for (const input of inputs) {
-    const expected = shapeSize(evaluateShapeForBinding(input, into));
+    const free = shapeSymbols(input.shape).filter((s) => into[s] === undefined);
+    if (free.length > 0) {
+      const from = `${input.length} values of shape ${formatShape(input.shape)}`;
+      throw inputFail(input.name, cannotInfer(free, from));
+    }
+    const expected = shapeSize(evaluateShape(input.shape, into, `input "${input.name}"`));
     if (expected !== input.length) {
-      throw inputFail(input.name, `expected ${expected} values for shape ` +
-        `${formatShape(input.shape)} with ${formatDims(into)}, got ${input.length}`);
+      throw inputFail(input.name, `expected ${expected} values for ${against(input, into)}, ` +
+        `got ${input.length}`);
     }
   }
   return into;
@@ -160,7 +168,7 @@ function solveOne(input: SizedInput, dims: Dims): boolean {
   if (product === null) return false;
   let known = product.coef;
   const unbound: string[] = [];
-  for (const s of product.symbols) {
+  for (const s of product.factors) {
     const v = dims[s];
     if (v === undefined) unbound.push(s);
     else known *= v;
@@ -168,39 +176,23 @@ function solveOne(input: SizedInput, dims: Dims): boolean {
   if (unbound.length === 0) return false;
   if (known === 0 || input.length % known !== 0) {
     throw inputFail(input.name, `got ${input.length} values, which is not a multiple of ` +
-      `${known} (the known part of shape ${formatShape(input.shape)} with ${formatDims(dims)})`);
+      `${known} (the known part of ${against(input, dims)})`);
   }
-  const distinct = new Set(unbound);
-  if (distinct.size !== 1) return false;
+  if (unbound.some((s) => s !== unbound[0])) return false;
   const value = integerRoot(input.length / known, unbound.length);
   if (value === null) {
-    throw inputFail(input.name, `${input.length} values do not fit shape ` +
-      `${formatShape(input.shape)} with ${formatDims(dims)}`);
+    throw inputFail(input.name, `${input.length} values do not fit ${against(input, dims)}`);
   }
   dims[unbound[0]!] = value;
   return true;
 }
 
 function integerRoot(value: number, degree: number): number | null {
-  if (degree === 1) return value;
-  const root = Math.round(Math.pow(value, 1 / degree));
-  return Math.pow(root, degree) === value ? root : null;
-}
-
-/** Like evaluateShape, but the error for an unbound symbol says how to resolve the ambiguity. */
-function evaluateShapeForBinding(input: SizedInput, dims: Dims): number[] {
-  const free = shapeSymbols(input.shape).filter((s) => dims[s] === undefined);
-  if (free.length > 0) {
-    const ask = free.map((s) => `${s}: ...`).join(", ");
-    throw inputFail(input.name, `cannot infer ${free.join(" and ")} from ${input.length} ` +
-      `values of shape ${formatShape(input.shape)}; call runner.setDims({${ask}}) before running`);
-  }
-  return evaluateShape(input.shape, dims, `input "${input.name}"`);
+  const root = Math.round(value ** (1 / degree));
+  return root ** degree === value ? root : null;
 }
 
 /** The product of the integer dims of a shape: every valid length is a multiple of it. */
 export function staticSize(shape: readonly string[]): number {
-  let n = 1;
-  for (const dim of shape) n *= parseProduct(dim)?.coef ?? 1;
-  return n;
+  return shape.reduce((n, dim) => n * (parseProduct(dim)?.coef ?? 1), 1);
 }

@@ -20,7 +20,8 @@ export function errorText(err: unknown): string {
  * Option checks as data: throws for the first [option, ok, allowed] that is not ok, as
  * `<what>: <option> must be <allowed>, got <value>` (one message shape for generate() and load()).
  */
-export function checkOptions(what: string, options: object, rules: readonly [string, unknown, string][]): void {
+export function checkOptions(what: string, options: object, rules: readonly [string, unknown, string][]):
+    void {
   const bad = rules.find((r) => !r[1]);
   if (!bad) return;
   const v = (options as Record<string, unknown>)[bad[0]];

@@ -34,38 +34,26 @@ export function isBundleFile(url: string): boolean {
   return /\.wlm$/i.test(url.split(/[?#]/)[0]!);
 }
 
-/** The URL or path of model.<backend>.wlm inside the directory `base`. */
-export function bundleFileIn(base: string, backend: string): string {
-  return fileIn(base, `model.${backend}.wlm`);
-}
-
 /** The URL or path of `name` inside the directory `base` (or beside the file `base` with `beside`). */
 export function fileIn(base: string, name: string, beside = false): string {
-  const [path, query] = splitQuery(base);
+  const cut = base.search(/[?#]/), path = cut < 0 ? base : base.slice(0, cut);
   const dir = beside ? path.slice(0, path.lastIndexOf("/") + 1)
     : path === "" || path.endsWith("/") ? path : `${path}/`;
-  return `${dir}${name}${query}`;
+  return dir + name + (cut < 0 ? "" : base.slice(cut));
 }
 
-function splitQuery(url: string): [string, string] {
-  const i = url.search(/[?#]/);
-  return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
-}
-
-function report(progress: ProgressCallback | undefined, backend: string, url: string, loaded: number,
-  total: number): void {
-  progress?.(loaded, total, { backend, url, loaded, total });
-}
+/** Reports (loaded, total) bytes of the file being read. */
+type Report = (loaded: number, total: number) => void;
 
 /** Reads a whole bundle file; null when it does not exist (HTTP 404/410, ENOENT). */
 export async function readBytes(url: string, backend: string, progress?: ProgressCallback):
     Promise<ArrayBuffer | null> {
-  if (isNode() && (!REMOTE.test(url) || /^file:/i.test(url))) return readFile(url, backend, progress);
-  return fetchBytes(url, backend, progress);
+  const report: Report = (loaded, total) => progress?.(loaded, total, { backend, url, loaded, total });
+  // file: URLs are read from disk too (REMOTE does not match them)
+  return isNode() && !REMOTE.test(url) ? readFile(url, report) : fetchBytes(url, report);
 }
 
-async function fetchBytes(url: string, backend: string, progress?: ProgressCallback):
-    Promise<ArrayBuffer | null> {
+async function fetchBytes(url: string, report: Report): Promise<ArrayBuffer | null> {
   let response: Response;
   try {
     response = await fetch(url);
@@ -79,7 +67,7 @@ async function fetchBytes(url: string, backend: string, progress?: ProgressCallb
   const counted = response.body?.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, out) {
       loaded += chunk.length;
-      report(progress, backend, url, loaded, total);
+      report(loaded, total);
       out.enqueue(chunk);
     },
   }));
@@ -90,7 +78,7 @@ interface NodeFs {
   readFile(path: string): Promise<Uint8Array>;
 }
 
-async function readFile(url: string, backend: string, progress?: ProgressCallback): Promise<ArrayBuffer | null> {
+async function readFile(url: string, report: Report): Promise<ArrayBuffer | null> {
   // Kept as variables so that browser bundlers leave these Node-only imports alone.
   const fsModule = "node:fs/promises";
   const urlModule = "node:url";
@@ -106,7 +94,7 @@ async function readFile(url: string, backend: string, progress?: ProgressCallbac
     if (code === "ENOENT") return null;
     throw fail(`cannot read ${path}: ${errorText(err)}`);
   }
-  report(progress, backend, url, data.length, data.length);
+  report(data.length, data.length);
   // Node may hand out a view of a shared pool (and Buffer#slice does not copy): copy into our own buffer.
   return new Uint8Array(data).buffer as ArrayBuffer;
 }

@@ -14,10 +14,9 @@ import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext } from "./backends/backend.js";
 import { backendFactory, DEFAULT_BACKEND_ORDER, registeredBackends } from "./backends/registry.js";
 import type { ProgressCallback } from "./fetch.js";
-import { bundleFileIn, fileIn, isBundleFile, readBytes } from "./fetch.js";
+import { fileIn, isBundleFile, readBytes } from "./fetch.js";
 import type { FallbackReason } from "./runner.js";
 import { Runner } from "./runner.js";
-import type { Manifest } from "./manifest.js";
 import { checkInManifest, readManifest } from "./manifest.js";
 import { checkOptions, errorText, fail } from "./fail.js";
 
@@ -45,16 +44,17 @@ export interface LoadOptions {
 
 export async function load(url: string | URL, options: LoadOptions = {}): Promise<Runner> {
   const target = String(url), n = options.numThreads;
-  checkOptions("load", options, [["numThreads", n === undefined || Number.isInteger(n) && n >= 1, "an integer >= 1"],
+  checkOptions("load", options, [
+    ["numThreads", n === undefined || Number.isInteger(n) && n >= 1, "an integer >= 1"],
     ["threadBarrier", [undefined, "spin", "wait", "hybrid"].includes(options.threadBarrier),
       '"spin", "wait" or "hybrid"']]);
   if (isBundleFile(target)) return loadFile(target, options);
   const order = options.backendOrder ?? DEFAULT_BACKEND_ORDER;
-  if (order.length === 0) throw fail("load: backendOrder is empty; name at least one backend, e.g. [\"wasm\"]");
+  if (order.length === 0) throw fail('load: backendOrder is empty; name at least one backend, e.g. ["wasm"]');
   const reasons: FallbackReason[] = [];
   const manifest = options.manifest === false ? null : await readManifest(fileIn(target, "model.json"));
   for (const name of order) {
-    const file = bundleFileIn(target, name);
+    const file = fileIn(target, `model.${name}.wlm`);
     const reason = await tryBackend(name, options, reasons, async () => {
       const bytes = await readBytes(file, name, options.progress);
       if (bytes === null) return `${file} not found`;
@@ -65,7 +65,8 @@ export async function load(url: string | URL, options: LoadOptions = {}): Promis
     if (reason instanceof Runner) return reason;
     reasons.push({ backend: name, reason });
   }
-  throw fail(`no backend could load ${target}: ` + reasons.map((r) => `${r.backend}: ${r.reason}`).join("; "));
+  const why = reasons.map((r) => `${r.backend}: ${r.reason}`).join("; ");
+  throw fail(`no backend could load ${target}: ${why}`);
 }
 
 /**
@@ -79,20 +80,28 @@ async function tryBackend(name: string, options: LoadOptions, earlier: FallbackR
     return `not built into this runtime (built in: ${registeredBackends().join(", ")})`;
   }
   const context = factory(options);
-  const failed = await attempt(context, "init", () => context.init());
-  if (failed) return failed;
-  let program: BundleProgram | string;
-  try {
-    program = await read();
-  } catch (e) {
-    context.dispose();     // init() may already hold a device: release it before the error propagates
-    throw e;
-  }
+  const initFailed = await attempt(context, "init", () => context.init());
+  if (initFailed) return initFailed;
+  // init() may already hold a device: release it before a read error propagates
+  const program = await read().catch((err) => { context.dispose(); throw err; });
   if (typeof program === "string") {
     context.dispose();
     return program;
   }
-  return (await prepare(context, program)) ?? makeRunner(context, program, earlier);
+  const t0 = performance.now();
+  const failed = await attempt(context, "compile", () => context.compile(program));
+  const t1 = performance.now();
+  const reason = failed ?? await attempt(context, "upload", () => context.upload(program.weights));
+  if (reason) return reason;
+  if (earlier.length) {
+    console.warn(`webloom: using backend ${context.name}; skipped ` +
+      earlier.map((r) => `${r.backend} (${r.reason})`).join(", "));
+  }
+  const runner = new Runner(context, program, earlier);
+  runner.loadStats = { compileMs: t1 - t0, uploadMs: performance.now() - t1,
+    pipelines: context.pipelines ?? null, reused: context.reused ?? null, threads: context.threads ?? 1,
+    threadNote: context.threadNote ?? "" };
+  return runner;
 }
 
 /** A single bundle file: its backend must work, there is nothing to fall back to. */
@@ -110,21 +119,9 @@ async function loadFile(file: string, options: LoadOptions): Promise<Runner> {
   throw fail(`load: backend ${program.backend} cannot run ${file}: ${runner}`);
 }
 
-/** compile() and upload() times of the last successful prepare(), for Runner.loadStats. */
-const lastPrepare = new WeakMap<BackendContext, { compileMs: number; uploadMs: number }>();
-
-async function prepare(context: BackendContext, program: BundleProgram): Promise<string | null> {
-  const t0 = performance.now();
-  const failed = await attempt(context, "compile", () => context.compile(program));
-  if (failed) return failed;
-  const t1 = performance.now();
-  const failedUpload = await attempt(context, "upload", () => context.upload(program.weights));
-  lastPrepare.set(context, { compileMs: t1 - t0, uploadMs: performance.now() - t1 });
-  return failedUpload;
-}
-
 /** Runs one set-up phase; returns the failure reason (and frees the context) or null. */
-async function attempt(context: BackendContext, phase: string, fn: () => Promise<void>): Promise<string | null> {
+async function attempt(context: BackendContext, phase: string, fn: () => Promise<void>):
+    Promise<string | null> {
   try {
     await fn();
     return null;
@@ -132,16 +129,4 @@ async function attempt(context: BackendContext, phase: string, fn: () => Promise
     context.dispose();
     return `${phase} failed: ${errorText(err)}`;
   }
-}
-
-function makeRunner(context: BackendContext, program: BundleProgram, reasons: FallbackReason[]): Runner {
-  if (reasons.length) {
-    console.warn(`webloom: using backend ${context.name}; skipped ` +
-      reasons.map((r) => `${r.backend} (${r.reason})`).join(", "));
-  }
-  const runner = new Runner(context, program, [...reasons]);
-  const times = lastPrepare.get(context) ?? { compileMs: 0, uploadMs: 0 };
-  runner.loadStats = { ...times, pipelines: context.pipelines ?? null, reused: context.reused ?? null,
-    threads: context.threads ?? 1, threadNote: context.threadNote ?? "" };
-  return runner;
 }

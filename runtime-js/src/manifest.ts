@@ -6,7 +6,7 @@
 
 import { BundleError } from "./bundle/reader.js";
 import { readBytes } from "./fetch.js";
-import { fail } from "./fail.js";
+import { errorText, fail } from "./fail.js";
 
 export interface ManifestBundle {
   file: string;
@@ -36,9 +36,13 @@ export async function readManifest(url: string): Promise<Manifest | null> {
     if (typeof data?.bundles !== "object" || data.bundles === null) throw fail("no bundles listed");
     return data;
   } catch (err) {
-    throw new BundleError(`${url} is not a Webloom manifest (${(err as Error).message}): convert the model ` +
-      "into this folder again");
+    throw stale(`${url} is not a Webloom manifest (${errorText(err)})`);
   }
+}
+
+/** The folder holds files of another conversion than the ones it should: `problem` says which. */
+function stale(problem: string): BundleError {
+  return new BundleError(`${problem}; convert the model into this folder again`);
 }
 
 /** Throws when the bundle `bytes` read from `file` for `backend` is not the one the manifest lists. */
@@ -46,14 +50,14 @@ export function checkInManifest(manifest: Manifest, file: string, backend: strin
   const entry = manifest.bundles[backend];
   const model = `${manifest.model?.file} (sha256 ${manifest.model?.sha256?.slice(0, 12)})`;
   if (entry === undefined) {
-    throw new BundleError(`${file} is not part of the model in model.json, ${model}, which has bundles for ` +
-      `${Object.keys(manifest.bundles).join(", ") || "no backend"}: it was left by another conversion; ` +
-      "remove it or convert into this folder again");
+    throw stale(`${file} is not part of the model in model.json, ${model}, which has bundles for ` +
+      `${Object.keys(manifest.bundles).join(", ") || "no backend"}: it was left by another conversion ` +
+      "(remove it)");
   }
   const crc = bytes.byteLength >= 20 ? new DataView(bytes).getUint32(16, true) : -1;
   if (entry.bytes !== bytes.byteLength || (entry.crc32 !== undefined && entry.crc32 !== crc)) {
-    throw new BundleError(`${file} is not the bundle model.json lists for ${backend} ` +
-      `(${entry.bytes} bytes, CRC32 ${entry.crc32}; read ${bytes.byteLength} bytes, CRC32 ${crc}) ` +
-      `for ${model}: it comes from another conversion; convert into this folder again`);
+    throw stale(`${file} is not the bundle model.json lists for ${backend} (${entry.bytes} bytes, CRC32 ` +
+      `${entry.crc32}; read ${bytes.byteLength} bytes, CRC32 ${crc}) for ${model}: another conversion ` +
+      "wrote it");
   }
 }

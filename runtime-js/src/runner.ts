@@ -15,9 +15,9 @@ import type { BundleProgram } from "./bundle/reader.js";
 import type { BackendContext, Carry, HostArray, RunStats } from "./backends/backend.js";
 import type { Dims, SizedInput } from "./dims.js";
 import { evaluateExpr } from "./bundle/expr.js";
-import { bindDims, evaluateShape, formatDims, formatShape, shapeSize } from "./dims.js";
+import { bindDims, cannotInfer, evaluateShape, formatDims, formatShape, shapeSize } from "./dims.js";
 import type { IOInfo } from "./tensor.js";
-import { allocate, arrayTypeName, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
+import { allocate, describeExpected, InputHandle, OutputHandle } from "./tensor.js";
 import type { SavedState, StateSnapshot } from "./state.js";
 import { restoreState, snapshotState } from "./state.js";
 import { checkOptions, fail, inputFail } from "./fail.js";
@@ -42,26 +42,26 @@ export class Runner {
   readonly outputs: readonly OutputHandle[];
   /** The symbols the model's shapes use (e.g. ["batch", "time"]). */
   readonly symbols: readonly string[];
-  private readonly explicitDims: Dims = {};
+  private explicitDims: Dims = {};
   private readonly boundDims: Dims = {};
-  /** Input lengths of the last binding (-1: unset), to skip re-binding when nothing changed. */
-  private readonly lastLengths: Int32Array;
-  private readonly lastGiven: string[];
+  /** Every input's length and given shape at the last binding, to skip re-binding when nothing changed. */
+  private bindKey = "";
   private bindingValid = false;
-  private readonly zeroStates: (HostArray | null)[];
-  private readonly carriedStates: (HostArray | null)[];
-  /** For each input index: the output index feeding it on step(), or -1. */
-  private readonly stateSource: Int32Array;
+  /** Per input index, reused across runs: zeros for an unset state, and the state step() carried (host). */
+  private readonly zeroStates: HostArray[] = [];
+  private readonly carriedStates: HostArray[] = [];
+  /** [input index, output index] per state input: step() feeds that output into that input. */
+  private readonly statePairs: (readonly [number, number])[];
   private busy = false;
   private disposed = false;
   /** [state output tensor, state input tensor] per state input, copied on the device by step(). */
   private readonly carryPairs: Carry;
   /** Whether step() keeps the state on the device (GPU contexts; no state input shares an output's slot). */
   private readonly deviceState: boolean;
-  /** Per input: the InputHandle version whose values the device holds (a state step() carried), or -1. */
-  private readonly onDevice: number[];
-  /** Per input: the version step() carried into it (host or device), and the dims it was carried with. */
-  private readonly carried: number[];
+  /** Per input: the InputHandle version whose values the device holds (a state step() carried), if any. */
+  private readonly onDevice: number[] = [];
+  /** Per input: the version step() carried into it (host or device), if any; the dims it was carried with. */
+  private readonly carried: number[] = [];
   private carriedAt: Dims = {};
 
   constructor(
@@ -69,23 +69,17 @@ export class Runner {
     private readonly prog: BundleProgram,
     readonly fallbackReasons: readonly FallbackReason[],
   ) {
-    this.inputs = prog.inputs.map((spec) => new InputHandle(ioInfo(spec)));
-    this.outputs = prog.outputs.map((spec) => new OutputHandle(ioInfo(spec)));
+    // an IOSpec is the runtime's IOInfo: parseBundle checked its dtype, role and state pairing
+    this.inputs = prog.inputs.map((spec) => new InputHandle(spec));
+    this.outputs = prog.outputs.map((spec) => new OutputHandle(spec));
     this.symbols = [...prog.symbols];
-    this.lastLengths = new Int32Array(this.inputs.length).fill(-1);
-    this.lastGiven = this.inputs.map(() => "");
-    this.zeroStates = this.inputs.map(() => null);
-    this.carriedStates = this.inputs.map(() => null);
-    this.stateSource = new Int32Array(this.inputs.map((input) => this.findStateSource(input.info)));
-    const states = this.inputs.filter((h, i) => this.stateSource[i]! >= 0);
-    this.carryPairs = states.map((h) => [this.outputs[this.stateSource[this.inputs.indexOf(h)]!]!.info.tensor,
-      h.info.tensor] as const);
-    const slot = (t: number) => prog.tensors[t]!.slot;
+    this.statePairs = this.inputs.flatMap((h, i) => h.role === "state"
+      ? [[i, this.outputs.findIndex((o) => o.name === h.info.stateOf)] as const] : []);
+    this.carryPairs = this.statePairs.map(([i, o]) =>
+      [this.outputs[o]!.info.tensor, this.inputs[i]!.info.tensor] as const);
     // the copies run one after the other: none may overwrite a state output a later one reads
-    this.deviceState = !!context.restore &&
-      this.carryPairs.every((p) => this.carryPairs.every((q) => p === q || slot(q[0]) !== slot(p[1])));
-    this.onDevice = this.inputs.map(() => -1);
-    this.carried = this.inputs.map(() => -1);
+    this.deviceState = !!context.restore && this.carryPairs.every((p) =>
+      this.carryPairs.every((q) => p === q || this.slotOf(q[0]) !== this.slotOf(p[1])));
   }
 
   /**
@@ -125,15 +119,11 @@ export class Runner {
   }
 
   input(name: string): InputHandle {
-    const found = this.inputs.find((h) => h.name === name);
-    if (!found) throw fail(`no input named "${name}"; the inputs are ${this.names(this.inputs)}`);
-    return found;
+    return named(this.inputs, name, "input");
   }
 
   output(name: string): OutputHandle {
-    const found = this.outputs.find((h) => h.name === name);
-    if (!found) throw fail(`no output named "${name}"; the outputs are ${this.names(this.outputs)}`);
-    return found;
+    return named(this.outputs, name, "output");
   }
 
   /**
@@ -144,14 +134,13 @@ export class Runner {
     for (const [name, value] of Object.entries(dims)) {
       if (!this.symbols.includes(name)) {
         throw fail(`setDims: the model has no dimension "${name}"; its dimensions are ` +
-          `[${this.symbols.join(", ")}]`);
+          formatShape(this.symbols));
       }
       if (!Number.isInteger(value) || value < 0) {
         throw fail(`setDims: ${name} must be a non-negative integer, got ${value}`);
       }
     }
-    for (const key of Object.keys(this.explicitDims)) delete this.explicitDims[key];
-    Object.assign(this.explicitDims, dims);
+    this.explicitDims = { ...dims };
     this.bindingValid = false;
   }
 
@@ -198,34 +187,26 @@ export class Runner {
    * concrete shape as `.shape`.
    */
   async predict(feeds: Record<string, Feed>): Promise<Record<string, ShapedArray>> {
-    // before touching the inputs: a rejected call must leave the inputs of the run in progress alone
-    this.checkIdle("predict()");
-    if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
-      const example = this.inputs[0]?.name ?? "x";
-      const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
-      throw fail(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
-    }
-    const unknown = Object.keys(feeds).filter((name) => !this.inputs.some((h) => h.name === name));
-    if (unknown.length) {
-      throw fail(`predict: unknown input(s) ${unknown.join(", ")}; the model's inputs are ` +
-        this.names(this.inputs));
-    }
-    for (const handle of this.inputs) {
-      const feed = feeds[handle.name];
-      if (feed === undefined) {
-        if (handle.role === "data") {
-          const expected = describeExpected(handle.info);
-          throw fail(`predict: input "${handle.name}" is missing; expected a ${expected}`);
-        }
-        continue;
+    // guarded before touching the inputs: a rejected call must leave the inputs of the run in progress alone
+    return this.guarded("predict()", async () => {
+      if (feeds === null || typeof feeds !== "object" || Array.isArray(feeds) || ArrayBuffer.isView(feeds)) {
+        const got = feeds === null ? "null" : Array.isArray(feeds) ? "an array" : typeof feeds;
+        const example = this.inputs[0]?.name ?? "x";
+        throw fail(`predict: expected an object of inputs by name (e.g. {${example}: ...}), got ${got}`);
       }
-      if (isShaped(feed)) handle.set(toHostArray(feed.data, handle.info), feed.shape);
-      else handle.set(toHostArray(feed, handle.info));
-    }
-    await this.run();
-    const result: Record<string, ShapedArray> = {};
-    for (const output of this.outputs) result[output.name] = withShape(output.toActual(), output.dims);
-    return result;
+      for (const name of Object.keys(feeds)) this.input(name);
+      for (const handle of this.inputs) {
+        const feed = feeds[handle.name];
+        if (feed === undefined) {
+          if (handle.role === "data") throw notSet(handle);
+          continue;
+        }
+        if (isShaped(feed)) handle.set(toHostArray(feed.data, handle.info), feed.shape);
+        else handle.set(toHostArray(feed, handle.info));
+      }
+      await this.runOnce();
+      return Object.fromEntries(this.outputs.map((o) => [o.name, withShape(o.toActual(), o.dims)]));
+    });
   }
 
   /**
@@ -238,32 +219,26 @@ export class Runner {
 
   private async stepOnce(read: boolean): Promise<void> {
     if (this.deviceState) {
-      await this.runOnce(read ? 2 : 0, this.carryPairs);
-      this.markHeld();
-      return;
-    }
-    await this.runOnce();
-    for (let i = 0; i < this.inputs.length; i++) {
-      const source = this.stateSource[i]!;
-      if (source < 0) continue;
-      const values = this.outputs[source]!.view();
-      let carried = this.carriedStates[i];
-      if (carried === null || carried === undefined || carried.length !== values.length) {
-        carried = allocate(this.inputs[i]!.dtype, values.length);
-        this.carriedStates[i] = carried;
+      await this.runOnce(read, this.carryPairs);
+    } else {
+      await this.runOnce();
+      for (const [i, o] of this.statePairs) {
+        const values = this.outputs[o]!.view(), input = this.inputs[i]!;
+        const carried = reuse(this.carriedStates, i, input.dtype, values.length);
+        carried.set(values);
+        input.set(carried);
       }
-      carried.set(values);
-      this.inputs[i]!.set(carried);
-      this.carried[i] = this.inputs[i]!.version;
     }
-    this.carriedAt = { ...this.boundDims };
+    this.markCarried(this.deviceState);
   }
 
-  /** Notes that the device holds every state input's next values (they are not written from the host). */
-  private markHeld(): void {
-    this.inputs.forEach((h, i) => {
-      if (this.stateSource[i]! >= 0) this.onDevice[i] = this.carried[i] = h.version;
-    });
+  /** Notes every state input's values as carried by step(); `held`: on the device (not written from host). */
+  private markCarried(held: boolean): void {
+    for (const [i] of this.statePairs) {
+      const version = this.inputs[i]!.version;
+      this.carried[i] = version;
+      if (held) this.onDevice[i] = version;
+    }
     this.carriedAt = { ...this.boundDims };
   }
 
@@ -279,21 +254,19 @@ export class Runner {
   }
 
   private async generateOnce(o: GenerateOptions): Promise<Int32Array> {
-    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits", int = Number.isInteger;
+    const steps = o.steps, temperature = o.temperature ?? 1, logp = o.scores !== "logits";
+    const int = Number.isInteger;
     const { x, y, window, vocab, onehot } = this.feedOf(o.feed);
     const [lo, hi] = x.validRange ?? [0, vocab];
-    const ids = `integers in [0, ${vocab}), ${window}+ of them`;
     checkOptions("generate", o, [["steps", int(steps) && steps > 0, "an integer > 0"],
       ["temperature", temperature >= 0 && temperature < Infinity, "a finite number >= 0"],
       ["topK", o.topK === undefined || int(o.topK) && o.topK >= 0, "an integer >= 0 (0: all)"],
       ["seed", o.seed === undefined || Number.isFinite(o.seed), "a finite number"],
-      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"'],
-      ["prime", !o.prime || o.prime.length >= window && Array.from(o.prime).every((id) => int(id) &&
-        id >= 0 && id < vocab), ids]]);
-    // a sampled id is fed back: the token input must accept every id the scores give (e.g. an Embedding's rows)
+      ["scores", [undefined, "probs", "logits"].includes(o.scores), '"probs" or "logits"']]);
+    // a sampled id is fed back: the token input must accept every id the scores give (an Embedding's rows)
     if (lo > 0 || hi < vocab) {
       throw fail(`generate: scores "${y.name}" give ${vocab} tokens but input "${x.name}" accepts [${lo}, ` +
-        `${hi}); feed a model whose output and input agree on the vocabulary`);
+        `${hi}); use a model whose scores and token input agree`);
     }
     // the GPU kernels take topK as a u32 / int: beyond V it keeps all, as in JS
     const topK = Math.min(o.topK ?? 0, vocab), seed = Math.trunc(o.seed ?? Math.random() * 2 ** 32) >>> 0;
@@ -301,12 +274,16 @@ export class Runner {
     const lead = x.shape.slice(0, onehot ? -2 : -1);
     const rows = Math.max(lead.reduce((n, d) => n * (+d || this.explicitDims[d] || 1), 1),
       o.prime ? 1 : (x.data?.length ?? 0) / (window * (onehot ? vocab : 1)));
-    if (rows > 1) throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
-    const prime = Int32Array.from(o.prime ?? windowIds(x, window, vocab));
-    const P = prime.length;
-    if (P < window || prime.some((id) => !(id >= 0 && id < vocab))) {
-      throw fail(`generate: prime needs ${ids}, got [${prime.join(", ")}]`);
+    if (rows > 1) {
+      throw fail(`generate: batch ${rows} > 1; generate one sequence per call (batch 1) or use step()`);
     }
+    // the ids given, or by default those the token input holds (which checkRanges may not have bounded)
+    const given = Array.from(o.prime ?? windowIds(x, window, vocab));
+    if (!(given.length >= window && given.every((id) => int(id) && id >= 0 && id < vocab))) {
+      throw fail(`generate: prime must be integers in [0, ${vocab}), ${window}+ of them, ` +
+        `got ${formatShape(given)}`);
+    }
+    const prime = Int32Array.from(given), P = prime.length;
     const hist = new Int32Array(P + steps);
     hist.set(prime);
     const setWindow = (n: number) => x.set(windowOf(hist.subarray(n, n + window), vocab, onehot, x.dtype));
@@ -320,8 +297,8 @@ export class Runner {
       hist.set(await this.context.generate!({ kernel, scores: y.info.tensor, tokens: x.info.tensor,
         hist: prime, steps, iterations, params, carry: this.carryPairs }), P);
       this.checkNotDisposed();
-      this.markHeld();
-      this.outputs.forEach((out) => out.clear());
+      this.markCarried(true);
+      this.clearOutputs();
       setWindow(iterations);
     }
     for (let n = 0; kernel < 0 && n < iterations; n++) {
@@ -343,14 +320,14 @@ export class Runner {
     const [x, y] = feed ? [this.input(feed.input), this.output(feed.output)]
       : [data(this.inputs)[0] as InputHandle, data(this.outputs)[0] as OutputHandle];
     const xs = x?.shape ?? [], ys = y?.shape ?? [];
-    const vocab = Number(ys[ys.length - 1]);
+    const vocab = Number(ys.at(-1));
     // exactly V scores per call (batch 1): [V], [1, V], [batch, V]; [1, 3, V] holds 3 rows, not one
     if (ys.length > 1 && ys.slice(+isNaN(+ys[0]!), -1).some((d) => d !== "1")) {
-      throw fail(`generate: scores "${y.name}" have shape [${ys.join(", ")}]; generate() samples one row ` +
+      throw fail(`generate: scores "${y.name}" have shape ${formatShape(ys)}; generate() samples one row ` +
         "of V scores per call ([1, V] or [batch, V]); pass feed");
     }
-    const onehot = x?.dtype === "float32" && Number(xs[xs.length - 1]) === vocab;
-    const window = Number(xs[xs.length - (onehot ? 2 : 1)] ?? 1);
+    const onehot = x?.dtype === "float32" && Number(xs.at(-1)) === vocab;
+    const window = Number(xs.at(onehot ? -2 : -1) ?? 1);
     if (!(vocab >= 2 && window >= 1 && (onehot || x.dtype === "int32")) ||
       (!feed && data(this.inputs).length + data(this.outputs).length !== 2)) {
       throw fail("generate: expected one int32 (ids) or one-hot token input and one scores output; " +
@@ -361,10 +338,9 @@ export class Runner {
 
   /** The bundle's sampling kernel for this feed (WebGPU, WebGL), or -1 when generate() loops on the host. */
   private deviceSampler(x: InputHandle, y: OutputHandle): number {
-    const slot = (t: number) => this.prog.tensors[t]!.slot;
     // the kernel writes the token input before the state copies read the state outputs
     if (!this.context.generate || (this.carryPairs.length && !this.deviceState) ||
-      this.carryPairs.some(([from]) => slot(from) === slot(x.info.tensor))) return -1;
+      this.carryPairs.some(([from]) => this.slotOf(from) === this.slotOf(x.info.tensor))) return -1;
     return this.prog.kernels.findIndex((k) => {
       const g = k.meta["generate"] as Record<string, unknown> | undefined;
       return g?.["input"] === x.name && g["output"] === y.name;
@@ -413,15 +389,15 @@ export class Runner {
    * than at garbage collection or dispose(); setState() then refuses it. Freeing twice does nothing.
    */
   freeState(snapshot: StateSnapshot): void {
-    this.free(origins.get(snapshot)?.[1] ?? []);
+    this.freeCopies(origins.get(snapshot)?.[1] ?? []);
     this.collector.unregister(snapshot);
   }
 
-  /** Device copies getState() made that are not freed yet, and the collector freeing them with their snapshot. */
+  /** Device copies getState() made that are not freed yet; the collector frees them with their snapshot. */
   private readonly live = new Set<unknown[]>();
-  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.free(copies));
+  private readonly collector = new FinalizationRegistry<unknown[]>((copies) => this.freeCopies(copies));
 
-  private free(copies: unknown[]): void {
+  private freeCopies(copies: unknown[]): void {
     if (this.live.delete(copies)) this.context.free?.(copies);
   }
 
@@ -434,19 +410,19 @@ export class Runner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.live.forEach((c) => this.free(c));
+    this.live.forEach((c) => this.freeCopies(c));
     if (!this.busy) this.context.dispose();   // else run() frees it when the run in progress ends
   }
 
   /** Checks and binds the inputs and writes them to the backend (a state the device holds stays). */
   private prepareRun(): boolean {
     this.checkRanges();
-    const relayout = this.bind();
+    const relayout = this.bindInputs();
     // after a dims change, a carried state whose own shape changed (e.g. batch) resets to zeros; one whose
     // shape did not (e.g. only the time length changed) is kept, on the device across the new layout
     const kept: number[] = [];
     if (formatDims(this.boundDims) !== formatDims(this.carriedAt)) {
-      const at = (h: InputHandle, d: Dims) => { try { return formatShape(evaluateShape(h.shape, d, "")); }
+      const at = (h: InputHandle, d: Dims) => { try { return String(evaluateShape(h.shape, d, "")); }
         catch { return null; } };
       this.inputs.forEach((h, i) => {
         if (this.carried[i] !== h.version) return;
@@ -456,77 +432,53 @@ export class Runner {
       });
       this.carriedAt = { ...this.boundDims };
     }
-    const saved = kept.length ? this.context.snapshot!(kept) : [];
-    this.context.bind(this.boundDims);
+    const context = this.context;
+    const saved = kept.length ? context.snapshot!(kept) : [];
+    context.bind(this.boundDims);
     if (kept.length) {
-      this.context.restore!(kept, saved);
-      this.context.free?.(saved);
+      context.restore!(kept, saved);
+      context.free?.(saved);
     }
-    for (let i = 0; i < this.inputs.length; i++) {
-      const handle = this.inputs[i]!;
-      if (this.onDevice[i] !== handle.version) {
-        this.context.write(handle.info.tensor, handle.data ?? this.zeroState(i));
-      }
-    }
+    this.inputs.forEach((h, i) => {
+      if (this.onDevice[i] !== h.version) context.write(h.info.tensor, h.data ?? this.zeroState(i));
+    });
     return relayout;
   }
 
   /** Runs once and reads the outputs back (all, or none: generate()'s prime steps), then `carry`. */
-  private async runOnce(read = 2, carry?: Carry): Promise<void> {
-    const relayout = this.prepareRun();
-    await this.context.run(this.prog.steps, this.boundDims);
+  private async runOnce(read = true, carry?: Carry): Promise<void> {
+    const relayout = this.prepareRun(), context = this.context;
+    await context.run(this.prog.steps, this.boundDims);
     this.checkNotDisposed();
-    const reads = [];
-    for (const output of this.outputs) {
-      if (read) {
-        reads.push({ tensor: output.info.tensor,
-          into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() });
-      } else {
-        output.clear();
-      }
-    }
-    if (this.context.readMany) {
-      await this.context.readMany(reads, carry);   // one round trip for all outputs, not one per output
+    if (!read) this.clearOutputs();
+    const reads = read ? this.outputs.map((output) => ({ tensor: output.info.tensor,
+      into: relayout || !output.ready ? output.prepare(this.boundDims) : output.view() })) : [];
+    if (context.readMany) {
+      await context.readMany(reads, carry);   // one round trip for all outputs, not one per output
       this.checkNotDisposed();
       return;
     }
     for (const { tensor, into } of reads) {
-      await this.context.read(tensor, into);
+      await context.read(tensor, into);
       this.checkNotDisposed();
     }
   }
 
   /** Binds the dims from the inputs; returns whether they (may) have changed since the last run. */
-  private bind(): boolean {
-    let same = this.bindingValid;
-    for (let i = 0; i < this.inputs.length; i++) {
-      const handle = this.inputs[i]!;
-      const data = handle.data;
-      if (data === null && handle.role === "data") {
-        throw fail(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
-          `call runner.input("${handle.name}").set(...) or pass it to predict()`);
-      }
-      const length = data === null ? -1 : data.length;
-      const given = handle.given === null ? "" : handle.given.join(",");
-      if (length !== this.lastLengths[i] || given !== this.lastGiven[i]) same = false;
-      this.lastLengths[i] = length;
-      this.lastGiven[i] = given;
-    }
-    if (same) return false;
+  private bindInputs(): boolean {
+    const key = this.inputs.map((h) => {
+      if (h.data === null && h.role === "data") throw notSet(h);
+      return `${h.data?.length}:${h.given}`;
+    }).join(";");
+    if (this.bindingValid && key === this.bindKey) return false;
+    this.bindKey = key;
     this.bindingValid = false;
-    const sized: SizedInput[] = [];
     // a carried state does not bind: its dims may be the last run's (prepareRun then resets it)
-    for (const [i, h] of this.inputs.entries()) {
-      if (h.data === null || this.carried[i] === h.version) continue;
-      sized.push({ name: h.name, shape: h.shape, length: h.data.length, given: h.given });
-    }
+    const sized = this.inputs.filter((h, i) => h.data !== null && this.carried[i] !== h.version)
+      .map((h): SizedInput => ({ name: h.name, shape: h.shape, length: h.data!.length, given: h.given }));
     bindDims(sized, this.explicitDims, this.boundDims);
     const missing = this.symbols.filter((s) => this.boundDims[s] === undefined);
-    if (missing.length) {
-      throw fail(`cannot infer ${missing.join(" and ")} from the inputs set ` +
-        `(${formatDims(this.boundDims)}); ` +
-        `call runner.setDims({${missing.map((s) => `${s}: ...`).join(", ")}}) before running`);
-    }
+    if (missing.length) throw fail(cannotInfer(missing, `the inputs set (${formatDims(this.boundDims)})`));
     this.checkBoundSizes();
     this.bindingValid = true;
     return true;
@@ -538,21 +490,21 @@ export class Runner {
    * or write past a memory slot, or trap inside a kernel.
    */
   private checkBoundSizes(): void {
+    const dims = this.boundDims;
     for (const handle of [...this.inputs, ...this.outputs]) {
       const what = `${handle.role === "state" ? "state " : ""}"${handle.name}"`;
-      const elements = shapeSize(evaluateShape(handle.shape, this.boundDims, what));
-      const tensor = this.prog.tensors[handle.info.tensor]!;
-      const bytes = evaluateExpr(tensor.nbytesExpr, this.boundDims);
+      const elements = shapeSize(evaluateShape(handle.shape, dims, what));
+      const bytes = evaluateExpr(this.prog.tensors[handle.info.tensor]!.nbytesExpr, dims);
       if (elements * 4 !== bytes) {
-        throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ` +
-          `${formatDims(this.boundDims)} but its tensor holds ${bytes} bytes; re-convert the model`);
+        throw fail(`the bundle is inconsistent: ${what} has ${elements} values with ${formatDims(dims)} ` +
+          `but its tensor holds ${bytes} bytes; re-convert the model`);
       }
     }
     this.prog.steps.forEach((step, i) => step.params.forEach((e) => {
-      const value = evaluateExpr(e, this.boundDims);
-      if (value < -(2 ** 31) || value > 2 ** 31 - 1) {
-        throw fail(`with ${formatDims(this.boundDims)}, step ${i} param '${e}' is ${value}, beyond ` +
-          "the int32 the kernels take; run with smaller inputs");
+      const value = evaluateExpr(e, dims);
+      if ((value | 0) !== value) {   // outside int32 (values are integers)
+        throw fail(`with ${formatDims(dims)}, step ${i} param '${e}' is ${value}, beyond the int32 the ` +
+          "kernels take; run with smaller inputs");
       }
     }));
   }
@@ -562,43 +514,54 @@ export class Runner {
    * ids are truncated to int as the model does, so NaN, infinities and 1e10 are outside every range.
    */
   private checkRanges(): void {
-    for (const handle of this.inputs) {
-      const range = handle.validRange;
-      const data = handle.data;
-      if (range === null || data === null) continue;
-      const [lo, hi] = range;
-      for (let i = 0; i < data.length; i++) {
-        const v = data[i]!;
-        const id = Math.trunc(v);
-        if (!(id >= lo && id < hi)) {
-          throw inputFail(handle.name, `value ${v} at index ${i} is outside the valid range ` +
-            `[${lo}, ${hi}) (e.g. an embedding's vocabulary size); fix the input before running`);
-        }
+    for (const { name, validRange, data } of this.inputs) {
+      if (validRange === null || data === null) continue;
+      const [lo, hi] = validRange;
+      const i = data.findIndex((v) => !(Math.trunc(v) >= lo && Math.trunc(v) < hi));
+      if (i >= 0) {
+        throw inputFail(name, `value ${data[i]} at index ${i} is outside the valid range [${lo}, ${hi}) ` +
+          "(an embedding's vocabulary); fix the input before running");
       }
     }
+  }
+
+  /** The memory slot of tensor `t`. */
+  private slotOf(t: number): number {
+    return this.prog.tensors[t]!.slot;
+  }
+
+  /** Forgets the outputs' host values (they were not read back: generate(), its prime steps). */
+  private clearOutputs(): void {
+    for (const output of this.outputs) output.clear();
   }
 
   /** Zeros of the state input's size under the current dims (reused across runs). */
   private zeroState(i: number): HostArray {
     const handle = this.inputs[i]!;
     const length = shapeSize(evaluateShape(handle.shape, this.boundDims, `state input "${handle.name}"`));
-    let zeros = this.zeroStates[i];
-    if (zeros === null || zeros === undefined || zeros.length !== length) {
-      zeros = allocate(handle.dtype, length);
-      this.zeroStates[i] = zeros;
-    }
-    return zeros;
+    return reuse(this.zeroStates, i, handle.dtype, length);
   }
+}
 
-  /** The output index whose values feed this state input on step() (-1 for data inputs). */
-  private findStateSource(info: IOInfo): number {
-    // parseBundle checked that a state input's state_of names a state output that names it back
-    return info.role === "state" ? this.outputs.findIndex((o) => o.name === info.stateOf) : -1;
-  }
+/** `cache[i]` when it holds `length` values, else a new zeroed array put there. */
+function reuse(cache: HostArray[], i: number, dtype: IOInfo["dtype"], length: number): HostArray {
+  const held = cache[i];
+  return held?.length === length ? held : (cache[i] = allocate(dtype, length));
+}
 
-  private names(handles: readonly { name: string }[]): string {
-    return `[${handles.map((h) => h.name).join(", ")}]`;
+/** The handle called `name`, else an error listing the names there are. */
+function named<H extends { name: string }>(handles: readonly H[], name: string, side: string): H {
+  const found = handles.find((h) => h.name === name);
+  if (!found) {
+    throw fail(`no ${side} named "${name}"; the ${side}s are ${formatShape(handles.map((h) => h.name))}`);
   }
+  return found;
+}
+
+/** A data input without values (run() and predict() need every one). */
+function notSet(handle: InputHandle): Error {
+  return fail(`input "${handle.name}" is not set: expected a ${describeExpected(handle.info)}; ` +
+    `call runner.input("${handle.name}").set(...) or pass it to predict()`);
 }
 
 /** Which runner took each getState() snapshot, and its device copies. */
@@ -645,26 +608,15 @@ function windowOf(ids: Int32Array, vocab: number, onehot: boolean, dtype: string
 export type ShapedArray = HostArray & { readonly shape: readonly number[] };
 
 function withShape(values: HostArray, shape: readonly number[]): ShapedArray {
-  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]), enumerable: false });
+  // defineProperty's defaults: not enumerable, not writable
+  Object.defineProperty(values, "shape", { value: Object.freeze([...shape]) });
   return values as ShapedArray;
-}
-
-/** The runtime's view of a bundle IOSpec. */
-function ioInfo(spec: BundleProgram["inputs"][number]): IOInfo {
-  return {
-    name: spec.name,
-    tensor: spec.tensor,
-    dtype: spec.dtype as IOInfo["dtype"],
-    shape: spec.shape.map(String),
-    role: spec.role === "state" ? "state" : "data",
-    validRange: spec.validRange,
-    stateOf: spec.stateOf || null,
-  };
 }
 
 /** A feed as the input's typed array: typed arrays must match the dtype, plain numbers are converted. */
 function isShaped(feed: Feed): feed is { data: HostFeed | readonly number[]; shape: number[] } {
-  return !Array.isArray(feed) && !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
+  // a typed array may carry a shape too: a predict() result fed back
+  return !ArrayBuffer.isView(feed) && typeof feed === "object" && "shape" in feed;
 }
 
 type HostFeed = HostArray | BigInt64Array;
@@ -672,8 +624,7 @@ type HostFeed = HostArray | BigInt64Array;
 function toHostArray(feed: HostFeed | readonly number[], info: IOInfo): HostFeed {
   if (!Array.isArray(feed)) return feed as HostFeed;
   if (info.dtype === "int32" && !feed.every((v) => Number.isInteger(v))) {
-    const type = arrayTypeName(info.dtype);
-    throw inputFail(info.name, `expected integers for an ${type}, got fractions`);
+    throw inputFail(info.name, "expected integers for an Int32Array, got fractions");
   }
   return info.dtype === "float32" ? Float32Array.from(feed) : Int32Array.from(feed);
 }

@@ -63,21 +63,18 @@ export interface SampleOptions {
 /** Draws an index from softmax(logits / temperature), optionally restricted to the top k. */
 export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): number {
   const temperature = options.temperature ?? 1;
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) {
+  if (!(temperature >= 0 && temperature < Infinity)) {
     throw fail(`sample: temperature must be a finite number >= 0, got ${temperature}`);
   }
   if (temperature === 0) return argmax(logits);
   const k = options.topK ?? 0;
-  const candidates = k > 0 ? topK(logits, k) : topK(logits, Math.max(1, logits.length));
+  const candidates = topK(logits, k > 0 ? k : logits.length || 1);
   if (candidates.length === 0) throw fail(`sample: no value to choose from (${logits.length} values)`);
   // Subtracting the largest logit keeps exp() finite; +inf logits are chosen outright.
   const top = logits[candidates[0]!]!;
   if (top === Infinity) return candidates[0]!;
   const weights = candidates.map((i) => Math.exp((logits[i]! - top) / temperature));
-  let total = 0;
-  for (const w of weights) total += w;
-  const random = options.random ?? Math.random;
-  let r = random() * total;
+  let r = (options.random ?? Math.random)() * weights.reduce((a, b) => a + b);
   for (let j = 0; j < candidates.length; j++) {
     r -= weights[j]!;
     if (r < 0) return candidates[j]!;
@@ -88,15 +85,12 @@ export function sample(logits: ArrayLike<number>, options: SampleOptions = {}): 
 /** softmax(logits / temperature) as a new Float32Array (temperature > 0). */
 export function softmax(logits: ArrayLike<number>, temperature = 1): Float32Array {
   if (!(temperature > 0)) throw fail(`softmax: temperature must be > 0, got ${temperature}`);
-  let top = -Infinity;
+  let top = -Infinity, total = 0;
   for (let i = 0; i < logits.length; i++) top = Math.max(top, logits[i]!);
-  const out = new Float32Array(logits.length);
-  let total = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const e = Math.exp((logits[i]! - top) / temperature);
-    out[i] = e;
-    total += e;
-  }
-  for (let i = 0; i < out.length; i++) out[i] = out[i]! / total;
-  return out;
+  const out = Float32Array.from(logits, (v) => {
+    const e = Math.exp((v - top) / temperature);
+    total += e;   // of the unrounded values
+    return e;
+  });
+  return out.map((e) => e / total);
 }

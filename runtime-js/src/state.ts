@@ -11,6 +11,7 @@
 import type { HostArray } from "./backends/backend.js";
 import type { InputHandle } from "./tensor.js";
 import { fail } from "./fail.js";
+import { formatShape } from "./dims.js";
 
 /** One state input's saved values (null: zeros) and the shape given with them. */
 export interface SavedState {
@@ -26,27 +27,26 @@ export interface StateSnapshot {
 }
 
 export function snapshotState(inputs: readonly InputHandle[]): StateSnapshot {
-  const states = new Map<string, SavedState>();
-  for (const handle of inputs) {
-    if (handle.role !== "state") continue;
-    states.set(handle.name, { data: handle.data === null ? null : handle.data.slice(), shape: handle.given });
-  }
-  return { states };
+  return { states: new Map(stateInputs(inputs).map((h) =>
+    [h.name, { data: h.data?.slice() ?? null, shape: h.given }])) };
+}
+
+function stateInputs(inputs: readonly InputHandle[]): InputHandle[] {
+  return inputs.filter((h) => h.role === "state");
 }
 
 export function restoreState(inputs: readonly InputHandle[], snapshot: StateSnapshot): void {
   if (!snapshot || !(snapshot.states instanceof Map)) {
     throw fail("setState: expected a snapshot from runner.getState()");
   }
-  const names = inputs.filter((h) => h.role === "state").map((h) => h.name);
-  const theirs = [...snapshot.states.keys()];
-  if (names.length !== theirs.length || !names.every((n) => snapshot.states.has(n))) {
-    throw fail(`setState: the snapshot holds states [${theirs.join(", ")}], this runner has ` +
-      `[${names.join(", ")}]; take snapshots with getState() of a runner of the same model`);
+  const states = stateInputs(inputs), theirs = [...snapshot.states.keys()];
+  if (states.length !== theirs.length || !states.every((h) => snapshot.states.has(h.name))) {
+    const ours = formatShape(states.map((h) => h.name));
+    throw fail(`setState: the snapshot holds states ${formatShape(theirs)}, this runner has ${ours}; ` +
+      "take snapshots with getState() of a runner of the same model");
   }
-  for (const handle of inputs) {
-    const saved = snapshot.states.get(handle.name);
-    if (saved === undefined) continue;
+  for (const handle of states) {
+    const saved = snapshot.states.get(handle.name)!;
     if (saved.data === null) handle.clear();
     else handle.set(saved.data, saved.shape ?? undefined);
   }

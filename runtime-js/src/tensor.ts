@@ -29,44 +29,40 @@ export interface IOInfo {
   stateOf: string | null;
 }
 
-export function arrayTypeName(dtype: DType): string {
-  return dtype === "float32" ? "Float32Array" : "Int32Array";
-}
-
 /** Describes what an input expects, for error messages: `Float32Array of shape [batch, 8]`. */
 export function describeExpected(info: IOInfo): string {
-  return `${arrayTypeName(info.dtype)} of shape ${formatShape(info.shape)}`;
+  return `${info.dtype === "float32" ? "Float32Array" : "Int32Array"} of shape ${formatShape(info.shape)}`;
 }
 
 /** int64 values as an Int32Array; throws naming the first value outside the int32 range. */
 export function int64ToInt32(array: BigInt64Array, name: string): Int32Array {
-  const out = new Int32Array(array.length);
-  for (let i = 0; i < array.length; i++) {
-    const v = array[i]!;
-    if (v < -2147483648n || v > 2147483647n) {
-      throw inputFail(name, `int64 value ${v} at index ${i} does not fit the model's int32 ` +
-        "input; " +
-        "pass values in the int32 range (token ids are small)");
-    }
-    out[i] = Number(v);
+  const i = array.findIndex((v) => v < -2147483648n || v > 2147483647n);
+  if (i >= 0) {
+    throw inputFail(name, `int64 value ${array[i]} at index ${i} does not fit the model's int32 input; ` +
+      "pass values in the int32 range");
   }
-  return out;
+  return Int32Array.from(array, Number);
 }
 
 export function allocate(dtype: DType, length: number): HostArray {
   return dtype === "float32" ? new Float32Array(length) : new Int32Array(length);
 }
 
-export class InputHandle {
-  /** The array given to set(), or null when unset. */
-  private current: HostArray | null = null;
-
+/** What both handles show of their IOInfo. */
+export class IOHandle {
   constructor(readonly info: IOInfo) {}
 
   get name(): string { return this.info.name; }
   get dtype(): DType { return this.info.dtype; }
+  /** The symbolic shape from the bundle. */
   get shape(): readonly string[] { return this.info.shape; }
   get role(): "data" | "state" { return this.info.role; }
+}
+
+export class InputHandle extends IOHandle {
+  /** The array given to set(), or null when unset. */
+  private current: HostArray | null = null;
+
   get validRange(): readonly [number, number] | null { return this.info.validRange; }
 
   /** The concrete shape given with the last set(array, shape), or null. */
@@ -90,15 +86,14 @@ export class InputHandle {
    */
   set(array: HostArray | BigInt64Array, shape?: readonly number[]): void {
     if (array instanceof BigInt64Array && this.dtype === "int32") array = int64ToInt32(array, this.name);
-    const expectedType = this.dtype === "float32" ? Float32Array : Int32Array;
-    if (!(array instanceof expectedType)) {
-      const got = array === null || array === undefined ? String(array) : (array as object).constructor.name;
-      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ${got}`);
+    const refuse = (got: unknown) =>
+      inputFail(this.name, `expected a ${describeExpected(this.info)}, got ${got}`);
+    if (!(array instanceof (this.dtype === "float32" ? Float32Array : Int32Array))) {
+      throw refuse(array?.constructor.name ?? array);
     }
     const unit = staticSize(this.shape);
     if (unit > 0 ? array.length % unit !== 0 : array.length !== 0) {
-      throw inputFail(this.name, `expected a ${describeExpected(this.info)}, got ` +
-        `${array.length} values (not a multiple of ${unit})`);
+      throw refuse(`${array.length} values (not a multiple of ${unit})`);
     }
     if (shape !== undefined) this.checkGiven(array, shape);
     this.givenShape = shape === undefined ? null : Array.from(shape);
@@ -108,24 +103,21 @@ export class InputHandle {
 
   private checkGiven(array: HostArray, shape: readonly number[]): void {
     const listed = Array.isArray(shape) || ArrayBuffer.isView(shape);
+    const text = listed ? formatShape(Array.from(shape)) : String(shape);
     if (!listed || !Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      const text = listed ? `[${Array.from(shape).join(", ")}]` : String(shape);
-      throw inputFail(this.name, `shape ${text} ` +
-        "must be a list of non-negative integers");
+      throw inputFail(this.name, `shape ${text} must be a list of non-negative integers`);
     }
-    const size = shape.reduce((a, b) => a * b, 1);
-    const fits = shape.length === this.shape.length && size === array.length &&
+    const fits = shape.length === this.shape.length && shapeSize(shape) === array.length &&
       this.shape.every((d, i) => !/^[0-9]+$/.test(d) || Number(d) === shape[i]);
     if (!fits) {
-      throw inputFail(this.name, `shape [${shape.join(", ")}] does not fit ` +
-        `${describeExpected(this.info)} with ${array.length} values`);
+      throw inputFail(this.name, `shape ${text} does not fit ${describeExpected(this.info)} with ` +
+        `${array.length} values`);
     }
   }
 
   /** Forgets the values set (the runner uses this for resetState()). */
   clear(): void {
-    this.current = null;
-    this.givenShape = null;
+    this.current = this.givenShape = null;
     this.version++;
   }
 
@@ -135,23 +127,17 @@ export class InputHandle {
   }
 }
 
-export class OutputHandle {
-  private values: HostArray | null = null;
+export class OutputHandle extends IOHandle {
+  /** The last run's values on the host, or null. */
+  private hostValues: HostArray | null = null;
   private concreteShape: number[] = [];
 
-  constructor(readonly info: IOInfo) {}
-
-  get name(): string { return this.info.name; }
-  get dtype(): DType { return this.info.dtype; }
-  /** The symbolic shape from the bundle. */
-  get shape(): readonly string[] { return this.info.shape; }
-  get role(): "data" | "state" { return this.info.role; }
   /** The concrete shape of the last run's values ([] before the first run). */
   get dims(): readonly number[] { return this.concreteShape; }
 
   /** Whether the host holds values (view() works). */
   get ready(): boolean {
-    return this.values !== null;
+    return this.hostValues !== null;
   }
 
   /** A copy of the last run's values, owned by the caller. */
@@ -161,27 +147,22 @@ export class OutputHandle {
 
   /** The last run's values without copying; valid only until the next run. */
   view(): HostArray {
-    if (this.values === null) throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
-    return this.values;
+    if (this.hostValues === null) {
+      throw fail(`output "${this.name}" has no values yet; await runner.run() first`);
+    }
+    return this.hostValues;
   }
 
   /** Forgets the values (they stay on the device: a state output after step(), outputs after generate()). */
   clear(): void {
-    this.values = null;
+    this.hostValues = null;
   }
 
   /** Makes room for the next run's values (reusing the buffer when the size is unchanged). */
   prepare(dims: Dims): HostArray {
-    const shape = evaluateShape(this.shape, dims, `output "${this.name}"`);
-    const length = shapeSize(shape);
-    if (this.values === null || this.values.length !== length) {
-      this.values = allocate(this.dtype, length);
-    }
-    if (!sameShape(this.concreteShape, shape)) this.concreteShape = shape;
-    return this.values;
+    this.concreteShape = evaluateShape(this.shape, dims, `output "${this.name}"`);
+    const length = shapeSize(this.concreteShape);
+    if (this.hostValues?.length !== length) this.hostValues = allocate(this.dtype, length);
+    return this.hostValues;
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

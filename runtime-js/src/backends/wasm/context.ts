@@ -70,7 +70,8 @@ async function instantiate(program: BundleProgram, relaxed: boolean, nth: number
     const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
     return [module, await WebAssembly.instantiate(module, memory ? { env: { memory } } : {}), memory];
   } catch (err) {
-    throw fail(`cannot instantiate the wasm module: ${errorText(err)}`);
+    // e.g. an empty or damaged module (parseBundle checks its CRC, not its wasm)
+    throw fail(`cannot instantiate the wasm module (${errorText(err)}): re-convert the model`);
   }
 }
 

@@ -143,6 +143,7 @@ export class WebglContext implements BackendContext {
       const old = this.slotTextures[slot];
       if (old?.width === extent.width && old.height === extent.height) return;
       this.freeTexture(old);
+      delete this.slotTextures[slot];   // a throw below must not leave the freed texture in place
       this.slotTextures[slot] = this.newTexture(extent, 1, `memory slot ${slot}`);
     });
     this.glLoops = loops(program.steps.map((s) => this.prepareDraw(s, dims)));
@@ -151,11 +152,11 @@ export class WebglContext implements BackendContext {
   }
 
   write(tensor: number, data: HostArray): void {
-    // int32 values live in float textures, exact within +-2^24: beyond, a value would be rounded silently
+    // int32 values live in float textures, exact within +-2^24: beyond, an input would be rounded silently
     const i = data instanceof Int32Array ? data.findIndex((v) => v > 16777216 || v < -16777216) : -1;
     if (i >= 0) {
-      throw fail(`input "${this.compiled.tensors[tensor]!.name}" holds ${data[i]} at index ${i}; WebGL holds ` +
-        "int32 exactly within +-16777216 (2^24) only: use the wasm or webgpu backend");
+      throw fail(`input "${this.compiled.tensors[tensor]!.name}" holds ${data[i]} at index ${i}; WebGL ` +
+        "holds int32 exactly within +-16777216 (2^24) only: use the wasm or webgpu backend");
     }
     this.fillTexture(this.textureOf(tensor), data);
   }

@@ -268,18 +268,33 @@ def check_raw_shapes(root) -> None:
                 raise _invalid(f"{what} has {elements} elements but its tensor holds {nbytes} bytes")
 
 
-def check_limits(program) -> None:
-    """Raise BundleError for sizes and params no runtime can honour (see the module doc)."""
+def _limits(program):
+    """(value, lo, hi, what) for every size and param a runtime must honour (value None: symbolic)."""
     for k in program.kernels:
         for w in k.workgroup:
-            _in(w, 1, MAX_WORKGROUP, f"kernel '{k.name}' workgroup size")
+            yield w, 1, MAX_WORKGROUP, f"kernel '{k.name}' workgroup size"
     for i, s in enumerate(program.slots):
         for e in s.sizes:
-            _in(_static(e), 0, MAX_BYTES, f"slot {i} size '{expr_lang.shown(e)}'")
+            yield _static(e), 0, MAX_BYTES, f"slot {i} size '{expr_lang.shown(e)}'"
     for t in program.tensors:
-        _in(_static(t.nbytes_expr), 0, MAX_BYTES, f"tensor {t.id} ('{t.name}') byte size")
+        yield _static(t.nbytes_expr), 0, MAX_BYTES, f"tensor {t.id} ('{t.name}') byte size"
     for i, s in enumerate(program.steps):
         for e in s.params:
-            _in(_static(e), *INT32, f"step {i} param '{expr_lang.shown(e)}'")
+            yield (_static(e), *INT32, f"step {i} param '{expr_lang.shown(e)}'")
         for e in s.dispatch:
-            _in(_static(e), 0, INT32[1], f"step {i} dispatch '{expr_lang.shown(e)}'")
+            yield _static(e), 0, INT32[1], f"step {i} dispatch '{expr_lang.shown(e)}'"
+
+
+def limit_error(program):
+    """The first size or param no runtime can honour (see the module doc), as a message; None if none."""
+    for value, lo, hi, what in _limits(program):
+        if value is not None and not lo <= value <= hi:
+            return f"{what} is {value}, outside [{lo}, {hi}]"
+    return None
+
+
+def check_limits(program) -> None:
+    """Raise BundleError for sizes and params no runtime can honour (the readers' check)."""
+    error = limit_error(program)
+    if error is not None:
+        raise _invalid(error)

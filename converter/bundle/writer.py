@@ -86,12 +86,10 @@ def encode_payload(p: prog.Program, weight_encodings=None) -> bytes:
 def _check_limits(p: prog.Program) -> None:
     """The readers refuse sizes past 4 GiB and params past int32 (checks.check_limits): never write them."""
     from converter.bundle import checks
-    try:
-        checks.check_limits(p)
-    except fmt.BundleError as err:
-        reason = str(err).removeprefix("bundle holds an invalid program: ")
-        raise prog.ProgramError(f"{reason}, beyond what a runtime can run; use smaller static input shapes "
-                                "(--input-shape) or leave the dims symbolic") from None
+    error = checks.limit_error(p)
+    if error is not None:
+        raise prog.ProgramError(f"{error}, beyond what a runtime can run; use smaller static input shapes "
+                                "(--input-shape) or leave the dims symbolic")
 
 
 def encode_bundle(p: prog.Program, weights: str = "float32") -> bytes:

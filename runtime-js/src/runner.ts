@@ -421,7 +421,8 @@ export class Runner {
     // after a dims change, a carried state whose own shape changed (e.g. batch) resets to zeros; one whose
     // shape did not (e.g. only the time length changed) is kept, on the device across the new layout
     const kept: number[] = [];
-    if (formatDims(this.boundDims) !== formatDims(this.carriedAt)) {
+    const moved = formatDims(this.boundDims) !== formatDims(this.carriedAt);
+    if (moved) {
       const at = (h: InputHandle, d: Dims) => { try { return String(evaluateShape(h.shape, d, "")); }
         catch { return null; } };
       this.inputs.forEach((h, i) => {
@@ -445,7 +446,7 @@ export class Runner {
         context.free?.(saved);
       }
     }
-    this.carriedAt = { ...this.boundDims };
+    if (moved) this.carriedAt = { ...this.boundDims };
     this.inputs.forEach((h, i) => {
       if (this.onDevice[i] !== h.version) context.write(h.info.tensor, h.data ?? this.zeroState(i));
     });

@@ -50,10 +50,10 @@ EXACT_INT = 2**24      # int32 tensors live in float textures (emit.py): exact w
 def _check_int_constants(graph) -> None:
     """An int32 constant beyond +-2^24 would be rounded in its texture: refused (the runtime refuses such
     input values the same way)."""
-    for v in graph.constants():
-        data = np.asarray(v.data, np.int64).ravel() if v.dtype == "int32" else None
-        if data is not None and data.size and np.abs(data).max() > EXACT_INT:
-            worst = int(data[np.argmax(np.abs(data))])
+    for v in (c for c in graph.constants() if c.dtype == "int32" and np.size(c.data)):
+        data = np.asarray(v.data, np.int64).ravel()
+        worst = int(data[np.argmax(np.abs(data))])
+        if abs(worst) > EXACT_INT:
             raise ConversionError(f"webgl backend: constant {v.name} holds {worst}, beyond the +-16777216 "
                                   "(2^24) a WebGL float texture holds exactly; convert for wasm or webgpu")
 
